@@ -1,0 +1,2 @@
+//! Benchmarks for engine-ops-apiversion (being written).
+fn main() {}

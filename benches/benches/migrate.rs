@@ -1,0 +1,2 @@
+//! Benchmarks for engine-ops-migrate (being written).
+fn main() {}

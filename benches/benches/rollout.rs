@@ -1,0 +1,2 @@
+//! Benchmarks for engine-ops-rollout (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! engine-ops-apiversion (being written).

@@ -1,0 +1,1 @@
+//! engine-ops-migrate (being written).

@@ -1,0 +1,1 @@
+//! engine-ops-rollout (being written).

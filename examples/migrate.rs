@@ -1,0 +1,2 @@
+//! Example migrate (being written).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Example quickstart (being written).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Example rollout_preview (being written).
+fn main() {}

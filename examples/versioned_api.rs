@@ -1,0 +1,2 @@
+//! Example versioned_api (being written).
+fn main() {}

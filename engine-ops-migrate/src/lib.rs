@@ -1,1 +1,18 @@
-//! engine-ops-migrate (being written).
+//! Checksummed migrations with automatic rollback, on a crash-safe file store.
+//!
+//! (Crate docs are completed with the migrator.)
+
+mod checksum;
+mod error;
+mod history;
+mod migration;
+mod plan;
+pub mod store;
+
+pub use checksum::{Checksum, ParseChecksumError};
+pub use error::{Error, Result};
+pub use history::{AppliedMigration, History, InDoubt, Resolution, ResolvedBy, StepIntent};
+pub use migration::{BoxError, Direction, Migration, MigrationInfo, Phase, Validation};
+pub use plan::{Divergence, Duplicate, MigrationRef, Plan, Problem, plan};
+pub use store::StateStore;
+pub use store::memory::MemoryStore;

@@ -1,0 +1,228 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{BoxError, Checksum, Direction};
+
+/// Errors returned by the [`Migrator`](crate::Migrator) and the state stores.
+///
+/// Every variant about a migration names it (version and name) and says what
+/// the operator can do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Two declared migrations share a version.
+    #[error(
+        "version {version} is declared twice ({first} and {second}); give each migration its own version"
+    )]
+    Duplicate {
+        /// The shared version.
+        version: u64,
+        /// Name of the first migration with it.
+        first: String,
+        /// Name of the second migration with it.
+        second: String,
+    },
+
+    /// The store's history lists a version twice (a damaged or hand-edited store).
+    #[error(
+        "version {version} is recorded twice in the state store; repair the store before migrating"
+    )]
+    DuplicateRecord {
+        /// The version.
+        version: u64,
+    },
+
+    /// An applied migration's name or source changed since it was applied.
+    #[error(
+        "migration {version} ({declared_name}) changed after it was applied (recorded name {recorded_name:?}, checksum {recorded_checksum}; declared checksum {declared_checksum}); restore its source, or add a new migration instead of editing this one, or opt in with MigratorBuilder::dangerous_allow_divergent({version})"
+    )]
+    Divergent {
+        /// Version.
+        version: u64,
+        /// Name in the code.
+        declared_name: String,
+        /// Name in the store.
+        recorded_name: String,
+        /// Checksum of the code's source.
+        declared_checksum: Checksum,
+        /// Checksum in the store.
+        recorded_checksum: Checksum,
+    },
+
+    /// An applied migration is no longer declared.
+    #[error(
+        "migration {version} ({name}) was applied but is no longer declared; deploy a build that declares it, or opt in with MigratorBuilder::allow_missing({version})"
+    )]
+    Missing {
+        /// Version.
+        version: u64,
+        /// Name as recorded.
+        name: String,
+    },
+
+    /// A declared migration sits below the highest applied version and was never applied.
+    #[error(
+        "migration {version} ({name}) was never applied but a higher version {highest_applied} already was; renumber it above {highest_applied} or opt in with MigratorBuilder::allow_out_of_order(true)"
+    )]
+    OutOfOrder {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+        /// Highest applied version.
+        highest_applied: u64,
+    },
+
+    /// A step started and never finished, and its validator cannot tell
+    /// whether its effects are present.
+    #[error(
+        "migration {version} ({name}) is in doubt: its {direction} step started and never finished ({detail}); inspect the target and call Migrator::resolve({version}, Resolution::Applied or Resolution::NotApplied)"
+    )]
+    InDoubt {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+        /// The interrupted direction.
+        direction: Direction,
+        /// Why it could not be settled automatically.
+        detail: String,
+    },
+
+    /// A step failed; the step was undone and the run stopped.
+    #[error(
+        "migration {version} ({name}) failed during {direction} and was undone ({undone}); fix the migration and run again"
+    )]
+    StepFailed {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+        /// The failing direction.
+        direction: Direction,
+        /// How it was undone, and which earlier steps were rolled back too.
+        undone: String,
+        /// The migration's error or failed check.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A step failed and could not be undone; it is left in doubt.
+    #[error(
+        "migration {version} ({name}) failed during {direction} ({cause}) and could not be undone, so it is left in doubt; inspect the target, then call Migrator::resolve({version}, ..)"
+    )]
+    UndoFailed {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+        /// The failing direction.
+        direction: Direction,
+        /// The original failure.
+        cause: String,
+        /// Why the undo failed.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A rollback would cross an irreversible migration.
+    #[error(
+        "migration {version} ({name}) is irreversible, so the rollback was refused before anything ran; roll back to {version} or later only"
+    )]
+    Irreversible {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+    },
+
+    /// A rollback asked for more steps than are applied.
+    #[error(
+        "cannot roll back {requested} migrations: only {applied} are applied; ask for {applied} or fewer"
+    )]
+    RollbackTooFar {
+        /// Steps asked for.
+        requested: usize,
+        /// Steps applied.
+        applied: usize,
+    },
+
+    /// [`Migrator::resolve`](crate::Migrator::resolve) was called for a version that is not in doubt.
+    #[error(
+        "migration {version} is not in doubt; nothing to resolve (run `status` to see the in-doubt steps)"
+    )]
+    NotInDoubt {
+        /// Version.
+        version: u64,
+    },
+
+    /// The lock stayed taken for the whole wait.
+    #[error(
+        "timed out after {waited:?} waiting for the migration lock {lock}; another migrator is running, or wait longer with a larger lock timeout"
+    )]
+    LockTimeout {
+        /// The lock (a lock file path, or a database lock key).
+        lock: String,
+        /// How long the migrator waited.
+        waited: Duration,
+    },
+
+    /// An I/O operation on a store file failed.
+    #[error("cannot {operation} {path}")]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The state file is damaged: a committed record fails its check, does
+    /// not parse, or does not follow from the records before it.
+    #[error(
+        "state file {path} is damaged at line {line}: {reason}; nothing was changed; restore the file from a backup or repair that line by hand"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The state store was written by an unknown, probably newer, format.
+    #[error(
+        "state store {store} has format {found:?}, which this build does not know; use a newer engine-ops-migrate"
+    )]
+    UnsupportedFormat {
+        /// The store.
+        store: String,
+        /// The format found.
+        found: String,
+    },
+
+    /// A configuration value is invalid.
+    #[error("invalid configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A backend-specific failure (database connection, query, ...).
+    #[error("state store {store} failed")]
+    Backend {
+        /// The store.
+        store: String,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// `Result<T, Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

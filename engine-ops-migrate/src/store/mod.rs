@@ -1,0 +1,136 @@
+//! State stores: where the migrator records what it applied.
+//!
+//! A store implements [`StateStore`]. The migrator drives every step through
+//! the same protocol, and the store decides how much of it is atomic:
+//!
+//! 1. [`begin`](StateStore::begin) with the [`StepIntent`]. A database backend
+//!    opens its transaction here (or, for a non-transactional step, commits an
+//!    intent row); the file store appends and fsyncs an intent record before
+//!    any effect can happen.
+//! 2. The migration's `up` (or `down`) and then its validator run with
+//!    [`context`](StateStore::context).
+//! 3. On success, [`commit`](StateStore::commit): a database writes the
+//!    history row and commits, so effect and record land together; the file
+//!    store appends the completion record.
+//! 4. On failure, the migrator asks [`undoes_on_abort`](StateStore::undoes_on_abort).
+//!    If the store can discard the step's effects itself (a transaction), the
+//!    migrator calls [`abort`](StateStore::abort) and is done. Otherwise it
+//!    first compensates with the migration's `down` (and `validate_down`),
+//!    and calls `abort` only if that worked; if it did not, the intent stays
+//!    unfinished and the step is *in doubt*.
+//!
+//! A crash between 1 and 3 leaves an unfinished intent: [`load`](StateStore::load)
+//! reports it in [`History::in_doubt`] until the migrator (through the
+//! migration's validator) or an operator settles it with
+//! [`resolve`](StateStore::resolve).
+
+pub mod memory;
+
+use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StepIntent};
+
+/// A place that records migration state and runs steps.
+///
+/// Implemented by [`FileStore`](crate::FileStore) and
+/// [`MemoryStore`](crate::MemoryStore); database backends implement it with
+/// their transaction as [`Context`](Self::Context). See the
+/// [module docs](self) for the step protocol.
+///
+/// # Examples
+///
+/// A store is used through a [`Migrator`](crate::Migrator), but its methods
+/// can be called directly:
+///
+/// ```
+/// use engine_ops_migrate::{MemoryStore, StateStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut store = MemoryStore::new();
+/// let history = store.load().await?;
+/// assert!(history.applied.is_empty());
+/// # Ok::<_, engine_ops_migrate::Error>(())
+/// # }).unwrap();
+/// ```
+#[async_trait::async_trait]
+pub trait StateStore: Send {
+    /// What the store hands to migrations: the application's handle for the
+    /// file and memory stores, a transaction for a database.
+    type Context: Send;
+
+    /// A short description for messages (a path, a table name).
+    fn describe(&self) -> String;
+
+    /// Takes the store's exclusive cross-process lock for a whole run,
+    /// waiting up to the store's configured timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LockTimeout`](crate::Error::LockTimeout) naming the lock when
+    /// it stays taken; I/O or backend errors.
+    async fn lock(&mut self) -> Result<()>;
+
+    /// Releases the lock taken by [`lock`](Self::lock). Also released when
+    /// the store is dropped.
+    ///
+    /// # Errors
+    ///
+    /// I/O or backend errors while making the last records durable.
+    async fn unlock(&mut self) -> Result<()>;
+
+    /// Reads the history. Never modifies the store.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`](crate::Error::Corrupt) for damaged state,
+    /// [`Error::UnsupportedFormat`](crate::Error::UnsupportedFormat), I/O or
+    /// backend errors.
+    async fn load(&mut self) -> Result<History>;
+
+    /// The context migrations run with.
+    fn context(&mut self) -> &mut Self::Context;
+
+    /// Whether [`abort`](Self::abort) discards the effects of the step
+    /// described by `intent` by itself (a database transaction). When
+    /// `false`, the migrator compensates with the migration's `down` first.
+    fn undoes_on_abort(&self, intent: &StepIntent) -> bool;
+
+    /// Starts a step. Called with the lock held.
+    ///
+    /// # Errors
+    ///
+    /// I/O or backend errors; nothing has run yet.
+    async fn begin(&mut self, intent: &StepIntent) -> Result<()>;
+
+    /// Finishes a step that succeeded: records `intent.version` as applied
+    /// (direction up) or as no longer applied (direction down).
+    ///
+    /// # Errors
+    ///
+    /// I/O or backend errors; the step is then in doubt.
+    async fn commit(
+        &mut self,
+        intent: &StepIntent,
+        finished_at_ms: u64,
+        duration_ms: u64,
+    ) -> Result<()>;
+
+    /// Finishes a step whose effects are gone: the version keeps the state it
+    /// had before [`begin`](Self::begin).
+    ///
+    /// # Errors
+    ///
+    /// I/O or backend errors; the step is then in doubt.
+    async fn abort(&mut self, intent: &StepIntent) -> Result<()>;
+
+    /// Settles a step in doubt as applied or not applied.
+    ///
+    /// # Errors
+    ///
+    /// I/O or backend errors.
+    async fn resolve(
+        &mut self,
+        doubt: &InDoubt,
+        resolution: Resolution,
+        by: ResolvedBy,
+        at_ms: u64,
+    ) -> Result<()>;
+}

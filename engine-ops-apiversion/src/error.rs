@@ -1,0 +1,154 @@
+//! Errors: [`ConfigError`] from [`PolicyBuilder::build`](crate::PolicyBuilder::build)
+//! and [`ChangesBuilder::build`](crate::ChangesBuilder::build), and [`VersionError`]
+//! from [`resolve`](crate::resolve).
+//!
+//! They are two enums because they answer to two audiences: a `ConfigError`
+//! is the operator's mistake, found once at start-up; a `VersionError` is the
+//! client's, rendered as an RFC 9457 problem on every bad request.
+
+use std::time::SystemTime;
+
+use crate::{Source, Version};
+
+/// A policy or change set that cannot be built. Returned once, at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No version was declared.
+    #[error("no api version is declared: add at least one with `PolicyBuilder::version`")]
+    NoVersions,
+    /// The same version was declared twice.
+    #[error("api version {version} is declared twice: declare each version once")]
+    DuplicateVersion {
+        /// The repeated version.
+        version: Version,
+    },
+    /// A version does not belong to the policy's scheme.
+    #[error("api version {version} is not a {scheme} version: use one scheme for every version")]
+    SchemeMismatch {
+        /// The offending version.
+        version: Version,
+        /// The policy's scheme name.
+        scheme: &'static str,
+    },
+    /// A date that does not exist on the calendar.
+    #[error("{year:04}-{month:02}-{day:02} is not a calendar date: check the month and day")]
+    InvalidDate {
+        /// Year.
+        year: u16,
+        /// Month.
+        month: u8,
+        /// Day.
+        day: u8,
+    },
+    /// The fixed default version is not among the declared versions.
+    #[error("default api version {version} is not declared: declare it or choose another default")]
+    DefaultNotSupported {
+        /// The default.
+        version: Version,
+    },
+    /// A version's sunset comes before (or at) its deprecation.
+    #[error(
+        "api version {version} is sunset before it is deprecated: move the sunset after the deprecation date"
+    )]
+    SunsetBeforeDeprecation {
+        /// The version.
+        version: Version,
+    },
+    /// A `Link` target is not a usable URI.
+    #[error(
+        "the {rel} link of api version {version} ({link:?}) is not an absolute http(s) URI or an absolute path"
+    )]
+    InvalidLink {
+        /// The version.
+        version: Version,
+        /// The link relation (`deprecation`, `sunset`, `successor-version`).
+        rel: &'static str,
+        /// The rejected link.
+        link: String,
+    },
+    /// No source was configured, so no request could ever carry a version.
+    #[error("no version source is configured: add a path, header, query or media-type source")]
+    NoSource,
+    /// A source was configured twice.
+    #[error("the {source_kind} source is configured twice: configure each source once")]
+    DuplicateSource {
+        /// The source.
+        source_kind: Source,
+    },
+    /// The conflict policy prefers a source that is not configured.
+    #[error("the conflict policy prefers the {source_kind} source, which is not configured")]
+    PreferredSourceMissing {
+        /// The source.
+        source_kind: Source,
+    },
+    /// A name (header, query parameter, media-type parameter, vendor, path prefix) is unusable.
+    #[error("{what} {value:?} is not valid: {reason}")]
+    InvalidName {
+        /// What the name is for.
+        what: &'static str,
+        /// The rejected value.
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A transform change was registered at a version the policy does not know,
+    /// or with a route scope that is not an absolute path.
+    #[error("change {description:?} is invalid: {reason}")]
+    InvalidChange {
+        /// The change's description.
+        description: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a request's version could not be resolved. Each maps to one RFC 9457
+/// problem type (see [`ProblemKind`](crate::ProblemKind)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VersionError {
+    /// The request carries no version and the policy rejects missing versions.
+    #[error("the request carries no api version: send one")]
+    Missing,
+    /// A source carries a value that is not a version of the policy's scheme.
+    #[error("the {found_in} carries {requested:?}, which is not a valid api version")]
+    Invalid {
+        /// Where the value was found.
+        found_in: Source,
+        /// The value as sent (lossy UTF-8, trimmed).
+        requested: String,
+    },
+    /// A well-formed version that the policy does not support.
+    #[error("api version {requested:?} (from the {found_in}) is not supported")]
+    Unsupported {
+        /// Where the value was found.
+        found_in: Source,
+        /// The value as sent.
+        requested: String,
+    },
+    /// Two explicit values disagree (two sources, or one repeated header).
+    #[error(
+        "the {first} asks for {first_value:?} but the {second} asks for {second_value:?}: send one version"
+    )]
+    Ambiguous {
+        /// The first source.
+        first: Source,
+        /// Its value.
+        first_value: String,
+        /// The disagreeing source.
+        second: Source,
+        /// Its value.
+        second_value: String,
+    },
+    /// The version's sunset has passed and the policy enforces sunsets.
+    #[error("api version {version} was sunset at {}: move to a supported version", httpdate::fmt_http_date(*sunset))]
+    Sunset {
+        /// The version.
+        version: Version,
+        /// When it was sunset.
+        sunset: SystemTime,
+        /// Where the version was found (`None` when it was the default).
+        found_in: Option<Source>,
+    },
+}

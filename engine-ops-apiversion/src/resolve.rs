@@ -1,0 +1,1048 @@
+//! The sans-IO core: from request parts to a [`Resolution`] or a [`VersionError`].
+//!
+//! Nothing here touches a body, performs I/O or allocates on the success
+//! path: sources are scanned in place and values are parsed from bytes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::ACCEPT;
+use http::{HeaderMap, HeaderName, Uri};
+
+use crate::error::VersionError;
+use crate::policy::{Conflict, Inner, Lifecycle, Missing, Policy, Source, SourceConfig};
+use crate::version::{Scheme, Version};
+
+/// The outcome of a successful resolution; inserted into request extensions
+/// by the layer, so handlers can read it.
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_apiversion::{resolve, Policy, Scheme, Source, Version};
+///
+/// let policy = Policy::builder(Scheme::Integer)
+///     .version(Version::int(1))
+///     .version(Version::int(2))
+///     .path_source("/api")
+///     .build()?;
+/// let (parts, ()) = http::Request::get("/api/v2/optimize").body(())?.into_parts();
+/// let resolution = resolve(&parts, &policy)?;
+/// assert_eq!(resolution.version(), Version::int(2));
+/// assert_eq!(resolution.source(), Some(Source::Path));
+/// assert_eq!(resolution.rewritten_path(parts.uri.path()).as_deref(), Some("/api/optimize"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolution {
+    version: Version,
+    pub(crate) index: usize,
+    source: Option<Source>,
+    defaulted: bool,
+    neutral: bool,
+    lifecycle: Lifecycle,
+    rewrite: Option<PathRewrite>,
+}
+
+impl Resolution {
+    /// The matched (served) version.
+    #[must_use]
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Where it came from; `None` when defaulted.
+    #[must_use]
+    pub fn source(&self) -> Option<Source> {
+        self.source
+    }
+
+    /// Whether the request carried no usable version and got the policy's default.
+    #[must_use]
+    pub fn is_defaulted(&self) -> bool {
+        self.defaulted
+    }
+
+    /// Whether the route is version-neutral (its version is informative only).
+    #[must_use]
+    pub fn is_neutral(&self) -> bool {
+        self.neutral
+    }
+
+    /// The version's lifecycle when the request was resolved.
+    #[must_use]
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle
+    }
+
+    /// The path rewrite that removes the version segment, if the path carried one.
+    #[must_use]
+    pub fn rewrite(&self) -> Option<PathRewrite> {
+        self.rewrite
+    }
+
+    /// The request path without its version segment, if there was one.
+    /// Allocates; call it only when the path must change.
+    #[must_use]
+    pub fn rewritten_path(&self, path: &str) -> Option<String> {
+        self.rewrite.map(|r| r.apply(path))
+    }
+}
+
+/// Removes the version segment from a path: `/api/v2/optimize` →
+/// `/api/optimize`, `/v2` → `/`. Holds byte offsets into the path that was
+/// resolved; apply it to that same path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathRewrite {
+    start: usize,
+    end: usize,
+}
+
+impl PathRewrite {
+    /// The byte range of the removed `/<version>` segment.
+    #[must_use]
+    pub fn removed(&self) -> std::ops::Range<usize> {
+        self.start..self.end
+    }
+
+    /// The rewritten path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use engine_ops_apiversion::{resolve, Policy, Scheme, Version};
+    /// # let policy = Policy::builder(Scheme::Integer).version(Version::int(2)).path_source("/").build()?;
+    /// let (parts, ()) = http::Request::get("/v2").body(())?.into_parts();
+    /// let rewrite = resolve(&parts, &policy)?.rewrite().expect("path carried a version");
+    /// assert_eq!(rewrite.apply("/v2"), "/");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn apply(&self, path: &str) -> String {
+        let (head, tail) = (
+            path.get(..self.start).unwrap_or(path),
+            path.get(self.end..).unwrap_or(""),
+        );
+        let mut out = String::with_capacity(path.len());
+        out.push_str(head);
+        out.push_str(tail);
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
+    }
+
+    /// The URI with the rewritten path and the same query (and scheme and
+    /// authority, if any).
+    ///
+    /// # Errors
+    ///
+    /// [`http::Error`] if the rebuilt URI does not parse (it always does for a
+    /// URI that parsed before and had a segment removed).
+    pub fn apply_to_uri(&self, uri: &Uri) -> Result<Uri, http::Error> {
+        let path = self.apply(uri.path());
+        let path_and_query = match uri.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        let mut parts = uri.clone().into_parts();
+        parts.path_and_query = Some(path_and_query.parse()?);
+        Ok(Uri::from_parts(parts)?)
+    }
+}
+
+/// The longest raw value kept for error messages; longer values are never
+/// valid versions anyway.
+const RAW_CAP: usize = 48;
+
+/// A value found in a source, copied inline so that no borrow or allocation
+/// escapes the scan.
+#[derive(Clone, Copy)]
+struct Found {
+    source: Source,
+    version: Option<Version>,
+    raw: [u8; RAW_CAP],
+    len: u8,
+}
+
+impl Found {
+    fn new(source: Source, scheme: Scheme, token: &[u8]) -> Self {
+        let token = token.trim_ascii();
+        let mut raw = [0u8; RAW_CAP];
+        let len = token.len().min(RAW_CAP);
+        raw[..len].copy_from_slice(&token[..len]);
+        let version = if token.len() > RAW_CAP {
+            None
+        } else {
+            scheme.parse_bytes(token)
+        };
+        Found {
+            source,
+            version,
+            raw,
+            len: len as u8,
+        }
+    }
+
+    fn raw_string(&self) -> String {
+        String::from_utf8_lossy(&self.raw[..usize::from(self.len)]).into_owned()
+    }
+
+    fn same_as(&self, other: &Found) -> bool {
+        match (self.version, other.version) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => {
+                self.raw[..usize::from(self.len)] == other.raw[..usize::from(other.len)]
+            }
+            _ => false,
+        }
+    }
+
+    fn ambiguous(&self, other: &Found) -> VersionError {
+        VersionError::Ambiguous {
+            first: self.source,
+            first_value: self.raw_string(),
+            second: other.source,
+            second_value: other.raw_string(),
+        }
+    }
+}
+
+/// Resolves the version of a request from its parts, against `policy`, at
+/// the policy clock's current instant.
+///
+/// Pure apart from reading the clock (and only when a version has lifecycle
+/// dates); no allocation on success.
+///
+/// # Errors
+///
+/// A [`VersionError`] when the version is missing (and required), invalid,
+/// unsupported, ambiguous, or sunset with enforcement on. Never on a
+/// [neutral route](crate::PolicyBuilder::neutral_path).
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_apiversion::{resolve, Policy, Scheme, Version, VersionError};
+///
+/// let policy = Policy::builder(Scheme::Integer)
+///     .version(Version::int(1))
+///     .header_source()
+///     .query_source()
+///     .build()?;
+/// let (parts, ()) = http::Request::get("/things?api_version=1")
+///     .header("x-api-version", "2")
+///     .body(())?
+///     .into_parts();
+/// assert!(matches!(resolve(&parts, &policy), Err(VersionError::Ambiguous { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn resolve(parts: &http::request::Parts, policy: &Policy) -> Result<Resolution, VersionError> {
+    let now = if policy.inner.has_dates {
+        policy.inner.clock.now()
+    } else {
+        UNIX_EPOCH
+    };
+    resolve_at(parts, policy, now)
+}
+
+/// [`resolve`] at an explicit instant (for tests and simulations).
+///
+/// # Errors
+///
+/// As [`resolve`].
+///
+/// # Examples
+///
+/// ```
+/// # use engine_ops_apiversion::{resolve_at, Lifecycle, Policy, Scheme, Version, VersionSpec};
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let policy = Policy::builder(Scheme::Integer)
+///     .version(VersionSpec::new(Version::int(1)).deprecated_at(UNIX_EPOCH + Duration::from_secs(100)))
+///     .header_source()
+///     .build()?;
+/// let (parts, ()) = http::Request::get("/").header("x-api-version", "1").body(())?.into_parts();
+/// let later = UNIX_EPOCH + Duration::from_secs(101);
+/// assert_eq!(resolve_at(&parts, &policy, later)?.lifecycle(), Lifecycle::Deprecated);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn resolve_at(
+    parts: &http::request::Parts,
+    policy: &Policy,
+    now: SystemTime,
+) -> Result<Resolution, VersionError> {
+    let inner = &*policy.inner;
+    let path = parts.uri.path();
+    let neutral = inner
+        .neutral
+        .iter()
+        .any(|prefix| segment_prefix(path, prefix));
+    match resolve_explicit(inner, &parts.uri, &parts.headers, now) {
+        Ok(resolution) => Ok(Resolution {
+            neutral,
+            ..resolution
+        }),
+        Err(_) if neutral => Ok(fallback(inner, now, true, None)),
+        Err(e) => Err(e),
+    }
+}
+
+fn fallback(
+    inner: &Inner,
+    now: SystemTime,
+    neutral: bool,
+    rewrite: Option<PathRewrite>,
+) -> Resolution {
+    let entry = &inner.entries[inner.fallback];
+    Resolution {
+        version: entry.version,
+        index: inner.fallback,
+        source: None,
+        defaulted: true,
+        neutral,
+        lifecycle: entry.lifecycle(now),
+        rewrite,
+    }
+}
+
+fn resolve_explicit(
+    inner: &Inner,
+    uri: &Uri,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Result<Resolution, VersionError> {
+    let scheme = inner.scheme;
+    // The path is always scanned, whatever the conflict policy, so its
+    // version segment is stripped even when another source wins.
+    let mut rewrite = None;
+    let mut path_found = None;
+    for source in &inner.sources {
+        if let SourceConfig::Path { prefix } = source {
+            (path_found, rewrite) = read_path(uri.path(), prefix, scheme);
+        }
+    }
+    let read = |source: &SourceConfig| -> Result<Option<Found>, VersionError> {
+        match source {
+            SourceConfig::Path { .. } => Ok(path_found),
+            SourceConfig::Header { name } => read_header(headers, name, scheme),
+            SourceConfig::Query { name } => Ok(uri
+                .query()
+                .and_then(|q| read_query(q, name, scheme))
+                .transpose()?),
+            SourceConfig::MediaType { param, vendor } => {
+                read_media_type(headers, param, vendor.as_deref(), scheme)
+            }
+        }
+    };
+
+    let mut chosen: Option<Found> = None;
+    match inner.conflict {
+        Conflict::Reject => {
+            for source in &inner.sources {
+                let Some(found) = read(source)? else { continue };
+                if found.version.is_none() {
+                    return Err(VersionError::Invalid {
+                        found_in: found.source,
+                        requested: found.raw_string(),
+                    });
+                }
+                match &chosen {
+                    None => chosen = Some(found),
+                    Some(first) if !first.same_as(&found) => return Err(first.ambiguous(&found)),
+                    Some(_) => {}
+                }
+            }
+        }
+        Conflict::FirstWins => {
+            for source in &inner.sources {
+                if let Some(found) = read(source)? {
+                    chosen = Some(found);
+                    break;
+                }
+            }
+        }
+        Conflict::Prefer(preferred) => {
+            let first = inner.sources.iter().find(|s| s.kind() == preferred);
+            for source in first
+                .into_iter()
+                .chain(inner.sources.iter().filter(|s| s.kind() != preferred))
+            {
+                if let Some(found) = read(source)? {
+                    chosen = Some(found);
+                    break;
+                }
+            }
+        }
+    }
+
+    let Some(found) = chosen else {
+        return match inner.missing {
+            Missing::Reject => Err(VersionError::Missing),
+            Missing::Default(_) | Missing::Latest => Ok(fallback(inner, now, false, rewrite)),
+        };
+    };
+    let Some(version) = found.version else {
+        return Err(VersionError::Invalid {
+            found_in: found.source,
+            requested: found.raw_string(),
+        });
+    };
+    let Ok(index) = inner.entries.binary_search_by(|e| e.version.cmp(&version)) else {
+        return Err(VersionError::Unsupported {
+            found_in: found.source,
+            requested: found.raw_string(),
+        });
+    };
+    let entry = &inner.entries[index];
+    let lifecycle = entry.lifecycle(now);
+    if lifecycle == Lifecycle::Sunset
+        && inner.enforce_sunset
+        && let Some(sunset) = entry.sunset
+    {
+        return Err(VersionError::Sunset {
+            version,
+            sunset,
+            found_in: Some(found.source),
+        });
+    }
+    Ok(Resolution {
+        version,
+        index,
+        source: Some(found.source),
+        defaulted: false,
+        neutral: false,
+        lifecycle,
+        rewrite,
+    })
+}
+
+/// Whether `path` starts with `prefix` on a segment boundary.
+fn segment_prefix(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+fn read_path(path: &str, prefix: &str, scheme: Scheme) -> (Option<Found>, Option<PathRewrite>) {
+    let Some(rest) = path.strip_prefix(prefix) else {
+        return (None, None);
+    };
+    let Some(after) = rest.strip_prefix('/') else {
+        return (None, None);
+    };
+    let segment = after.split('/').next().unwrap_or("");
+    if !scheme.looks_like_version(segment.as_bytes()) {
+        return (None, None);
+    }
+    let start = prefix.len();
+    let end = start + 1 + segment.len();
+    (
+        Some(Found::new(Source::Path, scheme, segment.as_bytes())),
+        Some(PathRewrite { start, end }),
+    )
+}
+
+/// Every value of every field line, split on commas: all must agree.
+fn read_header(
+    headers: &HeaderMap,
+    name: &HeaderName,
+    scheme: Scheme,
+) -> Result<Option<Found>, VersionError> {
+    let mut first: Option<Found> = None;
+    for value in headers.get_all(name) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            if part.trim_ascii().is_empty() {
+                continue;
+            }
+            let found = Found::new(Source::Header, scheme, part);
+            match &first {
+                None => first = Some(found),
+                Some(f) if !f.same_as(&found) => return Err(f.ambiguous(&found)),
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(first)
+}
+
+/// Scans `a=1&api_version=v2`; a repeated parameter must agree with itself.
+fn read_query(query: &str, name: &str, scheme: Scheme) -> Option<Result<Found, VersionError>> {
+    let mut first: Option<Found> = None;
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !key.eq_ignore_ascii_case(name) {
+            continue;
+        }
+        let mut buf = [0u8; RAW_CAP];
+        let found = match percent_decode(value.as_bytes(), &mut buf) {
+            Some(decoded) if decoded.trim_ascii().is_empty() => continue,
+            Some(decoded) => Found::new(Source::Query, scheme, decoded),
+            None => Found::new(Source::Query, scheme, value.as_bytes()),
+        };
+        match &first {
+            None => first = Some(found),
+            Some(f) if !f.same_as(&found) => return Some(Err(f.ambiguous(&found))),
+            Some(_) => {}
+        }
+    }
+    first.map(Ok)
+}
+
+/// Decodes `%XX` and `+` into `buf`; `None` for values too long for it
+/// (which can never be versions).
+fn percent_decode<'b>(value: &[u8], buf: &'b mut [u8; RAW_CAP]) -> Option<&'b [u8]> {
+    let mut out = 0;
+    let mut i = 0;
+    while i < value.len() {
+        if out == RAW_CAP {
+            return None;
+        }
+        let b = match (
+            value[i],
+            value.get(i + 1).copied().and_then(hex),
+            value.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'+', _, _) => b' ',
+            (b'%', Some(high), Some(low)) => {
+                i += 2;
+                high * 16 + low
+            }
+            (b, _, _) => b,
+        };
+        buf[out] = b;
+        out += 1;
+        i += 1;
+    }
+    Some(&buf[..out])
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Splits on `sep` outside double-quoted strings (RFC 9110 §5.6.1 lists,
+/// §5.6.4 quoted-string with backslash escapes).
+fn split_unquoted(input: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(input);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        let mut in_quotes = false;
+        let mut escaped = false;
+        for (i, &b) in s.iter().enumerate() {
+            if escaped {
+                escaped = false;
+            } else if in_quotes && b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_quotes = !in_quotes;
+            } else if b == sep && !in_quotes {
+                rest = Some(&s[i + 1..]);
+                return Some(&s[..i]);
+            }
+        }
+        rest = None;
+        Some(s)
+    })
+}
+
+/// Parses an RFC 9110 qvalue into thousandths: `0`, `0.5`, `1`, `1.000`.
+fn parse_q(value: &[u8]) -> Option<u16> {
+    match value {
+        [b'1'] | [b'1', b'.'] => Some(1000),
+        [b'1', b'.', zeros @ ..] if zeros.len() <= 3 && zeros.iter().all(|&b| b == b'0') => {
+            Some(1000)
+        }
+        [b'0'] | [b'0', b'.'] => Some(0),
+        [b'0', b'.', digits @ ..] if digits.len() <= 3 && digits.iter().all(u8::is_ascii_digit) => {
+            let mut q = 0u16;
+            for i in 0..3 {
+                q = q * 10 + digits.get(i).map_or(0, |d| u16::from(d - b'0'));
+            }
+            Some(q)
+        }
+        _ => None,
+    }
+}
+
+fn unquote(value: &[u8]) -> &[u8] {
+    match value {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => value,
+    }
+}
+
+/// The version of the highest-q `Accept` member that names one (ties: the
+/// first); `q=0` members never count.
+fn read_media_type(
+    headers: &HeaderMap,
+    param: &str,
+    vendor: Option<&str>,
+    scheme: Scheme,
+) -> Result<Option<Found>, VersionError> {
+    let mut best: Option<(u16, Found)> = None;
+    for value in headers.get_all(ACCEPT) {
+        for member in split_unquoted(value.as_bytes(), b',') {
+            let mut pieces = split_unquoted(member, b';');
+            let range = pieces.next().unwrap_or_default().trim_ascii();
+            let mut token: Option<&[u8]> = None;
+            if let Some(vendor) = vendor
+                && let Some((ty, subtype)) =
+                    range.split_at_checked(range.iter().position(|&b| b == b'/').unwrap_or(0))
+                && ty.eq_ignore_ascii_case(b"application")
+            {
+                let subtype = &subtype[1..];
+                let prefix = vendor.as_bytes();
+                if subtype.len() > prefix.len()
+                    && subtype[..prefix.len()].eq_ignore_ascii_case(prefix)
+                {
+                    let rest = &subtype[prefix.len()..];
+                    token = Some(rest.split(|&b| b == b'+').next().unwrap_or(rest));
+                }
+            }
+            let mut q = 1000;
+            for piece in pieces {
+                let piece = piece.trim_ascii();
+                let Some(eq) = piece.iter().position(|&b| b == b'=') else {
+                    continue;
+                };
+                let (key, value) = (
+                    piece[..eq].trim_ascii(),
+                    unquote(piece[eq + 1..].trim_ascii()),
+                );
+                if key.eq_ignore_ascii_case(b"q") {
+                    // A malformed qvalue makes the member unusable.
+                    q = parse_q(value).unwrap_or(0);
+                } else if key.eq_ignore_ascii_case(param.as_bytes()) {
+                    token = Some(value);
+                }
+            }
+            let Some(token) = token else { continue };
+            if q == 0 {
+                continue;
+            }
+            if best.as_ref().is_none_or(|(best_q, _)| q > *best_q) {
+                best = Some((q, Found::new(Source::MediaType, scheme, token)));
+            }
+        }
+    }
+    Ok(best.map(|(_, found)| found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::VersionSpec;
+    use std::time::Duration;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut builder = http::Request::get(uri);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        builder.body(()).expect("valid request").into_parts().0
+    }
+
+    fn all_sources() -> crate::PolicyBuilder {
+        Policy::builder(Scheme::Integer)
+            .version(Version::int(1))
+            .version(Version::int(2))
+            .version(Version::int(3))
+            .path_source("/api")
+            .header_source()
+            .query_source()
+            .media_type_source_with("version", Some("engine-ops"))
+    }
+
+    fn ok(policy: &Policy, uri: &str, headers: &[(&str, &str)]) -> Resolution {
+        resolve(&parts(uri, headers), policy).expect("resolves")
+    }
+
+    fn err(policy: &Policy, uri: &str, headers: &[(&str, &str)]) -> VersionError {
+        resolve(&parts(uri, headers), policy).expect_err("fails")
+    }
+
+    #[test]
+    fn every_source_yields_its_version() {
+        let policy = all_sources().build().expect("valid");
+        let r = ok(&policy, "/api/v2/optimize", &[]);
+        assert_eq!(
+            (r.version(), r.source()),
+            (Version::int(2), Some(Source::Path))
+        );
+        assert_eq!(
+            r.rewritten_path("/api/v2/optimize").as_deref(),
+            Some("/api/optimize")
+        );
+        let r = ok(&policy, "/api/optimize", &[("x-api-version", " v3 ")]);
+        assert_eq!(
+            (r.version(), r.source(), r.rewrite()),
+            (Version::int(3), Some(Source::Header), None)
+        );
+        let r = ok(&policy, "/api/optimize?x=1&API_VERSION=%76%31", &[]);
+        assert_eq!(
+            (r.version(), r.source()),
+            (Version::int(1), Some(Source::Query))
+        );
+        let r = ok(
+            &policy,
+            "/api/optimize",
+            &[("accept", "application/json; version=2")],
+        );
+        assert_eq!(
+            (r.version(), r.source()),
+            (Version::int(2), Some(Source::MediaType))
+        );
+        let r = ok(
+            &policy,
+            "/api/optimize",
+            &[("accept", "application/vnd.engine-ops.v3+json")],
+        );
+        assert_eq!(
+            (r.version(), r.source()),
+            (Version::int(3), Some(Source::MediaType))
+        );
+        assert!(!r.is_defaulted());
+    }
+
+    #[test]
+    fn path_source_handles_mounts_and_trailing_segments() {
+        let policy = all_sources().build().expect("valid");
+        assert_eq!(
+            ok(&policy, "/api/v1", &[])
+                .rewritten_path("/api/v1")
+                .as_deref(),
+            Some("/api")
+        );
+        assert_eq!(
+            ok(&policy, "/api/v1/", &[])
+                .rewritten_path("/api/v1/")
+                .as_deref(),
+            Some("/api/")
+        );
+        // Not under the prefix, or not a version-looking segment: no version.
+        assert!(matches!(
+            err(&policy, "/apix/v1/a", &[]),
+            VersionError::Missing
+        ));
+        assert!(matches!(
+            err(&policy, "/api/orders", &[]),
+            VersionError::Missing
+        ));
+        assert!(matches!(
+            err(&policy, "/api/v2x/a", &[]),
+            VersionError::Invalid {
+                found_in: Source::Path,
+                ..
+            }
+        ));
+        let root = Policy::builder(Scheme::Integer)
+            .version(Version::int(1))
+            .path_source("/")
+            .build()
+            .expect("valid");
+        assert_eq!(
+            ok(&root, "/v1/x?y=1", &[])
+                .rewritten_path("/v1/x")
+                .as_deref(),
+            Some("/x")
+        );
+        let rewrite = ok(&root, "/v1/x?y=1", &[]).rewrite().expect("rewrite");
+        let uri: Uri = "http://h/v1/x?y=1".parse().expect("uri");
+        assert_eq!(
+            rewrite.apply_to_uri(&uri).expect("uri").to_string(),
+            "http://h/x?y=1"
+        );
+    }
+
+    #[test]
+    fn matching_is_exact() {
+        let policy = all_sources().build().expect("valid");
+        assert!(matches!(
+            err(&policy, "/a", &[("x-api-version", "11")]),
+            VersionError::Unsupported { found_in: Source::Header, ref requested } if requested == "11"
+        ));
+        assert!(matches!(
+            err(&policy, "/a", &[("x-api-version", "1.0")]),
+            VersionError::Invalid { .. }
+        ));
+        assert!(matches!(
+            err(&policy, "/api/v25/a", &[]),
+            VersionError::Unsupported { .. }
+        ));
+    }
+
+    #[test]
+    fn conflicts_follow_the_policy() {
+        let headers = [("x-api-version", "1")];
+        let reject = all_sources().build().expect("valid");
+        let e = err(&reject, "/api/v2/a", &headers);
+        assert!(
+            matches!(
+                e,
+                VersionError::Ambiguous {
+                    first: Source::Path,
+                    second: Source::Header,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // Agreeing sources are fine, and the first in order is reported.
+        assert_eq!(
+            ok(&reject, "/api/v1/a?api_version=1", &headers).source(),
+            Some(Source::Path)
+        );
+        // An invalid value in any source is reported under Reject.
+        assert!(matches!(
+            err(&reject, "/api/v1/a?api_version=zz", &[]),
+            VersionError::Invalid {
+                found_in: Source::Query,
+                ..
+            }
+        ));
+
+        let first = all_sources()
+            .on_conflict(Conflict::FirstWins)
+            .build()
+            .expect("valid");
+        let r = ok(&first, "/api/v2/a", &headers);
+        assert_eq!(
+            (r.version(), r.source()),
+            (Version::int(2), Some(Source::Path))
+        );
+        assert!(r.rewrite().is_some());
+
+        let prefer = all_sources()
+            .on_conflict(Conflict::Prefer(Source::Header))
+            .build()
+            .expect("valid");
+        let r = ok(&prefer, "/api/v2/a", &headers);
+        assert_eq!(
+            (r.version(), r.source()),
+            (Version::int(1), Some(Source::Header))
+        );
+        // The path segment is still stripped when another source wins.
+        assert_eq!(r.rewritten_path("/api/v2/a").as_deref(), Some("/api/a"));
+        assert_eq!(ok(&prefer, "/api/v2/a", &[]).source(), Some(Source::Path));
+    }
+
+    #[test]
+    fn repeated_values_must_agree() {
+        let policy = all_sources().build().expect("valid");
+        assert_eq!(
+            ok(
+                &policy,
+                "/a",
+                &[("x-api-version", "1"), ("x-api-version", "v1")]
+            )
+            .version(),
+            Version::int(1)
+        );
+        assert!(matches!(
+            err(
+                &policy,
+                "/a",
+                &[("x-api-version", "1"), ("x-api-version", "2")]
+            ),
+            VersionError::Ambiguous {
+                first: Source::Header,
+                second: Source::Header,
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(&policy, "/a", &[("x-api-version", "v1, v2")]),
+            VersionError::Ambiguous { .. }
+        ));
+        assert!(matches!(
+            err(&policy, "/a?api_version=1&api_version=2", &[]),
+            VersionError::Ambiguous { .. }
+        ));
+        assert_eq!(
+            ok(&policy, "/a?api_version=1&api_version=1", &[]).version(),
+            Version::int(1)
+        );
+        // An empty header is no version at all.
+        assert!(matches!(
+            err(&policy, "/a", &[("x-api-version", "  ")]),
+            VersionError::Missing
+        ));
+    }
+
+    #[test]
+    fn accept_is_an_rfc_9110_list_with_q_values() {
+        let policy = all_sources().build().expect("valid");
+        let v = |accept: &str| {
+            resolve(&parts("/a", &[("accept", accept)]), &policy).map(|r| r.version())
+        };
+        assert_eq!(
+            v("text/html, application/json;version=2;q=0.9, */*;q=0.1"),
+            Ok(Version::int(2))
+        );
+        assert_eq!(
+            v("application/json;version=1;q=0.5, application/json;version=3;q=0.8"),
+            Ok(Version::int(3))
+        );
+        assert_eq!(
+            v("application/json;version=1, application/json;version=3"),
+            Ok(Version::int(1))
+        );
+        assert_eq!(
+            v("application/json;version=3;q=0, application/json;version=2;q=0.1"),
+            Ok(Version::int(2))
+        );
+        assert_eq!(v("application/json; Version=\"2\""), Ok(Version::int(2)));
+        assert_eq!(
+            v("application/vnd.engine-ops.v1+json; q=0.9"),
+            Ok(Version::int(1))
+        );
+        assert_eq!(
+            v("application/json; version=3; q=0"),
+            Err(VersionError::Missing)
+        );
+        assert_eq!(
+            v("text/plain; foo=\"a,version=2\""),
+            Err(VersionError::Missing)
+        );
+        assert!(matches!(
+            v("application/json;version=x"),
+            Err(VersionError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_versions_follow_the_missing_knob() {
+        let reject = all_sources().build().expect("valid");
+        assert_eq!(err(&reject, "/api/a", &[]), VersionError::Missing);
+        let latest = all_sources()
+            .on_missing(Missing::Latest)
+            .build()
+            .expect("valid");
+        let r = ok(&latest, "/api/a", &[]);
+        assert_eq!(
+            (r.version(), r.is_defaulted(), r.source()),
+            (Version::int(3), true, None)
+        );
+        let fixed = all_sources()
+            .on_missing(Missing::Default(Version::int(2)))
+            .build()
+            .expect("valid");
+        assert_eq!(ok(&fixed, "/api/a", &[]).version(), Version::int(2));
+        // A default never hides a bad version (versionist#86).
+        assert!(matches!(
+            err(&fixed, "/api/a", &[("x-api-version", "9")]),
+            VersionError::Unsupported { .. }
+        ));
+    }
+
+    #[test]
+    fn neutral_routes_never_fail() {
+        let policy = all_sources()
+            .neutral_path("/health")
+            .neutral_path("/docs/")
+            .build()
+            .expect("valid");
+        for (uri, headers) in [
+            ("/health", vec![]),
+            ("/health/ready", vec![("x-api-version", "garbage")]),
+            (
+                "/docs",
+                vec![("x-api-version", "1"), ("x-api-version", "2")],
+            ),
+        ] {
+            let r = ok(&policy, uri, &headers);
+            assert!(r.is_neutral() && r.is_defaulted(), "{uri}");
+        }
+        let r = ok(&policy, "/health", &[("x-api-version", "1")]);
+        assert_eq!(
+            (r.version(), r.is_neutral(), r.is_defaulted()),
+            (Version::int(1), true, false)
+        );
+        assert_eq!(err(&policy, "/healthz", &[]), VersionError::Missing);
+    }
+
+    #[test]
+    fn sunset_is_enforced_only_when_asked() {
+        let at = |s| UNIX_EPOCH + Duration::from_secs(s);
+        let spec = VersionSpec::new(Version::int(1))
+            .deprecated_at(at(100))
+            .sunset_at(at(200));
+        let lenient = all_sources().version(spec.clone()).build();
+        assert!(lenient.is_err(), "v1 declared twice");
+        let build = |enforce| {
+            Policy::builder(Scheme::Integer)
+                .version(spec.clone())
+                .version(Version::int(2))
+                .header_source()
+                .enforce_sunset(enforce)
+                .build()
+                .expect("valid")
+        };
+        let p = parts("/", &[("x-api-version", "1")]);
+        assert_eq!(
+            resolve_at(&p, &build(false), at(150)).map(|r| r.lifecycle()),
+            Ok(Lifecycle::Deprecated)
+        );
+        assert_eq!(
+            resolve_at(&p, &build(false), at(250)).map(|r| r.lifecycle()),
+            Ok(Lifecycle::Sunset)
+        );
+        assert!(matches!(
+            resolve_at(&p, &build(true), at(250)),
+            Err(VersionError::Sunset { .. })
+        ));
+        assert_eq!(
+            resolve_at(&p, &build(true), at(50)).map(|r| r.lifecycle()),
+            Ok(Lifecycle::Active)
+        );
+    }
+
+    #[test]
+    fn dates_and_major_minor_resolve() {
+        let dates = Policy::builder(Scheme::Date)
+            .version(Version::date(2024, 6, 1).expect("date"))
+            .version(Version::date(2025, 1, 15).expect("date"))
+            .path_source("/")
+            .header_source()
+            .build()
+            .expect("valid");
+        assert_eq!(
+            ok(&dates, "/2024-06-01/x", &[]).version().to_string(),
+            "2024-06-01"
+        );
+        assert!(matches!(
+            err(&dates, "/2024-02-30/x", &[]),
+            VersionError::Invalid { .. }
+        ));
+        assert!(matches!(
+            err(&dates, "/x", &[("x-api-version", "2024-06-02")]),
+            VersionError::Unsupported { .. }
+        ));
+        let mm = Policy::builder(Scheme::MajorMinor)
+            .version(Version::major_minor(1, 0))
+            .version(Version::major_minor(1, 1))
+            .header_source()
+            .query_source()
+            .build()
+            .expect("valid");
+        assert_eq!(
+            ok(&mm, "/x?api_version=1", &[("x-api-version", "1.0")]).version(),
+            Version::major_minor(1, 0)
+        );
+    }
+
+    #[test]
+    fn q_values_parse_per_rfc_9110() {
+        assert_eq!(parse_q(b"1"), Some(1000));
+        assert_eq!(parse_q(b"1.000"), Some(1000));
+        assert_eq!(parse_q(b"0.5"), Some(500));
+        assert_eq!(parse_q(b"0.125"), Some(125));
+        assert_eq!(parse_q(b"0"), Some(0));
+        for bad in [&b"1.5"[..], b"0.1234", b"2", b"", b"-1", b"0.a"] {
+            assert_eq!(parse_q(bad), None);
+        }
+    }
+}

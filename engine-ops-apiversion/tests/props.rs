@@ -1,0 +1,104 @@
+//! Property tests: arbitrary paths, header bytes and query strings never
+//! panic, and always end in a version or a problem.
+
+use engine_ops_apiversion::{
+    Conflict, Missing, Policy, Scheme, Source, Version, VersionError, resolve,
+};
+use proptest::prelude::*;
+
+fn policy(conflict: Conflict, missing: Missing) -> Policy {
+    Policy::builder(Scheme::Integer)
+        .version(Version::int(1))
+        .version(Version::int(2))
+        .path_source("/api")
+        .header_source()
+        .query_source()
+        .media_type_source_with("version", Some("acme"))
+        .on_conflict(conflict)
+        .on_missing(missing)
+        .neutral_path("/health")
+        .build()
+        .expect("valid policy")
+}
+
+/// Builds request parts from raw pieces, skipping inputs `http` itself refuses.
+fn parts(path: &str, query: &str, header: &[u8], accept: &[u8]) -> Option<http::request::Parts> {
+    let uri = format!("{path}?{query}").parse::<http::Uri>().ok()?;
+    let mut request = http::Request::get(uri).body(()).ok()?;
+    if let Ok(value) = http::HeaderValue::from_bytes(header) {
+        request.headers_mut().insert("x-api-version", value);
+    }
+    if let Ok(value) = http::HeaderValue::from_bytes(accept) {
+        request.headers_mut().insert(http::header::ACCEPT, value);
+    }
+    Some(request.into_parts().0)
+}
+
+fn conflicts() -> impl Strategy<Value = Conflict> {
+    prop_oneof![
+        Just(Conflict::Reject),
+        Just(Conflict::FirstWins),
+        Just(Conflict::Prefer(Source::Header)),
+        Just(Conflict::Prefer(Source::MediaType)),
+    ]
+}
+
+fn missing() -> impl Strategy<Value = Missing> {
+    prop_oneof![
+        Just(Missing::Reject),
+        Just(Missing::Latest),
+        Just(Missing::Default(Version::int(1)))
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_requests_yield_a_declared_version_or_an_error(
+        path in "(/[a-zA-Z0-9v%._~-]{0,12}){0,5}",
+        query in "[ -~]{0,40}",
+        header in proptest::collection::vec(any::<u8>(), 0..24),
+        accept in proptest::collection::vec(any::<u8>(), 0..48),
+        conflict in conflicts(),
+        missing in missing(),
+    ) {
+        let policy = policy(conflict, missing);
+        let path = if path.is_empty() { "/".to_owned() } else { path };
+        if let Some(parts) = parts(&path, &query, &header, &accept) {
+            match resolve(&parts, &policy) {
+                Ok(resolution) => {
+                    prop_assert!(policy.versions().any(|v| v == resolution.version()));
+                    if let Some(rewritten) = resolution.rewritten_path(parts.uri.path()) {
+                        prop_assert!(rewritten.starts_with('/'));
+                        prop_assert!(rewritten.len() < parts.uri.path().len());
+                        let uri = resolution.rewrite().map(|r| r.apply_to_uri(&parts.uri));
+                        prop_assert!(matches!(uri, Some(Ok(_))));
+                    }
+                }
+                Err(error) => {
+                    prop_assert!(!parts.uri.path().starts_with("/health/") && parts.uri.path() != "/health");
+                    prop_assert!(!error.to_string().is_empty());
+                    if missing != Missing::Reject {
+                        prop_assert_ne!(error, VersionError::Missing);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn structured_version_tokens_resolve_exactly(n in 0u32..1000, v in any::<bool>(), pad in "[ \t]{0,2}") {
+        let policy = policy(Conflict::Reject, Missing::Reject);
+        let token = format!("{pad}{}{n}{pad}", if v { "v" } else { "" });
+        let request = http::Request::get("/api/things").header("x-api-version", token).body(()).expect("request");
+        let result = resolve(&request.into_parts().0, &policy);
+        match n {
+            1 | 2 => prop_assert_eq!(result.map(|r| r.version()), Ok(Version::int(n))),
+            _ => {
+                let is_unsupported = matches!(result, Err(VersionError::Unsupported { .. }));
+                prop_assert!(is_unsupported);
+            }
+        }
+    }
+}

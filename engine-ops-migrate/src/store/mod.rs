@@ -30,7 +30,7 @@ use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StepIntent};
 
 /// A place that records migration state and runs steps.
 ///
-/// Implemented by [`FileStore`](crate::FileStore) and
+/// Implemented by the file store (next) and
 /// [`MemoryStore`](crate::MemoryStore); database backends implement it with
 /// their transaction as [`Context`](Self::Context). See the
 /// [module docs](self) for the step protocol.

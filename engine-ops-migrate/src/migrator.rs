@@ -1,0 +1,1078 @@
+//! The [`Migrator`]: runs, reverts, checks and reports migrations on a
+//! [`StateStore`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::report::{
+    MigrationState, ResolvedStep, RollbackReport, RunReport, StatusEntry, StatusReport, StepReport,
+    VerifyReport,
+};
+use crate::{
+    BoxError, Direction, Error, InDoubt, Migration, MigrationInfo, Plan, Resolution, ResolvedBy,
+    Result, StateStore, StepIntent, Validation, plan,
+};
+
+/// What happens to the earlier steps of a run when a step fails.
+///
+/// The failed step itself is always undone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RollbackPolicy {
+    /// Undo only the failed step; steps applied earlier in the run stay
+    /// applied (the default).
+    #[default]
+    FailedStep,
+    /// Undo the failed step, then revert every step applied earlier in the
+    /// same run, newest first. A run under this policy refuses to start if
+    /// one of its steps is irreversible.
+    WholeRun,
+}
+
+/// How far a [`Migrator::rollback`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rollback {
+    /// Revert the last `n` applied migrations (highest versions first).
+    Last(usize),
+    /// Revert every applied migration above this version, newest first.
+    To(u64),
+}
+
+/// A progress event, sent to the [`Observer`] and to `tracing`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Progress {
+    /// A step is about to run.
+    Started {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+        /// Direction.
+        direction: Direction,
+    },
+    /// A step finished and was recorded.
+    Finished {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+        /// Direction.
+        direction: Direction,
+        /// Time in the migration and its validator.
+        duration: Duration,
+    },
+    /// A step failed (it is undone next, if it can be).
+    Failed {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+        /// Direction.
+        direction: Direction,
+        /// The failure.
+        error: String,
+    },
+    /// A step in doubt was settled.
+    Resolved(ResolvedStep),
+}
+
+/// Receives [`Progress`] events; any `Fn(&Progress) + Send + Sync` is one.
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_migrate::{MemoryStore, Migrator, Progress};
+///
+/// let migrator = Migrator::<MemoryStore>::builder(MemoryStore::new())
+///     .observer(|event: &Progress| {
+///         if let Progress::Finished { version, name, duration, .. } = event {
+///             println!("{version} {name} {duration:?}");
+///         }
+///     })
+///     .build();
+/// assert!(migrator.is_ok());
+/// ```
+pub trait Observer: Send + Sync {
+    /// Called for each event, in order.
+    fn on_progress(&self, event: &Progress);
+}
+
+impl<F: Fn(&Progress) + Send + Sync> Observer for F {
+    fn on_progress(&self, event: &Progress) {
+        self(event);
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Options {
+    policy: RollbackPolicy,
+    allow_out_of_order: bool,
+    allow_missing: BTreeSet<u64>,
+    allow_divergent: BTreeSet<u64>,
+}
+
+type BoxedMigration<C> = Box<dyn Migration<C>>;
+
+/// Builds a [`Migrator`]; see [`Migrator::builder`].
+#[must_use = "call build() to get a Migrator"]
+pub struct MigratorBuilder<S: StateStore> {
+    store: S,
+    migrations: Vec<BoxedMigration<S::Context>>,
+    options: Options,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl<S: StateStore + fmt::Debug> fmt::Debug for MigratorBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MigratorBuilder")
+            .field("store", &self.store)
+            .field("migrations", &self.migrations.len())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl<S: StateStore> MigratorBuilder<S> {
+    /// Adds a migration.
+    pub fn migration(mut self, migration: impl Migration<S::Context> + 'static) -> Self {
+        self.migrations.push(Box::new(migration));
+        self
+    }
+
+    /// Adds boxed migrations.
+    pub fn migrations(
+        mut self,
+        migrations: impl IntoIterator<Item = Box<dyn Migration<S::Context>>>,
+    ) -> Self {
+        self.migrations.extend(migrations);
+        self
+    }
+
+    /// Sets what a failed step undoes (default [`RollbackPolicy::FailedStep`]).
+    pub fn rollback_policy(mut self, policy: RollbackPolicy) -> Self {
+        self.options.policy = policy;
+        self
+    }
+
+    /// Applies migrations declared below the highest applied version instead
+    /// of refusing to run (default `false`).
+    pub fn allow_out_of_order(mut self, allow: bool) -> Self {
+        self.options.allow_out_of_order = allow;
+        self
+    }
+
+    /// Lets runs proceed although `version` is applied but no longer
+    /// declared (for example after deploying an older build).
+    pub fn allow_missing(mut self, version: u64) -> Self {
+        self.options.allow_missing.insert(version);
+        self
+    }
+
+    /// Lets runs proceed although the applied migration `version` changed
+    /// since it was applied.
+    ///
+    /// # Warning
+    ///
+    /// The store then records one source while the code holds another;
+    /// prefer restoring the source or adding a new migration.
+    pub fn dangerous_allow_divergent(mut self, version: u64) -> Self {
+        self.options.allow_divergent.insert(version);
+        self
+    }
+
+    /// Sends progress events to `observer`.
+    pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Checks the declared migrations and builds the migrator.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Duplicate`] when two migrations share a version.
+    pub fn build(mut self) -> Result<Migrator<S>> {
+        self.migrations.sort_by_key(|m| m.version());
+        for pair in self.migrations.windows(2) {
+            if pair[0].version() == pair[1].version() {
+                return Err(Error::Duplicate {
+                    version: pair[0].version(),
+                    first: pair[0].name().to_owned(),
+                    second: pair[1].name().to_owned(),
+                });
+            }
+        }
+        Ok(Migrator {
+            store: self.store,
+            migrations: self.migrations,
+            options: self.options,
+            observer: self.observer,
+        })
+    }
+}
+
+/// Runs migrations against a [`StateStore`].
+///
+/// # Operations
+///
+/// | method | lock | changes the store |
+/// |---|---|---|
+/// | [`run`](Self::run) / [`run_to`](Self::run_to) | whole run | yes |
+/// | [`rollback`](Self::rollback) | whole rollback | yes |
+/// | [`resolve`](Self::resolve) | yes | yes |
+/// | [`status`](Self::status), [`verify`](Self::verify), [`plan`](Self::plan) | no | never |
+///
+/// # Refusals
+///
+/// `run` refuses, before running anything, when the store has divergent
+/// migrations (changed name or source), missing ones (applied, no longer
+/// declared), out-of-order ones (never applied, below the highest applied)
+/// or duplicate records, unless the builder opted in for that version. The
+/// error names the migration and the way out.
+///
+/// # Steps in doubt
+///
+/// A crash between a step's intent record and its completion (possible on
+/// stores without transactions, and for non-transactional steps on
+/// databases) leaves the step *in doubt*. `status` and `verify` show it.
+/// `run` and `rollback` first try to settle it with the migration's own
+/// validators:
+///
+/// - interrupted `up`: `validate_up` [`Passed`](Validation::Passed) → the
+///   step is recorded as applied and not run again;
+///   [`Failed`](Validation::Failed) → it is recorded as not applied and, for
+///   `run`, applied again from the start (its `down` is **not** called
+///   first: `validate_up` said the effects are not there, so a migration
+///   whose `up` can stop half-way must either detect partial effects in
+///   `validate_up` or make `up` idempotent);
+/// - interrupted `down`: `validate_down` passed → recorded as reverted;
+///   else `validate_up` passed → still applied;
+/// - anything else ([`NotChecked`](Validation::NotChecked), an error, a
+///   migration no longer declared): the operation stops with
+///   [`Error::InDoubt`] and nothing runs until an operator calls
+///   [`resolve`](Self::resolve).
+///
+/// # Failed steps
+///
+/// When `up` returns an error or `validate_up` fails, the step is undone: by
+/// the store's transaction where it has one for the step, otherwise by the
+/// migration's `down` (then `validate_down`). The run then stops with
+/// [`Error::StepFailed`], which names the migration and carries the cause.
+/// If the step cannot be undone (irreversible, or `down` fails too) it is
+/// left in doubt and the error is [`Error::UndoFailed`]. With
+/// [`RollbackPolicy::WholeRun`] the steps applied earlier in the run are
+/// then reverted too, newest first.
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_migrate::{BoxError, MemoryStore, Migration, Migrator};
+///
+/// struct CreateUsers;
+///
+/// #[async_trait::async_trait]
+/// impl Migration<Vec<&'static str>> for CreateUsers {
+///     fn version(&self) -> u64 { 1 }
+///     fn name(&self) -> &str { "create_users" }
+///     fn source(&self) -> &[u8] { b"CREATE TABLE users (id bigint primary key);" }
+///     async fn up(&self, db: &mut Vec<&'static str>) -> Result<(), BoxError> {
+///         db.push("users");
+///         Ok(())
+///     }
+///     async fn down(&self, db: &mut Vec<&'static str>) -> Result<(), BoxError> {
+///         db.retain(|t| *t != "users");
+///         Ok(())
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut migrator = Migrator::builder(MemoryStore::with_context(Vec::new()))
+///     .migration(CreateUsers)
+///     .build()?;
+/// let report = migrator.run().await?;
+/// assert_eq!(report.applied.len(), 1);
+/// assert_eq!(migrator.store().context_ref(), &["users"]);
+/// assert!(migrator.run().await?.applied.is_empty()); // idempotent
+/// # Ok::<_, engine_ops_migrate::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Migrator<S: StateStore> {
+    store: S,
+    migrations: Vec<BoxedMigration<S::Context>>,
+    options: Options,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl<S: StateStore + fmt::Debug> fmt::Debug for Migrator<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Migrator")
+            .field("store", &self.store)
+            .field("migrations", &self.migrations.len())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs the step's body and its validator; `Err` is the failure cause.
+async fn run_checked<C: Send>(
+    migration: &dyn Migration<C>,
+    ctx: &mut C,
+    direction: Direction,
+) -> std::result::Result<(), BoxError> {
+    let check = match direction {
+        Direction::Up => {
+            migration.up(ctx).await?;
+            migration.validate_up(ctx).await?
+        }
+        Direction::Down => {
+            migration.down(ctx).await?;
+            migration.validate_down(ctx).await?
+        }
+    };
+    match check {
+        Validation::Passed | Validation::NotChecked => Ok(()),
+        Validation::Failed { reason } => {
+            Err(format!("validate_{direction} failed: {reason}").into())
+        }
+    }
+}
+
+impl<S: StateStore> Migrator<S> {
+    /// Starts building a migrator over `store`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_migrate::{MemoryStore, Migrator, RollbackPolicy};
+    ///
+    /// let migrator = Migrator::builder(MemoryStore::new())
+    ///     .rollback_policy(RollbackPolicy::WholeRun)
+    ///     .build()
+    ///     .expect("no duplicate versions");
+    /// # let _ = migrator;
+    /// ```
+    pub fn builder(store: S) -> MigratorBuilder<S> {
+        MigratorBuilder {
+            store,
+            migrations: Vec::new(),
+            options: Options::default(),
+            observer: None,
+        }
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The store, mutably (for example to reach its context).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Takes the store back.
+    #[must_use]
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// The declared migrations, with checksums computed from their sources
+    /// now, ascending by version.
+    #[must_use]
+    pub fn declared(&self) -> Vec<MigrationInfo> {
+        self.migrations
+            .iter()
+            .map(|m| MigrationInfo::of(&**m))
+            .collect()
+    }
+
+    fn emit(&self, event: Progress) {
+        match &event {
+            Progress::Started {
+                version,
+                name,
+                direction,
+            } => {
+                tracing::debug!(version, name = %name, %direction, "migration step started");
+            }
+            Progress::Finished {
+                version,
+                name,
+                direction,
+                duration,
+            } => {
+                tracing::info!(version, name = %name, %direction, duration_ms = millis(*duration), "migration step finished");
+            }
+            Progress::Failed {
+                version,
+                name,
+                direction,
+                error,
+            } => {
+                tracing::warn!(version, name = %name, %direction, error = %error, "migration step failed");
+            }
+            Progress::Resolved(r) => {
+                tracing::info!(version = r.version, name = %r.name, resolution = ?r.resolution, by = ?r.by, "in-doubt step settled");
+            }
+        }
+        if let Some(observer) = &self.observer {
+            observer.on_progress(&event);
+        }
+    }
+
+    fn index_of(&self, version: u64) -> Option<usize> {
+        self.migrations
+            .binary_search_by_key(&version, |m| m.version())
+            .ok()
+    }
+
+    /// Loads the history and plans against the declared migrations.
+    async fn load_plan(&mut self) -> Result<(Vec<MigrationInfo>, Plan)> {
+        let declared = self.declared();
+        let history = self.store.load().await?;
+        let plan = plan(&declared, &history);
+        Ok((declared, plan))
+    }
+
+    /// Applies every pending migration, in version order.
+    ///
+    /// # Errors
+    ///
+    /// See the [type docs](Self): refusals ([`Error::Divergent`],
+    /// [`Error::Missing`], [`Error::OutOfOrder`], [`Error::InDoubt`],
+    /// [`Error::DuplicateRecord`]), failed steps ([`Error::StepFailed`],
+    /// [`Error::UndoFailed`]), [`Error::LockTimeout`] and store errors.
+    ///
+    /// # Examples
+    ///
+    /// See [`Migrator`].
+    pub async fn run(&mut self) -> Result<RunReport> {
+        self.run_inner(None).await
+    }
+
+    /// Applies pending migrations up to and including `target`.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use engine_ops_migrate::{MemoryStore, Migrator};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut migrator = Migrator::builder(MemoryStore::new()).build()?;
+    /// let report = migrator.run_to(3).await?;
+    /// assert_eq!(report.target, Some(3));
+    /// # Ok::<_, engine_ops_migrate::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn run_to(&mut self, target: u64) -> Result<RunReport> {
+        self.run_inner(Some(target)).await
+    }
+
+    async fn run_inner(&mut self, target: Option<u64>) -> Result<RunReport> {
+        let started = Instant::now();
+        self.store.lock().await?;
+        let result = self.run_locked(target, started).await;
+        let unlocked = self.store.unlock().await;
+        let report = result?;
+        unlocked?;
+        Ok(report)
+    }
+
+    fn refuse(&self, plan: &Plan) -> Result<()> {
+        if let Some(d) = plan.duplicates.first() {
+            return Err(Error::DuplicateRecord { version: d.version });
+        }
+        if let Some(d) = plan
+            .divergent
+            .iter()
+            .find(|d| !self.options.allow_divergent.contains(&d.version))
+        {
+            return Err(Error::Divergent {
+                version: d.version,
+                declared_name: d.declared_name.clone(),
+                recorded_name: d.recorded_name.clone(),
+                declared_checksum: d.declared_checksum,
+                recorded_checksum: d.recorded_checksum,
+            });
+        }
+        if let Some(m) = plan
+            .missing
+            .iter()
+            .find(|m| !self.options.allow_missing.contains(&m.version))
+        {
+            return Err(Error::Missing {
+                version: m.version,
+                name: m.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn run_locked(&mut self, target: Option<u64>, started: Instant) -> Result<RunReport> {
+        let (_, first) = self.load_plan().await?;
+        self.refuse(&first)?;
+        let resolved = self.settle_in_doubt(&first).await?;
+        let (_, mut plan) = if resolved.is_empty() {
+            (Vec::new(), first)
+        } else {
+            self.load_plan().await?
+        };
+        if self.options.allow_out_of_order {
+            plan = plan.allow_out_of_order();
+        } else if let Some(m) = plan.out_of_order.first() {
+            return Err(Error::OutOfOrder {
+                version: m.version,
+                name: m.name.clone(),
+                highest_applied: plan.highest_applied().unwrap_or(0),
+            });
+        }
+        if let Some(t) = target {
+            plan = plan.with_target(t);
+        }
+        let steps: Vec<usize> = plan
+            .pending
+            .iter()
+            .filter_map(|m| self.index_of(m.version))
+            .collect();
+        if self.options.policy == RollbackPolicy::WholeRun
+            && let Some(&i) = steps.iter().find(|&&i| !self.migrations[i].reversible())
+        {
+            {
+                let m = &self.migrations[i];
+                return Err(Error::InvalidConfig {
+                    reason: format!(
+                        "RollbackPolicy::WholeRun needs every step of the run to be reversible, but migration {} ({}) is not; use RollbackPolicy::FailedStep or run up to {} first",
+                        m.version(),
+                        m.name(),
+                        m.version()
+                    ),
+                });
+            }
+        }
+
+        let mut applied: Vec<StepReport> = Vec::with_capacity(steps.len());
+        for &i in &steps {
+            match self.execute(i, Direction::Up).await {
+                Ok(step) => applied.push(step),
+                Err(err) => return Err(self.after_failure(err, &applied).await),
+            }
+        }
+        Ok(RunReport {
+            store: self.store.describe(),
+            target,
+            resolved,
+            applied,
+            still_pending: plan.above_target.len(),
+            duration_ms: millis(started.elapsed()),
+        })
+    }
+
+    /// Applies the [`RollbackPolicy`] after a failed step.
+    async fn after_failure(&mut self, err: Error, applied: &[StepReport]) -> Error {
+        if self.options.policy != RollbackPolicy::WholeRun || applied.is_empty() {
+            return err;
+        }
+        let Error::StepFailed {
+            version,
+            name,
+            direction,
+            undone,
+            source,
+        } = err
+        else {
+            return err;
+        };
+        let mut reverted = Vec::new();
+        for step in applied.iter().rev() {
+            let Some(i) = self.index_of(step.version) else {
+                break;
+            };
+            match self.execute(i, Direction::Down).await {
+                Ok(_) => reverted.push(step.version.to_string()),
+                Err(revert_err) => {
+                    return Error::StepFailed {
+                        version,
+                        name,
+                        direction,
+                        undone: format!(
+                            "{undone}; reverting the run stopped after {} step(s) because: {revert_err}",
+                            reverted.len()
+                        ),
+                        source,
+                    };
+                }
+            }
+        }
+        Error::StepFailed {
+            version,
+            name,
+            direction,
+            undone: format!(
+                "{undone}; the whole run was rolled back (reverted {})",
+                reverted.join(", ")
+            ),
+            source,
+        }
+    }
+
+    /// Runs one step through the store protocol (see [`StateStore`]).
+    async fn execute(&mut self, i: usize, direction: Direction) -> Result<StepReport> {
+        let info = MigrationInfo::of(&*self.migrations[i]);
+        let intent = StepIntent::new(&info, direction, now_ms());
+        self.emit(Progress::Started {
+            version: info.version,
+            name: info.name.clone(),
+            direction,
+        });
+        let Self {
+            store, migrations, ..
+        } = self;
+        let migration: &dyn Migration<S::Context> = &*migrations[i];
+        store.begin(&intent).await?;
+        let clock = Instant::now();
+        let outcome = run_checked(migration, store.context(), direction).await;
+        let duration = clock.elapsed();
+        let cause = match outcome {
+            Ok(()) => {
+                store.commit(&intent, now_ms(), millis(duration)).await?;
+                self.emit(Progress::Finished {
+                    version: info.version,
+                    name: info.name.clone(),
+                    direction,
+                    duration,
+                });
+                return Ok(StepReport {
+                    version: info.version,
+                    name: info.name,
+                    phase: info.phase,
+                    direction,
+                    duration_ms: millis(duration),
+                });
+            }
+            Err(cause) => cause,
+        };
+        self.emit(Progress::Failed {
+            version: info.version,
+            name: info.name.clone(),
+            direction,
+            error: cause.to_string(),
+        });
+        let Self {
+            store, migrations, ..
+        } = self;
+        let migration: &dyn Migration<S::Context> = &*migrations[i];
+        let undo_failed = |source: BoxError, cause: &BoxError| Error::UndoFailed {
+            version: info.version,
+            name: info.name.clone(),
+            direction,
+            cause: cause.to_string(),
+            source,
+        };
+        let undone = if store.undoes_on_abort(&intent) {
+            "its transaction was rolled back"
+        } else {
+            match direction {
+                Direction::Down => {
+                    return Err(undo_failed(
+                        "a failed down cannot be compensated by this store".into(),
+                        &cause,
+                    ));
+                }
+                Direction::Up if !migration.reversible() => {
+                    return Err(undo_failed(
+                        "the migration is irreversible, so there is no down to compensate with"
+                            .into(),
+                        &cause,
+                    ));
+                }
+                Direction::Up => {
+                    if let Err(down_err) =
+                        run_checked(migration, store.context(), Direction::Down).await
+                    {
+                        return Err(undo_failed(down_err, &cause));
+                    }
+                    "its down ran"
+                }
+            }
+        };
+        store.abort(&intent).await?;
+        Err(Error::StepFailed {
+            version: info.version,
+            name: info.name,
+            direction,
+            undone: undone.to_owned(),
+            source: cause,
+        })
+    }
+
+    /// Settles the steps in doubt of `plan` with their validators.
+    async fn settle_in_doubt(&mut self, plan: &Plan) -> Result<Vec<ResolvedStep>> {
+        let mut out = Vec::new();
+        for doubt in &plan.in_doubt {
+            let refuse = |detail: String| Error::InDoubt {
+                version: doubt.version,
+                name: doubt.name.clone(),
+                direction: doubt.direction,
+                detail,
+            };
+            let Some(i) = self.index_of(doubt.version) else {
+                return Err(refuse(
+                    "it is no longer declared, so it cannot be checked".into(),
+                ));
+            };
+            let Self {
+                store, migrations, ..
+            } = self;
+            let migration: &dyn Migration<S::Context> = &*migrations[i];
+            let ctx = store.context();
+            let resolution = match doubt.direction {
+                Direction::Up => match migration.validate_up(ctx).await {
+                    Ok(Validation::Passed) => Resolution::Applied,
+                    Ok(Validation::Failed { .. }) => Resolution::NotApplied,
+                    Ok(Validation::NotChecked) => {
+                        return Err(refuse("the migration has no validate_up to decide".into()));
+                    }
+                    Err(e) => return Err(refuse(format!("validate_up failed: {e}"))),
+                },
+                Direction::Down => match migration.validate_down(ctx).await {
+                    Ok(Validation::Passed) => Resolution::NotApplied,
+                    Ok(_) => match migration.validate_up(ctx).await {
+                        Ok(Validation::Passed) => Resolution::Applied,
+                        Ok(_) => {
+                            return Err(refuse(
+                                "neither validate_down nor validate_up passed".into(),
+                            ));
+                        }
+                        Err(e) => return Err(refuse(format!("validate_up failed: {e}"))),
+                    },
+                    Err(e) => return Err(refuse(format!("validate_down failed: {e}"))),
+                },
+            };
+            self.store
+                .resolve(doubt, resolution, ResolvedBy::Validation, now_ms())
+                .await?;
+            let step = ResolvedStep {
+                version: doubt.version,
+                name: doubt.name.clone(),
+                direction: doubt.direction,
+                resolution,
+                by: ResolvedBy::Validation,
+            };
+            self.emit(Progress::Resolved(step.clone()));
+            out.push(step);
+        }
+        Ok(out)
+    }
+
+    /// Reverts applied migrations, newest first.
+    ///
+    /// Everything is checked before the first `down` runs: each migration
+    /// to revert must be declared, unchanged (or opted in) and reversible.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Irreversible`], [`Error::Missing`], [`Error::Divergent`],
+    /// [`Error::RollbackTooFar`], [`Error::InDoubt`], a failed `down`
+    /// ([`Error::StepFailed`] / [`Error::UndoFailed`]),
+    /// [`Error::LockTimeout`] and store errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use engine_ops_migrate::{MemoryStore, Migrator, Rollback};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut migrator = Migrator::builder(MemoryStore::new()).build()?;
+    /// let report = migrator.rollback(Rollback::To(0)).await?;
+    /// assert!(report.reverted.is_empty());
+    /// # Ok::<_, engine_ops_migrate::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn rollback(&mut self, request: Rollback) -> Result<RollbackReport> {
+        let started = Instant::now();
+        self.store.lock().await?;
+        let result = self.rollback_locked(request, started).await;
+        let unlocked = self.store.unlock().await;
+        let report = result?;
+        unlocked?;
+        Ok(report)
+    }
+
+    async fn rollback_locked(
+        &mut self,
+        request: Rollback,
+        started: Instant,
+    ) -> Result<RollbackReport> {
+        let (_, first) = self.load_plan().await?;
+        if let Some(d) = first.duplicates.iter().find(|d| d.recorded) {
+            return Err(Error::DuplicateRecord { version: d.version });
+        }
+        let resolved = self.settle_in_doubt(&first).await?;
+        let (_, plan) = if resolved.is_empty() {
+            (Vec::new(), first)
+        } else {
+            self.load_plan().await?
+        };
+        let to_revert: Vec<_> = match request {
+            Rollback::Last(n) => {
+                if n > plan.applied.len() {
+                    return Err(Error::RollbackTooFar {
+                        requested: n,
+                        applied: plan.applied.len(),
+                    });
+                }
+                plan.rollback_order().take(n).cloned().collect()
+            }
+            Rollback::To(v) => plan
+                .rollback_order()
+                .take_while(|a| a.version > v)
+                .cloned()
+                .collect(),
+        };
+        let mut steps = Vec::with_capacity(to_revert.len());
+        for rec in &to_revert {
+            let Some(i) = self.index_of(rec.version) else {
+                return Err(Error::Missing {
+                    version: rec.version,
+                    name: rec.name.clone(),
+                });
+            };
+            if let Some(d) = plan.divergent.iter().find(|d| d.version == rec.version)
+                && !self.options.allow_divergent.contains(&d.version)
+            {
+                {
+                    return Err(Error::Divergent {
+                        version: d.version,
+                        declared_name: d.declared_name.clone(),
+                        recorded_name: d.recorded_name.clone(),
+                        declared_checksum: d.declared_checksum,
+                        recorded_checksum: d.recorded_checksum,
+                    });
+                }
+            }
+            if !self.migrations[i].reversible() {
+                return Err(Error::Irreversible {
+                    version: rec.version,
+                    name: rec.name.clone(),
+                });
+            }
+            steps.push(i);
+        }
+        let mut reverted = Vec::with_capacity(steps.len());
+        for i in steps {
+            reverted.push(self.execute(i, Direction::Down).await?);
+        }
+        Ok(RollbackReport {
+            store: self.store.describe(),
+            resolved,
+            reverted,
+            duration_ms: millis(started.elapsed()),
+        })
+    }
+
+    /// Settles a step in doubt by an operator's verdict, after inspecting
+    /// the target by hand. Returns the step as it was in doubt.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotInDoubt`] when `version` is not in doubt,
+    /// [`Error::LockTimeout`] and store errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use engine_ops_migrate::{Error, MemoryStore, Migrator, Resolution};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut migrator = Migrator::builder(MemoryStore::new()).build()?;
+    /// let err = migrator.resolve(4, Resolution::Applied).await.unwrap_err();
+    /// assert!(matches!(err, Error::NotInDoubt { version: 4, .. }));
+    /// # Ok::<_, engine_ops_migrate::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn resolve(&mut self, version: u64, resolution: Resolution) -> Result<InDoubt> {
+        self.store.lock().await?;
+        let result = self.resolve_locked(version, resolution).await;
+        let unlocked = self.store.unlock().await;
+        let doubt = result?;
+        unlocked?;
+        Ok(doubt)
+    }
+
+    async fn resolve_locked(&mut self, version: u64, resolution: Resolution) -> Result<InDoubt> {
+        let history = self.store.load().await?;
+        let doubt = history
+            .in_doubt
+            .into_iter()
+            .find(|d| d.version == version)
+            .ok_or(Error::NotInDoubt { version })?;
+        self.store
+            .resolve(&doubt, resolution, ResolvedBy::Operator, now_ms())
+            .await?;
+        self.emit(Progress::Resolved(ResolvedStep {
+            version,
+            name: doubt.name.clone(),
+            direction: doubt.direction,
+            resolution,
+            by: ResolvedBy::Operator,
+        }));
+        Ok(doubt)
+    }
+
+    /// What a run would do, and every problem in its way, without taking
+    /// the lock or changing anything (a dry run).
+    ///
+    /// # Errors
+    ///
+    /// Store errors while reading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use engine_ops_migrate::{MemoryStore, Migrator};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut migrator = Migrator::builder(MemoryStore::new()).build()?;
+    /// let plan = migrator.plan(None).await?;
+    /// assert!(plan.pending.is_empty());
+    /// # Ok::<_, engine_ops_migrate::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn plan(&mut self, target: Option<u64>) -> Result<Plan> {
+        let (_, mut plan) = self.load_plan().await?;
+        if self.options.allow_out_of_order {
+            plan = plan.allow_out_of_order();
+        }
+        if let Some(t) = target {
+            plan = plan.with_target(t);
+        }
+        Ok(plan)
+    }
+
+    /// Every declared and recorded migration with its state. Read only.
+    ///
+    /// # Errors
+    ///
+    /// Store errors while reading.
+    ///
+    /// # Examples
+    ///
+    /// See [`StatusReport::count`](crate::StatusReport::count).
+    pub async fn status(&mut self) -> Result<StatusReport> {
+        let (declared, plan) = self.load_plan().await?;
+        let mut entries = Vec::with_capacity(declared.len() + plan.missing.len());
+        let state_of = |v: u64| -> MigrationState {
+            if plan.divergent.iter().any(|d| d.version == v) {
+                MigrationState::Divergent
+            } else if plan.in_doubt.iter().any(|d| d.version == v) {
+                MigrationState::InDoubt
+            } else if plan.applied.binary_search_by_key(&v, |a| a.version).is_ok() {
+                MigrationState::Applied
+            } else if plan.out_of_order.iter().any(|m| m.version == v) {
+                MigrationState::OutOfOrder
+            } else {
+                MigrationState::Pending
+            }
+        };
+        for d in &declared {
+            let rec = plan
+                .applied
+                .binary_search_by_key(&d.version, |a| a.version)
+                .ok()
+                .map(|k| &plan.applied[k]);
+            entries.push(StatusEntry {
+                version: d.version,
+                name: d.name.clone(),
+                phase: d.phase,
+                state: state_of(d.version),
+                checksum: d.checksum,
+                applied_at_ms: rec.map(|r| r.applied_at_ms),
+                duration_ms: rec.map(|r| r.duration_ms),
+                in_doubt: plan
+                    .in_doubt
+                    .iter()
+                    .find(|x| x.version == d.version)
+                    .map(|x| x.direction),
+            });
+        }
+        for m in &plan.missing {
+            entries.push(StatusEntry {
+                version: m.version,
+                name: m.name.clone(),
+                phase: m.phase,
+                state: MigrationState::Missing,
+                checksum: m.checksum,
+                applied_at_ms: Some(m.applied_at_ms),
+                duration_ms: Some(m.duration_ms),
+                in_doubt: None,
+            });
+        }
+        for x in &plan.in_doubt {
+            if self.index_of(x.version).is_none() {
+                entries.push(StatusEntry {
+                    version: x.version,
+                    name: x.name.clone(),
+                    phase: x.phase,
+                    state: MigrationState::InDoubt,
+                    checksum: x.checksum,
+                    applied_at_ms: None,
+                    duration_ms: None,
+                    in_doubt: Some(x.direction),
+                });
+            }
+        }
+        entries.sort_by_key(|e| e.version);
+        Ok(StatusReport {
+            store: self.store.describe(),
+            entries,
+            problems: plan.problems(),
+        })
+    }
+
+    /// Recomputes every declared checksum and compares the whole history;
+    /// reports every problem, not just the first. Read only.
+    ///
+    /// # Errors
+    ///
+    /// Store errors while reading (a damaged store is an error, not a
+    /// report).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use engine_ops_migrate::{MemoryStore, Migrator};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut migrator = Migrator::builder(MemoryStore::new()).build()?;
+    /// assert!(migrator.verify().await?.is_ok());
+    /// # Ok::<_, engine_ops_migrate::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn verify(&mut self) -> Result<VerifyReport> {
+        let (declared, plan) = self.load_plan().await?;
+        let mut problems = plan.problems();
+        if self.options.allow_out_of_order {
+            problems.retain(|p| !matches!(p, crate::Problem::OutOfOrder { .. }));
+        }
+        Ok(VerifyReport {
+            store: self.store.describe(),
+            declared: declared.len(),
+            recorded: plan.applied.len() + plan.in_doubt.len(),
+            problems,
+        })
+    }
+}

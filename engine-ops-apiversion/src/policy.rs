@@ -895,7 +895,8 @@ mod tests {
 
     #[test]
     fn build_rejects_each_invalid_configuration() {
-        let cases: Vec<(PolicyBuilder, fn(&ConfigError) -> bool)> = vec![
+        type Check = fn(&ConfigError) -> bool;
+        let cases: Vec<(PolicyBuilder, Check)> = vec![
             (base(), |e| matches!(e, ConfigError::NoVersions)),
             (
                 base().version(Version::int(1)).version(Version::int(1)),

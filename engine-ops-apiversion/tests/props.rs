@@ -102,3 +102,52 @@ proptest! {
         }
     }
 }
+
+/// Through the layer: every request ends in the inner service (with a
+/// resolution in its extensions) or in a problem response; never a panic.
+mod through_the_layer {
+    use super::*;
+    use bytes::Bytes;
+    use engine_ops_apiversion::{ApiVersionLayer, Resolution};
+    use http_body_util::{BodyExt, Full};
+    use std::convert::Infallible;
+    use tower::{Layer, ServiceExt, service_fn};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn every_request_gets_a_version_or_a_problem(
+            path in "(/[a-zA-Z0-9v%._~-]{0,10}){0,4}",
+            query in "[ -~]{0,30}",
+            header in proptest::collection::vec(any::<u8>(), 0..20),
+            accept in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let policy = policy(Conflict::Reject, Missing::Reject);
+            let path = if path.is_empty() { "/".to_owned() } else { path };
+            let Some(parts) = parts(&path, &query, &header, &accept) else { return Ok(()) };
+            let request = http::Request::from_parts(parts, Full::<Bytes>::default());
+            let service = ApiVersionLayer::new(policy).layer(service_fn(|req: http::Request<Full<Bytes>>| async move {
+                let served = req.extensions().get::<Resolution>().is_some();
+                Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(if served { "served" } else { "no resolution" }))))
+            }));
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            let (status, content_type, body) = runtime.block_on(async {
+                let response = service.oneshot(request).await.expect("infallible");
+                let status = response.status();
+                let content_type = response.headers().get("content-type").cloned();
+                let body = response.into_body().collect().await.expect("body").to_bytes();
+                (status, content_type, body)
+            });
+            if status == http::StatusCode::OK {
+                prop_assert_eq!(&body[..], b"served");
+            } else {
+                prop_assert!(status == http::StatusCode::BAD_REQUEST || status == http::StatusCode::GONE);
+                prop_assert_eq!(content_type.as_ref().map(|v| v.as_bytes()), Some(&b"application/problem+json"[..]));
+                let doc: serde_json::Value = serde_json::from_slice(&body).expect("problem is JSON");
+                prop_assert!(doc["type"].as_str().is_some_and(|t| t.starts_with("https://")));
+                prop_assert_eq!(doc["supported"].clone(), serde_json::json!(["1", "2"]));
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Response header stamping from the values precomputed at build time.
+
+use std::time::SystemTime;
+
+use http::header::{LINK, VARY};
+use http::{HeaderMap, HeaderName};
+
+use crate::policy::Inner;
+use crate::resolve::Resolution;
+
+/// `api-supported-versions`: every declared version (ASP.NET's name).
+pub const API_SUPPORTED_VERSIONS: HeaderName = HeaderName::from_static("api-supported-versions");
+/// `api-deprecated-versions`: the versions deprecated at the time of the response.
+pub const API_DEPRECATED_VERSIONS: HeaderName = HeaderName::from_static("api-deprecated-versions");
+/// `api-version`: the version that served the request (the matched one, not
+/// the requested spelling).
+pub const API_VERSION: HeaderName = HeaderName::from_static("api-version");
+/// `Deprecation` (RFC 9745), as `@<unix-seconds>`.
+pub const DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
+/// `Sunset` (RFC 8594), as an IMF-fixdate.
+pub const SUNSET: HeaderName = HeaderName::from_static("sunset");
+
+/// Stamps discovery headers (always), the echo and lifecycle headers (when a
+/// version was resolved) and `Vary`. Appends to `Link` and `Vary`, never
+/// replacing what the handler set.
+pub(crate) fn stamp(
+    inner: &Inner,
+    headers: &mut HeaderMap,
+    resolution: Option<&Resolution>,
+    now: SystemTime,
+) {
+    headers.insert(API_SUPPORTED_VERSIONS, inner.supported_value.clone());
+    let in_force = inner
+        .deprecated_values
+        .partition_point(|(from, _)| *from <= now);
+    if let Some((_, Some(deprecated))) = in_force
+        .checked_sub(1)
+        .and_then(|i| inner.deprecated_values.get(i))
+    {
+        headers.insert(API_DEPRECATED_VERSIONS, deprecated.clone());
+    }
+    if let Some(resolution) = resolution.filter(|r| !(r.is_neutral() && r.is_defaulted()))
+        && let Some(entry) = inner.entries.get(resolution.index)
+    {
+        headers.insert(API_VERSION, entry.echo.clone());
+        if let Some(value) = &entry.deprecation_value {
+            headers.insert(DEPRECATION, value.clone());
+        }
+        if let Some(value) = &entry.sunset_value {
+            headers.insert(SUNSET, value.clone());
+        }
+        if let Some(value) = &entry.link_value {
+            headers.append(LINK, value.clone());
+        }
+    }
+    merge_vary(inner, headers);
+}
+
+/// Adds the `Vary` tokens the response does not already list; nothing if it
+/// varies on `*`. A separate field line is equivalent to a comma-joined one
+/// (RFC 9110 §5.3), so existing lines are left as they are.
+fn merge_vary(inner: &Inner, headers: &mut HeaderMap) {
+    if inner.vary_tokens.is_empty() {
+        return;
+    }
+    let mut missing = (1usize << inner.vary_tokens.len()) - 1;
+    for value in headers.get_all(VARY) {
+        for token in value.as_bytes().split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            if token == b"*" {
+                return;
+            }
+            for (i, name) in inner.vary_tokens.iter().enumerate() {
+                if token.eq_ignore_ascii_case(name.as_str().as_bytes()) {
+                    missing &= !(1 << i);
+                }
+            }
+        }
+    }
+    if let Some(Some(value)) = inner.vary_values.get(missing) {
+        headers.append(VARY, value.clone());
+    }
+}

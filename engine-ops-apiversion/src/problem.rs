@@ -1,0 +1,205 @@
+//! RFC 9457 problem details for rejected requests.
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::error::VersionError;
+use crate::policy::Inner;
+
+/// The media type of every problem this crate writes.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The stable problem types this crate answers with. Their `type` URIs are
+/// identifiers (RFC 9457 §3.1.1): clients match on them, and they never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// No version and one is required (400).
+    Missing,
+    /// A value that is not a version (400).
+    Invalid,
+    /// A version that is not supported (400).
+    Unsupported,
+    /// Sources that disagree (400).
+    Ambiguous,
+    /// A version past its sunset, with enforcement on (410).
+    Sunset,
+    /// A request body to migrate that is not valid JSON (400).
+    InvalidBody,
+    /// A body to migrate that exceeds the size cap (413 for requests).
+    BodyTooLarge,
+    /// A body that failed while being read for migration (400 for requests,
+    /// 502 for responses), or a response too large to migrate (500).
+    BodyFailed,
+}
+
+impl ProblemKind {
+    /// The `type` URI, e.g. `https://engine-ops.dev/problems/api-version/missing`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_apiversion::ProblemKind;
+    /// assert!(ProblemKind::Ambiguous.type_uri().ends_with("/ambiguous"));
+    /// ```
+    #[must_use]
+    pub const fn type_uri(self) -> &'static str {
+        match self {
+            ProblemKind::Missing => "https://engine-ops.dev/problems/api-version/missing",
+            ProblemKind::Invalid => "https://engine-ops.dev/problems/api-version/invalid",
+            ProblemKind::Unsupported => "https://engine-ops.dev/problems/api-version/unsupported",
+            ProblemKind::Ambiguous => "https://engine-ops.dev/problems/api-version/ambiguous",
+            ProblemKind::Sunset => "https://engine-ops.dev/problems/api-version/sunset",
+            ProblemKind::InvalidBody => "https://engine-ops.dev/problems/api-version/invalid-body",
+            ProblemKind::BodyTooLarge => {
+                "https://engine-ops.dev/problems/api-version/body-too-large"
+            }
+            ProblemKind::BodyFailed => "https://engine-ops.dev/problems/api-version/body-failed",
+        }
+    }
+
+    /// The short human title.
+    #[must_use]
+    pub const fn title(self) -> &'static str {
+        match self {
+            ProblemKind::Missing => "API version missing",
+            ProblemKind::Invalid => "API version invalid",
+            ProblemKind::Unsupported => "API version unsupported",
+            ProblemKind::Ambiguous => "API version ambiguous",
+            ProblemKind::Sunset => "API version sunset",
+            ProblemKind::InvalidBody => "Body is not valid JSON",
+            ProblemKind::BodyTooLarge => "Body too large to migrate",
+            ProblemKind::BodyFailed => "Body could not be migrated",
+        }
+    }
+}
+
+impl VersionError {
+    /// The problem type this error is answered with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_apiversion::{ProblemKind, VersionError};
+    /// assert_eq!(VersionError::Missing.kind(), ProblemKind::Missing);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ProblemKind {
+        match self {
+            VersionError::Missing => ProblemKind::Missing,
+            VersionError::Invalid { .. } => ProblemKind::Invalid,
+            VersionError::Unsupported { .. } => ProblemKind::Unsupported,
+            VersionError::Ambiguous { .. } => ProblemKind::Ambiguous,
+            VersionError::Sunset { .. } => ProblemKind::Sunset,
+        }
+    }
+
+    /// The HTTP status: 410 for [`VersionError::Sunset`], 400 otherwise.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            VersionError::Sunset { .. } => StatusCode::GONE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// A problem response with a complete JSON body and its `Content-Length`.
+pub(crate) fn response<B>(
+    status: StatusCode,
+    body: serde_json::Value,
+    wrap: impl FnOnce(Bytes) -> B,
+) -> Response<B> {
+    let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    let mut response = Response::new(wrap(bytes.clone()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    response
+}
+
+/// The problem document for a resolution error: `type`, `title`, `status`,
+/// `detail`, plus `requested`, `source`, `supported` and `deprecated`.
+pub(crate) fn version_problem(
+    inner: &Inner,
+    error: &VersionError,
+    now: std::time::SystemTime,
+) -> serde_json::Value {
+    let kind = error.kind();
+    let mut doc = serde_json::json!({
+        "type": kind.type_uri(),
+        "title": kind.title(),
+        "status": error.status().as_u16(),
+        "detail": error.to_string(),
+        "supported": inner.entries.iter().map(|e| e.version.to_string()).collect::<Vec<_>>(),
+        "deprecated": inner
+            .entries
+            .iter()
+            .filter(|e| e.lifecycle(now) != crate::Lifecycle::Active)
+            .map(|e| e.version.to_string())
+            .collect::<Vec<_>>(),
+    });
+    let (requested, source) = match error {
+        VersionError::Missing => (None, None),
+        VersionError::Invalid {
+            found_in,
+            requested,
+        }
+        | VersionError::Unsupported {
+            found_in,
+            requested,
+        } => (Some(serde_json::json!(requested)), Some(found_in.as_str())),
+        VersionError::Ambiguous {
+            first,
+            first_value,
+            second,
+            second_value,
+        } => (
+            Some(serde_json::json!([
+                { "source": first.as_str(), "value": first_value },
+                { "source": second.as_str(), "value": second_value },
+            ])),
+            None,
+        ),
+        VersionError::Sunset {
+            version,
+            sunset,
+            found_in,
+        } => {
+            if let Some(map) = doc.as_object_mut() {
+                map.insert("sunset".into(), httpdate::fmt_http_date(*sunset).into());
+            }
+            (
+                Some(serde_json::json!(version.to_string())),
+                found_in.map(|s| s.as_str()),
+            )
+        }
+    };
+    if let Some(map) = doc.as_object_mut() {
+        if let Some(requested) = requested {
+            map.insert("requested".into(), requested);
+        }
+        if let Some(source) = source {
+            map.insert("source".into(), source.into());
+        }
+    }
+    doc
+}
+
+/// A problem document for the transform layer.
+#[cfg(feature = "transform")]
+#[allow(dead_code)]
+pub(crate) fn body_problem(
+    kind: ProblemKind,
+    status: StatusCode,
+    detail: String,
+) -> serde_json::Value {
+    serde_json::json!({
+        "type": kind.type_uri(),
+        "title": kind.title(),
+        "status": status.as_u16(),
+        "detail": detail,
+    })
+}

@@ -1,0 +1,105 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
+
+use http::Response;
+use pin_project_lite::pin_project;
+
+use crate::body::VersionedBody;
+use crate::{Policy, Resolution, headers};
+
+pin_project! {
+    /// The response future of [`ApiVersion`](super::ApiVersion): either the
+    /// inner service's future, whose response gets stamped, or a ready
+    /// problem response.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Inner {
+            #[pin]
+            future: F,
+            policy: Policy,
+            resolution: Resolution,
+            now: SystemTime,
+        },
+        Ready {
+            response: Option<Response<VersionedBody<B>>>,
+        },
+    }
+}
+
+impl<F, B> ResponseFuture<F, B> {
+    pub(crate) fn inner(
+        future: F,
+        policy: Policy,
+        resolution: Resolution,
+        now: SystemTime,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Inner {
+                future,
+                policy,
+                resolution,
+                now,
+            },
+        }
+    }
+
+    pub(crate) fn ready(response: Response<VersionedBody<B>>) -> Self {
+        ResponseFuture {
+            state: State::Ready {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::Inner { .. } => "Inner",
+            State::Ready { .. } => "Ready",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<VersionedBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner {
+                future,
+                policy,
+                resolution,
+                now,
+            } => {
+                let mut response = ready!(future.poll(cx))?.map(VersionedBody::inner);
+                headers::stamp(
+                    &policy.inner,
+                    response.headers_mut(),
+                    Some(resolution),
+                    *now,
+                );
+                Poll::Ready(Ok(response))
+            }
+            StateProj::Ready { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => panic!("ResponseFuture polled after completion"),
+            },
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! What the caller reports to the planner.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// Identity of a track: one ReplicaSet (or Deployment) holding one pod template.
+///
+/// Ids are assigned by the planner in creation order, so a lower id is an older
+/// track (the controller's `creationTimestamp` order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TrackId(pub u64);
+
+impl fmt::Display for TrackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Identity of one run of a check: its name, the revision it checks and the attempt.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CheckRun {
+    /// The check's name from the spec.
+    pub name: String,
+    /// The revision under test.
+    pub revision: u64,
+    /// 1 for the first attempt, incremented by each `Retry`.
+    pub attempt: u32,
+}
+
+impl CheckRun {
+    /// A run key.
+    #[must_use]
+    pub fn new(name: impl Into<String>, revision: u64, attempt: u32) -> Self {
+        Self {
+            name: name.into(),
+            revision,
+            attempt,
+        }
+    }
+}
+
+impl fmt::Display for CheckRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@r{}#{}", self.name, self.revision, self.attempt)
+    }
+}
+
+/// Observed replica counts of one track (a ReplicaSet's spec and status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TrackObs {
+    /// The track.
+    pub track: TrackId,
+    /// `spec.replicas`: the size last asked for.
+    pub spec_replicas: u32,
+    /// `status.replicas`: pods that exist.
+    pub replicas: u32,
+    /// Pods that are ready.
+    pub ready: u32,
+    /// Pods ready for at least `min_ready`.
+    pub available: u32,
+}
+
+impl TrackObs {
+    /// A track whose pods all exist (`replicas == spec_replicas`).
+    #[must_use]
+    pub const fn new(track: TrackId, spec_replicas: u32, ready: u32, available: u32) -> Self {
+        Self {
+            track,
+            spec_replicas,
+            replicas: spec_replicas,
+            ready,
+            available,
+        }
+    }
+
+    /// Sets `status.replicas` (pods that exist, e.g. while some still terminate).
+    #[must_use]
+    pub const fn with_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
+    }
+}
+
+/// Where traffic goes, as last observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TrafficObs {
+    /// Track selected by the active (stable) service.
+    pub active: Option<TrackId>,
+    /// Track selected by the preview service.
+    pub preview: Option<TrackId>,
+    /// Track receiving the canary weight.
+    pub canary: Option<TrackId>,
+    /// Percentage of traffic the router sends to `canary`.
+    pub canary_weight: u32,
+}
+
+/// Status of one check run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CheckStatus {
+    /// Started, no verdict yet.
+    Running,
+    /// Passed.
+    Passed,
+    /// Failed.
+    Failed,
+    /// Neither passed nor failed; waits for an operator.
+    Inconclusive,
+}
+
+/// Observed status of a check run, with its count of failed measurements.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CheckObs {
+    /// The run.
+    pub run: CheckRun,
+    /// Its status.
+    pub status: CheckStatus,
+    /// Failed measurements so far (compared with the check's failure threshold).
+    pub failures: u32,
+}
+
+impl CheckObs {
+    /// A check observation.
+    #[must_use]
+    pub const fn new(run: CheckRun, status: CheckStatus, failures: u32) -> Self {
+        Self {
+            run,
+            status,
+            failures,
+        }
+    }
+}
+
+/// An operator command, delivered once in the observation that carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Command {
+    /// Pass a manual gate (manual promotion, indefinite pause, inconclusive analysis).
+    Promote,
+    /// Abort the rollout: traffic and capacity go back to the stable revision.
+    Abort,
+    /// After an abort: try the same template again (check attempts are renumbered).
+    Retry,
+    /// Stop advancing (replica-count changes are still applied).
+    Pause,
+    /// Continue after `Pause`; the progress deadline restarts.
+    Resume,
+    /// Roll to an older revision: `None` is the previous one.
+    Undo {
+        /// The revision to return to.
+        to_revision: Option<u64>,
+    },
+}
+
+/// Everything the planner learns about the world in one decision.
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_rollout::{Command, Observation, Timestamp, TrackId, TrackObs};
+///
+/// let obs = Observation::new(Timestamp::from_secs(5))
+///     .with_track(TrackObs::new(TrackId(0), 10, 10, 10))
+///     .with_command(Command::Pause);
+/// assert_eq!(obs.tracks.len(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Observation {
+    /// Current time.
+    pub now: Timestamp,
+    /// Every existing track of this rollout.
+    pub tracks: Vec<TrackObs>,
+    /// Traffic targets.
+    pub traffic: TrafficObs,
+    /// Status of started check runs.
+    pub checks: Vec<CheckObs>,
+    /// Operator commands received since the last decision.
+    pub commands: Vec<Command>,
+}
+
+impl Observation {
+    /// An observation at `now` with no tracks, traffic, checks or commands.
+    #[must_use]
+    pub fn new(now: Timestamp) -> Self {
+        Self {
+            now,
+            ..Self::default()
+        }
+    }
+
+    /// Adds a track.
+    #[must_use]
+    pub fn with_track(mut self, track: TrackObs) -> Self {
+        self.tracks.push(track);
+        self
+    }
+
+    /// Sets the traffic targets.
+    #[must_use]
+    pub const fn with_traffic(mut self, traffic: TrafficObs) -> Self {
+        self.traffic = traffic;
+        self
+    }
+
+    /// Adds a check status.
+    #[must_use]
+    pub fn with_check(mut self, check: CheckObs) -> Self {
+        self.checks.push(check);
+        self
+    }
+
+    /// Adds a command.
+    #[must_use]
+    pub fn with_command(mut self, command: Command) -> Self {
+        self.commands.push(command);
+        self
+    }
+
+    pub(crate) fn track(&self, id: TrackId) -> Option<&TrackObs> {
+        self.tracks.iter().find(|t| t.track == id)
+    }
+
+    pub(crate) fn check(&self, run: &CheckRun) -> Option<&CheckObs> {
+        self.checks.iter().find(|c| &c.run == run)
+    }
+}

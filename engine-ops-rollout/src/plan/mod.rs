@@ -1,0 +1,792 @@
+//! The planner: one pure function for every strategy.
+
+mod blue_green;
+mod canary;
+mod rolling;
+
+use std::time::Duration;
+
+use crate::state::{CheckRecord, SWITCH_HISTORY};
+use crate::{
+    Action, CheckObs, CheckRun, CheckSpec, CheckStatus, Command, Condition, ConditionKind,
+    ConditionStatus, Decision, Error, Observation, Phase, PlannedAction, Progress, ProgressReason,
+    RolloutSpec, RolloutState, StatusCounts, Strategy, SwitchRecord, Timestamp, TrackId, TrackObs,
+    TrackRecord,
+};
+
+/// Decides what to do next: the spec, the persisted state and an observation
+/// in; the new state, absolute actions with reasons, a phase, conditions and
+/// when to look again out.
+///
+/// `plan` is pure and deterministic (time comes only from `obs.now`) and
+/// level-triggered: call it after every observed change, or when
+/// [`Decision::requeue_after`] elapses. Persist [`Decision::state`] before
+/// executing [`Decision::actions`] in order; re-planning after they took effect
+/// either emits the next step or nothing.
+///
+/// Rolling decisions follow the Kubernetes Deployment controller's
+/// `syncDeployment` exactly: a scaling event is handled proportionally, otherwise
+/// the new track is scaled up, and only if it was not, old tracks are scaled
+/// down (unhealthy pods first).
+///
+/// # Errors
+///
+/// - [`Error::UnsupportedStateVersion`] for a state from another layout version;
+/// - [`Error::UnknownTrack`] / [`Error::DuplicateTrack`] for an observation that
+///   does not match the state;
+/// - [`Error::UndoWhilePaused`], [`Error::NoPreviousRevision`],
+///   [`Error::UnknownRevision`] for an `Undo` command that cannot be honoured.
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_rollout::{plan, Action, Observation, RolloutSpec, RolloutState, Timestamp};
+///
+/// let spec = RolloutSpec::builder("app:v1", 3).build()?;
+/// let first = plan(&spec, &RolloutState::new(), &Observation::new(Timestamp::ZERO))?;
+/// // Nothing exists yet: the first track is created at full size.
+/// assert!(matches!(first.actions[0].action, Action::CreateTrack { replicas: 3, .. }));
+/// # Ok::<(), engine_ops_rollout::Error>(())
+/// ```
+pub fn plan(
+    spec: &RolloutSpec,
+    state: &RolloutState,
+    obs: &Observation,
+) -> Result<Decision, Error> {
+    state.check_version()?;
+    let mut cx = Cx::new(spec, state.clone(), obs);
+    cx.reconcile_records()?;
+    cx.detect_changes();
+    cx.take_commands()?;
+    match spec.strategy() {
+        Strategy::Rolling(r) => rolling::plan(&mut cx, r),
+        Strategy::BlueGreen(b) => blue_green::plan(&mut cx, b),
+        Strategy::Canary(c) => canary::plan(&mut cx, c),
+    }
+    Ok(cx.finish())
+}
+
+/// How the progress clock is treated in one decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Clock {
+    /// `syncRolloutStatus`: detect progress, completion and timeouts.
+    Evaluate,
+    /// `syncDeploymentStatus`: record counts only (scaling events, pause).
+    CountsOnly,
+    /// Waiting at a gate or paused: the deadline does not run.
+    Hold,
+}
+
+/// Verdict over a list of checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Pending,
+    Passed,
+    Failed(String),
+    Inconclusive(String),
+}
+
+pub(crate) struct Cx<'a> {
+    pub(crate) spec: &'a RolloutSpec,
+    pub(crate) obs: &'a Observation,
+    pub(crate) now: Timestamp,
+    pub(crate) st: RolloutState,
+    actions: Vec<PlannedAction>,
+    pub(crate) explain: Vec<String>,
+    pub(crate) phase: Phase,
+    pub(crate) min_available: u32,
+    pub(crate) gate: Option<String>,
+    requeue: Option<Duration>,
+    pub(crate) promote: bool,
+    pub(crate) abort: bool,
+    pub(crate) retry: bool,
+}
+
+impl<'a> Cx<'a> {
+    fn new(spec: &'a RolloutSpec, st: RolloutState, obs: &'a Observation) -> Self {
+        Self {
+            spec,
+            obs,
+            now: obs.now,
+            st,
+            actions: Vec::new(),
+            explain: Vec::new(),
+            phase: Phase::Progressing,
+            min_available: spec.replicas(),
+            gate: None,
+            requeue: None,
+            promote: false,
+            abort: false,
+            retry: false,
+        }
+    }
+
+    /// Matches observed tracks with records: drops vanished and deleted tracks,
+    /// repeats lost deletions, refuses unknown tracks.
+    fn reconcile_records(&mut self) -> Result<(), Error> {
+        for (i, t) in self.obs.tracks.iter().enumerate() {
+            if self.obs.tracks[..i].iter().any(|o| o.track == t.track) {
+                return Err(Error::DuplicateTrack { track: t.track });
+            }
+            if self.st.track(t.track).is_none() {
+                return Err(Error::UnknownTrack { track: t.track });
+            }
+        }
+        let obs = self.obs;
+        let mut i = 0;
+        while i < self.st.tracks.len() {
+            let id = self.st.tracks[i].id;
+            let seen = obs.track(id).is_some();
+            let rec = &mut self.st.tracks[i];
+            if seen {
+                rec.observed = true;
+                if rec.deleting {
+                    self.actions.push(PlannedAction {
+                        action: Action::DeleteTrack { track: id },
+                        reason: format!(
+                            "revision {} is beyond the history limit (deletion repeated)",
+                            rec.revision
+                        ),
+                    });
+                }
+                i += 1;
+            } else if rec.deleting || rec.observed {
+                if !rec.deleting {
+                    self.explain.push(format!(
+                        "track {id} (revision {}) no longer exists; forgetting it",
+                        rec.revision
+                    ));
+                }
+                self.st.tracks.remove(i);
+                if self.st.stable == Some(id) {
+                    self.st.stable = None;
+                }
+                if self.st.candidate == Some(id) {
+                    self.st.candidate = None;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn detect_changes(&mut self) {
+        let name = self.spec.strategy().name();
+        if self.st.strategy.as_deref() != Some(name) {
+            if let Some(old) = &self.st.strategy {
+                self.explain.push(format!(
+                    "strategy changed from {old} to {name}; stage reset"
+                ));
+                self.st.stage = crate::Stage::Idle;
+                self.st.candidate = None;
+            }
+            self.st.strategy = Some(name.to_owned());
+        }
+        if self.st.spec_template.as_deref() != Some(self.spec.template()) {
+            if self.st.spec_template.is_some() {
+                self.explain
+                    .push(format!("template changed to `{}`", self.spec.template()));
+            }
+            self.st.spec_template = Some(self.spec.template().to_owned());
+            self.st.target = Some(self.spec.template().to_owned());
+            self.st.aborted = false;
+        }
+    }
+
+    fn take_commands(&mut self) -> Result<(), Error> {
+        for c in &self.obs.commands {
+            match *c {
+                Command::Pause => {
+                    if !self.st.paused {
+                        self.explain.push("paused by operator".into());
+                    }
+                    self.st.paused = true;
+                }
+                Command::Resume => {
+                    if self.st.paused {
+                        self.explain.push("resumed by operator".into());
+                    }
+                    self.st.paused = false;
+                }
+                Command::Promote => self.promote = true,
+                Command::Abort => self.abort = true,
+                Command::Retry => self.retry = true,
+                Command::Undo { to_revision } => self.undo(to_revision)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// `kubectl rollout undo [--to-revision]`: a roll-forward to an old template.
+    pub(crate) fn undo(&mut self, to: Option<u64>) -> Result<(), Error> {
+        if self.st.paused {
+            return Err(Error::UndoWhilePaused);
+        }
+        let revisions = self.st.revisions();
+        let rev = match to {
+            Some(r) if r > 0 => r,
+            _ => {
+                if revisions.len() < 2 {
+                    return Err(Error::NoPreviousRevision);
+                }
+                revisions[revisions.len() - 2]
+            }
+        };
+        let Some(rec) = self
+            .st
+            .tracks
+            .iter()
+            .find(|t| !t.deleting && t.revision == rev)
+        else {
+            return Err(Error::UnknownRevision { revision: rev });
+        };
+        if self.st.target.as_deref() == Some(rec.template.as_str()) {
+            self.explain.push(format!(
+                "skipped rollback (current template already matches revision {rev})"
+            ));
+        } else {
+            self.explain.push(format!(
+                "undo: rolling back to revision {rev} (`{}`)",
+                rec.template
+            ));
+            self.st.target = Some(rec.template.clone());
+            self.st.aborted = false;
+        }
+        Ok(())
+    }
+
+    // ----- queries -----
+
+    pub(crate) fn target(&self) -> &str {
+        self.st.target.as_deref().unwrap_or(self.spec.template())
+    }
+
+    pub(crate) fn record(&self, id: TrackId) -> Option<&TrackRecord> {
+        self.st.tracks.iter().find(|t| t.id == id)
+    }
+
+    pub(crate) fn record_mut(&mut self, id: TrackId) -> Option<&mut TrackRecord> {
+        self.st.tracks.iter_mut().find(|t| t.id == id)
+    }
+
+    pub(crate) fn revision(&self, id: TrackId) -> u64 {
+        self.record(id).map_or(0, |r| r.revision)
+    }
+
+    pub(crate) fn template_of(&self, id: TrackId) -> Option<&str> {
+        self.record(id).map(|r| r.template.as_str())
+    }
+
+    pub(crate) fn o(&self, id: TrackId) -> Option<&'a TrackObs> {
+        self.obs.track(id)
+    }
+
+    pub(crate) fn spec_of(&self, id: TrackId) -> u32 {
+        self.o(id).map_or(0, |t| t.spec_replicas)
+    }
+
+    pub(crate) fn avail_of(&self, id: TrackId) -> u32 {
+        self.o(id).map_or(0, |t| t.available)
+    }
+
+    /// Oldest live track holding `template` (the controller's `FindNewReplicaSet`).
+    pub(crate) fn track_with(&self, template: &str) -> Option<TrackId> {
+        self.st
+            .tracks
+            .iter()
+            .find(|t| !t.deleting && t.template == template)
+            .map(|t| t.id)
+    }
+
+    pub(crate) fn max_revision(&self) -> u64 {
+        self.st
+            .tracks
+            .iter()
+            .filter(|t| !t.deleting)
+            .map(|t| t.revision)
+            .max()
+            .unwrap_or(0)
+    }
+
+    // ----- actions -----
+
+    pub(crate) fn act(&mut self, action: Action, reason: String) {
+        self.actions.push(PlannedAction { action, reason });
+    }
+
+    pub(crate) fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
+    pub(crate) fn requeue_in(&mut self, d: Duration) {
+        self.requeue = Some(self.requeue.map_or(d, |r| r.min(d)));
+    }
+
+    pub(crate) fn requeue_at(&mut self, at: Timestamp) {
+        let d = at.saturating_since(self.now);
+        self.requeue_in(d);
+    }
+
+    /// Records a new track for `template` (revision = max + 1); emits nothing.
+    pub(crate) fn new_record(&mut self, template: &str) -> TrackId {
+        let id = TrackId(self.st.next_track);
+        self.st.next_track += 1;
+        let revision = self.max_revision() + 1;
+        self.st.tracks.push(TrackRecord {
+            id,
+            revision,
+            template: template.to_owned(),
+            desired_replicas: None,
+            max_replicas: None,
+            scale_down_at: None,
+            observed: false,
+            deleting: false,
+        });
+        id
+    }
+
+    /// Emits `CreateTrack` for a recorded track that is not observed yet.
+    pub(crate) fn emit_create(&mut self, id: TrackId, replicas: u32, reason: String) {
+        let (revision, template) = match self.record(id) {
+            Some(r) => (r.revision, r.template.clone()),
+            None => return,
+        };
+        self.act(
+            Action::CreateTrack {
+                track: id,
+                revision,
+                template,
+                replicas,
+                min_ready: self.spec.min_ready(),
+            },
+            reason,
+        );
+    }
+
+    /// Makes sure the track exists with `replicas` (creating it or scaling it).
+    pub(crate) fn ensure_size(&mut self, id: TrackId, replicas: u32, why: &str) {
+        match self.o(id) {
+            None => {
+                let rev = self.revision(id);
+                self.emit_create(
+                    id,
+                    replicas,
+                    format!("create revision {rev} with {replicas} replicas: {why}"),
+                );
+            }
+            Some(t) if t.spec_replicas != replicas => {
+                let (from, rev) = (t.spec_replicas, self.revision(id));
+                self.act(
+                    Action::ScaleTrack {
+                        track: id,
+                        replicas,
+                    },
+                    format!("scale revision {rev} from {from} to {replicas}: {why}"),
+                );
+            }
+            Some(_) => {}
+        }
+        if let Some(r) = self.record_mut(id) {
+            r.desired_replicas = Some(replicas);
+        }
+    }
+
+    /// Emits `SetActive` when the active service does not select `id` yet, and records the switch.
+    pub(crate) fn switch_active(&mut self, id: TrackId, reason: &str) {
+        if self.obs.traffic.active == Some(id) {
+            return;
+        }
+        let from = self.obs.traffic.active;
+        let to_revision = self.revision(id);
+        let from_revision = from.map(|f| self.revision(f));
+        let desc = match (from, from_revision) {
+            (Some(f), Some(r)) => format!("from {f} (revision {r}) "),
+            _ => String::new(),
+        };
+        self.act(
+            Action::SetActive { track: id },
+            format!("switch traffic {desc}to {id} (revision {to_revision}): {reason}"),
+        );
+        if self.st.switches.last().is_none_or(|s| s.to != id) {
+            self.st.switches.push(SwitchRecord {
+                at: self.now,
+                from,
+                from_revision,
+                to: id,
+                to_revision,
+                reason: reason.to_owned(),
+            });
+            if self.st.switches.len() > SWITCH_HISTORY {
+                self.st.switches.remove(0);
+            }
+        }
+    }
+
+    pub(crate) fn set_preview(&mut self, id: Option<TrackId>, reason: &str) {
+        if self.obs.traffic.preview != id {
+            self.act(Action::SetPreview { track: id }, reason.to_owned());
+        }
+    }
+
+    /// Sets (once) and announces the track's scale-down time.
+    pub(crate) fn schedule_scale_down(&mut self, id: TrackId, at: Timestamp, why: &str) {
+        let rev = self.revision(id);
+        let Some(r) = self.record_mut(id) else { return };
+        if r.scale_down_at.is_some() {
+            return;
+        }
+        r.scale_down_at = Some(at);
+        self.act(
+            Action::ScheduleScaleDown { track: id, at },
+            format!("keep revision {rev} until {at}, then scale it to 0: {why}"),
+        );
+    }
+
+    /// `cleanupDeployment`: delete the oldest old tracks beyond the history limit,
+    /// never one with pods or a protected one.
+    pub(crate) fn cleanup_history(&mut self, protected: &[TrackId]) {
+        let Some(limit) = self.spec.revision_history_limit() else {
+            return;
+        };
+        let mut old: Vec<(u64, TrackId)> = self
+            .st
+            .tracks
+            .iter()
+            .filter(|t| !t.deleting && !protected.contains(&t.id) && self.obs.track(t.id).is_some())
+            .map(|t| (t.revision, t.id))
+            .collect();
+        let diff = old.len().saturating_sub(limit as usize);
+        if diff == 0 {
+            return;
+        }
+        old.sort_unstable();
+        for &(rev, id) in &old[..diff] {
+            let t = self.o(id);
+            if t.is_some_and(|t| t.spec_replicas != 0 || t.replicas != 0) {
+                continue;
+            }
+            if let Some(r) = self.record_mut(id) {
+                r.deleting = true;
+            }
+            self.act(
+                Action::DeleteTrack { track: id },
+                format!("revision {rev} is beyond the history limit of {limit}"),
+            );
+        }
+    }
+
+    // ----- checks -----
+
+    /// Starts missing runs of `checks` against `track` and folds their results.
+    pub(crate) fn run_checks(
+        &mut self,
+        checks: &[CheckSpec],
+        track: TrackId,
+        label: &str,
+    ) -> Verdict {
+        let revision = self.revision(track);
+        let attempt = self.st.attempt;
+        let mut verdict = Verdict::Passed;
+        for c in checks {
+            let run = CheckRun::new(c.name.clone(), revision, attempt);
+            let started_at = match self.st.checks.iter().find(|r| r.run == run) {
+                Some(r) => r.started_at,
+                None => {
+                    self.st.checks.push(CheckRecord {
+                        run: run.clone(),
+                        started_at: self.now,
+                        stopped: false,
+                    });
+                    self.now
+                }
+            };
+            let seen: Option<&CheckObs> = self.obs.check(&run);
+            if seen.is_none() {
+                self.act(
+                    Action::StartCheck {
+                        run: run.clone(),
+                        track,
+                    },
+                    format!("{label} check `{}` gates revision {revision}", c.name),
+                );
+            }
+            let (status, failures) =
+                seen.map_or((CheckStatus::Running, 0), |s| (s.status, s.failures));
+            let this = if status == CheckStatus::Failed {
+                Verdict::Failed(format!("{label} check `{}` failed", c.name))
+            } else if failures >= c.failure_threshold {
+                Verdict::Failed(format!(
+                    "{label} check `{}` reached its failure threshold ({failures} of {})",
+                    c.name, c.failure_threshold
+                ))
+            } else if status == CheckStatus::Passed {
+                Verdict::Passed
+            } else if let Some(t) = c.timeout
+                && self.now >= started_at + t
+            {
+                Verdict::Failed(format!(
+                    "{label} check `{}` gave no verdict within {} s",
+                    c.name,
+                    t.as_secs_f64()
+                ))
+            } else if status == CheckStatus::Inconclusive {
+                Verdict::Inconclusive(format!("{label} check `{}` is inconclusive", c.name))
+            } else {
+                if let Some(t) = c.timeout {
+                    self.requeue_at(started_at + t);
+                }
+                Verdict::Pending
+            };
+            verdict = match (verdict, this) {
+                (f @ Verdict::Failed(_), _) | (_, f @ Verdict::Failed(_)) => f,
+                (i @ Verdict::Inconclusive(_), _) | (_, i @ Verdict::Inconclusive(_)) => i,
+                (Verdict::Pending, _) | (_, Verdict::Pending) => Verdict::Pending,
+                (Verdict::Passed, Verdict::Passed) => Verdict::Passed,
+            };
+        }
+        verdict
+    }
+
+    /// Stops every started run that has no final result yet.
+    pub(crate) fn stop_checks(&mut self, why: &str) {
+        let mut stops = Vec::new();
+        for r in &mut self.st.checks {
+            if r.stopped {
+                continue;
+            }
+            let running = self
+                .obs
+                .check(&r.run)
+                .is_none_or(|c| c.status == CheckStatus::Running);
+            r.stopped = true;
+            if running {
+                stops.push(r.run.clone());
+            }
+        }
+        for run in stops {
+            self.act(
+                Action::StopCheck { run: run.clone() },
+                format!("stop check {run}: {why}"),
+            );
+        }
+    }
+
+    /// Forgets check records (keeps the state small once a rollout settles).
+    pub(crate) fn forget_checks(&mut self) {
+        self.st.checks.clear();
+    }
+
+    // ----- status and progress (syncRolloutStatus) -----
+
+    pub(crate) fn counts(&self, new: Option<TrackId>) -> StatusCounts {
+        let mut c = StatusCounts::default();
+        for t in &self.obs.tracks {
+            c.replicas += t.replicas;
+            c.ready += t.ready;
+            c.available += t.available;
+        }
+        c.updated = new.and_then(|n| self.o(n)).map_or(0, |t| t.replicas);
+        c
+    }
+
+    fn set_progress(&mut self, reason: ProgressReason) {
+        // SetDeploymentCondition: same status and reason leave the condition untouched.
+        let same = self
+            .st
+            .progress
+            .is_some_and(|p| status_of(p.reason) == status_of(reason) && p.reason == reason);
+        if !same {
+            self.st.progress = Some(Progress {
+                reason,
+                last_update: self.now,
+            });
+        }
+    }
+
+    /// The new track was created (or found) this decision.
+    pub(crate) fn progress_new_track(&mut self, created: bool) {
+        if self.spec.progress_deadline().is_none() {
+            return;
+        }
+        if created {
+            self.set_progress(ProgressReason::NewReplicaSetCreated);
+        } else if self.st.progress.is_none() {
+            self.set_progress(ProgressReason::FoundNewReplicaSet);
+        }
+    }
+
+    /// Whether the persisted condition says the deadline was exceeded.
+    pub(crate) fn timed_out(&self) -> bool {
+        self.st
+            .progress
+            .is_some_and(|p| p.reason == ProgressReason::ProgressDeadlineExceeded)
+    }
+
+    /// `checkPausedConditions`, generalised to gates.
+    pub(crate) fn clock_hold(&mut self, hold: bool) {
+        if self.spec.progress_deadline().is_none() || self.timed_out() {
+            return;
+        }
+        let paused = self
+            .st
+            .progress
+            .is_some_and(|p| p.reason == ProgressReason::DeploymentPaused);
+        if hold && !paused {
+            self.set_progress(ProgressReason::DeploymentPaused);
+        } else if !hold && paused {
+            self.set_progress(ProgressReason::DeploymentResumed);
+        }
+    }
+
+    /// `syncRolloutStatus` (Evaluate) or `syncDeploymentStatus` (CountsOnly / Hold).
+    pub(crate) fn sync_status(&mut self, new: Option<TrackId>, complete: bool, clock: Clock) {
+        let status = self.counts(new);
+        if let Some(pds) = self.spec.progress_deadline() {
+            match clock {
+                Clock::Hold => self.clock_hold(true),
+                Clock::CountsOnly => {}
+                Clock::Evaluate => {
+                    let cur = self.st.progress;
+                    let already = status.replicas == status.updated
+                        && cur.is_some_and(|p| p.reason == ProgressReason::NewReplicaSetAvailable);
+                    if !already {
+                        let old = self.st.last_status;
+                        let progressing = status.updated > old.updated
+                            || i64::from(status.replicas) - i64::from(status.updated)
+                                < i64::from(old.replicas) - i64::from(old.updated)
+                            || status.ready > old.ready
+                            || status.available > old.available;
+                        if complete {
+                            self.set_progress(ProgressReason::NewReplicaSetAvailable);
+                        } else if progressing {
+                            self.st.progress = Some(Progress {
+                                reason: ProgressReason::ReplicaSetUpdated,
+                                last_update: self.now,
+                            });
+                        } else if let Some(p) = cur
+                            && p.reason != ProgressReason::NewReplicaSetAvailable
+                            && p.reason != ProgressReason::ProgressDeadlineExceeded
+                            && p.last_update + pds < self.now
+                        {
+                            self.set_progress(ProgressReason::ProgressDeadlineExceeded);
+                            self.explain.push(format!(
+                                "no progress for {} s: progress deadline exceeded",
+                                pds.as_secs_f64()
+                            ));
+                            if self.spec.on_deadline() != crate::DeadlineAction::Report {
+                                self.requeue_in(Duration::ZERO);
+                            }
+                        }
+                    }
+                    // requeueStuckDeployment
+                    if let Some(p) = self.st.progress
+                        && !complete
+                        && p.reason != ProgressReason::ProgressDeadlineExceeded
+                        && p.reason != ProgressReason::NewReplicaSetAvailable
+                        && p.reason != ProgressReason::DeploymentPaused
+                    {
+                        let due = p.last_update + pds + Duration::from_secs(1);
+                        if due > self.now {
+                            self.requeue_at(due);
+                        } else {
+                            self.requeue_in(Duration::from_secs(1));
+                        }
+                    }
+                }
+            }
+        } else {
+            self.st.progress = None;
+        }
+        self.st.last_status = status;
+        // Pods that are ready but not yet available become available within min_ready.
+        let min_ready = self.spec.min_ready();
+        if !min_ready.is_zero() && self.obs.tracks.iter().any(|t| t.ready > t.available) {
+            self.requeue_in(min_ready);
+        }
+    }
+
+    fn finish(self) -> Decision {
+        let mut conditions = Vec::new();
+        if let Some(p) = self.st.progress {
+            conditions.push(Condition {
+                kind: ConditionKind::Progressing,
+                status: status_of(p.reason),
+                reason: format!("{:?}", p.reason),
+                message: progress_message(p.reason).to_owned(),
+            });
+        }
+        let available: u32 = self.obs.tracks.iter().map(|t| t.available).sum();
+        let ok = available >= self.min_available;
+        conditions.push(Condition {
+            kind: ConditionKind::Available,
+            status: if ok {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            },
+            reason: if ok {
+                "MinimumReplicasAvailable"
+            } else {
+                "MinimumReplicasUnavailable"
+            }
+            .to_owned(),
+            message: format!("{available} available, {} required", self.min_available),
+        });
+        if self.st.aborted {
+            conditions.push(Condition {
+                kind: ConditionKind::Aborted,
+                status: ConditionStatus::True,
+                reason: "RolloutAborted".into(),
+                message: "traffic and capacity are back on the stable revision; Retry or a new template continues"
+                    .into(),
+            });
+        }
+        if self.st.paused || self.gate.is_some() {
+            conditions.push(Condition {
+                kind: ConditionKind::Paused,
+                status: ConditionStatus::True,
+                reason: if self.st.paused {
+                    "PausedByOperator"
+                } else {
+                    "WaitingAtGate"
+                }
+                .into(),
+                message: self
+                    .gate
+                    .clone()
+                    .unwrap_or_else(|| "paused by operator; Resume continues".into()),
+            });
+        }
+        Decision {
+            state: self.st,
+            actions: self.actions,
+            phase: self.phase,
+            conditions,
+            requeue_after: self.requeue,
+            explain: self.explain,
+        }
+    }
+}
+
+const fn status_of(r: ProgressReason) -> ConditionStatus {
+    match r {
+        ProgressReason::ProgressDeadlineExceeded => ConditionStatus::False,
+        ProgressReason::DeploymentPaused | ProgressReason::DeploymentResumed => {
+            ConditionStatus::Unknown
+        }
+        _ => ConditionStatus::True,
+    }
+}
+
+const fn progress_message(r: ProgressReason) -> &'static str {
+    match r {
+        ProgressReason::NewReplicaSetCreated => "created a new track",
+        ProgressReason::FoundNewReplicaSet => "found the new track",
+        ProgressReason::ReplicaSetUpdated => "the new track is progressing",
+        ProgressReason::NewReplicaSetAvailable => "the new track has successfully progressed",
+        ProgressReason::ProgressDeadlineExceeded => "the new track has timed out progressing",
+        ProgressReason::DeploymentPaused => "paused: the progress deadline does not run",
+        ProgressReason::DeploymentResumed => "resumed: the progress deadline restarts",
+    }
+}

@@ -1,0 +1,308 @@
+//! Rolling update: a port of the Deployment controller's `syncDeployment` /
+//! `rolloutRolling` over tracks.
+
+use super::{Clock, Cx};
+use crate::math::{self, ScaleKind, W};
+use crate::{Action, DeadlineAction, Fenceposts, Phase, RollingStrategy, TrackId};
+
+pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
+    let n = cx.spec.replicas();
+    let f = Fenceposts::resolve(n, r.max_surge, r.max_unavailable);
+    cx.min_available = f.min_available();
+    if f.both_zero_rule && n > 0 {
+        cx.explain.push(format!(
+            "maxSurge {} and maxUnavailable {} both resolve to 0 for {n} replicas: using maxUnavailable 1",
+            r.max_surge, r.max_unavailable
+        ));
+    }
+    if cx.retry && cx.st.aborted {
+        cx.st.aborted = false;
+        cx.st.target = cx.st.spec_template.clone();
+        cx.st.progress = None;
+        cx.explain
+            .push("retry: rolling towards the spec's template again".into());
+    }
+    if cx.abort {
+        abort(cx, "operator abort");
+    }
+    if cx.timed_out() && !cx.st.aborted {
+        match cx.spec.on_deadline() {
+            DeadlineAction::Report => {}
+            DeadlineAction::Abort => abort(cx, "progress deadline exceeded"),
+            DeadlineAction::Undo => {
+                if let Err(e) = cx.undo(None) {
+                    cx.explain
+                        .push(format!("progress deadline exceeded, but cannot undo: {e}"));
+                } else {
+                    cx.st.progress = None;
+                }
+            }
+        }
+    }
+
+    let target = cx.target().to_owned();
+    let mut ws = working_set(cx);
+    let new_idx = ws
+        .iter()
+        .position(|w| cx.template_of(w.id) == Some(target.as_str()));
+    if let Some(i) = new_idx {
+        sync_revision(cx, ws[i].id);
+    }
+
+    // syncDeployment step 2–3: paused → proportional scaling and history only.
+    if cx.st.paused {
+        cx.clock_hold(true);
+        let before = ws.clone();
+        if let Some(kind) = math::scale(&f, &mut ws, new_idx, cx.st.last_status.replicas) {
+            emit_scale(cx, &before, &ws, kind);
+        }
+        store_annotations(cx, &ws);
+        let protected: Vec<TrackId> = new_idx.map(|i| ws[i].id).into_iter().collect();
+        cx.cleanup_history(&protected);
+        let new = new_idx.map(|i| ws[i].id);
+        cx.sync_status(new, false, Clock::CountsOnly);
+        cx.phase = Phase::Paused;
+        cx.gate = Some("paused by operator; Resume continues the rollout".into());
+        return;
+    }
+    cx.clock_hold(false);
+
+    // Step 5: a scaling event (replicas changed) → proportional scaling only.
+    if math::is_scaling_event(&f, &ws) {
+        let before = ws.clone();
+        if let Some(kind) = math::scale(&f, &mut ws, new_idx, cx.st.last_status.replicas) {
+            emit_scale(cx, &before, &ws, kind);
+        }
+        store_annotations(cx, &ws);
+        let new = new_idx.map(|i| ws[i].id);
+        cx.sync_status(new, false, Clock::CountsOnly);
+        cx.phase = phase(cx, false);
+        return;
+    }
+
+    // getNewReplicaSet: find or create the track of the target template.
+    let new_idx = match new_idx {
+        Some(i) => {
+            cx.progress_new_track(false);
+            i
+        }
+        None => {
+            let id = match cx.track_with(&target) {
+                Some(pending) => pending,
+                None => cx.new_record(&target),
+            };
+            let total: u64 = ws.iter().map(|w| u64::from(w.spec)).sum();
+            let replicas = math::new_rs_new_replicas(&f, total, 0);
+            let rev = cx.revision(id);
+            cx.emit_create(
+                id,
+                replicas,
+                format!(
+                    "template `{target}` has no track: create revision {rev} with min({} - {total}, {n}) = {replicas} replicas",
+                    f.max_total()
+                ),
+            );
+            ws.push(W {
+                id,
+                spec: replicas,
+                replicas: 0,
+                available: 0,
+                desired: Some(n),
+                max: Some(f.max_total()),
+            });
+            ws.sort_by_key(|w| w.id);
+            store_annotations(cx, &ws);
+            cx.progress_new_track(true);
+            ws.iter().position(|w| w.id == id).unwrap_or(ws.len() - 1)
+        }
+    };
+    let new_id = ws[new_idx].id;
+
+    // reconcileNewReplicaSet
+    if let Some(to) = math::reconcile_new(&f, &ws, new_idx) {
+        let from = ws[new_idx].spec;
+        let total: u32 = ws.iter().map(|w| w.spec).sum();
+        let why = if from > n {
+            format!("new revision above the desired {n}")
+        } else {
+            format!(
+                "surge room: min({} - {total}, {n} - {from}) = {}",
+                f.max_total(),
+                to - from
+            )
+        };
+        scale_to(cx, new_id, from, to, why);
+        ws[new_idx].spec = to;
+        ws[new_idx].desired = Some(n);
+        ws[new_idx].max = Some(f.max_total());
+        store_annotations(cx, &ws);
+        cx.sync_status(Some(new_id), false, Clock::Evaluate);
+        cx.phase = phase(cx, false);
+        return;
+    }
+
+    // reconcileOldReplicaSets
+    let before = ws.clone();
+    let (changes, max_scaled_down) = math::reconcile_old(&f, &mut ws, new_idx);
+    if !changes.is_empty() {
+        for c in &changes {
+            let id = ws[c.index].id;
+            let to = ws[c.index].spec;
+            let mut parts = Vec::new();
+            if c.unhealthy_removed > 0 {
+                parts.push(format!(
+                    "{} unavailable pods removed (maxScaledDown {max_scaled_down})",
+                    c.unhealthy_removed
+                ));
+            }
+            if c.scaled_down > 0 {
+                let avail: u32 = before.iter().map(|w| w.available).sum();
+                parts.push(format!(
+                    "{} pods removed ({avail} available, at least {} must stay)",
+                    c.scaled_down,
+                    f.min_available()
+                ));
+            }
+            scale_to(cx, id, c.from, to, parts.join("; "));
+        }
+        store_annotations(cx, &ws);
+        cx.sync_status(Some(new_id), false, Clock::Evaluate);
+        cx.phase = phase(cx, false);
+        return;
+    }
+
+    let status = cx.counts(Some(new_id));
+    let complete = status.updated == n && status.replicas == n && status.available == n;
+    if complete {
+        cx.st.stable = Some(new_id);
+        cx.cleanup_history(&[new_id]);
+    } else if max_scaled_down <= 0 && ws.iter().any(|w| w.id != new_id && w.spec > 0) {
+        cx.explain.push(format!(
+            "waiting: {} of revision {} unavailable, no old pod may go (maxScaledDown {max_scaled_down})",
+            ws[new_idx].spec.saturating_sub(ws[new_idx].available),
+            cx.revision(new_id)
+        ));
+    }
+    cx.sync_status(Some(new_id), complete, Clock::Evaluate);
+    cx.phase = phase(cx, complete);
+}
+
+/// `getAllReplicaSetsAndSyncRevision`: a track that becomes the target again
+/// gets revision max(old) + 1.
+fn sync_revision(cx: &mut Cx<'_>, id: TrackId) {
+    let max_old = cx
+        .st
+        .tracks
+        .iter()
+        .filter(|t| !t.deleting && t.id != id)
+        .map(|t| t.revision)
+        .max();
+    if let Some(m) = max_old
+        && cx.revision(id) <= m
+    {
+        let revision = m + 1;
+        let old_rev = cx.revision(id);
+        if let Some(rec) = cx.record_mut(id) {
+            rec.revision = revision;
+        }
+        cx.act(
+            Action::SetRevision { track: id, revision },
+            format!("revision {old_rev} is the target again (undo or abort): it becomes revision {revision}"),
+        );
+    }
+}
+
+fn abort(cx: &mut Cx<'_>, why: &str) {
+    let Some(stable) = cx.st.stable else {
+        cx.explain.push(format!(
+            "{why}: no stable revision to return to; nothing aborted"
+        ));
+        return;
+    };
+    let Some(template) = cx.template_of(stable).map(str::to_owned) else {
+        return;
+    };
+    if cx.st.target.as_deref() == Some(template.as_str()) {
+        if !cx.st.aborted {
+            cx.explain.push(format!(
+                "{why}: already on the stable revision; nothing to abort"
+            ));
+        }
+        return;
+    }
+    cx.explain.push(format!(
+        "{why}: rolling back to stable revision {} (`{template}`)",
+        cx.revision(stable)
+    ));
+    cx.st.target = Some(template);
+    cx.st.aborted = true;
+    cx.st.progress = None;
+}
+
+fn phase(cx: &Cx<'_>, complete: bool) -> Phase {
+    if cx.st.aborted || cx.timed_out() {
+        Phase::Degraded
+    } else if complete {
+        Phase::Healthy
+    } else {
+        Phase::Progressing
+    }
+}
+
+/// Observed live tracks, oldest first, as the arithmetic sees them.
+fn working_set(cx: &Cx<'_>) -> Vec<W> {
+    cx.st
+        .tracks
+        .iter()
+        .filter(|t| !t.deleting)
+        .filter_map(|t| {
+            cx.o(t.id).map(|o| W {
+                id: t.id,
+                spec: o.spec_replicas,
+                replicas: o.replicas,
+                available: o.available,
+                desired: t.desired_replicas,
+                max: t.max_replicas,
+            })
+        })
+        .collect()
+}
+
+fn store_annotations(cx: &mut Cx<'_>, ws: &[W]) {
+    for w in ws {
+        if let Some(r) = cx.record_mut(w.id) {
+            r.desired_replicas = w.desired;
+            r.max_replicas = w.max;
+        }
+    }
+}
+
+fn scale_to(cx: &mut Cx<'_>, id: TrackId, from: u32, to: u32, why: String) {
+    let rev = cx.revision(id);
+    cx.act(
+        Action::ScaleTrack {
+            track: id,
+            replicas: to,
+        },
+        format!("scale revision {rev} from {from} to {to}: {why}"),
+    );
+}
+
+fn emit_scale(cx: &mut Cx<'_>, before: &[W], after: &[W], kind: ScaleKind) {
+    let n = cx.spec.replicas();
+    for (b, a) in before.iter().zip(after) {
+        if b.spec == a.spec {
+            continue;
+        }
+        let why = match kind {
+            ScaleKind::Single => format!("the only active revision takes all {n} replicas"),
+            ScaleKind::Saturated => {
+                "the new revision is saturated; old revisions go to 0".to_owned()
+            }
+            ScaleKind::Proportional { delta } => format!(
+                "replicas changed to {n}: {delta:+} pods shared in proportion to revision sizes"
+            ),
+        };
+        scale_to(cx, a.id, b.spec, a.spec, why);
+    }
+}

@@ -58,6 +58,14 @@ impl<B> VersionedBody<B> {
     pub fn is_inner(&self) -> bool {
         matches!(self.kind, Kind::Inner { .. })
     }
+
+    /// The wrapped body, if this is one.
+    pub fn get_ref(&self) -> Option<&B> {
+        match &self.kind {
+            Kind::Inner { body } => Some(body),
+            Kind::Full { .. } => None,
+        }
+    }
 }
 
 impl<B: std::fmt::Debug> std::fmt::Debug for VersionedBody<B> {

@@ -5,6 +5,8 @@ mod headers;
 mod policy;
 mod problem;
 mod resolve;
+#[cfg(feature = "transform")]
+pub mod transform;
 mod usage;
 mod version;
 pub mod versioning;

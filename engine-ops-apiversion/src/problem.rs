@@ -190,7 +190,6 @@ pub(crate) fn version_problem(
 
 /// A problem document for the transform layer.
 #[cfg(feature = "transform")]
-#[allow(dead_code)]
 pub(crate) fn body_problem(
     kind: ProblemKind,
     status: StatusCode,

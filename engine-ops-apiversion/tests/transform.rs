@@ -1,0 +1,386 @@
+//! Transforms through the layers, driven with `ServiceExt::oneshot`.
+#![cfg(feature = "transform")]
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use engine_ops_apiversion::transform::{Change, Changes, TransformLayer, json};
+use engine_ops_apiversion::{ApiVersionLayer, Policy, Scheme, Version, VersionedBody};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+fn policy() -> Policy {
+    Policy::builder(Scheme::Integer)
+        .version(Version::int(1))
+        .version(Version::int(2))
+        .version(Version::int(3))
+        .header_source()
+        .build()
+        .expect("valid policy")
+}
+
+/// v2 renamed `name` to `full_name`; v3 turned `price` (a number) into
+/// `{amount, currency}`, only on `/orders`.
+fn changes(max: usize) -> Changes {
+    Changes::builder(&policy())
+        .change(
+            Change::new(Version::int(2), "`name` became `full_name`")
+                .upgrade_request(|v| json::rename_field(v, "name", "full_name"))
+                .downgrade_response(|v| json::rename_field(v, "full_name", "name")),
+        )
+        .change(
+            Change::new(Version::int(3), "`price` became an object")
+                .routes(["/orders"])
+                .upgrade_request(|v| {
+                    json::for_each_object(v, |o| {
+                        if let Some(price) = o.remove("price") {
+                            o.insert("price".into(), json!({"amount": price, "currency": "EUR"}));
+                        }
+                    })
+                })
+                .downgrade_response(|v| {
+                    json::for_each_object(v, |o| {
+                        if let Some(amount) = o
+                            .get_mut("price")
+                            .and_then(|p| p.get_mut("amount"))
+                            .map(Value::take)
+                        {
+                            o.insert("price".into(), amount);
+                        }
+                    })
+                }),
+        )
+        .max_body_bytes(max)
+        .build()
+        .expect("valid changes")
+}
+
+/// The head (v3) handler: echoes the JSON it got, adding `seen_streaming`
+/// (whether the body reached it untouched) and an ETag. `/text` answers
+/// plain text; `/fail` a 422 JSON error in the head shape.
+async fn handler(
+    request: Request<VersionedBody<Full<Bytes>>>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let untouched = request.body().is_inner();
+    let path = request.uri().path().to_owned();
+    let headers = request.headers().clone();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let mut response = if path == "/text" {
+        let mut r = Response::new(Full::new(body));
+        r.headers_mut()
+            .insert("content-type", "text/plain".parse().expect("value"));
+        r
+    } else {
+        let mut doc: Value = if body.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_slice(&body).unwrap_or(Value::Null)
+        };
+        if let Value::Object(map) = &mut doc {
+            map.insert("untouched".into(), untouched.into());
+            map.insert(
+                "length_header".into(),
+                headers
+                    .get("content-length")
+                    .map(|v| v.to_str().unwrap_or(""))
+                    .into(),
+            );
+        }
+        let mut r = Response::new(Full::new(Bytes::from(
+            serde_json::to_vec(&doc).expect("json"),
+        )));
+        r.headers_mut()
+            .insert("content-type", "application/json".parse().expect("value"));
+        r.headers_mut()
+            .insert("etag", "\"abc\"".parse().expect("value"));
+        if path == "/fail" {
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        }
+        r
+    };
+    response
+        .headers_mut()
+        .insert("x-path", path.parse().expect("value"));
+    Ok(response)
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    untouched: bool,
+}
+
+async fn call(
+    version: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+    max: usize,
+) -> Answer {
+    let service = ServiceBuilder::new()
+        .layer(ApiVersionLayer::new(policy()))
+        .layer(TransformLayer::new(changes(max)))
+        .service(service_fn(handler));
+    let mut request = Request::post(path).header("x-api-version", version);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("request");
+    let response = service.oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    // ApiVersion wraps Transform's body: inner-of-inner means untouched.
+    let untouched = response
+        .body()
+        .get_ref()
+        .is_some_and(VersionedBody::is_inner);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Answer {
+        status,
+        headers,
+        body,
+        untouched,
+    }
+}
+
+fn doc(answer: &Answer) -> Value {
+    serde_json::from_slice(&answer.body).expect("json body")
+}
+
+#[tokio::test]
+async fn v1_goes_up_the_chain_and_back_down() {
+    let body = r#"{"name": "Ada", "price": 10, "tags": [1, null, "x"], "note": null, "zero": 0}"#;
+    let answer = call("1", "/orders", Some("application/json"), body, 1 << 20).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let doc = doc(&answer);
+    // The handler saw the v3 shape (upgraded, re-serialised with a fixed length)...
+    assert_eq!(doc["untouched"], false);
+    assert!(!answer.untouched, "the response was rewritten");
+    // ...and the client gets the v1 shape back, everything else intact.
+    assert_eq!(doc["name"], "Ada");
+    assert!(doc.get("full_name").is_none());
+    assert_eq!(doc["price"], 10);
+    assert_eq!(doc["tags"], json!([1, null, "x"]));
+    assert_eq!(doc["note"], Value::Null);
+    assert_eq!(doc["zero"], 0);
+    assert_eq!(
+        answer.headers["content-length"],
+        answer.body.len().to_string().as_str()
+    );
+    assert!(answer.headers.get("etag").is_none());
+    assert_eq!(answer.headers["api-version"], "1");
+}
+
+#[tokio::test]
+async fn the_handler_sees_the_head_shape() {
+    let changes = changes(1 << 20);
+    let head = changes.migrate_request_for(
+        "/orders",
+        json!({"name": "Ada", "price": 10}),
+        Version::int(1),
+    );
+    assert_eq!(
+        head,
+        json!({"full_name": "Ada", "price": {"amount": 10, "currency": "EUR"}})
+    );
+    // The request Content-Length the handler saw matches the rewritten body.
+    let answer = call(
+        "1",
+        "/orders",
+        Some("application/json"),
+        r#"{"name":"Ada","price":10}"#,
+        1 << 20,
+    )
+    .await;
+    let expected = serde_json::to_vec(&head).expect("json").len().to_string();
+    assert_eq!(doc(&answer)["length_header"], expected);
+}
+
+#[tokio::test]
+async fn route_scoped_changes_apply_only_on_their_routes() {
+    let answer = call(
+        "2",
+        "/orders",
+        Some("application/json"),
+        r#"{"full_name":"Ada","price":10}"#,
+        1 << 20,
+    )
+    .await;
+    assert_eq!(doc(&answer)["price"], 10);
+    // On another route only the unscoped change would apply, and v2 is past it:
+    // nothing to do, so nothing is buffered.
+    let answer = call(
+        "2",
+        "/users",
+        Some("application/json"),
+        r#"{"full_name":"Ada","price":10}"#,
+        1 << 20,
+    )
+    .await;
+    assert_eq!(doc(&answer)["untouched"], true);
+    assert!(answer.untouched);
+    assert!(answer.headers.get("etag").is_some());
+}
+
+#[tokio::test]
+async fn the_head_version_is_never_buffered() {
+    let answer = call(
+        "3",
+        "/orders",
+        Some("application/json"),
+        r#"{"full_name":"Ada"}"#,
+        1 << 20,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(doc(&answer)["untouched"], true);
+    assert!(answer.untouched);
+    assert_eq!(answer.headers["etag"], "\"abc\"");
+}
+
+#[tokio::test]
+async fn oversized_bodies_answer_413() {
+    let body = format!(r#"{{"name": "{}"}}"#, "x".repeat(200));
+    let answer = call("1", "/orders", Some("application/json"), &body, 100).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.headers["content-type"], "application/problem+json");
+    assert_eq!(
+        doc(&answer)["type"],
+        "https://engine-ops.dev/problems/api-version/body-too-large"
+    );
+    // Discovery headers are still stamped by the outer layer.
+    assert_eq!(answer.headers["api-supported-versions"], "1, 2, 3");
+}
+
+#[tokio::test]
+async fn invalid_json_answers_a_400_problem() {
+    let answer = call(
+        "1",
+        "/orders",
+        Some("application/json"),
+        "{not json",
+        1 << 20,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    let doc = doc(&answer);
+    assert_eq!(
+        doc["type"],
+        "https://engine-ops.dev/problems/api-version/invalid-body"
+    );
+    assert_eq!(doc["status"], 400);
+}
+
+#[tokio::test]
+async fn non_json_bodies_pass_through() {
+    let answer = call("1", "/text", Some("text/plain"), "name: Ada", 1 << 20).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body, "name: Ada");
+    assert_eq!(answer.headers["x-path"], "/text");
+}
+
+#[tokio::test]
+async fn vendor_json_types_are_migrated() {
+    let answer = call(
+        "1",
+        "/orders",
+        Some("application/vnd.acme+json; charset=utf-8"),
+        r#"{"name":"Ada"}"#,
+        1 << 20,
+    )
+    .await;
+    assert_eq!(doc(&answer)["name"], "Ada");
+    assert_eq!(doc(&answer)["untouched"], false);
+}
+
+#[tokio::test]
+async fn error_responses_are_not_downgraded() {
+    let answer = call(
+        "1",
+        "/fail",
+        Some("application/json"),
+        r#"{"name":"Ada"}"#,
+        1 << 20,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The request was upgraded (the handler saw full_name) and the error body
+    // is returned in the head shape, untouched.
+    assert_eq!(doc(&answer)["full_name"], "Ada");
+    assert!(answer.untouched);
+}
+
+#[tokio::test]
+async fn top_level_arrays_and_scalars_survive() {
+    let answer = call(
+        "1",
+        "/orders",
+        Some("application/json"),
+        r#"[{"name":"A","price":1},null,7,"s"]"#,
+        1 << 20,
+    )
+    .await;
+    // The handler wraps nothing for non-objects: it echoes the array as is.
+    assert_eq!(
+        doc(&answer),
+        json!([{"name": "A", "price": 1}, null, 7, "s"])
+    );
+}
+
+#[test]
+fn migrate_response_renders_payloads_outside_http() {
+    let changes = changes(1 << 20);
+    let head = json!({"full_name": "Ada", "price": {"amount": 10, "currency": "EUR"}});
+    // Unscoped: only the v2 rename applies.
+    assert_eq!(
+        changes.migrate_response(head.clone(), Version::int(1)),
+        json!({"name": "Ada", "price": {"amount": 10, "currency": "EUR"}})
+    );
+    assert_eq!(
+        changes.migrate_response_for("/orders", head, Version::int(1)),
+        json!({"name": "Ada", "price": 10})
+    );
+    assert_eq!(
+        changes.iter().map(|c| c.description()).collect::<Vec<_>>(),
+        ["`name` became `full_name`", "`price` became an object"]
+    );
+}
+
+#[tokio::test]
+async fn requests_without_a_resolution_pass_through() {
+    let service = ServiceBuilder::new()
+        .layer(TransformLayer::new(changes(1 << 20)))
+        .service(service_fn(handler));
+    let request = Request::post("/orders")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(br#"{"name":"Ada"}"#)))
+        .expect("request");
+    let response = service.oneshot(request).await.expect("infallible");
+    assert!(response.body().is_inner());
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let doc: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        (doc["name"].as_str(), doc["untouched"].as_bool()),
+        (Some("Ada"), Some(true))
+    );
+}

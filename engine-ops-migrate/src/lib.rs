@@ -1,6 +1,109 @@
-//! Checksummed migrations with automatic rollback, on a crash-safe file store.
+//! Checksummed, versioned migrations with automatic rollback, run by a
+//! [`Migrator`] against a [`StateStore`]; the embedded default store is a
+//! crash-safe, append-only JSON-lines journal ([`FileStore`]).
 //!
-//! (Crate docs are completed with the file store.)
+//! # Overview
+//!
+//! - A [`Migration<C>`](Migration) has a numeric version, a name, the source
+//!   bytes its [`Checksum`] covers (SHA-256, CRLF normalised to LF), `up`,
+//!   `down` (or [`reversible`](Migration::reversible) `false`), optional
+//!   post-conditions [`validate_up`](Migration::validate_up) /
+//!   [`validate_down`](Migration::validate_down), an optional expand /
+//!   contract [`Phase`] and a [`transactional`](Migration::transactional)
+//!   flag. `C` is the context the store hands to each step: the
+//!   application's own handle for the file store, a transaction for a
+//!   database backend.
+//! - [`plan`] is pure (no I/O): from the declared migrations and a
+//!   [`History`] it finds pending, applied, divergent (name or checksum
+//!   changed), missing, out-of-order, in-doubt and duplicate versions.
+//! - [`Migrator`] executes: [`run`](Migrator::run) /
+//!   [`run_to`](Migrator::run_to), [`rollback`](Migrator::rollback),
+//!   [`status`](Migrator::status), [`verify`](Migrator::verify) (every
+//!   problem, not only the first), [`plan`](Migrator::plan) (dry run) and
+//!   [`resolve`](Migrator::resolve) (an operator settles a step in doubt).
+//!   Each returns a typed report that serialises to JSON. It refuses to run
+//!   over divergent, missing, out-of-order or in-doubt migrations unless
+//!   told otherwise for that version.
+//! - A failed step (an error from `up`, or `validate_up` not passing) is
+//!   undone (by the store's transaction, or by `down`) and the run stops
+//!   with an error naming the migration and the cause;
+//!   [`RollbackPolicy::WholeRun`] also reverts the earlier steps of the run.
+//! - [`StateStore`] is the backend seam. Its step protocol (begin → run →
+//!   commit / abort) lets a database make a step and its record atomic, and
+//!   lets a store without transactions write an intent record first, so a
+//!   crash leaves a step *in doubt* (reported, then settled by the
+//!   migration's validator or an operator), never silently lost or applied
+//!   twice.
+//! - Stores: [`FileStore`] (journal with self-checking lines, fsync per
+//!   step, cross-process lock with a bounded wait; see [`store::file`]) and
+//!   [`MemoryStore`] (tests; optionally transactional).
+//!
+//! # What it does not do
+//!
+//! - It does not parse or run SQL: a migration's `up` does whatever it does
+//!   with its context; [`source`](Migration::source) only feeds the checksum.
+//! - It does not discover migration files or embed them at compile time;
+//!   the application lists its migrations.
+//! - The file store cannot make a step's effects and its record atomic (the
+//!   effects live elsewhere); it makes the gap visible as *in doubt*
+//!   instead. PostgreSQL and SQLite backends are not part of this release.
+//! - It does not schedule expand and contract phases around a rollout; it
+//!   records and reports them.
+//!
+//! # Example
+//!
+//! ```
+//! use engine_ops_migrate::{BoxError, FileStore, Migration, Migrator, Validation};
+//! use std::collections::BTreeSet;
+//!
+//! /// The application's "database" for this example: a set of table names.
+//! type Db = BTreeSet<String>;
+//!
+//! struct CreateTable(u64, &'static str);
+//!
+//! #[async_trait::async_trait]
+//! impl Migration<Db> for CreateTable {
+//!     fn version(&self) -> u64 { self.0 }
+//!     fn name(&self) -> &str { self.1 }
+//!     fn source(&self) -> &[u8] { self.1.as_bytes() }
+//!     async fn up(&self, db: &mut Db) -> Result<(), BoxError> {
+//!         db.insert(self.1.to_owned());
+//!         Ok(())
+//!     }
+//!     async fn down(&self, db: &mut Db) -> Result<(), BoxError> {
+//!         db.remove(self.1);
+//!         Ok(())
+//!     }
+//!     async fn validate_up(&self, db: &mut Db) -> Result<Validation, BoxError> {
+//!         Ok(Validation::check(db.contains(self.1), "table missing"))
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let store = FileStore::builder(dir.path().join("migrations.jsonl"))
+//!     .context(Db::new())
+//!     .build()?;
+//! let mut migrator = Migrator::builder(store)
+//!     .migration(CreateTable(1, "users"))
+//!     .migration(CreateTable(2, "orders"))
+//!     .build()?;
+//!
+//! let report = migrator.run().await?;
+//! assert_eq!(report.applied.len(), 2);
+//! assert!(migrator.verify().await?.is_ok());
+//! println!("{}", serde_json::to_string_pretty(&migrator.status().await?)?);
+//!
+//! let rolled_back = migrator.rollback(engine_ops_migrate::Rollback::Last(1)).await?;
+//! assert_eq!(rolled_back.reverted[0].name, "orders");
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Feature flags
+//!
+//! None yet: the file and memory stores are always built. Database backends
+//! will come behind `postgres` and `sqlite` features.
 
 mod checksum;
 mod error;
@@ -22,4 +125,5 @@ pub use report::{
     VerifyReport,
 };
 pub use store::StateStore;
+pub use store::file::{FileStore, FileStoreBuilder, JOURNAL_FORMAT, JournalSummary};
 pub use store::memory::MemoryStore;

@@ -24,13 +24,14 @@
 //! migration's validator) or an operator settles it with
 //! [`resolve`](StateStore::resolve).
 
+pub mod file;
 pub mod memory;
 
 use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StepIntent};
 
 /// A place that records migration state and runs steps.
 ///
-/// Implemented by the file store (next) and
+/// Implemented by [`FileStore`](crate::FileStore) and
 /// [`MemoryStore`](crate::MemoryStore); database backends implement it with
 /// their transaction as [`Context`](Self::Context). See the
 /// [module docs](self) for the step protocol.

@@ -5,6 +5,7 @@ mod error;
 mod math;
 mod observation;
 mod plan;
+mod sim;
 mod spec;
 mod state;
 mod time;
@@ -17,6 +18,7 @@ pub use observation::{
     CheckObs, CheckRun, CheckStatus, Command, Observation, TrackId, TrackObs, TrafficObs,
 };
 pub use plan::plan;
+pub use sim::{CheckBehaviour, Plan, PlanStep, Simulator, StepOutcome, TrackView, World, preview};
 pub use spec::{
     BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, DeadlineAction, Fenceposts,
     IntOrPercent, Promotion, RollingStrategy, RolloutSpec, RolloutSpecBuilder, Strategy,

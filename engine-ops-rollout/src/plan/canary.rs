@@ -1,4 +1,621 @@
-//! Canary (being written).
-use super::Cx;
-use crate::CanaryStrategy;
-pub(super) fn plan(_cx: &mut Cx<'_>, _c: &CanaryStrategy) {}
+//! Canary: weight steps, pauses and analysis gates; replica-weighted within the
+//! surge / unavailable budget, or router-weighted beside a full-size stable.
+
+use super::{Clock, Cx, Verdict};
+use crate::{
+    Action, CanaryStep, CanaryStrategy, DeadlineAction, Fenceposts, Phase, Stage, TrackId,
+};
+
+pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
+    let n = cx.spec.replicas();
+    let f = Fenceposts::resolve(n, c.max_surge, c.max_unavailable);
+    cx.min_available = if c.traffic_routing {
+        n
+    } else {
+        f.min_available()
+    };
+    let target = cx.target().to_owned();
+
+    let Some(stable) = cx.st.stable else {
+        first_deployment(cx, c, &target);
+        return;
+    };
+    let stable_template = cx.template_of(stable).unwrap_or_default().to_owned();
+
+    if cx.retry && cx.st.stage == Stage::Aborted && cx.st.candidate.is_some() {
+        cx.st.aborted = false;
+        cx.st.attempt += 1;
+        cx.st.stage = Stage::Step {
+            index: 0,
+            since: cx.now,
+        };
+        cx.st.progress = None;
+        if let Some(r) = cx.st.candidate.and_then(|id| cx.record_mut(id)) {
+            r.scale_down_at = None;
+        }
+        cx.explain
+            .push(format!("retry: attempt {}, back to step 0", cx.st.attempt));
+    }
+
+    let cand_template = cx
+        .st
+        .candidate
+        .and_then(|id| cx.template_of(id))
+        .map(str::to_owned);
+    if cand_template.as_deref() != Some(target.as_str()) {
+        if target == stable_template {
+            if cx.st.candidate.is_some() && !matches!(cx.st.stage, Stage::Aborted | Stage::Idle) {
+                abort(cx, "the target template is the stable one again");
+            }
+        } else {
+            if let Some(old) = cx.st.candidate
+                && cx.st.stage != Stage::Idle
+            {
+                cx.stop_checks("superseded by a newer template");
+                zero_weight(
+                    cx,
+                    old,
+                    "superseded canary: traffic back to stable before it is scaled down",
+                );
+                let now = cx.now;
+                if let Some(r) = cx.record_mut(old) {
+                    r.scale_down_at = Some(now);
+                }
+            }
+            start_candidate(cx, stable, &target);
+        }
+    }
+
+    if cx.abort {
+        abort(cx, "operator abort");
+    }
+    if cx.timed_out() && !cx.st.aborted && cx.spec.on_deadline() != DeadlineAction::Report {
+        abort(cx, "progress deadline exceeded");
+    }
+
+    let keep: Vec<TrackId> = [Some(stable), cx.st.candidate]
+        .into_iter()
+        .flatten()
+        .collect();
+    cx.sweep(&keep);
+
+    for _ in 0..(c.steps.len() + 6) {
+        let stage = cx.st.stage;
+        let Some(cand) = cx.st.candidate.filter(|_| stage != Stage::Idle) else {
+            idle(cx, c, stable);
+            return;
+        };
+        if cx.st.paused && stage != Stage::Aborted {
+            cx.sync_status(Some(cand), false, Clock::Hold);
+            cx.phase = Phase::Paused;
+            cx.gate = Some("paused by operator; Resume continues the rollout".into());
+            return;
+        }
+        cx.clock_hold(false);
+        // The background analysis is honoured at every step, manual gates included.
+        if !matches!(stage, Stage::Aborted)
+            && let Some(a) = &c.analysis
+            && let Verdict::Failed(why) = cx.run_checks(std::slice::from_ref(a), cand, "background")
+        {
+            abort(cx, &why);
+            continue;
+        }
+        match stage {
+            Stage::Step { index, since } => {
+                let Some(step) = c.steps.get(index) else {
+                    cx.st.stage = Stage::Promoting;
+                    cx.explain
+                        .push("all steps passed: promoting the canary".into());
+                    continue;
+                };
+                let advance = match step {
+                    CanaryStep::SetWeight(w) => {
+                        if set_weight(cx, c, &f, stable, cand, *w) {
+                            true
+                        } else {
+                            wait_for_pods(cx, cand);
+                            return;
+                        }
+                    }
+                    CanaryStep::Pause(Some(d)) => {
+                        if cx.promote || cx.now >= since + *d {
+                            true
+                        } else {
+                            cx.requeue_at(since + *d);
+                            hold(
+                                cx,
+                                cand,
+                                format!("step {index}: pause until {}", since + *d),
+                            );
+                            cx.phase = Phase::Progressing;
+                            return;
+                        }
+                    }
+                    CanaryStep::Pause(None) => {
+                        if cx.promote {
+                            true
+                        } else {
+                            hold(cx, cand, format!("step {index}: paused until Promote"));
+                            return;
+                        }
+                    }
+                    CanaryStep::Analysis(check) => {
+                        match cx.run_checks(std::slice::from_ref(check), cand, "step") {
+                            Verdict::Passed => true,
+                            Verdict::Inconclusive(_) if cx.promote => true,
+                            Verdict::Failed(why) => {
+                                abort(cx, &why);
+                                continue;
+                            }
+                            Verdict::Inconclusive(why) => {
+                                hold(
+                                    cx,
+                                    cand,
+                                    format!("{why}: Promote to continue, Abort to roll back"),
+                                );
+                                return;
+                            }
+                            Verdict::Pending => {
+                                hold(
+                                    cx,
+                                    cand,
+                                    format!("step {index}: analysis `{}` running", check.name),
+                                );
+                                cx.phase = Phase::Progressing;
+                                return;
+                            }
+                        }
+                    }
+                };
+                if advance {
+                    cx.promote = false;
+                    cx.explain.push(format!("step {index} done"));
+                    cx.st.stage = Stage::Step {
+                        index: index + 1,
+                        since: cx.now,
+                    };
+                }
+            }
+            Stage::Promoting => {
+                if promote(cx, c, &f, stable, cand) {
+                    return;
+                }
+                wait_for_pods(cx, cand);
+                return;
+            }
+            Stage::Aborted => {
+                aborted(cx, c, &f, stable, cand);
+                return;
+            }
+            _ => {
+                cx.st.stage = Stage::Step {
+                    index: 0,
+                    since: cx.now,
+                }
+            }
+        }
+    }
+    if let Some(cand) = cx.st.candidate {
+        wait_for_pods(cx, cand);
+    }
+}
+
+/// Canary and stable replica counts for weight `w` without a router (Argo's
+/// basic canary, simplified: nearest split, neither side empty for 1–99 %).
+pub(crate) fn basic_split(n: u32, w: u32, surge: u32) -> (u32, u32) {
+    if n == 0 {
+        return (0, 0);
+    }
+    if w == 0 {
+        return (0, n);
+    }
+    if w >= 100 {
+        return (n, 0);
+    }
+    if n == 1 {
+        return if surge > 0 {
+            (1, 1)
+        } else if w >= 50 {
+            (1, 0)
+        } else {
+            (0, 1)
+        };
+    }
+    let c = (u64::from(n) * u64::from(w) + 50) / 100;
+    let c = u32::try_from(c).unwrap_or(n).clamp(1, n - 1);
+    (c, n - c)
+}
+
+/// Routed: ceil(w·n/100) canary pods, at least one for w > 0.
+fn routed_replicas(n: u32, w: u32) -> u32 {
+    if w == 0 || n == 0 {
+        return 0;
+    }
+    let c = (u64::from(n) * u64::from(w)).div_ceil(100);
+    u32::try_from(c).unwrap_or(n).clamp(1, n)
+}
+
+/// Moves sizes towards (canary, stable) within the budget; true once reached and available.
+fn split(
+    cx: &mut Cx<'_>,
+    f: &Fenceposts,
+    stable: TrackId,
+    cand: TrackId,
+    c_target: u32,
+    s_target: u32,
+    why: &str,
+) -> bool {
+    let (ss, cs) = (cx.spec_of(stable), cx.spec_of(cand));
+    let (sa, ca) = (cx.avail_of(stable), cx.avail_of(cand));
+    if cx.o(cand).is_none() {
+        let first = c_target.min(f.max_total().saturating_sub(ss));
+        cx.ensure_size(cand, first, why);
+        return false;
+    }
+    let reached = ss == s_target && cs == c_target && sa >= s_target && ca >= c_target;
+    if reached {
+        return true;
+    }
+    let max_total = f.max_total();
+    let mut total = ss + cs;
+    let (mut s_new, mut c_new) = (ss, cs);
+    if s_new < s_target {
+        let add = (s_target - s_new).min(max_total.saturating_sub(total));
+        s_new += add;
+        total += add;
+    }
+    if c_new < c_target {
+        let add = (c_target - c_new).min(max_total.saturating_sub(total));
+        c_new += add;
+    }
+    // Pods that are not available carry no traffic: removing them is free.
+    if s_new > s_target {
+        s_new -= (s_new - s_target).min(s_new.saturating_sub(sa));
+    }
+    if c_new > c_target {
+        c_new -= (c_new - c_target).min(c_new.saturating_sub(ca));
+    }
+    let mut budget = i64::from(sa + ca) - i64::from(f.min_available());
+    for (side, tgt) in [(&mut s_new, s_target), (&mut c_new, c_target)] {
+        if *side > tgt && budget > 0 {
+            let d = u32::try_from(i64::from(*side - tgt).min(budget)).unwrap_or(0);
+            *side -= d;
+            budget -= i64::from(d);
+        }
+    }
+    cx.ensure_size(stable, s_new, why);
+    cx.ensure_size(cand, c_new, why);
+    false
+}
+
+fn set_weight(
+    cx: &mut Cx<'_>,
+    c: &CanaryStrategy,
+    f: &Fenceposts,
+    stable: TrackId,
+    cand: TrackId,
+    w: u32,
+) -> bool {
+    let n = cx.spec.replicas();
+    if !c.traffic_routing {
+        let (ct, st) = basic_split(n, w, f.max_surge);
+        return split(
+            cx,
+            f,
+            stable,
+            cand,
+            ct,
+            st,
+            &format!("weight {w}% carried by replicas: canary {ct}, stable {st}"),
+        );
+    }
+    let need = routed_replicas(n, w);
+    let t = cx.obs.traffic;
+    let current = if t.canary == Some(cand) {
+        t.canary_weight
+    } else {
+        0
+    };
+    if w < current {
+        // Lower the weight before removing any canary pod.
+        cx.act(
+            Action::SetCanaryWeight {
+                track: cand,
+                weight: w,
+            },
+            format!("step lowers the canary weight from {current}% to {w}%"),
+        );
+        return false;
+    }
+    cx.ensure_size(
+        stable,
+        n,
+        "the stable track keeps the full count while it takes traffic",
+    );
+    cx.ensure_size(
+        cand,
+        need,
+        &format!("weight {w}% needs ceil({w}·{n}/100) = {need} canary pods"),
+    );
+    if cx.o(cand).is_none() || cx.avail_of(cand) < need {
+        return false;
+    }
+    let t = cx.obs.traffic;
+    if t.canary != Some(cand) || t.canary_weight != w {
+        cx.act(
+            Action::SetCanaryWeight {
+                track: cand,
+                weight: w,
+            },
+            format!(
+                "{} canary pods available (≥ {need}): send {w}% of traffic to revision {}",
+                cx.avail_of(cand),
+                cx.revision(cand)
+            ),
+        );
+        return false;
+    }
+    true
+}
+
+/// Promotion; true when this decision ended the rollout or emitted its step.
+fn promote(
+    cx: &mut Cx<'_>,
+    c: &CanaryStrategy,
+    f: &Fenceposts,
+    stable: TrackId,
+    cand: TrackId,
+) -> bool {
+    let n = cx.spec.replicas();
+    if !c.traffic_routing {
+        if split(
+            cx,
+            f,
+            stable,
+            cand,
+            n,
+            0,
+            "promotion: the canary takes the full count",
+        ) {
+            finish(cx, stable, cand, None);
+            idle(cx, c, cand);
+            return true;
+        }
+        return false;
+    }
+    cx.ensure_size(cand, n, "promotion: the canary must reach the full count");
+    if cx.avail_of(cand) < n {
+        return false;
+    }
+    let t = cx.obs.traffic;
+    if t.active != Some(cand) {
+        if t.canary != Some(cand) || t.canary_weight != 100 {
+            cx.act(
+                Action::SetCanaryWeight {
+                    track: cand,
+                    weight: 100,
+                },
+                format!("promotion: all {n} canary pods available, send it 100%"),
+            );
+        } else {
+            cx.switch_active(cand, "promotion: the canary becomes the stable track");
+        }
+        hold(cx, cand, "promotion: shifting traffic".into());
+        cx.phase = Phase::Progressing;
+        return true;
+    }
+    let at = cx.now + c.scale_down_delay;
+    finish(cx, stable, cand, Some(at));
+    idle(cx, c, cand);
+    true
+}
+
+fn finish(cx: &mut Cx<'_>, old_stable: TrackId, cand: TrackId, scale_down_at: Option<Timestamp>) {
+    cx.st.stable = Some(cand);
+    cx.st.candidate = None;
+    cx.st.stage = Stage::Idle;
+    cx.forget_checks();
+    cx.explain.push(format!(
+        "revision {} is the stable revision",
+        cx.revision(cand)
+    ));
+    if let Some(at) = scale_down_at {
+        cx.schedule_scale_down(
+            old_stable,
+            at,
+            "the previous stable revision is kept for a while after promotion",
+        );
+    }
+}
+
+use crate::Timestamp;
+
+fn abort(cx: &mut Cx<'_>, why: &str) {
+    if matches!(cx.st.stage, Stage::Idle | Stage::Aborted) {
+        if cx.st.stage == Stage::Idle {
+            cx.explain
+                .push(format!("{why}: nothing in flight to abort"));
+        }
+        return;
+    }
+    cx.explain.push(format!("abort: {why}"));
+    cx.stop_checks(why);
+    cx.st.stage = Stage::Aborted;
+    cx.st.aborted = true;
+}
+
+fn zero_weight(cx: &mut Cx<'_>, cand: TrackId, why: &str) {
+    let t = cx.obs.traffic;
+    if t.canary == Some(cand) && t.canary_weight > 0 {
+        cx.act(
+            Action::SetCanaryWeight {
+                track: cand,
+                weight: 0,
+            },
+            why.to_owned(),
+        );
+    }
+}
+
+fn aborted(cx: &mut Cx<'_>, c: &CanaryStrategy, f: &Fenceposts, stable: TrackId, cand: TrackId) {
+    let n = cx.spec.replicas();
+    if c.traffic_routing {
+        zero_weight(
+            cx,
+            cand,
+            "abort: all traffic back to the stable revision first",
+        );
+        if cx.obs.traffic.active != Some(stable) && cx.avail_of(stable) >= n {
+            cx.switch_active(
+                stable,
+                "abort: the stable service selects the stable revision",
+            );
+        }
+        cx.ensure_size(stable, n, "abort: the stable revision serves everything");
+        let t = cx.obs.traffic;
+        let weight_gone = !(t.canary == Some(cand) && t.canary_weight > 0);
+        if weight_gone {
+            let at = cx.now + c.abort_scale_down_delay;
+            cx.schedule_scale_down(cand, at, "aborted canary, at weight 0");
+            if let Some(due) = cx.record(cand).and_then(|r| r.scale_down_at) {
+                if cx.now >= due {
+                    cx.ensure_size(cand, 0, "the abort scale-down delay has elapsed");
+                } else {
+                    cx.requeue_at(due);
+                }
+            }
+        }
+    } else {
+        split(
+            cx,
+            f,
+            stable,
+            cand,
+            0,
+            n,
+            "abort: capacity back to the stable revision within the budget",
+        );
+    }
+    cx.sync_status(Some(stable), false, Clock::CountsOnly);
+    cx.phase = Phase::Degraded;
+}
+
+fn first_deployment(cx: &mut Cx<'_>, c: &CanaryStrategy, target: &str) {
+    let n = cx.spec.replicas();
+    let (id, created) = match cx.track_with(target) {
+        Some(id) => (id, false),
+        None => (cx.new_record(target), true),
+    };
+    cx.st.candidate = Some(id);
+    cx.ensure_size(
+        id,
+        n,
+        "first deployment: no stable revision to compare against",
+    );
+    cx.progress_new_track(created);
+    if cx.o(id).is_some() && cx.avail_of(id) >= n {
+        cx.st.stable = Some(id);
+        cx.st.candidate = None;
+        cx.st.stage = Stage::Idle;
+        idle(cx, c, id);
+        return;
+    }
+    wait_for_pods(cx, id);
+}
+
+fn start_candidate(cx: &mut Cx<'_>, stable: TrackId, target: &str) {
+    let existing = cx.track_with(target).filter(|&t| t != stable);
+    let id = existing.unwrap_or_else(|| cx.new_record(target));
+    if existing.is_some() {
+        cx.sync_revision(id);
+    }
+    if let Some(r) = cx.record_mut(id) {
+        r.scale_down_at = None;
+    }
+    cx.st.candidate = Some(id);
+    cx.st.stage = Stage::Step {
+        index: 0,
+        since: cx.now,
+    };
+    cx.st.attempt = 1;
+    cx.st.aborted = false;
+    cx.st.progress = None;
+    cx.forget_checks();
+    cx.progress_new_track(existing.is_none());
+    cx.explain.push(format!(
+        "canary: revision {} (`{target}`) from step 0",
+        cx.revision(id)
+    ));
+}
+
+fn idle(cx: &mut Cx<'_>, c: &CanaryStrategy, stable: TrackId) {
+    let n = cx.spec.replicas();
+    cx.ensure_size(stable, n, "the stable revision runs the desired count");
+    if c.traffic_routing {
+        if cx.obs.traffic.active != Some(stable) && cx.avail_of(stable) >= n {
+            cx.switch_active(stable, "the stable service must select the stable revision");
+        }
+        if let Some(old) = cx.obs.traffic.canary
+            && cx.obs.traffic.canary_weight > 0
+            && cx.obs.traffic.active == Some(stable)
+        {
+            cx.act(
+                Action::SetCanaryWeight {
+                    track: old,
+                    weight: 0,
+                },
+                "no canary in flight: weight back to 0".into(),
+            );
+        }
+    }
+    cx.sweep(&[stable]);
+    cx.cleanup_history(&[stable]);
+    let complete = cx.avail_of(stable) >= n;
+    cx.sync_status(Some(stable), complete, Clock::Evaluate);
+    cx.phase = if cx.st.aborted || cx.timed_out() {
+        Phase::Degraded
+    } else if complete {
+        Phase::Healthy
+    } else {
+        Phase::Progressing
+    };
+}
+
+fn wait_for_pods(cx: &mut Cx<'_>, cand: TrackId) {
+    cx.sync_status(Some(cand), false, Clock::Evaluate);
+    cx.phase = if cx.timed_out() {
+        Phase::Degraded
+    } else {
+        Phase::Progressing
+    };
+}
+
+fn hold(cx: &mut Cx<'_>, cand: TrackId, why: String) {
+    cx.sync_status(Some(cand), false, Clock::Hold);
+    cx.gate = Some(why);
+    cx.phase = Phase::Paused;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_split_never_empties_a_side_between_1_and_99() {
+        for n in 2..50 {
+            for w in 1..100 {
+                let (c, s) = basic_split(n, w, 0);
+                assert!(c >= 1 && s >= 1 && c + s == n, "n={n} w={w}");
+            }
+        }
+        assert_eq!(basic_split(10, 20, 3), (2, 8));
+        assert_eq!(basic_split(1, 20, 1), (1, 1));
+    }
+
+    #[test]
+    fn routed_replicas_round_up() {
+        assert_eq!(routed_replicas(10, 5), 1);
+        assert_eq!(routed_replicas(10, 25), 3);
+        assert_eq!(routed_replicas(10, 100), 10);
+    }
+}

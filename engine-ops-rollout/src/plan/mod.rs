@@ -312,11 +312,10 @@ impl<'a> Cx<'a> {
     // ----- actions -----
 
     pub(crate) fn act(&mut self, action: Action, reason: String) {
+        if self.actions.iter().any(|a| a.action == action) {
+            return;
+        }
         self.actions.push(PlannedAction { action, reason });
-    }
-
-    pub(crate) fn has_actions(&self) -> bool {
-        !self.actions.is_empty()
     }
 
     pub(crate) fn requeue_in(&mut self, d: Duration) {
@@ -476,6 +475,61 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// `getAllReplicaSetsAndSyncRevision`: a track that becomes the target again
+    /// gets revision max(old) + 1.
+    pub(crate) fn sync_revision(&mut self, id: TrackId) {
+        let max_old = self
+            .st
+            .tracks
+            .iter()
+            .filter(|t| !t.deleting && t.id != id)
+            .map(|t| t.revision)
+            .max();
+        if let Some(m) = max_old
+            && self.revision(id) <= m
+        {
+            let revision = m + 1;
+            let old_rev = self.revision(id);
+            if let Some(rec) = self.record_mut(id) {
+                rec.revision = revision;
+            }
+            self.act(
+                Action::SetRevision { track: id, revision },
+                format!("revision {old_rev} is the target again (undo or abort): it becomes revision {revision}"),
+            );
+        }
+    }
+
+    /// Scales down tracks that are neither `keep`: those already scheduled once
+    /// their time has come, others (superseded candidates) at once.
+    pub(crate) fn sweep(&mut self, keep: &[TrackId]) {
+        let ids: Vec<TrackId> = self
+            .st
+            .tracks
+            .iter()
+            .filter(|t| !t.deleting && !keep.contains(&t.id))
+            .map(|t| t.id)
+            .collect();
+        for id in ids {
+            if self.spec_of(id) == 0 {
+                if let Some(r) = self.record_mut(id) {
+                    r.scale_down_at = None;
+                }
+                continue;
+            }
+            let t = self.obs.traffic;
+            if t.active == Some(id) || (t.canary == Some(id) && t.canary_weight > 0) {
+                continue;
+            }
+            let due = self.record(id).and_then(|r| r.scale_down_at);
+            match due {
+                Some(at) if at > self.now => self.requeue_at(at),
+                Some(_) => self.ensure_size(id, 0, "its scale-down time has come"),
+                None => self.ensure_size(id, 0, "it is neither stable nor the current candidate"),
+            }
+        }
+    }
+
     // ----- checks -----
 
     /// Starts missing runs of `checks` against `track` and folds their results.
@@ -490,19 +544,19 @@ impl<'a> Cx<'a> {
         let mut verdict = Verdict::Passed;
         for c in checks {
             let run = CheckRun::new(c.name.clone(), revision, attempt);
-            let started_at = match self.st.checks.iter().find(|r| r.run == run) {
-                Some(r) => r.started_at,
+            let (started_at, stopped) = match self.st.checks.iter().find(|r| r.run == run) {
+                Some(r) => (r.started_at, r.stopped),
                 None => {
                     self.st.checks.push(CheckRecord {
                         run: run.clone(),
                         started_at: self.now,
                         stopped: false,
                     });
-                    self.now
+                    (self.now, false)
                 }
             };
             let seen: Option<&CheckObs> = self.obs.check(&run);
-            if seen.is_none() {
+            if seen.is_none() && !stopped {
                 self.act(
                     Action::StartCheck {
                         run: run.clone(),

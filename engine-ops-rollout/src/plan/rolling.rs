@@ -46,7 +46,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         .iter()
         .position(|w| cx.template_of(w.id) == Some(target.as_str()));
     if let Some(i) = new_idx {
-        sync_revision(cx, ws[i].id);
+        cx.sync_revision(ws[i].id);
     }
 
     // syncDeployment step 2–3: paused → proportional scaling and history only.
@@ -185,31 +185,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
     }
     cx.sync_status(Some(new_id), complete, Clock::Evaluate);
     cx.phase = phase(cx, complete);
-}
-
-/// `getAllReplicaSetsAndSyncRevision`: a track that becomes the target again
-/// gets revision max(old) + 1.
-fn sync_revision(cx: &mut Cx<'_>, id: TrackId) {
-    let max_old = cx
-        .st
-        .tracks
-        .iter()
-        .filter(|t| !t.deleting && t.id != id)
-        .map(|t| t.revision)
-        .max();
-    if let Some(m) = max_old
-        && cx.revision(id) <= m
-    {
-        let revision = m + 1;
-        let old_rev = cx.revision(id);
-        if let Some(rec) = cx.record_mut(id) {
-            rec.revision = revision;
-        }
-        cx.act(
-            Action::SetRevision { track: id, revision },
-            format!("revision {old_rev} is the target again (undo or abort): it becomes revision {revision}"),
-        );
-    }
 }
 
 fn abort(cx: &mut Cx<'_>, why: &str) {

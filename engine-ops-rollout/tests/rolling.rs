@@ -1,0 +1,256 @@
+//! Rolling updates through the simulator: deadline, pause, history, undo, minReadySeconds.
+
+mod common;
+
+use std::time::Duration;
+
+use common::live;
+use engine_ops_rollout::{
+    Action, Command, ConditionKind, ConditionStatus, DeadlineAction, Error, Phase, ProgressReason,
+    RolloutSpec, Simulator, World,
+};
+
+fn spec(template: &str, n: u32) -> RolloutSpec {
+    RolloutSpec::builder(template, n)
+        .build()
+        .expect("valid spec")
+}
+
+#[test]
+fn a_rollout_completes_and_never_leaves_the_budget() {
+    let v1 = spec("v1", 10);
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    loop {
+        let before: u32 = sim.world().tracks().iter().map(|t| t.available).sum();
+        let out = sim.step().unwrap();
+        let tracks = sim.world().tracks();
+        let total: u32 = tracks.iter().map(|t| t.spec).sum();
+        let available: u32 = tracks.iter().map(|t| t.available).sum();
+        assert!(total <= 13, "surge bound broken: {total}");
+        assert!(
+            available >= 8.min(before),
+            "availability bound broken: {available}"
+        );
+        if out.settled {
+            break;
+        }
+    }
+    assert_eq!(live(&sim), vec![("v2".to_owned(), 10, 10)]);
+}
+
+#[test]
+fn deadline_report_keeps_trying_and_degrades() {
+    let v1 = RolloutSpec::builder("v1", 4)
+        .progress_deadline(Some(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let world = World::new().pods_never_ready("v2");
+    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Degraded);
+    assert_eq!(
+        sim.state().progress().map(|p| p.reason),
+        Some(ProgressReason::ProgressDeadlineExceeded)
+    );
+    let out = sim.step().unwrap();
+    let cond = out.decision.condition(ConditionKind::Progressing).unwrap();
+    assert_eq!(
+        (cond.status, cond.reason.as_str()),
+        (ConditionStatus::False, "ProgressDeadlineExceeded")
+    );
+    // Nothing was rolled back, and availability never dropped below n - maxUnavailable (4 - 1).
+    let v1_avail = sim
+        .world()
+        .tracks()
+        .iter()
+        .find(|t| t.template == "v1")
+        .map(|t| t.available);
+    assert!(v1_avail >= Some(3));
+    assert!(plan.finished_at >= engine_ops_rollout::Timestamp::from_secs(60));
+}
+
+#[test]
+fn deadline_abort_returns_to_the_stable_template() {
+    let v1 = RolloutSpec::builder("v1", 4)
+        .progress_deadline(Some(Duration::from_secs(60)))
+        .on_deadline(DeadlineAction::Abort)
+        .build()
+        .unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Degraded);
+    assert!(sim.state().is_aborted());
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 4, 4)]);
+    // Retry goes for v2 again.
+    sim.command(Command::Retry);
+    sim.step().unwrap();
+    assert_eq!(sim.state().target_template(), Some("v2"));
+}
+
+#[test]
+fn deadline_undo_rolls_forward_to_the_previous_revision() {
+    let v1 = RolloutSpec::builder("v1", 4)
+        .progress_deadline(Some(Duration::from_secs(60)))
+        .on_deadline(DeadlineAction::Undo)
+        .build()
+        .unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Healthy);
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 4, 4)]);
+    let v1_track = sim
+        .state()
+        .tracks()
+        .iter()
+        .find(|t| t.template == "v1")
+        .unwrap();
+    assert_eq!(
+        v1_track.revision, 3,
+        "undo makes the old template revision max + 1"
+    );
+    assert!(
+        plan.actions()
+            .any(|(_, a)| matches!(a.action, Action::SetRevision { revision: 3, .. }))
+    );
+}
+
+#[test]
+fn pause_stops_the_rollout_and_excludes_paused_time_from_the_deadline() {
+    let v1 = RolloutSpec::builder("v1", 4)
+        .progress_deadline(Some(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    sim.command(Command::Pause);
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Paused);
+    assert!(
+        plan.actions().next().is_none(),
+        "no action while paused: {plan}"
+    );
+    // A long pause, then resume: the deadline counts from the resume.
+    let t = sim.world().now() + Duration::from_secs(3600);
+    sim.world_mut().advance_to(t);
+    sim.command(Command::Resume);
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Healthy, "{plan}");
+    assert_eq!(live(&sim), vec![("v2".to_owned(), 4, 4)]);
+}
+
+#[test]
+fn paused_rollout_still_applies_replica_changes_proportionally() {
+    let v1 = spec("v1", 10);
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    sim.step().unwrap(); // create v2 with 3, v1 to 8
+    sim.command(Command::Pause);
+    sim.set_spec(v1.with_template("v2").unwrap().with_replicas(15).unwrap());
+    sim.step().unwrap();
+    let sizes: Vec<u32> = sim.world().tracks().iter().map(|t| t.spec).collect();
+    // (8, 3) with maxSurge 25% of 15 = 4 -> allowed 19, delta 8:
+    // v1 round(8·19/13) - 8 = 4, v2 min(round(3·19/13) - 3, 8 - 4) = 1, leftover 3 to the largest.
+    assert_eq!(sizes.iter().sum::<u32>(), 19);
+    assert_eq!(sizes, vec![15, 4]);
+}
+
+#[test]
+fn history_limit_deletes_the_oldest_empty_revisions() {
+    let v1 = RolloutSpec::builder("v1", 2)
+        .revision_history_limit(Some(2))
+        .build()
+        .unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    for v in 2..=6 {
+        sim.set_spec(v1.with_template(format!("v{v}")).unwrap());
+        sim.run().unwrap();
+    }
+    let templates: Vec<String> = sim
+        .world()
+        .tracks()
+        .into_iter()
+        .map(|t| t.template)
+        .collect();
+    assert_eq!(templates, vec!["v4", "v5", "v6"]);
+    assert_eq!(sim.state().revisions(), vec![4, 5, 6]);
+}
+
+#[test]
+fn undo_to_a_named_revision_and_its_errors() {
+    let v1 = spec("v1", 3);
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    for v in ["v2", "v3"] {
+        sim.set_spec(v1.with_template(v).unwrap());
+        sim.run().unwrap();
+    }
+    sim.command(Command::Undo {
+        to_revision: Some(9),
+    });
+    assert_eq!(
+        sim.step().unwrap_err(),
+        Error::UnknownRevision { revision: 9 }
+    );
+
+    let mut paused = sim.clone();
+    paused.command(Command::Pause);
+    paused.step().unwrap();
+    paused.command(Command::Undo {
+        to_revision: Some(1),
+    });
+    assert_eq!(paused.step().unwrap_err(), Error::UndoWhilePaused);
+
+    let mut sim2 = sim.clone();
+    sim2.command(Command::Undo {
+        to_revision: Some(1),
+    });
+    let plan = sim2.run().unwrap();
+    assert_eq!(plan.phase, Phase::Healthy);
+    assert_eq!(live(&sim2), vec![("v1".to_owned(), 3, 3)]);
+    assert_eq!(sim2.state().revisions(), vec![2, 3, 4]);
+
+    let mut sim3 = sim.clone();
+    sim3.command(Command::Undo { to_revision: None });
+    sim3.run().unwrap();
+    assert_eq!(live(&sim3), vec![("v2".to_owned(), 3, 3)]);
+}
+
+#[test]
+fn min_ready_delays_availability_and_requeues() {
+    let v1 = RolloutSpec::builder("v1", 4)
+        .min_ready(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let world = World::new().ready_after(Duration::from_secs(5));
+    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
+    let start = sim.world().now();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Healthy);
+    // 25% of 4: surge 1, unavailable 1 -> at least 2 waves of 25 s.
+    assert!(
+        plan.finished_at.saturating_since(start) >= Duration::from_secs(50),
+        "{plan}"
+    );
+    let created = plan.steps.iter().find(|s| !s.actions.is_empty()).unwrap();
+    assert!(created.actions.iter().any(|a| matches!(
+        a.action,
+        Action::CreateTrack { min_ready, .. } if min_ready == Duration::from_secs(20)
+    )));
+}
+
+#[test]
+fn scaling_to_zero_and_back() {
+    let v1 = spec("v1", 3);
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    sim.set_spec(v1.with_replicas(0).unwrap());
+    sim.run().unwrap();
+    assert!(live(&sim).is_empty());
+    sim.set_spec(v1.with_replicas(5).unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Healthy);
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 5, 5)]);
+}

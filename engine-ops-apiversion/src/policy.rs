@@ -140,7 +140,6 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 
 /// The system's wall clock. The default.
 #[derive(Debug, Clone, Copy, Default)]
-#[non_exhaustive]
 pub struct SystemClock;
 
 impl Clock for SystemClock {

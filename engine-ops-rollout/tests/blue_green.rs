@@ -1,0 +1,212 @@
+//! Blue-green through the simulator: gates, promotion, switch safety, rollback.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{active_template, live};
+use engine_ops_rollout::{
+    Action, BlueGreenStrategy, CheckBehaviour, CheckSpec, Command, DeadlineAction, Phase, Promotion, RolloutSpec,
+    Simulator, Stage, Strategy, Timestamp, World,
+};
+
+fn bg(template: &str, n: u32, strategy: BlueGreenStrategy) -> RolloutSpec {
+    RolloutSpec::builder(template, n).strategy(Strategy::BlueGreen(strategy)).build().expect("valid spec")
+}
+
+fn gated() -> BlueGreenStrategy {
+    BlueGreenStrategy::new()
+        .preview_replicas(2)
+        .pre_promotion(CheckSpec::new("smoke"))
+        .post_promotion(CheckSpec::new("error-rate"))
+}
+
+/// Every SetActive must target a track whose pods are all available at that moment.
+fn assert_switches_safe(sim: &mut Simulator) -> engine_ops_rollout::Plan {
+    let n = sim.spec().replicas();
+    loop {
+        let obs = sim.observe();
+        let out = sim.step().unwrap();
+        for a in &out.decision.actions {
+            if let Action::SetActive { track } = a.action {
+                let avail = obs.tracks.iter().find(|t| t.track == track).map_or(0, |t| t.available);
+                assert!(avail >= n, "switched to {track} with {avail}/{n} available");
+            }
+        }
+        if out.settled {
+            break;
+        }
+    }
+    engine_ops_rollout::preview(sim.spec(), sim.state(), sim.world()).unwrap()
+}
+
+#[test]
+fn gated_rollout_previews_checks_switches_and_drains() {
+    let v1 = bg("v1", 4, gated());
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Healthy, "{plan}");
+    let acts: Vec<Action> = common::actions(&plan);
+    let pos = |f: &dyn Fn(&Action) -> bool| acts.iter().position(|a| f(a)).expect("action present");
+    let create = pos(&|a| matches!(a, Action::CreateTrack { replicas: 2, .. }));
+    let smoke = pos(&|a| matches!(a, Action::StartCheck { run, .. } if run.name == "smoke"));
+    let full = pos(&|a| matches!(a, Action::ScaleTrack { replicas: 4, .. }));
+    let switch = pos(&|a| matches!(a, Action::SetActive { .. }));
+    let post = pos(&|a| matches!(a, Action::StartCheck { run, .. } if run.name == "error-rate"));
+    let drain = pos(&|a| matches!(a, Action::ScaleTrack { replicas: 0, .. }));
+    assert!(create < smoke && smoke < full && full < switch && switch < post && post < drain, "{plan}");
+    assert_eq!(active_template(&sim).as_deref(), Some("v2"));
+    assert_eq!(live(&sim), vec![("v2".to_owned(), 4, 4)]);
+    let last = sim.state().switches().last().unwrap();
+    assert_eq!((last.from_revision, last.to_revision), (Some(1), 2));
+}
+
+#[test]
+fn failed_smoke_test_never_switches_and_tears_the_preview_down() {
+    let v1 = bg("v1", 4, gated());
+    let world = World::new().check_for("smoke", "v2", CheckBehaviour::Fail);
+    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Degraded);
+    assert!(!common::actions(&plan).iter().any(|a| matches!(a, Action::SetActive { .. })), "{plan}");
+    assert_eq!(active_template(&sim).as_deref(), Some("v1"));
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 4, 4)]);
+    assert!(sim.state().is_aborted());
+    assert_eq!(sim.state().stage(), Stage::Aborted);
+}
+
+#[test]
+fn failed_post_promotion_check_switches_back_in_one_action_and_records_it() {
+    let v1 = bg("v1", 4, gated());
+    let world = World::new().check_for("error-rate", "v2", CheckBehaviour::Fail);
+    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Degraded);
+    let rollback = plan
+        .steps
+        .iter()
+        .find(|s| s.actions.iter().any(|a| a.reason.starts_with("switch traffic") && a.reason.contains("rollback")))
+        .expect("a rollback step");
+    assert_eq!(
+        rollback.actions.iter().filter(|a| matches!(a.action, Action::SetActive { .. })).count(),
+        1,
+        "rollback is one switch"
+    );
+    let revs: Vec<(Option<u64>, u64)> =
+        sim.state().switches().iter().map(|s| (s.from_revision, s.to_revision)).collect();
+    assert_eq!(revs, vec![(None, 1), (Some(1), 2), (Some(2), 1)]);
+    assert_eq!(active_template(&sim).as_deref(), Some("v1"));
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 4, 4)]);
+}
+
+#[test]
+fn switch_waits_until_the_new_colour_is_fully_available() {
+    let v1 = bg("v1", 6, gated());
+    let mut sim = Simulator::deployed(v1.clone(), World::new().ready_after(Duration::from_secs(7))).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = assert_switches_safe(&mut sim);
+    assert_eq!(plan.phase, Phase::Healthy);
+}
+
+#[test]
+fn manual_promotion_waits_for_promote() {
+    let v1 = bg("v1", 3, BlueGreenStrategy::new().promotion(Promotion::Manual));
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Paused);
+    assert!(plan.waiting_for.as_deref().unwrap_or_default().contains("Promote"), "{plan}");
+    assert_eq!(active_template(&sim).as_deref(), Some("v1"));
+    sim.command(Command::Promote);
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Healthy);
+    assert_eq!(active_template(&sim).as_deref(), Some("v2"));
+}
+
+#[test]
+fn auto_promotion_timer_delays_the_switch() {
+    let v1 = bg("v1", 3, BlueGreenStrategy::new().promotion(Promotion::After(Duration::from_secs(120))));
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    let start = sim.world().now();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    let switched_at = plan
+        .steps
+        .iter()
+        .find(|s| s.actions.iter().any(|a| matches!(a.action, Action::SetActive { .. })))
+        .unwrap()
+        .at;
+    // ready after 5 s, then 120 s of timer.
+    assert!(switched_at.saturating_since(start) >= Duration::from_secs(125), "{plan}");
+}
+
+#[test]
+fn abort_while_draining_switches_back_instantly() {
+    let v1 = bg("v1", 3, BlueGreenStrategy::new().scale_down_delay(Duration::from_secs(300)));
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    while !matches!(sim.state().stage(), Stage::Draining { .. }) {
+        sim.step().unwrap();
+    }
+    assert_eq!(active_template(&sim).as_deref(), Some("v2"));
+    sim.command(Command::Abort);
+    let out = sim.step().unwrap();
+    assert!(out.decision.actions.iter().any(|a| matches!(a.action, Action::SetActive { .. })));
+    assert_eq!(active_template(&sim).as_deref(), Some("v1"));
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Degraded);
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 3, 3)]);
+}
+
+#[test]
+fn undo_while_the_old_colour_is_up_is_one_switch() {
+    let v1 = bg("v1", 3, BlueGreenStrategy::new().scale_down_delay(Duration::from_secs(300)));
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    while !matches!(sim.state().stage(), Stage::Draining { .. }) {
+        sim.step().unwrap();
+    }
+    sim.command(Command::Undo { to_revision: None });
+    let out = sim.step().unwrap();
+    assert_eq!(active_template(&sim).as_deref(), Some("v1"), "{:?}", out.decision.explain);
+}
+
+#[test]
+fn pods_never_ready_with_deadline_abort_never_touch_traffic() {
+    let v1 = RolloutSpec::builder("v1", 3)
+        .strategy(Strategy::BlueGreen(BlueGreenStrategy::new()))
+        .progress_deadline(Some(Duration::from_secs(90)))
+        .on_deadline(DeadlineAction::Abort)
+        .build()
+        .unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Degraded);
+    assert!(plan.finished_at >= Timestamp::from_secs(90));
+    assert!(!common::actions(&plan).iter().any(|a| matches!(a, Action::SetActive { .. })));
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 3, 3)]);
+}
+
+#[test]
+fn retry_after_abort_runs_the_checks_again() {
+    let v1 = bg("v1", 2, BlueGreenStrategy::new().pre_promotion(CheckSpec::new("smoke")));
+    let world = World::new().check_for("smoke", "v2", CheckBehaviour::Inconclusive);
+    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let plan = sim.run().unwrap();
+    assert_eq!(plan.phase, Phase::Paused, "inconclusive waits: {plan}");
+    sim.command(Command::Abort);
+    assert_eq!(sim.run().unwrap().phase, Phase::Degraded);
+    sim.command(Command::Retry);
+    let plan = sim.run().unwrap();
+    assert!(
+        common::actions(&plan).iter().any(|a| matches!(a, Action::StartCheck { run, .. } if run.attempt == 2)),
+        "{plan}"
+    );
+    sim.command(Command::Promote);
+    assert_eq!(sim.run().unwrap().phase, Phase::Healthy);
+}

@@ -94,6 +94,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
         cx.clock_hold(false);
         // The background analysis is honoured at every step, manual gates included.
         if !matches!(stage, Stage::Aborted)
+            && cx.o(cand).is_some()
             && let Some(a) = &c.analysis
             && let Verdict::Failed(why) = cx.run_checks(std::slice::from_ref(a), cand, "background")
         {

@@ -1,2 +1,602 @@
-//! Example migrate (being written).
-fn main() {}
+//! `migrate`: the original system's `npm run migrate` family as a CLI, on
+//! engine-ops-migrate's crash-safe file store.
+//!
+//! ```text
+//! cargo run -p engine-ops-examples --example migrate -- migrate [--to V] [--dry-run]
+//! cargo run -p engine-ops-examples --example migrate -- status [--json]
+//! cargo run -p engine-ops-examples --example migrate -- rollback [N | --to V]
+//! cargo run -p engine-ops-examples --example migrate -- verify
+//! cargo run -p engine-ops-examples --example migrate -- resolve V applied|not-applied
+//! ```
+//!
+//! The state file comes from `--state PATH`, else `$ENGINE_OPS_MIGRATE_STATE`,
+//! else a per-user state directory (printed on every run; never a source
+//! folder). Exit codes: 0 success, 1 failed verification or any error, 2 bad
+//! usage (unknown command, `abc` or `-1` as a count, ...).
+//!
+//! The demo migrations maintain a small JSON "database" (`demo-db.json` next
+//! to the state file) through an expand / contract change: create `items`,
+//! add `sku`, backfill it from `legacy_code`, then drop `legacy_code`
+//! (irreversible). Set `ENGINE_OPS_MIGRATE_DEMO_FAIL=V` to make migration V's
+//! `up` fail and watch the automatic rollback.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use engine_ops_migrate::{
+    BoxError, Direction, FileStore, Migration, MigrationState, Migrator, Phase, Progress,
+    Resolution, Rollback, StatusReport, Validation,
+};
+use serde_json::{Value, json};
+
+/// Migrations for the engine-ops demo database, on a crash-safe state file.
+#[derive(Debug, Parser)]
+#[command(name = "migrate", version)]
+struct Cli {
+    /// The state file (JSON-lines journal). Default: $ENGINE_OPS_MIGRATE_STATE,
+    /// else a per-user state directory.
+    #[arg(long, global = true)]
+    state: Option<PathBuf>,
+
+    /// How long to wait for another migrator's lock, in seconds.
+    #[arg(long, global = true, default_value_t = 60)]
+    lock_timeout: u64,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending migrations.
+    Migrate {
+        /// Stop after this version.
+        #[arg(long, value_name = "V")]
+        to: Option<u64>,
+        /// Print what would run; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show every migration and its state.
+    Status {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revert the last N migrations (default 1), or all above --to V.
+    Rollback {
+        /// How many migrations to revert (1 or more).
+        #[arg(value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "to")]
+        count: Option<u64>,
+        /// Revert every migration above this version.
+        #[arg(long, value_name = "V")]
+        to: Option<u64>,
+    },
+    /// Check every checksum and report every problem; exit 1 if any.
+    Verify,
+    /// Settle a migration left in doubt by a crash, after inspecting it.
+    Resolve {
+        /// The version in doubt.
+        version: u64,
+        /// Your verdict.
+        verdict: Verdict,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Verdict {
+    /// Its effects are present.
+    Applied,
+    /// Its effects are absent.
+    NotApplied,
+}
+
+/// The demo "database": a JSON document rewritten atomically.
+#[derive(Debug)]
+struct DemoDb {
+    path: PathBuf,
+}
+
+impl DemoDb {
+    fn load(&self) -> Result<Value, BoxError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({ "tables": {} })),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Temp file + fsync + rename, so a crash never leaves half a document.
+    fn save(&self, db: &Value) -> Result<(), BoxError> {
+        let tmp = self.path.with_extension("json.tmp");
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(serde_json::to_string_pretty(db)?.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        Ok(())
+    }
+
+    fn items(db: &mut Value) -> Result<&mut Value, BoxError> {
+        db.pointer_mut("/tables/items")
+            .ok_or_else(|| "table items does not exist".into())
+    }
+
+    fn has_column(db: &Value, column: &str) -> bool {
+        db.pointer("/tables/items/columns")
+            .and_then(Value::as_array)
+            .is_some_and(|cols| cols.iter().any(|c| c == column))
+    }
+}
+
+/// What a demo migration does to the document.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    CreateItems,
+    AddSku,
+    BackfillSku,
+    DropLegacyCode,
+}
+
+#[derive(Debug)]
+struct DemoMigration {
+    version: u64,
+    name: &'static str,
+    phase: Phase,
+    /// The SQL this step stands for: what the checksum covers.
+    sql: &'static str,
+    change: Change,
+}
+
+const DEMO: &[(u64, &str, Phase, &str, Change)] = &[
+    (
+        1,
+        "create_items",
+        Phase::Expand,
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, legacy_code text);\n\
+         INSERT INTO items VALUES (1, 'bolt', 'B-1'), (2, 'nut', 'N-7');\n",
+        Change::CreateItems,
+    ),
+    (
+        2,
+        "add_items_sku",
+        Phase::Expand,
+        "ALTER TABLE items ADD COLUMN sku text;\n",
+        Change::AddSku,
+    ),
+    (
+        3,
+        "backfill_items_sku",
+        Phase::Expand,
+        "UPDATE items SET sku = legacy_code WHERE sku IS NULL;\n",
+        Change::BackfillSku,
+    ),
+    (
+        4,
+        "drop_items_legacy_code",
+        Phase::Contract,
+        "ALTER TABLE items DROP COLUMN legacy_code;\n",
+        Change::DropLegacyCode,
+    ),
+];
+
+fn demo_migrations() -> Vec<Box<dyn Migration<DemoDb>>> {
+    DEMO.iter()
+        .map(|&(version, name, phase, sql, change)| {
+            Box::new(DemoMigration {
+                version,
+                name,
+                phase,
+                sql,
+                change,
+            }) as Box<dyn Migration<DemoDb>>
+        })
+        .collect()
+}
+
+fn injected_failure(version: u64) -> Result<(), BoxError> {
+    match std::env::var("ENGINE_OPS_MIGRATE_DEMO_FAIL") {
+        Ok(v) if v.trim() == version.to_string() => {
+            Err(format!("failure injected by ENGINE_OPS_MIGRATE_DEMO_FAIL={version}").into())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[engine_ops_migrate::async_trait]
+impl Migration<DemoDb> for DemoMigration {
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn source(&self) -> &[u8] {
+        self.sql.as_bytes()
+    }
+
+    fn phase(&self) -> Option<Phase> {
+        Some(self.phase)
+    }
+
+    fn reversible(&self) -> bool {
+        !matches!(self.change, Change::DropLegacyCode)
+    }
+
+    async fn up(&self, ctx: &mut DemoDb) -> Result<(), BoxError> {
+        let mut db = ctx.load()?;
+        match self.change {
+            Change::CreateItems => {
+                db["tables"]["items"] = json!({
+                    "columns": ["id", "name", "legacy_code"],
+                    "rows": [
+                        { "id": 1, "name": "bolt", "legacy_code": "B-1" },
+                        { "id": 2, "name": "nut", "legacy_code": "N-7" },
+                    ],
+                });
+            }
+            Change::AddSku => {
+                let items = DemoDb::items(&mut db)?;
+                if let Some(cols) = items["columns"].as_array_mut() {
+                    cols.push(json!("sku"));
+                }
+                for row in items["rows"].as_array_mut().into_iter().flatten() {
+                    row["sku"] = Value::Null;
+                }
+            }
+            Change::BackfillSku => {
+                let items = DemoDb::items(&mut db)?;
+                for row in items["rows"].as_array_mut().into_iter().flatten() {
+                    if row["sku"].is_null() {
+                        row["sku"] = row["legacy_code"].clone();
+                    }
+                }
+            }
+            Change::DropLegacyCode => {
+                let items = DemoDb::items(&mut db)?;
+                if let Some(cols) = items["columns"].as_array_mut() {
+                    cols.retain(|c| c != "legacy_code");
+                }
+                for row in items["rows"].as_array_mut().into_iter().flatten() {
+                    if let Some(obj) = row.as_object_mut() {
+                        obj.remove("legacy_code");
+                    }
+                }
+            }
+        }
+        ctx.save(&db)?;
+        injected_failure(self.version)
+    }
+
+    async fn down(&self, ctx: &mut DemoDb) -> Result<(), BoxError> {
+        let mut db = ctx.load()?;
+        match self.change {
+            Change::CreateItems => {
+                if let Some(tables) = db["tables"].as_object_mut() {
+                    tables.remove("items");
+                }
+            }
+            Change::AddSku => {
+                let items = DemoDb::items(&mut db)?;
+                if let Some(cols) = items["columns"].as_array_mut() {
+                    cols.retain(|c| c != "sku");
+                }
+                for row in items["rows"].as_array_mut().into_iter().flatten() {
+                    if let Some(obj) = row.as_object_mut() {
+                        obj.remove("sku");
+                    }
+                }
+            }
+            Change::BackfillSku => {
+                let items = DemoDb::items(&mut db)?;
+                for row in items["rows"].as_array_mut().into_iter().flatten() {
+                    row["sku"] = Value::Null;
+                }
+            }
+            Change::DropLegacyCode => return Err("dropping legacy_code cannot be undone".into()),
+        }
+        ctx.save(&db)
+    }
+
+    async fn validate_up(&self, ctx: &mut DemoDb) -> Result<Validation, BoxError> {
+        let db = ctx.load()?;
+        let rows = db
+            .pointer("/tables/items/rows")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok(match self.change {
+            Change::CreateItems => Validation::check(
+                db.pointer("/tables/items").is_some(),
+                "table items is missing",
+            ),
+            Change::AddSku => Validation::check(
+                DemoDb::has_column(&db, "sku"),
+                "column items.sku is missing",
+            ),
+            Change::BackfillSku => Validation::check(
+                DemoDb::has_column(&db, "sku") && rows.iter().all(|r| !r["sku"].is_null()),
+                "some items have no sku",
+            ),
+            Change::DropLegacyCode => Validation::check(
+                !DemoDb::has_column(&db, "legacy_code"),
+                "column items.legacy_code still exists",
+            ),
+        })
+    }
+
+    async fn validate_down(&self, ctx: &mut DemoDb) -> Result<Validation, BoxError> {
+        let db = ctx.load()?;
+        Ok(match self.change {
+            Change::CreateItems => Validation::check(
+                db.pointer("/tables/items").is_none(),
+                "table items still exists",
+            ),
+            Change::AddSku => Validation::check(
+                !DemoDb::has_column(&db, "sku"),
+                "column items.sku still exists",
+            ),
+            Change::BackfillSku | Change::DropLegacyCode => Validation::NotChecked,
+        })
+    }
+}
+
+fn default_state_path() -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("engine-ops")
+        .join("migrate-demo")
+        .join("state.jsonl")
+}
+
+fn phase_label(phase: Option<Phase>) -> &'static str {
+    match phase {
+        Some(Phase::Expand) => "expand",
+        Some(Phase::Contract) => "contract",
+        _ => "-",
+    }
+}
+
+/// One progress line per migration, with its duration.
+fn print_progress(event: &Progress) {
+    match event {
+        Progress::Finished {
+            version,
+            name,
+            direction,
+            duration,
+            ..
+        } => {
+            let verb = if *direction == Direction::Up {
+                "applied "
+            } else {
+                "reverted"
+            };
+            println!("  {verb} {version:>4} {name:<28} {:>6.1} ms", ms(*duration));
+        }
+        Progress::Failed {
+            version,
+            name,
+            direction,
+            error,
+            ..
+        } => {
+            println!("  FAILED   {version:>4} {name:<28} ({direction}): {error}");
+        }
+        Progress::Resolved(step) => {
+            println!(
+                "  settled  {:>4} {:<28} in doubt ({}) -> {:?} by {:?}",
+                step.version, step.name, step.direction, step.resolution, step.by
+            );
+        }
+        _ => {}
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn print_status(status: &StatusReport) {
+    println!(
+        "{:>7}  {:<28} {:<8} {:<11} applied at (unix ms)",
+        "version", "name", "phase", "state"
+    );
+    for e in &status.entries {
+        let state = match e.state {
+            MigrationState::Applied => "applied",
+            MigrationState::Divergent => "DIVERGENT",
+            MigrationState::Missing => "MISSING",
+            MigrationState::Pending => "pending",
+            MigrationState::OutOfOrder => "OUT-OF-ORDER",
+            MigrationState::InDoubt => "IN-DOUBT",
+            _ => "?",
+        };
+        let at = e
+            .applied_at_ms
+            .map_or_else(|| "-".to_owned(), |t| t.to_string());
+        println!(
+            "{:>7}  {:<28} {:<8} {:<11} {at}",
+            e.version,
+            e.name,
+            phase_label(e.phase),
+            state
+        );
+    }
+    for p in &status.problems {
+        println!("problem: {p}");
+    }
+    println!(
+        "{} applied, {} pending, {} problem(s)",
+        status.count(MigrationState::Applied),
+        status.count(MigrationState::Pending),
+        status.problems.len()
+    );
+}
+
+async fn execute(cli: Cli, state: PathBuf) -> anyhow::Result<ExitCode> {
+    let dir = match state.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let writes = matches!(
+        cli.command,
+        Command::Migrate { dry_run: false, .. }
+            | Command::Rollback { .. }
+            | Command::Resolve { .. }
+    );
+    if writes {
+        std::fs::create_dir_all(&dir)?;
+    }
+    let store = FileStore::builder(&state)
+        .lock_timeout(Duration::from_secs(cli.lock_timeout))
+        .context(DemoDb {
+            path: dir.join("demo-db.json"),
+        })
+        .build()?;
+    let mut migrator = Migrator::builder(store)
+        .migrations(demo_migrations())
+        .observer(print_progress)
+        .build()?;
+
+    match cli.command {
+        Command::Migrate { to, dry_run: true } => {
+            let plan = migrator.plan(to).await?;
+            for m in &plan.pending {
+                println!(
+                    "  would apply {:>4} {:<28} {}",
+                    m.version,
+                    m.name,
+                    phase_label(m.phase)
+                );
+            }
+            let problems = plan.problems();
+            for p in &problems {
+                println!("problem: {p}");
+            }
+            println!(
+                "dry run: {} to apply, {} above the target, {} problem(s); nothing was changed",
+                plan.pending.len(),
+                plan.above_target.len(),
+                problems.len()
+            );
+            Ok(if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Migrate { to, dry_run: false } => {
+            let report = match to {
+                Some(v) => migrator.run_to(v).await?,
+                None => migrator.run().await?,
+            };
+            println!(
+                "migrate: {} applied, {} settled, {} still pending, took {} ms",
+                report.applied.len(),
+                report.resolved.len(),
+                report.still_pending,
+                report.duration_ms
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let status = migrator.status().await?;
+            if json {
+                let text = serde_json::to_string_pretty(&status)?;
+                let mut stdout = std::io::stdout().lock();
+                // A closed pipe (`| head`) is not an error worth a panic.
+                match writeln!(stdout, "{text}") {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                    _ => {}
+                }
+            } else {
+                print_status(&status);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rollback { count, to } => {
+            let request = match (count, to) {
+                (_, Some(v)) => Rollback::To(v),
+                (n, None) => Rollback::Last(usize::try_from(n.unwrap_or(1))?),
+            };
+            let report = migrator.rollback(request).await?;
+            println!(
+                "rollback: {} reverted, took {} ms",
+                report.reverted.len(),
+                report.duration_ms
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify => {
+            let report = migrator.verify().await?;
+            for p in &report.problems {
+                println!("problem: {p}");
+            }
+            println!(
+                "verify: {} declared, {} recorded, {} problem(s)",
+                report.declared,
+                report.recorded,
+                report.problems.len()
+            );
+            Ok(if report.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Resolve { version, verdict } => {
+            let resolution = match verdict {
+                Verdict::Applied => Resolution::Applied,
+                Verdict::NotApplied => Resolution::NotApplied,
+            };
+            let doubt = migrator.resolve(version, resolution).await?;
+            println!(
+                "resolve: migration {} ({}) recorded as {:?}",
+                doubt.version, doubt.name, resolution
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn describe_state(state: &Path, from_default: bool) {
+    if from_default {
+        eprintln!(
+            "state file: {} (default; set --state or ENGINE_OPS_MIGRATE_STATE)",
+            state.display()
+        );
+    } else {
+        eprintln!("state file: {}", state.display());
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    // clap exits with 2 on bad usage (unknown command, `abc` or `-1` as N).
+    let cli = Cli::parse();
+    let explicit = cli
+        .state
+        .clone()
+        .or_else(|| std::env::var_os("ENGINE_OPS_MIGRATE_STATE").map(PathBuf::from))
+        .filter(|p| !p.as_os_str().is_empty());
+    let from_default = explicit.is_none();
+    let state = explicit.unwrap_or_else(default_state_path);
+    describe_state(&state, from_default);
+    match execute(cli, state).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

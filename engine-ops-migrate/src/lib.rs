@@ -114,6 +114,9 @@ mod plan;
 mod report;
 pub mod store;
 
+/// Re-export of [`async_trait::async_trait`], the attribute that
+/// [`Migration`] and [`StateStore`] implementations need.
+pub use async_trait::async_trait;
 pub use checksum::{Checksum, ParseChecksumError};
 pub use error::{Error, Result};
 pub use history::{AppliedMigration, History, InDoubt, Resolution, ResolvedBy, StepIntent};

@@ -621,14 +621,9 @@ impl<C> FileStore<C> {
             self.writer()?.state = Some(j);
         }
         let w = self.writer()?;
-        let Some(state) = w.state.as_mut() else {
+        let (Some(next), Some(journal)) = (w.state.as_mut(), w.journal.as_mut()) else {
             return Ok(());
         };
-        let Some(journal) = w.journal.as_mut() else {
-            return Ok(());
-        };
-        // Check every event against a copy first, so a refused event writes nothing.
-        let mut next = state.clone();
         let mut out = Vec::with_capacity(256 * (events.len() + 2));
         let mut all: Vec<Event> = Vec::with_capacity(events.len() + 2);
         if !next.tail.is_empty() {
@@ -649,11 +644,14 @@ impl<C> FileStore<C> {
             });
         }
         all.extend(events.iter().cloned());
+        // The in-memory state moves ahead of the file here; on any error it
+        // is dropped below and re-read from the file on the next append.
+        let mut refused = None;
         for event in all {
-            next.apply(&event).map_err(|reason| Error::Backend {
-                store: path.display().to_string(),
-                source: format!("refusing to record {reason}").into(),
-            })?;
+            if let Err(reason) = next.apply(&event) {
+                refused = Some(reason);
+                break;
+            }
             encode_line(
                 &mut out,
                 &Rec {
@@ -664,19 +662,34 @@ impl<C> FileStore<C> {
             next.next_seq += 1;
             next.records += 1;
         }
-        journal
-            .write_all(&out)
-            .map_err(io_err("append to state file", &path))?;
-        if sync {
-            journal
-                .sync_data()
-                .map_err(io_err("fsync state file", &path))?;
-            w.unsynced = false;
-        } else {
-            w.unsynced = true;
+        let written = match refused {
+            Some(reason) => Err(Error::Backend {
+                store: path.display().to_string(),
+                source: format!("refusing to record {reason}").into(),
+            }),
+            None => journal
+                .write_all(&out)
+                .map_err(io_err("append to state file", &path))
+                .and_then(|()| {
+                    if sync {
+                        journal
+                            .sync_data()
+                            .map_err(io_err("fsync state file", &path))
+                    } else {
+                        Ok(())
+                    }
+                }),
+        };
+        match written {
+            Ok(()) => {
+                w.unsynced = !sync;
+                Ok(())
+            }
+            Err(e) => {
+                w.state = None;
+                Err(e)
+            }
         }
-        w.state = Some(next);
-        Ok(())
     }
 }
 

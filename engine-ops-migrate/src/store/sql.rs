@@ -1,0 +1,366 @@
+//! Plain SQL migrations, and what the database stores share.
+//!
+//! [`SqlMigration`] is a migration written as SQL text. It runs on the
+//! PostgreSQL store (feature `postgres`, context
+//! [`PgContext`](crate::store::postgres::PgContext)) and on the SQLite store
+//! (feature `sqlite`, context [`rusqlite::Connection`]).
+//!
+//! # Examples
+//!
+//! ```
+//! use engine_ops_migrate::store::sql::SqlMigration;
+//!
+//! let create = SqlMigration::new(1, "create_users", "CREATE TABLE users (id bigint PRIMARY KEY)")
+//!     .down("DROP TABLE users");
+//! // A step that cannot run inside a transaction gets an intent record
+//! // before it runs and a completion record after.
+//! let index = SqlMigration::new(2, "users_email_idx", "DROP INDEX CONCURRENTLY IF EXISTS users_id_idx")
+//!     .then("CREATE INDEX CONCURRENTLY users_id_idx ON users (id)")
+//!     .down("DROP INDEX CONCURRENTLY IF EXISTS users_id_idx")
+//!     .no_transaction()
+//!     .validate_up("SELECT coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('users_id_idx')), false)");
+//! assert!(!index.is_transactional());
+//! # let _ = create;
+//! ```
+
+use std::fmt;
+
+use crate::{Error, Phase, Result};
+
+/// History row state: applied.
+pub(crate) const STATE_APPLIED: &str = "applied";
+/// History row state: a non-transactional `up` started and has not finished.
+pub(crate) const STATE_APPLYING: &str = "applying";
+/// History row state: a non-transactional `down` started and has not finished.
+pub(crate) const STATE_REVERTING: &str = "reverting";
+
+/// The layout of the history tables this build writes and reads.
+pub(crate) const LAYOUT: u32 = 1;
+
+pub(crate) fn phase_str(phase: Option<Phase>) -> Option<&'static str> {
+    match phase {
+        Some(Phase::Expand) => Some("expand"),
+        Some(Phase::Contract) => Some("contract"),
+        None => None,
+    }
+}
+
+pub(crate) fn parse_phase(s: Option<&str>) -> std::result::Result<Option<Phase>, String> {
+    match s {
+        None => Ok(None),
+        Some("expand") => Ok(Some(Phase::Expand)),
+        Some("contract") => Ok(Some(Phase::Contract)),
+        Some(other) => Err(format!("unknown phase {other:?}")),
+    }
+}
+
+/// Database integers are signed 64-bit: versions above `i64::MAX` do not fit.
+pub(crate) fn db_version(version: u64) -> Result<i64> {
+    i64::try_from(version).map_err(|_| Error::InvalidConfig {
+        reason: format!(
+            "migration version {version} does not fit the history table's 64-bit signed version column; use versions up to {}",
+            i64::MAX
+        ),
+    })
+}
+
+pub(crate) fn db_ms(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn from_db_ms(ms: Option<i64>) -> u64 {
+    ms.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
+}
+
+/// A history table row that this build cannot read.
+#[derive(Debug)]
+pub(crate) struct BadRow(pub(crate) String);
+
+impl fmt::Display for BadRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadRow {}
+
+/// A migration written as SQL.
+///
+/// - `up` is one or more *batches*; each batch is sent to the database as
+///   one request (several statements separated by `;` are fine). Add batches
+///   with [`then`](Self::then).
+/// - `down` (added with [`down`](Self::down)) makes it reversible; without
+///   one the migration is irreversible.
+/// - [`validate_up`](Self::validate_up) / [`validate_down`](Self::validate_down)
+///   take a query that returns one row with one boolean column: `true` means
+///   the post-condition holds. The migrator runs them after the step (inside
+///   its transaction) and uses them to settle a step left in doubt by a crash.
+/// - [`no_transaction`](Self::no_transaction) opts the migration out of the
+///   step transaction, for statements that cannot run in one
+///   (`CREATE INDEX CONCURRENTLY`, `VACUUM`). On PostgreSQL a batch with
+///   several statements runs in one implicit transaction, so put such a
+///   statement alone in its batch.
+///
+/// The checksum covers the `up` batches (joined by newlines).
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_migrate::{Migration, store::sql::SqlMigration};
+///
+/// let m = SqlMigration::new(3, "add_email", "ALTER TABLE users ADD COLUMN email text")
+///     .down("ALTER TABLE users DROP COLUMN email");
+/// # #[cfg(feature = "sqlite")]
+/// assert!(Migration::<rusqlite::Connection>::reversible(&m));
+/// # let _ = m;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlMigration {
+    version: u64,
+    name: String,
+    up: Vec<String>,
+    down: Vec<String>,
+    validate_up: Option<String>,
+    validate_down: Option<String>,
+    transactional: bool,
+    phase: Option<Phase>,
+    source: String,
+}
+
+impl SqlMigration {
+    /// A transactional, irreversible migration running `up`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_migrate::store::sql::SqlMigration;
+    ///
+    /// let m = SqlMigration::new(1, "create_users", "CREATE TABLE users (id int)");
+    /// assert_eq!(m.version(), 1);
+    /// ```
+    #[must_use]
+    pub fn new(version: u64, name: impl Into<String>, up: impl Into<String>) -> Self {
+        let up = up.into();
+        Self {
+            version,
+            name: name.into(),
+            source: up.clone(),
+            up: vec![up],
+            down: Vec::new(),
+            validate_up: None,
+            validate_down: None,
+            transactional: true,
+            phase: None,
+        }
+    }
+
+    /// Adds another `up` batch, sent after the previous ones.
+    #[must_use]
+    pub fn then(mut self, sql: impl Into<String>) -> Self {
+        self.up.push(sql.into());
+        self.source = self.up.join("\n");
+        self
+    }
+
+    /// Adds a `down` batch (the first call makes the migration reversible).
+    #[must_use]
+    pub fn down(mut self, sql: impl Into<String>) -> Self {
+        self.down.push(sql.into());
+        self
+    }
+
+    /// Sets the post-condition of `up`: a query returning one boolean.
+    #[must_use]
+    pub fn validate_up(mut self, query: impl Into<String>) -> Self {
+        self.validate_up = Some(query.into());
+        self
+    }
+
+    /// Sets the post-condition of `down`: a query returning one boolean.
+    #[must_use]
+    pub fn validate_down(mut self, query: impl Into<String>) -> Self {
+        self.validate_down = Some(query.into());
+        self
+    }
+
+    /// Runs the migration outside any transaction (see the type docs).
+    #[must_use]
+    pub fn no_transaction(mut self) -> Self {
+        self.transactional = false;
+        self
+    }
+
+    /// Declares the expand / contract phase.
+    #[must_use]
+    pub fn phase(mut self, phase: Phase) -> Self {
+        self.phase = Some(phase);
+        self
+    }
+
+    /// The version.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Whether the migration runs in the step transaction.
+    #[must_use]
+    pub fn is_transactional(&self) -> bool {
+        self.transactional
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+fn verdict(query: &str, holds: Option<bool>) -> crate::Validation {
+    crate::Validation::check(
+        holds == Some(true),
+        format!("post-condition `{query}` returned {holds:?}"),
+    )
+}
+
+#[cfg(feature = "postgres")]
+#[async_trait::async_trait]
+impl crate::Migration<super::postgres::PgContext> for SqlMigration {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn source(&self) -> &[u8] {
+        self.source.as_bytes()
+    }
+    fn phase(&self) -> Option<Phase> {
+        self.phase
+    }
+    fn reversible(&self) -> bool {
+        !self.down.is_empty()
+    }
+    fn transactional(&self) -> bool {
+        self.transactional
+    }
+    async fn up(&self, ctx: &mut super::postgres::PgContext) -> Result<(), crate::BoxError> {
+        for batch in &self.up {
+            ctx.batch_execute(batch).await?;
+        }
+        Ok(())
+    }
+    async fn down(&self, ctx: &mut super::postgres::PgContext) -> Result<(), crate::BoxError> {
+        if self.down.is_empty() {
+            return Err(format!("migration {} ({}) has no down", self.version, self.name).into());
+        }
+        for batch in &self.down {
+            ctx.batch_execute(batch).await?;
+        }
+        Ok(())
+    }
+    async fn validate_up(
+        &self,
+        ctx: &mut super::postgres::PgContext,
+    ) -> Result<crate::Validation, crate::BoxError> {
+        let Some(q) = &self.validate_up else {
+            return Ok(crate::Validation::NotChecked);
+        };
+        let row = ctx.query_one(q.as_str(), &[]).await?;
+        Ok(verdict(q, row.try_get(0)?))
+    }
+    async fn validate_down(
+        &self,
+        ctx: &mut super::postgres::PgContext,
+    ) -> Result<crate::Validation, crate::BoxError> {
+        let Some(q) = &self.validate_down else {
+            return Ok(crate::Validation::NotChecked);
+        };
+        let row = ctx.query_one(q.as_str(), &[]).await?;
+        Ok(verdict(q, row.try_get(0)?))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[async_trait::async_trait]
+impl crate::Migration<rusqlite::Connection> for SqlMigration {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn source(&self) -> &[u8] {
+        self.source.as_bytes()
+    }
+    fn phase(&self) -> Option<Phase> {
+        self.phase
+    }
+    fn reversible(&self) -> bool {
+        !self.down.is_empty()
+    }
+    fn transactional(&self) -> bool {
+        self.transactional
+    }
+    async fn up(&self, db: &mut rusqlite::Connection) -> Result<(), crate::BoxError> {
+        for batch in &self.up {
+            db.execute_batch(batch)?;
+        }
+        Ok(())
+    }
+    async fn down(&self, db: &mut rusqlite::Connection) -> Result<(), crate::BoxError> {
+        if self.down.is_empty() {
+            return Err(format!("migration {} ({}) has no down", self.version, self.name).into());
+        }
+        for batch in &self.down {
+            db.execute_batch(batch)?;
+        }
+        Ok(())
+    }
+    async fn validate_up(
+        &self,
+        db: &mut rusqlite::Connection,
+    ) -> Result<crate::Validation, crate::BoxError> {
+        let Some(q) = &self.validate_up else {
+            return Ok(crate::Validation::NotChecked);
+        };
+        let holds: Option<bool> = db.query_row(q, [], |r| r.get(0))?;
+        Ok(verdict(q, holds))
+    }
+    async fn validate_down(
+        &self,
+        db: &mut rusqlite::Connection,
+    ) -> Result<crate::Validation, crate::BoxError> {
+        let Some(q) = &self.validate_down else {
+            return Ok(crate::Validation::NotChecked);
+        };
+        let holds: Option<bool> = db.query_row(q, [], |r| r.get(0))?;
+        Ok(verdict(q, holds))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_round_trip_and_unknown_ones_are_rejected() {
+        for p in [None, Some(Phase::Expand), Some(Phase::Contract)] {
+            assert_eq!(parse_phase(phase_str(p)), Ok(p));
+        }
+        assert!(parse_phase(Some("sideways")).is_err());
+    }
+
+    #[test]
+    fn versions_above_i64_are_refused() {
+        assert_eq!(db_version(7).ok(), Some(7));
+        assert!(matches!(
+            db_version(u64::MAX),
+            Err(Error::InvalidConfig { .. })
+        ));
+    }
+
+    #[test]
+    fn the_checksum_source_covers_every_up_batch() {
+        let one = SqlMigration::new(1, "a", "SELECT 1");
+        let two = one.clone().then("SELECT 2");
+        assert_eq!(one.source, "SELECT 1");
+        assert_eq!(two.source, "SELECT 1\nSELECT 2");
+        assert_eq!(two.clone().down("x").source, two.source);
+    }
+}

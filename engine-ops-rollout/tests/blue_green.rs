@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use common::{active_template, live};
 use engine_ops_rollout::{
-    Action, BlueGreenStrategy, CheckBehaviour, CheckSpec, Command, DeadlineAction, Phase, Promotion, RolloutSpec,
-    Simulator, Stage, Strategy, Timestamp, World,
+    Action, BlueGreenStrategy, CheckBehaviour, CheckSpec, Command, DeadlineAction, Phase,
+    Promotion, RolloutSpec, Simulator, Stage, Strategy, Timestamp, World,
 };
 
 fn bg(template: &str, n: u32, strategy: BlueGreenStrategy) -> RolloutSpec {
-    RolloutSpec::builder(template, n).strategy(Strategy::BlueGreen(strategy)).build().expect("valid spec")
+    RolloutSpec::builder(template, n)
+        .strategy(Strategy::BlueGreen(strategy))
+        .build()
+        .expect("valid spec")
 }
 
 fn gated() -> BlueGreenStrategy {
@@ -29,7 +32,11 @@ fn assert_switches_safe(sim: &mut Simulator) -> engine_ops_rollout::Plan {
         let out = sim.step().unwrap();
         for a in &out.decision.actions {
             if let Action::SetActive { track } = a.action {
-                let avail = obs.tracks.iter().find(|t| t.track == track).map_or(0, |t| t.available);
+                let avail = obs
+                    .tracks
+                    .iter()
+                    .find(|t| t.track == track)
+                    .map_or(0, |t| t.available);
                 assert!(avail >= n, "switched to {track} with {avail}/{n} available");
             }
         }
@@ -55,7 +62,10 @@ fn gated_rollout_previews_checks_switches_and_drains() {
     let switch = pos(&|a| matches!(a, Action::SetActive { .. }));
     let post = pos(&|a| matches!(a, Action::StartCheck { run, .. } if run.name == "error-rate"));
     let drain = pos(&|a| matches!(a, Action::ScaleTrack { replicas: 0, .. }));
-    assert!(create < smoke && smoke < full && full < switch && switch < post && post < drain, "{plan}");
+    assert!(
+        create < smoke && smoke < full && full < switch && switch < post && post < drain,
+        "{plan}"
+    );
     assert_eq!(active_template(&sim).as_deref(), Some("v2"));
     assert_eq!(live(&sim), vec![("v2".to_owned(), 4, 4)]);
     let last = sim.state().switches().last().unwrap();
@@ -70,7 +80,12 @@ fn failed_smoke_test_never_switches_and_tears_the_preview_down() {
     sim.set_spec(v1.with_template("v2").unwrap());
     let plan = sim.run().unwrap();
     assert_eq!(plan.phase, Phase::Degraded);
-    assert!(!common::actions(&plan).iter().any(|a| matches!(a, Action::SetActive { .. })), "{plan}");
+    assert!(
+        !common::actions(&plan)
+            .iter()
+            .any(|a| matches!(a, Action::SetActive { .. })),
+        "{plan}"
+    );
     assert_eq!(active_template(&sim).as_deref(), Some("v1"));
     assert_eq!(live(&sim), vec![("v1".to_owned(), 4, 4)]);
     assert!(sim.state().is_aborted());
@@ -88,15 +103,27 @@ fn failed_post_promotion_check_switches_back_in_one_action_and_records_it() {
     let rollback = plan
         .steps
         .iter()
-        .find(|s| s.actions.iter().any(|a| a.reason.starts_with("switch traffic") && a.reason.contains("rollback")))
+        .find(|s| {
+            s.actions
+                .iter()
+                .any(|a| a.reason.starts_with("switch traffic") && a.reason.contains("rollback"))
+        })
         .expect("a rollback step");
     assert_eq!(
-        rollback.actions.iter().filter(|a| matches!(a.action, Action::SetActive { .. })).count(),
+        rollback
+            .actions
+            .iter()
+            .filter(|a| matches!(a.action, Action::SetActive { .. }))
+            .count(),
         1,
         "rollback is one switch"
     );
-    let revs: Vec<(Option<u64>, u64)> =
-        sim.state().switches().iter().map(|s| (s.from_revision, s.to_revision)).collect();
+    let revs: Vec<(Option<u64>, u64)> = sim
+        .state()
+        .switches()
+        .iter()
+        .map(|s| (s.from_revision, s.to_revision))
+        .collect();
     assert_eq!(revs, vec![(None, 1), (Some(1), 2), (Some(2), 1)]);
     assert_eq!(active_template(&sim).as_deref(), Some("v1"));
     assert_eq!(live(&sim), vec![("v1".to_owned(), 4, 4)]);
@@ -105,7 +132,8 @@ fn failed_post_promotion_check_switches_back_in_one_action_and_records_it() {
 #[test]
 fn switch_waits_until_the_new_colour_is_fully_available() {
     let v1 = bg("v1", 6, gated());
-    let mut sim = Simulator::deployed(v1.clone(), World::new().ready_after(Duration::from_secs(7))).unwrap();
+    let mut sim =
+        Simulator::deployed(v1.clone(), World::new().ready_after(Duration::from_secs(7))).unwrap();
     sim.set_spec(v1.with_template("v2").unwrap());
     let plan = assert_switches_safe(&mut sim);
     assert_eq!(plan.phase, Phase::Healthy);
@@ -113,12 +141,22 @@ fn switch_waits_until_the_new_colour_is_fully_available() {
 
 #[test]
 fn manual_promotion_waits_for_promote() {
-    let v1 = bg("v1", 3, BlueGreenStrategy::new().promotion(Promotion::Manual));
+    let v1 = bg(
+        "v1",
+        3,
+        BlueGreenStrategy::new().promotion(Promotion::Manual),
+    );
     let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
     sim.set_spec(v1.with_template("v2").unwrap());
     let plan = sim.run().unwrap();
     assert_eq!(plan.phase, Phase::Paused);
-    assert!(plan.waiting_for.as_deref().unwrap_or_default().contains("Promote"), "{plan}");
+    assert!(
+        plan.waiting_for
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Promote"),
+        "{plan}"
+    );
     assert_eq!(active_template(&sim).as_deref(), Some("v1"));
     sim.command(Command::Promote);
     let plan = sim.run().unwrap();
@@ -128,7 +166,11 @@ fn manual_promotion_waits_for_promote() {
 
 #[test]
 fn auto_promotion_timer_delays_the_switch() {
-    let v1 = bg("v1", 3, BlueGreenStrategy::new().promotion(Promotion::After(Duration::from_secs(120))));
+    let v1 = bg(
+        "v1",
+        3,
+        BlueGreenStrategy::new().promotion(Promotion::After(Duration::from_secs(120))),
+    );
     let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
     let start = sim.world().now();
     sim.set_spec(v1.with_template("v2").unwrap());
@@ -136,16 +178,27 @@ fn auto_promotion_timer_delays_the_switch() {
     let switched_at = plan
         .steps
         .iter()
-        .find(|s| s.actions.iter().any(|a| matches!(a.action, Action::SetActive { .. })))
+        .find(|s| {
+            s.actions
+                .iter()
+                .any(|a| matches!(a.action, Action::SetActive { .. }))
+        })
         .unwrap()
         .at;
     // ready after 5 s, then 120 s of timer.
-    assert!(switched_at.saturating_since(start) >= Duration::from_secs(125), "{plan}");
+    assert!(
+        switched_at.saturating_since(start) >= Duration::from_secs(125),
+        "{plan}"
+    );
 }
 
 #[test]
 fn abort_while_draining_switches_back_instantly() {
-    let v1 = bg("v1", 3, BlueGreenStrategy::new().scale_down_delay(Duration::from_secs(300)));
+    let v1 = bg(
+        "v1",
+        3,
+        BlueGreenStrategy::new().scale_down_delay(Duration::from_secs(300)),
+    );
     let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
     sim.set_spec(v1.with_template("v2").unwrap());
     while !matches!(sim.state().stage(), Stage::Draining { .. }) {
@@ -154,7 +207,12 @@ fn abort_while_draining_switches_back_instantly() {
     assert_eq!(active_template(&sim).as_deref(), Some("v2"));
     sim.command(Command::Abort);
     let out = sim.step().unwrap();
-    assert!(out.decision.actions.iter().any(|a| matches!(a.action, Action::SetActive { .. })));
+    assert!(
+        out.decision
+            .actions
+            .iter()
+            .any(|a| matches!(a.action, Action::SetActive { .. }))
+    );
     assert_eq!(active_template(&sim).as_deref(), Some("v1"));
     let plan = sim.run().unwrap();
     assert_eq!(plan.phase, Phase::Degraded);
@@ -163,7 +221,11 @@ fn abort_while_draining_switches_back_instantly() {
 
 #[test]
 fn undo_while_the_old_colour_is_up_is_one_switch() {
-    let v1 = bg("v1", 3, BlueGreenStrategy::new().scale_down_delay(Duration::from_secs(300)));
+    let v1 = bg(
+        "v1",
+        3,
+        BlueGreenStrategy::new().scale_down_delay(Duration::from_secs(300)),
+    );
     let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
     sim.set_spec(v1.with_template("v2").unwrap());
     while !matches!(sim.state().stage(), Stage::Draining { .. }) {
@@ -171,7 +233,12 @@ fn undo_while_the_old_colour_is_up_is_one_switch() {
     }
     sim.command(Command::Undo { to_revision: None });
     let out = sim.step().unwrap();
-    assert_eq!(active_template(&sim).as_deref(), Some("v1"), "{:?}", out.decision.explain);
+    assert_eq!(
+        active_template(&sim).as_deref(),
+        Some("v1"),
+        "{:?}",
+        out.decision.explain
+    );
 }
 
 #[test]
@@ -187,13 +254,21 @@ fn pods_never_ready_with_deadline_abort_never_touch_traffic() {
     let plan = sim.run().unwrap();
     assert_eq!(plan.phase, Phase::Degraded);
     assert!(plan.finished_at >= Timestamp::from_secs(90));
-    assert!(!common::actions(&plan).iter().any(|a| matches!(a, Action::SetActive { .. })));
+    assert!(
+        !common::actions(&plan)
+            .iter()
+            .any(|a| matches!(a, Action::SetActive { .. }))
+    );
     assert_eq!(live(&sim), vec![("v1".to_owned(), 3, 3)]);
 }
 
 #[test]
 fn retry_after_abort_runs_the_checks_again() {
-    let v1 = bg("v1", 2, BlueGreenStrategy::new().pre_promotion(CheckSpec::new("smoke")));
+    let v1 = bg(
+        "v1",
+        2,
+        BlueGreenStrategy::new().pre_promotion(CheckSpec::new("smoke")),
+    );
     let world = World::new().check_for("smoke", "v2", CheckBehaviour::Inconclusive);
     let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
     sim.set_spec(v1.with_template("v2").unwrap());
@@ -204,7 +279,9 @@ fn retry_after_abort_runs_the_checks_again() {
     sim.command(Command::Retry);
     let plan = sim.run().unwrap();
     assert!(
-        common::actions(&plan).iter().any(|a| matches!(a, Action::StartCheck { run, .. } if run.attempt == 2)),
+        common::actions(&plan)
+            .iter()
+            .any(|a| matches!(a, Action::StartCheck { run, .. } if run.attempt == 2)),
         "{plan}"
     );
     sim.command(Command::Promote);

@@ -322,6 +322,12 @@ fn abort(cx: &mut Cx<'_>, why: &str) {
             }
             return;
         }
+        Stage::Draining { until } if cx.now >= until => {
+            cx.explain.push(format!(
+                "{why}: the old colour is already being scaled down, nothing to abort; Undo rolls back"
+            ));
+            return;
+        }
         _ => {}
     }
     if let Some(s) = cx.st.stable

@@ -465,6 +465,15 @@ impl<'a> Cx<'a> {
             if t.is_some_and(|t| t.spec_replicas != 0 || t.replicas != 0) {
                 continue;
             }
+            // Never delete a track this very decision scales up (the controller
+            // would, from its stale list; we do not).
+            let scaled_up = self
+                .actions
+                .iter()
+                .any(|a| matches!(a.action, Action::ScaleTrack { track, replicas } if track == id && replicas > 0));
+            if scaled_up {
+                continue;
+            }
             if let Some(r) = self.record_mut(id) {
                 r.deleting = true;
             }

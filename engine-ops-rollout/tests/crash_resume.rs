@@ -1,0 +1,119 @@
+//! The tool is killed between any two actions: its state is serialised to JSON
+//! at every decision, dropped and restored, and the rollout ends exactly where
+//! an uninterrupted run ends.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{active_template, live};
+use engine_ops_rollout::{
+    BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckBehaviour, CheckSpec, Phase, RolloutSpec,
+    RolloutState, Simulator, Strategy, World,
+};
+
+type Outcome = (Vec<(String, u32, u32)>, Option<String>, Phase, Vec<u64>);
+
+fn run(v1: &RolloutSpec, world: World, crash_after: Option<u64>) -> (Outcome, u64, usize) {
+    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
+    let base = sim.world().actions_applied();
+    if let Some(k) = crash_after {
+        *sim.world_mut() = sim.world().clone().crash_after_action(base + k);
+    }
+    sim.set_spec(v1.with_template("v2").unwrap());
+    let mut crashes = 0;
+    let mut phase = Phase::Progressing;
+    for _ in 0..10_000 {
+        let out = sim.step().unwrap();
+        if out.executed < out.decision.actions.len() {
+            crashes += 1;
+        }
+        // Persist, "kill" the tool, restore: only the JSON survives.
+        let json = serde_json::to_string(sim.state()).unwrap();
+        let restored: RolloutState = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            &restored,
+            sim.state(),
+            "state must survive a JSON round trip"
+        );
+        sim.restore(restored);
+        phase = out.decision.phase;
+        if out.settled {
+            break;
+        }
+    }
+    let revisions = sim.state().revisions();
+    let applied = sim.world().actions_applied() - base;
+    (
+        (live(&sim), active_template(&sim), phase, revisions),
+        applied,
+        crashes,
+    )
+}
+
+/// Returns how many crash points interrupted a decision (lost at least one action).
+fn check_every_crash_point(v1: &RolloutSpec, world: &World) -> usize {
+    let (reference, total, _) = run(v1, world.clone(), None);
+    assert!(total >= 4, "scenario too small: {total} actions");
+    let mut interrupted = 0;
+    for k in 1..total {
+        let (outcome, _, crashes) = run(v1, world.clone(), Some(k));
+        assert_eq!(
+            outcome, reference,
+            "crash after action {k} of {total} changed the end state"
+        );
+        interrupted += crashes;
+    }
+    interrupted
+}
+
+#[test]
+fn rolling_resumes_after_a_crash_between_any_two_actions() {
+    let v1 = RolloutSpec::builder("v1", 10).build().unwrap();
+    let interrupted = check_every_crash_point(&v1, &World::new());
+    assert!(interrupted > 0, "no crash point interrupted a decision");
+}
+
+#[test]
+fn blue_green_resumes_after_a_crash_between_any_two_actions() {
+    let strategy = BlueGreenStrategy::new()
+        .preview_replicas(2)
+        .pre_promotion(CheckSpec::new("smoke"))
+        .post_promotion(CheckSpec::new("error-rate"));
+    let v1 = RolloutSpec::builder("v1", 4)
+        .strategy(Strategy::BlueGreen(strategy))
+        .build()
+        .unwrap();
+    check_every_crash_point(&v1, &World::new());
+    // And when the post-promotion check fails, the rollback survives crashes too.
+    let interrupted = check_every_crash_point(
+        &v1,
+        &World::new().check_for("error-rate", "v2", CheckBehaviour::Fail),
+    );
+    assert!(
+        interrupted > 0,
+        "the rollback decision has several actions; a crash must split it"
+    );
+}
+
+#[test]
+fn canary_resumes_after_a_crash_between_any_two_actions() {
+    let steps = [
+        CanaryStep::SetWeight(20),
+        CanaryStep::Pause(Some(Duration::from_secs(30))),
+        CanaryStep::Analysis(CheckSpec::new("error-rate")),
+        CanaryStep::SetWeight(60),
+    ];
+    let routed = RolloutSpec::builder("v1", 10)
+        .strategy(Strategy::Canary(
+            CanaryStrategy::new(steps.clone()).traffic_routing(true),
+        ))
+        .build()
+        .unwrap();
+    check_every_crash_point(&routed, &World::new());
+    let replicas = RolloutSpec::builder("v1", 10)
+        .strategy(Strategy::Canary(CanaryStrategy::new(steps)))
+        .build()
+        .unwrap();
+    check_every_crash_point(&replicas, &World::new());
+}

@@ -1,0 +1,342 @@
+//! Property tests of the invariants of §9: budgets, switch and weight safety,
+//! abort reaching stable, termination, determinism, idempotency and fixpoint.
+
+mod common;
+
+use std::time::Duration;
+
+use engine_ops_rollout::{
+    Action, BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, Command, Fenceposts,
+    IntOrPercent, Phase, Promotion, RollingStrategy, RolloutSpec, Simulator, Stage, Strategy,
+    TrackId, World, plan,
+};
+use proptest::prelude::*;
+use proptest::strategy::Strategy as PropStrategy;
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Rolling(IntOrPercent, IntOrPercent),
+    BlueGreen {
+        preview: Option<u32>,
+        checks: bool,
+        timer: Option<u64>,
+    },
+    Canary {
+        routed: bool,
+        weights: Vec<u32>,
+        surge: IntOrPercent,
+        unavailable: IntOrPercent,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    kind: Kind,
+    n: u32,
+    ready_after: u64,
+    min_ready: u64,
+}
+
+fn budget() -> impl PropStrategy<Value = (IntOrPercent, IntOrPercent)> {
+    let v = prop_oneof![
+        (0u32..4).prop_map(IntOrPercent::Count),
+        (0u32..=100).prop_map(IntOrPercent::Percent)
+    ];
+    (v.clone(), v).prop_map(|(s, u)| {
+        let zero = |x: IntOrPercent| matches!(x, IntOrPercent::Count(0) | IntOrPercent::Percent(0));
+        if zero(s) && zero(u) {
+            (s, IntOrPercent::Count(1))
+        } else {
+            (s, u)
+        }
+    })
+}
+
+fn scenario() -> impl PropStrategy<Value = Scenario> {
+    let kind = prop_oneof![
+        budget().prop_map(|(s, u)| Kind::Rolling(s, u)),
+        (
+            prop::option::of(0u32..5),
+            any::<bool>(),
+            prop::option::of(1u64..100)
+        )
+            .prop_map(|(preview, checks, timer)| Kind::BlueGreen {
+                preview,
+                checks,
+                timer
+            }),
+        (
+            any::<bool>(),
+            prop::collection::vec(0u32..=100, 1..4),
+            budget()
+        )
+            .prop_map(|(routed, weights, (surge, unavailable))| Kind::Canary {
+                routed,
+                weights,
+                surge,
+                unavailable
+            }),
+    ];
+    (kind, 1u32..16, 1u64..20, 0u64..10).prop_map(|(kind, n, ready_after, min_ready)| Scenario {
+        kind,
+        n,
+        ready_after,
+        min_ready,
+    })
+}
+
+fn spec(s: &Scenario, template: &str) -> RolloutSpec {
+    let strategy = match &s.kind {
+        Kind::Rolling(a, b) => Strategy::Rolling(RollingStrategy::new(*a, *b)),
+        Kind::BlueGreen {
+            preview,
+            checks,
+            timer,
+        } => {
+            let mut bg = BlueGreenStrategy::new().scale_down_delay(Duration::from_secs(20));
+            if let Some(p) = preview {
+                bg = bg.preview_replicas((*p).min(s.n));
+            }
+            if *checks {
+                bg = bg
+                    .pre_promotion(CheckSpec::new("smoke"))
+                    .post_promotion(CheckSpec::new("errors"));
+            }
+            if let Some(t) = timer {
+                bg = bg.promotion(Promotion::After(Duration::from_secs(*t)));
+            }
+            Strategy::BlueGreen(bg)
+        }
+        Kind::Canary {
+            routed,
+            weights,
+            surge,
+            unavailable,
+        } => {
+            let mut steps = Vec::new();
+            for w in weights {
+                steps.push(CanaryStep::SetWeight(*w));
+                steps.push(CanaryStep::Pause(Some(Duration::from_secs(10))));
+            }
+            steps.push(CanaryStep::Analysis(CheckSpec::new("analysis")));
+            Strategy::Canary(
+                CanaryStrategy::new(steps)
+                    .traffic_routing(*routed)
+                    .budget(*surge, *unavailable),
+            )
+        }
+    };
+    RolloutSpec::builder(template, s.n)
+        .strategy(strategy)
+        .min_ready(Duration::from_secs(s.min_ready))
+        .build()
+        .expect("generated specs are valid")
+}
+
+fn world(s: &Scenario) -> World {
+    World::new()
+        .ready_after(Duration::from_secs(s.ready_after))
+        .check_duration(Duration::from_secs(15))
+}
+
+fn fenceposts(s: &Scenario) -> Option<Fenceposts> {
+    match &s.kind {
+        Kind::Rolling(a, b) => Some(Fenceposts::resolve(s.n, *a, *b)),
+        Kind::Canary {
+            routed: false,
+            surge,
+            unavailable,
+            ..
+        } => Some(Fenceposts::resolve(s.n, *surge, *unavailable)),
+        _ => None,
+    }
+}
+
+/// One step with every per-decision invariant checked.
+fn checked_step(sim: &mut Simulator, s: &Scenario) -> Result<bool, TestCaseError> {
+    let n = s.n;
+    let obs = sim.observe();
+    let state = sim.state().clone();
+    let d1 = plan(sim.spec(), &state, &obs).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let d2 = plan(sim.spec(), &state, &obs).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(&d1, &d2, "plan is not deterministic");
+
+    // Idempotency: applying the actions twice equals applying them once.
+    let mut once = sim.world().clone();
+    let mut twice = sim.world().clone();
+    for a in &d1.actions {
+        once.apply(&a.action)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        twice
+            .apply(&a.action)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        twice
+            .apply(&a.action)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
+    prop_assert_eq!(once.tracks(), twice.tracks());
+    prop_assert_eq!(once.traffic(), twice.traffic());
+
+    let spec_sum: u32 = obs.tracks.iter().map(|t| t.spec_replicas).sum();
+    let avail_before: u32 = obs.tracks.iter().map(|t| t.available).sum();
+    let avail = |id: TrackId| {
+        obs.tracks
+            .iter()
+            .find(|t| t.track == id)
+            .map_or(0, |t| t.available)
+    };
+    for a in &d1.actions {
+        match a.action {
+            Action::SetActive { track } => {
+                prop_assert!(
+                    avail(track) >= n,
+                    "switch to {} with {}/{} available",
+                    track,
+                    avail(track),
+                    n
+                );
+            }
+            Action::SetCanaryWeight { track, weight } => {
+                let current = if obs.traffic.canary == Some(track) {
+                    obs.traffic.canary_weight
+                } else {
+                    0
+                };
+                if weight > current {
+                    prop_assert!(
+                        weight * n <= 100 * avail(track),
+                        "weight {}% over {} available of {}",
+                        weight,
+                        avail(track),
+                        n
+                    );
+                }
+            }
+            _ => {}
+        }
+        prop_assert!(!a.reason.is_empty(), "every action carries a reason");
+    }
+    if let Some(f) = fenceposts(s) {
+        let tracks = once.tracks();
+        let after_sum: u32 = tracks.iter().map(|t| t.spec).sum();
+        let after_avail: u32 = tracks.iter().map(|t| t.available).sum();
+        if spec_sum <= f.max_total() {
+            prop_assert!(
+                after_sum <= f.max_total(),
+                "surge bound: {} > {}",
+                after_sum,
+                f.max_total()
+            );
+        }
+        prop_assert!(
+            after_avail >= f.min_available().min(avail_before),
+            "availability bound: {} < min({}, {})",
+            after_avail,
+            f.min_available(),
+            avail_before
+        );
+        if matches!(s.kind, Kind::Rolling(..)) {
+            let target = sim.spec().template().to_owned();
+            for t in tracks.iter().filter(|t| t.template == target) {
+                prop_assert!(t.spec <= n, "new track above n");
+            }
+        }
+    }
+
+    let out = sim.step().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    // Fixpoint: a decision without actions re-planned on the same world changes nothing.
+    if out.decision.actions.is_empty() {
+        let again = plan(sim.spec(), &out.decision.state, &obs)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(
+            again.actions.is_empty(),
+            "not a fixpoint: {:?}",
+            again.actions
+        );
+        prop_assert_eq!(&again.state, &out.decision.state);
+    }
+    Ok(out.settled)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// In a world where pods become ready and checks pass, every rollout
+    /// terminates healthy on the new template, and every decision on the way
+    /// keeps the invariants.
+    #[test]
+    fn rollouts_terminate_and_keep_invariants(s in scenario()) {
+        let v1 = spec(&s, "v1");
+        let mut sim = Simulator::deployed(v1, world(&s)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        sim.set_spec(spec(&s, "v2"));
+        let mut settled = false;
+        for _ in 0..5_000 {
+            if checked_step(&mut sim, &s)? {
+                settled = true;
+                break;
+            }
+        }
+        prop_assert!(settled, "did not settle in 5000 decisions");
+        let live = common::live(&sim);
+        prop_assert_eq!(live, vec![("v2".to_owned(), s.n, s.n)]);
+        let last = sim.steps().last().map(|st| st.phase);
+        prop_assert_eq!(last, Some(Phase::Healthy));
+    }
+
+    /// Abort from any in-flight moment puts all traffic on the stable revision
+    /// within two decisions, even when the new pods never become ready.
+    #[test]
+    fn abort_reaches_stable_within_two_decisions(
+        s in scenario(),
+        at in 1usize..25,
+        never_ready in any::<bool>(),
+    ) {
+        let v1 = spec(&s, "v1");
+        let mut w = world(&s);
+        if never_ready {
+            w = w.pods_never_ready("v2");
+        }
+        let mut sim = Simulator::deployed(v1, w).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let stable = sim.state().stable();
+        sim.set_spec(spec(&s, "v2"));
+        for _ in 0..at {
+            checked_step(&mut sim, &s)?;
+        }
+        let now = sim.world().now();
+        let in_flight = match sim.state().stage() {
+            Stage::Idle => false,
+            // Once the old colour's delay is over it is being scaled down: the rollout is committed.
+            Stage::Draining { until } => now < until,
+            _ => true,
+        };
+        sim.command(Command::Abort);
+        checked_step(&mut sim, &s)?;
+        checked_step(&mut sim, &s)?;
+        let stage = sim.state().stage();
+        if in_flight && sim.state().stable() == stable {
+            let traffic = sim.world().traffic();
+            match &s.kind {
+                Kind::BlueGreen { .. } => {
+                    prop_assert_eq!(stage, Stage::Aborted);
+                    prop_assert_eq!(traffic.active, stable, "blue-green traffic not back on stable");
+                }
+                Kind::Canary { routed: true, .. } => {
+                    prop_assert_eq!(stage, Stage::Aborted);
+                    prop_assert_eq!(traffic.canary_weight, 0, "canary weight not back to 0");
+                    prop_assert_eq!(traffic.active, stable);
+                }
+                _ => {}
+            }
+            // And the abort completes: capacity back on stable, nothing left of v2.
+            let mut settled = false;
+            for _ in 0..5_000 {
+                if checked_step(&mut sim, &s)? {
+                    settled = true;
+                    break;
+                }
+            }
+            prop_assert!(settled);
+            prop_assert_eq!(common::live(&sim), vec![("v1".to_owned(), s.n, s.n)]);
+        }
+    }
+}

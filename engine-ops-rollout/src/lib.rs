@@ -1,4 +1,118 @@
-//! engine-ops-rollout: rolling, blue-green and canary rollouts as pure planners.
+//! Rolling, blue-green and canary rollouts as pure, deterministic planners, with
+//! Kubernetes-exact rolling arithmetic and a simulator that previews a rollout
+//! before it runs.
+//!
+//! # Overview
+//!
+//! One function drives every strategy:
+//!
+//! ```text
+//! plan(&RolloutSpec, &RolloutState, &Observation) -> Result<Decision, Error>
+//! ```
+//!
+//! - [`RolloutSpec`]: desired replicas, the pod template (an opaque string such as
+//!   an image digest) and a [`Strategy`]; validated at construction, naming the
+//!   field at fault.
+//! - [`RolloutState`]: the planner's memory, serde-serialisable and versioned
+//!   ([`STATE_VERSION`]). It is the only thing a tool persists.
+//! - [`Observation`]: the time (passed in: there is no clock), per-track replica
+//!   counts (spec, ready, available), traffic targets, check results and operator
+//!   [`Command`]s (promote, abort, retry, pause, resume, undo).
+//! - [`Decision`]: the new state, absolute idempotent [`Action`]s each with a
+//!   human-readable reason, a [`Phase`] with [`Condition`]s, when to look again
+//!   and `explain` lines.
+//!
+//! A tool runs the loop: observe, [`plan`], **persist `decision.state`**, execute
+//! the actions in order, repeat on every change or after `requeue_after`. The
+//! planner is level-triggered: actions lost in a crash are emitted again.
+//!
+//! A *track* is one ReplicaSet (or Deployment) holding one template; track ids
+//! grow with creation order, revisions follow `deployment.kubernetes.io/revision`.
+//!
+//! # Strategies
+//!
+//! - **Rolling** ([`RollingStrategy`]) is a port of the Deployment controller:
+//!   maxSurge rounds up and maxUnavailable down ([`Fenceposts`]), the both-zero
+//!   rule, `reconcileNewReplicaSet`, `cleanupUnhealthyReplicas`,
+//!   `scaleDownOldReplicaSetsForRollingUpdate`, proportional scaling when replicas
+//!   change, `minReadySeconds`, the progress deadline (report, abort or undo:
+//!   [`DeadlineAction`]), pause, a revision history limit (default 10) and undo to
+//!   the previous or a named revision. A differential proptest against a direct
+//!   port of the Go code keeps it exact.
+//! - **Blue-green** ([`BlueGreenStrategy`]): the new colour comes up beside the
+//!   live one (full or preview size), pre-promotion checks (smoke tests) gate
+//!   promotion (automatic, manual or timed), the switch happens only when the new
+//!   colour is fully available, post-promotion checks can still switch back while
+//!   the old colour is kept for a delay, and every switch is recorded with what
+//!   was live before ([`RolloutState::switches`]).
+//! - **Canary** ([`CanaryStrategy`]): weight steps, timed or manual pauses,
+//!   analysis gates and a background analysis with a failed-check threshold;
+//!   replica-weighted within the surge budget when there is no traffic router,
+//!   router-weighted otherwise (weight raised only over available pods, lowered
+//!   to 0 before any scale-down on abort).
+//!
+//! # States
+//!
+//! [`RolloutState::stage`] tells where a blue-green or canary rollout stands
+//! (rolling updates stay in [`Stage::Idle`] and are driven by counts alone):
+//!
+//! - [`Stage::Idle`]: nothing in flight; the stable track serves.
+//! - [`Stage::Provisioning`] → [`Stage::PrePromotion`] → [`Stage::AwaitingPromotion`]
+//!   → [`Stage::ScalingUp`] → [`Stage::PostPromotion`] → [`Stage::Draining`] → `Idle`:
+//!   a blue-green rollout.
+//! - [`Stage::Step`] (one per canary step) → [`Stage::Promoting`] → `Idle`: a canary.
+//! - [`Stage::Aborted`]: traffic is back on the stable track; stays until
+//!   [`Command::Retry`] or a new template.
+//!
+//! # Preview and simulation
+//!
+//! [`preview`] runs the planner to completion against a copy of a simulated
+//! cluster ([`World`]) and returns a [`Plan`] that prints as a table of steps
+//! with reasons. [`Simulator`] exposes every step, injects failures (pods never
+//! ready, failing checks, a crash of the tool between two actions) and can replay
+//! a recorded sequence of worlds through the planner.
+//!
+//! # Example
+//!
+//! The tool loop, with the simulated cluster standing in for Kubernetes:
+//!
+//! ```
+//! use engine_ops_rollout::{plan, Phase, RolloutSpec, RolloutState, World};
+//!
+//! let spec = RolloutSpec::builder("app@sha256:v1", 10).build()?; // rolling 25 % / 25 %
+//! let mut cluster = World::new();
+//! let mut state = RolloutState::new();
+//! loop {
+//!     let decision = plan(&spec, &state, &cluster.observe())?;
+//!     state = decision.state; // persist before acting
+//!     if decision.phase == Phase::Healthy {
+//!         break;
+//!     }
+//!     for step in &decision.actions {
+//!         println!("{}: {}", step.action, step.reason);
+//!         cluster.apply(&step.action)?;
+//!     }
+//!     if decision.actions.is_empty() {
+//!         // Nothing to do until pods become ready: let time pass.
+//!         let next = cluster.next_event().expect("pods are starting");
+//!         cluster.advance_to(next);
+//!     }
+//! }
+//! assert_eq!(cluster.tracks()[0].available, 10);
+//! # Ok::<(), engine_ops_rollout::Error>(())
+//! ```
+//!
+//! # What this crate does not do
+//!
+//! No I/O, no clock, no Kubernetes types: `engine-ops-k8s` maps tracks to
+//! ReplicaSets and Services and executes the actions. Checks are run by the
+//! caller; the planner only starts, stops and judges them. It does not model
+//! terminating pods in the surge budget (KEP-3973), Recreate, experiments,
+//! header/mirror routes or HPA interplay.
+//!
+//! # Feature flags
+//!
+//! None.
 
 mod decision;
 mod error;

@@ -97,6 +97,7 @@ pub(crate) fn reconcile_old(f: &Fenceposts, ws: &mut [W], new: usize) -> (Vec<Ol
     };
     // cleanupUnhealthyReplicas: oldest first, only pods that are not available.
     let mut cleaned: i64 = 0;
+    #[allow(clippy::needless_range_loop)] // indices are reported back to the caller
     for i in 0..ws.len() {
         if i == new {
             continue;
@@ -119,6 +120,7 @@ pub(crate) fn reconcile_old(f: &Fenceposts, ws: &mut [W], new: usize) -> (Vec<Ol
     if available > min_available {
         let budget = available - min_available;
         let mut done: i64 = 0;
+        #[allow(clippy::needless_range_loop)] // indices are reported back to the caller
         for i in 0..ws.len() {
             if i == new {
                 continue;

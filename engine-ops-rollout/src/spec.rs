@@ -520,7 +520,6 @@ pub struct RolloutSpec {
 impl RolloutSpec {
     /// Starts a spec with Kubernetes defaults: rolling 25 % / 25 %, `minReadySeconds` 0,
     /// a 600 s progress deadline that only reports, and a history of 10 revisions.
-    #[must_use]
     pub fn builder(template: impl Into<String>, replicas: u32) -> RolloutSpecBuilder {
         RolloutSpecBuilder {
             replicas,
@@ -534,7 +533,6 @@ impl RolloutSpec {
     }
 
     /// Returns a builder holding this spec's values.
-    #[must_use]
     pub fn to_builder(&self) -> RolloutSpecBuilder {
         RolloutSpecBuilder {
             replicas: self.replicas,
@@ -679,7 +677,7 @@ impl RolloutSpecBuilder {
     /// let err = RolloutSpec::builder("app:v1", 3)
     ///     .strategy(Strategy::Rolling(RollingStrategy::new(IntOrPercent::Count(0), IntOrPercent::Percent(0))))
     ///     .build()
-    ///     .unwrap_err();
+    ///     .expect_err("must be refused");
     /// assert!(matches!(err, Error::InvalidSpec { ref field, .. } if field == "strategy.rolling.max_unavailable"));
     /// ```
     pub fn build(self) -> Result<RolloutSpec, Error> {
@@ -848,7 +846,7 @@ mod tests {
                 IntOrPercent::Count(1),
             )))
             .build()
-            .unwrap_err();
+            .expect_err("must be refused");
         assert!(
             err.to_string().contains("strategy.rolling.max_surge"),
             "{err}"
@@ -861,7 +859,7 @@ mod tests {
             .min_ready(Duration::from_secs(30))
             .progress_deadline(Some(Duration::from_secs(30)))
             .build()
-            .unwrap_err();
+            .expect_err("must be refused");
         assert!(err.to_string().contains("progress_deadline"), "{err}");
     }
 
@@ -873,7 +871,7 @@ mod tests {
                 CanaryStep::SetWeight(120),
             ])))
             .build()
-            .unwrap_err();
+            .expect_err("must be refused");
         assert!(
             err.to_string().contains("strategy.canary.steps[1].weight"),
             "{err}"

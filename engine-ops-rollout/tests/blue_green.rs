@@ -29,7 +29,7 @@ fn assert_switches_safe(sim: &mut Simulator) -> engine_ops_rollout::Plan {
     let n = sim.spec().replicas();
     loop {
         let obs = sim.observe();
-        let out = sim.step().unwrap();
+        let out = sim.step().expect("planner step");
         for a in &out.decision.actions {
             if let Action::SetActive { track } = a.action {
                 let avail = obs
@@ -44,18 +44,18 @@ fn assert_switches_safe(sim: &mut Simulator) -> engine_ops_rollout::Plan {
             break;
         }
     }
-    engine_ops_rollout::preview(sim.spec(), sim.state(), sim.world()).unwrap()
+    engine_ops_rollout::preview(sim.spec(), sim.state(), sim.world()).expect("present")
 }
 
 #[test]
 fn gated_rollout_previews_checks_switches_and_drains() {
     let v1 = bg("v1", 4, gated());
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Healthy, "{plan}");
     let acts: Vec<Action> = common::actions(&plan);
-    let pos = |f: &dyn Fn(&Action) -> bool| acts.iter().position(|a| f(a)).expect("action present");
+    let pos = |f: &dyn Fn(&Action) -> bool| acts.iter().position(f).expect("action present");
     let create = pos(&|a| matches!(a, Action::CreateTrack { replicas: 2, .. }));
     let smoke = pos(&|a| matches!(a, Action::StartCheck { run, .. } if run.name == "smoke"));
     let full = pos(&|a| matches!(a, Action::ScaleTrack { replicas: 4, .. }));
@@ -68,7 +68,7 @@ fn gated_rollout_previews_checks_switches_and_drains() {
     );
     assert_eq!(active_template(&sim).as_deref(), Some("v2"));
     assert_eq!(live(&sim), vec![("v2".to_owned(), 4, 4)]);
-    let last = sim.state().switches().last().unwrap();
+    let last = sim.state().switches().last().expect("present");
     assert_eq!((last.from_revision, last.to_revision), (Some(1), 2));
 }
 
@@ -76,9 +76,9 @@ fn gated_rollout_previews_checks_switches_and_drains() {
 fn failed_smoke_test_never_switches_and_tears_the_preview_down() {
     let v1 = bg("v1", 4, gated());
     let world = World::new().check_for("smoke", "v2", CheckBehaviour::Fail);
-    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Degraded);
     assert!(
         !common::actions(&plan)
@@ -96,9 +96,9 @@ fn failed_smoke_test_never_switches_and_tears_the_preview_down() {
 fn failed_post_promotion_check_switches_back_in_one_action_and_records_it() {
     let v1 = bg("v1", 4, gated());
     let world = World::new().check_for("error-rate", "v2", CheckBehaviour::Fail);
-    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Degraded);
     let rollback = plan
         .steps
@@ -132,9 +132,9 @@ fn failed_post_promotion_check_switches_back_in_one_action_and_records_it() {
 #[test]
 fn switch_waits_until_the_new_colour_is_fully_available() {
     let v1 = bg("v1", 6, gated());
-    let mut sim =
-        Simulator::deployed(v1.clone(), World::new().ready_after(Duration::from_secs(7))).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
+    let mut sim = Simulator::deployed(v1.clone(), World::new().ready_after(Duration::from_secs(7)))
+        .expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
     let plan = assert_switches_safe(&mut sim);
     assert_eq!(plan.phase, Phase::Healthy);
 }
@@ -146,9 +146,9 @@ fn manual_promotion_waits_for_promote() {
         3,
         BlueGreenStrategy::new().promotion(Promotion::Manual),
     );
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Paused);
     assert!(
         plan.waiting_for
@@ -159,7 +159,7 @@ fn manual_promotion_waits_for_promote() {
     );
     assert_eq!(active_template(&sim).as_deref(), Some("v1"));
     sim.command(Command::Promote);
-    let plan = sim.run().unwrap();
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Healthy);
     assert_eq!(active_template(&sim).as_deref(), Some("v2"));
 }
@@ -171,10 +171,10 @@ fn auto_promotion_timer_delays_the_switch() {
         3,
         BlueGreenStrategy::new().promotion(Promotion::After(Duration::from_secs(120))),
     );
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
     let start = sim.world().now();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     let switched_at = plan
         .steps
         .iter()
@@ -183,7 +183,7 @@ fn auto_promotion_timer_delays_the_switch() {
                 .iter()
                 .any(|a| matches!(a.action, Action::SetActive { .. }))
         })
-        .unwrap()
+        .expect("present")
         .at;
     // ready after 5 s, then 120 s of timer.
     assert!(
@@ -199,14 +199,14 @@ fn abort_while_draining_switches_back_instantly() {
         3,
         BlueGreenStrategy::new().scale_down_delay(Duration::from_secs(300)),
     );
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
     while !matches!(sim.state().stage(), Stage::Draining { .. }) {
-        sim.step().unwrap();
+        sim.step().expect("planner step");
     }
     assert_eq!(active_template(&sim).as_deref(), Some("v2"));
     sim.command(Command::Abort);
-    let out = sim.step().unwrap();
+    let out = sim.step().expect("planner step");
     assert!(
         out.decision
             .actions
@@ -214,7 +214,7 @@ fn abort_while_draining_switches_back_instantly() {
             .any(|a| matches!(a.action, Action::SetActive { .. }))
     );
     assert_eq!(active_template(&sim).as_deref(), Some("v1"));
-    let plan = sim.run().unwrap();
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Degraded);
     assert_eq!(live(&sim), vec![("v1".to_owned(), 3, 3)]);
 }
@@ -226,13 +226,13 @@ fn undo_while_the_old_colour_is_up_is_one_switch() {
         3,
         BlueGreenStrategy::new().scale_down_delay(Duration::from_secs(300)),
     );
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
     while !matches!(sim.state().stage(), Stage::Draining { .. }) {
-        sim.step().unwrap();
+        sim.step().expect("planner step");
     }
     sim.command(Command::Undo { to_revision: None });
-    let out = sim.step().unwrap();
+    let out = sim.step().expect("planner step");
     assert_eq!(
         active_template(&sim).as_deref(),
         Some("v1"),
@@ -248,10 +248,11 @@ fn pods_never_ready_with_deadline_abort_never_touch_traffic() {
         .progress_deadline(Some(Duration::from_secs(90)))
         .on_deadline(DeadlineAction::Abort)
         .build()
-        .unwrap();
-    let mut sim = Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+        .expect("valid spec");
+    let mut sim =
+        Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Degraded);
     assert!(plan.finished_at >= Timestamp::from_secs(90));
     assert!(
@@ -270,14 +271,17 @@ fn retry_after_abort_runs_the_checks_again() {
         BlueGreenStrategy::new().pre_promotion(CheckSpec::new("smoke")),
     );
     let world = World::new().check_for("smoke", "v2", CheckBehaviour::Inconclusive);
-    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Paused, "inconclusive waits: {plan}");
     sim.command(Command::Abort);
-    assert_eq!(sim.run().unwrap().phase, Phase::Degraded);
+    assert_eq!(
+        sim.run().expect("simulation settles").phase,
+        Phase::Degraded
+    );
     sim.command(Command::Retry);
-    let plan = sim.run().unwrap();
+    let plan = sim.run().expect("simulation settles");
     assert!(
         common::actions(&plan)
             .iter()
@@ -285,5 +289,5 @@ fn retry_after_abort_runs_the_checks_again() {
         "{plan}"
     );
     sim.command(Command::Promote);
-    assert_eq!(sim.run().unwrap().phase, Phase::Healthy);
+    assert_eq!(sim.run().expect("simulation settles").phase, Phase::Healthy);
 }

@@ -29,11 +29,11 @@ fn steps() -> Vec<CanaryStep> {
 #[test]
 fn replica_weighted_canary_holds_the_split_then_promotes() {
     let v1 = canary("v1", 10, CanaryStrategy::new(steps()));
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
     let mut saw_split = false;
     loop {
-        let out = sim.step().unwrap();
+        let out = sim.step().expect("planner step");
         let l = live(&sim);
         if l == vec![("v1".to_owned(), 8, 8), ("v2".to_owned(), 2, 2)] {
             saw_split = true;
@@ -56,13 +56,13 @@ fn replica_weighted_canary_holds_the_split_then_promotes() {
 #[test]
 fn routed_canary_raises_weight_only_over_available_pods() {
     let v1 = canary("v1", 10, CanaryStrategy::new(steps()).traffic_routing(true));
-    let mut sim =
-        Simulator::deployed(v1.clone(), World::new().ready_after(Duration::from_secs(9))).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
+    let mut sim = Simulator::deployed(v1.clone(), World::new().ready_after(Duration::from_secs(9)))
+        .expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
     let mut weights = Vec::new();
     loop {
         let obs = sim.observe();
-        let out = sim.step().unwrap();
+        let out = sim.step().expect("planner step");
         for a in &out.decision.actions {
             if let Action::SetCanaryWeight { track, weight } = a.action {
                 let avail = obs
@@ -105,20 +105,20 @@ fn background_analysis_threshold_aborts_with_weight_zero_before_scale_down() {
         "v2",
         CheckBehaviour::FailEvery(Duration::from_secs(10)),
     );
-    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     // The threshold is reached while the manual pause waits (flagger#1801).
     assert_eq!(plan.phase, Phase::Degraded, "{plan}");
     let acts = common::actions(&plan);
     let zero = acts
         .iter()
         .position(|a| matches!(a, Action::SetCanaryWeight { weight: 0, .. }))
-        .unwrap();
+        .expect("present");
     let down = acts
         .iter()
         .position(|a| matches!(a, Action::ScaleTrack { replicas: 0, .. }))
-        .unwrap();
+        .expect("present");
     assert!(zero < down, "weight 0 comes before any scale-down: {plan}");
     assert!(plan.steps.iter().any(|s| {
         s.explain
@@ -135,16 +135,16 @@ fn indefinite_pause_waits_for_promote() {
         4,
         CanaryStrategy::new([CanaryStep::SetWeight(25), CanaryStep::Pause(None)]),
     );
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Paused);
     assert_eq!(
         live(&sim),
         vec![("v1".to_owned(), 3, 3), ("v2".to_owned(), 1, 1)]
     );
     sim.command(Command::Promote);
-    assert_eq!(sim.run().unwrap().phase, Phase::Healthy);
+    assert_eq!(sim.run().expect("simulation settles").phase, Phase::Healthy);
     assert_eq!(live(&sim), vec![("v2".to_owned(), 4, 4)]);
 }
 
@@ -152,9 +152,9 @@ fn indefinite_pause_waits_for_promote() {
 fn failed_step_analysis_aborts_replica_weighted_canary_back_to_stable() {
     let v1 = canary("v1", 10, CanaryStrategy::new(steps()));
     let world = World::new().check_for("error-rate", "v2", CheckBehaviour::Fail);
-    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Degraded);
     assert_eq!(live(&sim), vec![("v1".to_owned(), 10, 10)]);
     assert!(sim.state().is_aborted());
@@ -163,19 +163,19 @@ fn failed_step_analysis_aborts_replica_weighted_canary_back_to_stable() {
 #[test]
 fn a_new_template_mid_canary_restarts_at_step_zero() {
     let v1 = canary("v1", 10, CanaryStrategy::new(steps()).traffic_routing(true));
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
     while sim.world().traffic().canary_weight != 20 {
-        sim.step().unwrap();
+        sim.step().expect("planner step");
     }
-    sim.set_spec(v1.with_template("v3").unwrap());
-    let out = sim.step().unwrap();
+    sim.set_spec(v1.with_template("v3").expect("valid template"));
+    let out = sim.step().expect("planner step");
     let first = &out.decision.actions[0].action;
     assert!(
         matches!(first, Action::SetCanaryWeight { weight: 0, .. }),
         "weight 0 first: {first}"
     );
-    let plan = sim.run().unwrap();
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Healthy);
     assert_eq!(live(&sim), vec![("v3".to_owned(), 10, 10)]);
 }
@@ -183,13 +183,13 @@ fn a_new_template_mid_canary_restarts_at_step_zero() {
 #[test]
 fn operator_abort_of_a_routed_canary_puts_all_traffic_on_stable_in_one_decision() {
     let v1 = canary("v1", 10, CanaryStrategy::new(steps()).traffic_routing(true));
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
     while sim.world().traffic().canary_weight != 20 {
-        sim.step().unwrap();
+        sim.step().expect("planner step");
     }
     sim.command(Command::Abort);
-    sim.step().unwrap();
+    sim.step().expect("planner step");
     assert_eq!(sim.world().traffic().canary_weight, 0);
     assert_eq!(active_template(&sim).as_deref(), Some("v1"));
 }

@@ -15,22 +15,22 @@ use engine_ops_rollout::{
 type Outcome = (Vec<(String, u32, u32)>, Option<String>, Phase, Vec<u64>);
 
 fn run(v1: &RolloutSpec, world: World, crash_after: Option<u64>) -> (Outcome, u64, usize) {
-    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
     let base = sim.world().actions_applied();
     if let Some(k) = crash_after {
         *sim.world_mut() = sim.world().clone().crash_after_action(base + k);
     }
-    sim.set_spec(v1.with_template("v2").unwrap());
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
     let mut crashes = 0;
     let mut phase = Phase::Progressing;
     for _ in 0..10_000 {
-        let out = sim.step().unwrap();
+        let out = sim.step().expect("planner step");
         if out.executed < out.decision.actions.len() {
             crashes += 1;
         }
         // Persist, "kill" the tool, restore: only the JSON survives.
-        let json = serde_json::to_string(sim.state()).unwrap();
-        let restored: RolloutState = serde_json::from_str(&json).unwrap();
+        let json = serde_json::to_string(sim.state()).expect("present");
+        let restored: RolloutState = serde_json::from_str(&json).expect("state deserialises");
         assert_eq!(
             &restored,
             sim.state(),
@@ -69,7 +69,7 @@ fn check_every_crash_point(v1: &RolloutSpec, world: &World) -> usize {
 
 #[test]
 fn rolling_resumes_after_a_crash_between_any_two_actions() {
-    let v1 = RolloutSpec::builder("v1", 10).build().unwrap();
+    let v1 = RolloutSpec::builder("v1", 10).build().expect("valid spec");
     let interrupted = check_every_crash_point(&v1, &World::new());
     assert!(interrupted > 0, "no crash point interrupted a decision");
 }
@@ -83,7 +83,7 @@ fn blue_green_resumes_after_a_crash_between_any_two_actions() {
     let v1 = RolloutSpec::builder("v1", 4)
         .strategy(Strategy::BlueGreen(strategy))
         .build()
-        .unwrap();
+        .expect("valid spec");
     check_every_crash_point(&v1, &World::new());
     // And when the post-promotion check fails, the rollback survives crashes too.
     let interrupted = check_every_crash_point(
@@ -109,11 +109,11 @@ fn canary_resumes_after_a_crash_between_any_two_actions() {
             CanaryStrategy::new(steps.clone()).traffic_routing(true),
         ))
         .build()
-        .unwrap();
+        .expect("valid spec");
     check_every_crash_point(&routed, &World::new());
     let replicas = RolloutSpec::builder("v1", 10)
         .strategy(Strategy::Canary(CanaryStrategy::new(steps)))
         .build()
-        .unwrap();
+        .expect("valid spec");
     check_every_crash_point(&replicas, &World::new());
 }

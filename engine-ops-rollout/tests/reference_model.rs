@@ -79,7 +79,10 @@ fn max_unavailable(d: &Deployment) -> i32 {
 
 impl Controller {
     fn by_name(&self, name: u64) -> usize {
-        self.rss.iter().position(|r| r.name == name).unwrap()
+        self.rss
+            .iter()
+            .position(|r| r.name == name)
+            .expect("present")
     }
 
     fn spec_sum(&self, names: &[u64]) -> i32 {
@@ -291,7 +294,7 @@ impl Controller {
     /// Returns whether the rolling path ran to its end with a complete deployment.
     fn rollout_rolling(&mut self, d: &mut Deployment) -> bool {
         let (new, old) = self.get_all(d, true);
-        let new = new.unwrap();
+        let new = new.expect("present");
         if self.reconcile_new(d, new, &old) {
             self.sync_status(d);
             return false;
@@ -470,7 +473,11 @@ impl PlannerSide {
                     }
                 }
                 Action::ScaleTrack { track, replicas } => {
-                    let t = self.world.iter_mut().find(|t| t.id == *track).unwrap();
+                    let t = self
+                        .world
+                        .iter_mut()
+                        .find(|t| t.id == *track)
+                        .expect("present");
                     t.spec = *replicas;
                     t.available = t.available.min(*replicas);
                 }
@@ -493,7 +500,7 @@ fn spec_of(d: &Deployment) -> RolloutSpec {
         )))
         .revision_history_limit(d.revision_history_limit.map(|l| l as u32))
         .build()
-        .unwrap()
+        .expect("valid spec")
 }
 
 #[derive(Debug, Clone)]
@@ -608,7 +615,11 @@ fn run_differential(mut d: Deployment, events: &[Event]) -> Result<(), TestCaseE
                 let i = reference.by_name(name);
                 let r = &mut reference.rss[i];
                 r.available = (r.available + *count as i32).min(r.spec);
-                let t = ours.world.iter_mut().find(|t| t.id.0 == name).unwrap();
+                let t = ours
+                    .world
+                    .iter_mut()
+                    .find(|t| t.id.0 == name)
+                    .expect("present");
                 t.available = (t.available + count).min(t.spec);
             }
             Event::AllAvailable => {
@@ -672,7 +683,7 @@ proptest! {
 
 #[test]
 fn worked_example_n10_25_25_matches_table_row_by_row() {
-    let spec_v1 = RolloutSpec::builder("v1", 10).build().unwrap();
+    let spec_v1 = RolloutSpec::builder("v1", 10).build().expect("valid spec");
     let mut ours = PlannerSide {
         state: RolloutState::new(),
         world: Vec::new(),
@@ -683,7 +694,7 @@ fn worked_example_n10_25_25_matches_table_row_by_row() {
     let (_, phase) = ours.sync(&spec_v1);
     assert_eq!(phase, Phase::Healthy);
 
-    let spec = spec_v1.with_template("v2").unwrap();
+    let spec = spec_v1.with_template("v2").expect("valid template");
     let mut rows: Vec<(u32, u32)> = Vec::new();
     let mut record = |trace: Vec<Vec<(u64, u32)>>| {
         for sizes in trace {
@@ -753,7 +764,7 @@ fn n1_surge_first_and_zero_surge_one_unavailable_terminate() {
         let spec = RolloutSpec::builder("v1", 1)
             .strategy(Strategy::Rolling(RollingStrategy::new(s, u)))
             .build()
-            .unwrap();
+            .expect("valid spec");
         let mut ours = PlannerSide {
             state: RolloutState::new(),
             world: Vec::new(),
@@ -762,7 +773,7 @@ fn n1_surge_first_and_zero_surge_one_unavailable_terminate() {
         ours.sync(&spec);
         ours.world[0].available = 1;
         ours.sync(&spec);
-        let v2 = spec.with_template("v2").unwrap();
+        let v2 = spec.with_template("v2").expect("valid template");
         let mut done = false;
         for _ in 0..10 {
             let (_, phase) = ours.sync(&v2);

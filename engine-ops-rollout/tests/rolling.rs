@@ -19,11 +19,11 @@ fn spec(template: &str, n: u32) -> RolloutSpec {
 #[test]
 fn a_rollout_completes_and_never_leaves_the_budget() {
     let v1 = spec("v1", 10);
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
     loop {
         let before: u32 = sim.world().tracks().iter().map(|t| t.available).sum();
-        let out = sim.step().unwrap();
+        let out = sim.step().expect("planner step");
         let tracks = sim.world().tracks();
         let total: u32 = tracks.iter().map(|t| t.spec).sum();
         let available: u32 = tracks.iter().map(|t| t.available).sum();
@@ -44,18 +44,21 @@ fn deadline_report_keeps_trying_and_degrades() {
     let v1 = RolloutSpec::builder("v1", 4)
         .progress_deadline(Some(Duration::from_secs(60)))
         .build()
-        .unwrap();
+        .expect("valid spec");
     let world = World::new().pods_never_ready("v2");
-    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Degraded);
     assert_eq!(
         sim.state().progress().map(|p| p.reason),
         Some(ProgressReason::ProgressDeadlineExceeded)
     );
-    let out = sim.step().unwrap();
-    let cond = out.decision.condition(ConditionKind::Progressing).unwrap();
+    let out = sim.step().expect("planner step");
+    let cond = out
+        .decision
+        .condition(ConditionKind::Progressing)
+        .expect("present");
     assert_eq!(
         (cond.status, cond.reason.as_str()),
         (ConditionStatus::False, "ProgressDeadlineExceeded")
@@ -77,16 +80,17 @@ fn deadline_abort_returns_to_the_stable_template() {
         .progress_deadline(Some(Duration::from_secs(60)))
         .on_deadline(DeadlineAction::Abort)
         .build()
-        .unwrap();
-    let mut sim = Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+        .expect("valid spec");
+    let mut sim =
+        Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Degraded);
     assert!(sim.state().is_aborted());
     assert_eq!(live(&sim), vec![("v1".to_owned(), 4, 4)]);
     // Retry goes for v2 again.
     sim.command(Command::Retry);
-    sim.step().unwrap();
+    sim.step().expect("planner step");
     assert_eq!(sim.state().target_template(), Some("v2"));
 }
 
@@ -96,10 +100,11 @@ fn deadline_undo_rolls_forward_to_the_previous_revision() {
         .progress_deadline(Some(Duration::from_secs(60)))
         .on_deadline(DeadlineAction::Undo)
         .build()
-        .unwrap();
-    let mut sim = Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+        .expect("valid spec");
+    let mut sim =
+        Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Healthy);
     assert_eq!(live(&sim), vec![("v1".to_owned(), 4, 4)]);
     let v1_track = sim
@@ -107,7 +112,7 @@ fn deadline_undo_rolls_forward_to_the_previous_revision() {
         .tracks()
         .iter()
         .find(|t| t.template == "v1")
-        .unwrap();
+        .expect("present");
     assert_eq!(
         v1_track.revision, 3,
         "undo makes the old template revision max + 1"
@@ -123,11 +128,11 @@ fn pause_stops_the_rollout_and_excludes_paused_time_from_the_deadline() {
     let v1 = RolloutSpec::builder("v1", 4)
         .progress_deadline(Some(Duration::from_secs(60)))
         .build()
-        .unwrap();
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+        .expect("valid spec");
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
     sim.command(Command::Pause);
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Paused);
     assert!(
         plan.actions().next().is_none(),
@@ -137,7 +142,7 @@ fn pause_stops_the_rollout_and_excludes_paused_time_from_the_deadline() {
     let t = sim.world().now() + Duration::from_secs(3600);
     sim.world_mut().advance_to(t);
     sim.command(Command::Resume);
-    let plan = sim.run().unwrap();
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Healthy, "{plan}");
     assert_eq!(live(&sim), vec![("v2".to_owned(), 4, 4)]);
 }
@@ -145,12 +150,17 @@ fn pause_stops_the_rollout_and_excludes_paused_time_from_the_deadline() {
 #[test]
 fn paused_rollout_still_applies_replica_changes_proportionally() {
     let v1 = spec("v1", 10);
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    sim.step().unwrap(); // create v2 with 3, v1 to 8
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    sim.step().expect("planner step"); // create v2 with 3, v1 to 8
     sim.command(Command::Pause);
-    sim.set_spec(v1.with_template("v2").unwrap().with_replicas(15).unwrap());
-    sim.step().unwrap();
+    sim.set_spec(
+        v1.with_template("v2")
+            .expect("valid template")
+            .with_replicas(15)
+            .expect("valid replicas"),
+    );
+    sim.step().expect("planner step");
     let sizes: Vec<u32> = sim.world().tracks().iter().map(|t| t.spec).collect();
     // (8, 3) with maxSurge 25% of 15 = 4 -> allowed 19, delta 8:
     // v1 round(8·19/13) - 8 = 4, v2 min(round(3·19/13) - 3, 8 - 4) = 1, leftover 3 to the largest.
@@ -163,11 +173,11 @@ fn history_limit_deletes_the_oldest_empty_revisions() {
     let v1 = RolloutSpec::builder("v1", 2)
         .revision_history_limit(Some(2))
         .build()
-        .unwrap();
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+        .expect("valid spec");
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
     for v in 2..=6 {
-        sim.set_spec(v1.with_template(format!("v{v}")).unwrap());
-        sim.run().unwrap();
+        sim.set_spec(v1.with_template(format!("v{v}")).expect("present"));
+        sim.run().expect("simulation settles");
     }
     let templates: Vec<String> = sim
         .world()
@@ -182,39 +192,42 @@ fn history_limit_deletes_the_oldest_empty_revisions() {
 #[test]
 fn undo_to_a_named_revision_and_its_errors() {
     let v1 = spec("v1", 3);
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
     for v in ["v2", "v3"] {
-        sim.set_spec(v1.with_template(v).unwrap());
-        sim.run().unwrap();
+        sim.set_spec(v1.with_template(v).expect("valid template"));
+        sim.run().expect("simulation settles");
     }
     sim.command(Command::Undo {
         to_revision: Some(9),
     });
     assert_eq!(
-        sim.step().unwrap_err(),
+        sim.step().expect_err("the command is refused"),
         Error::UnknownRevision { revision: 9 }
     );
 
     let mut paused = sim.clone();
     paused.command(Command::Pause);
-    paused.step().unwrap();
+    paused.step().expect("planner step");
     paused.command(Command::Undo {
         to_revision: Some(1),
     });
-    assert_eq!(paused.step().unwrap_err(), Error::UndoWhilePaused);
+    assert_eq!(
+        paused.step().expect_err("the command is refused"),
+        Error::UndoWhilePaused
+    );
 
     let mut sim2 = sim.clone();
     sim2.command(Command::Undo {
         to_revision: Some(1),
     });
-    let plan = sim2.run().unwrap();
+    let plan = sim2.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Healthy);
     assert_eq!(live(&sim2), vec![("v1".to_owned(), 3, 3)]);
     assert_eq!(sim2.state().revisions(), vec![2, 3, 4]);
 
     let mut sim3 = sim.clone();
     sim3.command(Command::Undo { to_revision: None });
-    sim3.run().unwrap();
+    sim3.run().expect("simulation settles");
     assert_eq!(live(&sim3), vec![("v2".to_owned(), 3, 3)]);
 }
 
@@ -223,19 +236,23 @@ fn min_ready_delays_availability_and_requeues() {
     let v1 = RolloutSpec::builder("v1", 4)
         .min_ready(Duration::from_secs(20))
         .build()
-        .unwrap();
+        .expect("valid spec");
     let world = World::new().ready_after(Duration::from_secs(5));
-    let mut sim = Simulator::deployed(v1.clone(), world).unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
     let start = sim.world().now();
-    sim.set_spec(v1.with_template("v2").unwrap());
-    let plan = sim.run().unwrap();
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Healthy);
     // 25% of 4: surge 1, unavailable 1 -> at least 2 waves of 25 s.
     assert!(
         plan.finished_at.saturating_since(start) >= Duration::from_secs(50),
         "{plan}"
     );
-    let created = plan.steps.iter().find(|s| !s.actions.is_empty()).unwrap();
+    let created = plan
+        .steps
+        .iter()
+        .find(|s| !s.actions.is_empty())
+        .expect("present");
     assert!(created.actions.iter().any(|a| matches!(
         a.action,
         Action::CreateTrack { min_ready, .. } if min_ready == Duration::from_secs(20)
@@ -245,12 +262,12 @@ fn min_ready_delays_availability_and_requeues() {
 #[test]
 fn scaling_to_zero_and_back() {
     let v1 = spec("v1", 3);
-    let mut sim = Simulator::deployed(v1.clone(), World::new()).unwrap();
-    sim.set_spec(v1.with_replicas(0).unwrap());
-    sim.run().unwrap();
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_replicas(0).expect("valid replicas"));
+    sim.run().expect("simulation settles");
     assert!(live(&sim).is_empty());
-    sim.set_spec(v1.with_replicas(5).unwrap());
-    let plan = sim.run().unwrap();
+    sim.set_spec(v1.with_replicas(5).expect("valid replicas"));
+    let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Healthy);
     assert_eq!(live(&sim), vec![("v1".to_owned(), 5, 5)]);
 }

@@ -16,21 +16,22 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
     };
     let stable_template = cx.template_of(stable).unwrap_or_default().to_owned();
 
-    if cx.retry && cx.st.stage == Stage::Aborted {
-        if let Some(c) = cx.st.candidate {
-            cx.st.aborted = false;
-            cx.st.attempt += 1;
-            cx.st.stage = Stage::Provisioning;
-            cx.st.progress = None;
-            if let Some(r) = cx.record_mut(c) {
-                r.scale_down_at = None;
-            }
-            cx.explain.push(format!(
-                "retry: attempt {} of revision {}",
-                cx.st.attempt,
-                cx.revision(c)
-            ));
+    if cx.retry
+        && cx.st.stage == Stage::Aborted
+        && let Some(c) = cx.st.candidate
+    {
+        cx.st.aborted = false;
+        cx.st.attempt += 1;
+        cx.st.stage = Stage::Provisioning;
+        cx.st.progress = None;
+        if let Some(r) = cx.record_mut(c) {
+            r.scale_down_at = None;
         }
+        cx.explain.push(format!(
+            "retry: attempt {} of revision {}",
+            cx.st.attempt,
+            cx.revision(c)
+        ));
     }
 
     // A new target: supersede what is in flight, or go back to stable.

@@ -499,13 +499,39 @@ fn sizes(step: &PlanStep) -> String {
     out
 }
 
+/// An action in terms of revisions (`r2`) rather than track ids, for tables.
+fn describe(action: &Action, tracks: &[TrackView]) -> String {
+    let r = |id: TrackId| {
+        tracks
+            .iter()
+            .find(|t| t.track == id)
+            .map_or_else(|| format!("{id}"), |t| format!("r{}", t.revision))
+    };
+    match action {
+        Action::CreateTrack {
+            revision, replicas, ..
+        } => format!("create r{revision} x{replicas}"),
+        Action::ScaleTrack { track, replicas } => format!("scale {} to {replicas}", r(*track)),
+        Action::SetRevision { track, revision } => format!("relabel {} as r{revision}", r(*track)),
+        Action::SetActive { track } => format!("switch live to {}", r(*track)),
+        Action::SetPreview { track: Some(t) } => format!("preview {}", r(*t)),
+        Action::SetPreview { track: None } => "clear preview".to_owned(),
+        Action::SetCanaryWeight { track, weight } => format!("weight {weight}% to {}", r(*track)),
+        Action::StartCheck { run, track } => format!("start {} on {}", run.name, r(*track)),
+        Action::StopCheck { run } => format!("stop {}", run.name),
+        Action::ScheduleScaleDown { track, at } => format!("{} down at {at}", r(*track)),
+        Action::DeleteTrack { track } => format!("delete {}", r(*track)),
+    }
+}
+
 impl fmt::Display for Plan {
     /// A table: one row per action, with the time, the action, the track sizes
-    /// after the step (`r<revision>:<available>/<spec>`) and the reason.
+    /// after the step (`r<revision>:<available>/<spec>`, the live revision, a
+    /// canary weight) and the reason.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:>4}  {:>10}  {:<34}  {:<30}  reason",
+            "{:>3}  {:>9}  {:<28}  {:<28}  reason",
             "#", "at", "action", "after (avail/spec)"
         )?;
         let mut row = 0;
@@ -514,9 +540,9 @@ impl fmt::Display for Plan {
                 row += 1;
                 writeln!(
                     f,
-                    "{row:>4}  {:>10}  {:<34}  {:<30}  {}",
+                    "{row:>3}  {:>9}  {:<28}  {:<28}  {}",
                     s.at.to_string(),
-                    a.action.to_string(),
+                    describe(&a.action, &s.tracks),
                     sizes(s),
                     a.reason
                 )?;
@@ -524,7 +550,7 @@ impl fmt::Display for Plan {
             if s.lost_to_crash > 0 {
                 writeln!(
                     f,
-                    "{:>4}  {:>10}  (tool crashed: {} action(s) lost, resumed from persisted state)",
+                    "{:>3}  {:>9}  (tool crashed: {} action(s) lost, resumed from the persisted state)",
                     "",
                     s.at.to_string(),
                     s.lost_to_crash

@@ -65,8 +65,14 @@ impl std::ops::Add<Duration> for Timestamp {
 }
 
 impl fmt::Display for Timestamp {
-    /// Formats as seconds with millisecond precision, e.g. `t+12.500s`.
+    /// Formats as seconds since the epoch, e.g. `t+12s` or `t+12.5s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "t+{}.{:03}s", self.0 / 1000, self.0 % 1000)
+        let (s, ms) = (self.0 / 1000, self.0 % 1000);
+        if ms == 0 {
+            write!(f, "t+{s}s")
+        } else {
+            let frac = format!("{ms:03}");
+            write!(f, "t+{s}.{}s", frac.trim_end_matches('0'))
+        }
     }
 }

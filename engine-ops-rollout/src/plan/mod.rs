@@ -399,13 +399,10 @@ impl<'a> Cx<'a> {
         let from = self.obs.traffic.active;
         let to_revision = self.revision(id);
         let from_revision = from.map(|f| self.revision(f));
-        let desc = match (from, from_revision) {
-            (Some(f), Some(r)) => format!("from {f} (revision {r}) "),
-            _ => String::new(),
-        };
+        let desc = from_revision.map_or_else(String::new, |r| format!("from revision {r} "));
         self.act(
             Action::SetActive { track: id },
-            format!("switch traffic {desc}to {id} (revision {to_revision}): {reason}"),
+            format!("switch traffic {desc}to revision {to_revision}: {reason}"),
         );
         if self.st.switches.last().is_none_or(|s| s.to != id) {
             self.st.switches.push(SwitchRecord {

@@ -36,6 +36,12 @@ impl Checksum {
     #[must_use]
     pub fn of_source(source: &[u8]) -> Self {
         let mut hasher = Sha256::new();
+        // Fast path: most sources have no carriage return at all, and
+        // `contains` on bytes is a word-at-a-time memchr.
+        if !source.contains(&b'\r') {
+            hasher.update(source);
+            return Self(hasher.finalize().into());
+        }
         let mut rest = source;
         while let Some(cr) = rest.iter().position(|&b| b == b'\r') {
             if rest.get(cr + 1) == Some(&b'\n') {

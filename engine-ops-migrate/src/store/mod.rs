@@ -23,6 +23,25 @@
 //! reports it in [`History::in_doubt`] until the migrator (through the
 //! migration's validator) or an operator settles it with
 //! [`resolve`](StateStore::resolve).
+//!
+//! # Implementing a database backend
+//!
+//! - `Context` is an owned wrapper (for example a dedicated connection): the
+//!   migrator borrows it mutably for each call and never keeps it.
+//! - `lock` takes a lock that cannot outlive the process or the connection
+//!   (a session advisory lock on a dedicated connection, `BEGIN IMMEDIATE`),
+//!   polled up to a timeout; `unlock` releases it, and so must `Drop`.
+//! - `load` returns the whole history in a bounded number of round trips.
+//! - `begin`: for an intent with `transactional == true`, open a
+//!   transaction on the context's connection and return `true` from
+//!   `undoes_on_abort`; otherwise commit an intent row first.
+//! - `commit`: write (or delete, for `down`) the history row in the same
+//!   transaction and commit it; for a non-transactional step, mark the
+//!   intent row complete.
+//! - `abort`: roll the transaction back (or, after the migrator compensated a
+//!   non-transactional step, delete the intent row).
+//! - [`context`](StateStore::context) must also work outside a step:
+//!   validators that settle steps in doubt run there.
 
 pub mod file;
 pub mod memory;

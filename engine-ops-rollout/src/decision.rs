@@ -1,5 +1,6 @@
 //! What the planner returns.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -183,9 +184,9 @@ pub struct Condition {
     /// Status.
     pub status: ConditionStatus,
     /// CamelCase reason, e.g. `ProgressDeadlineExceeded`.
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// Human-readable message.
-    pub message: String,
+    pub message: Cow<'static, str>,
 }
 
 /// The planner's answer to one observation.

@@ -757,7 +757,7 @@ impl Simulator {
             .conditions
             .iter()
             .find(|c| c.kind == crate::ConditionKind::Paused)
-            .map(|c| c.message.clone());
+            .map(|c| c.message.to_string());
         if !decision.actions.is_empty() || self.last_phase != Some(decision.phase) || settled {
             self.steps.push(PlanStep {
                 decision: self.decisions,

@@ -1,5 +1,8 @@
 //! The persisted state of one rollout.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{CheckRun, Error, Timestamp, TrackId};
@@ -62,7 +65,7 @@ pub struct TrackRecord {
     /// Its revision (`deployment.kubernetes.io/revision`).
     pub revision: u64,
     /// Its pod template.
-    pub template: String,
+    pub template: Arc<str>,
     /// `desired-replicas` annotation: the rollout's replicas when it was last scaled.
     pub desired_replicas: Option<u32>,
     /// `max-replicas` annotation: replicas + maxSurge when it was last scaled.
@@ -165,9 +168,9 @@ pub struct RolloutState {
     pub(crate) version: u32,
     pub(crate) next_track: u64,
     pub(crate) tracks: Vec<TrackRecord>,
-    pub(crate) strategy: Option<String>,
-    pub(crate) spec_template: Option<String>,
-    pub(crate) target: Option<String>,
+    pub(crate) strategy: Option<Cow<'static, str>>,
+    pub(crate) spec_template: Option<Arc<str>>,
+    pub(crate) target: Option<Arc<str>>,
     pub(crate) stable: Option<TrackId>,
     pub(crate) candidate: Option<TrackId>,
     pub(crate) stage: Stage,

@@ -60,7 +60,7 @@ fn deadline_report_keeps_trying_and_degrades() {
         .condition(ConditionKind::Progressing)
         .expect("present");
     assert_eq!(
-        (cond.status, cond.reason.as_str()),
+        (cond.status, &*cond.reason),
         (ConditionStatus::False, "ProgressDeadlineExceeded")
     );
     // Nothing was rolled back, and availability never dropped below n - maxUnavailable (4 - 1).
@@ -68,7 +68,7 @@ fn deadline_report_keeps_trying_and_degrades() {
         .world()
         .tracks()
         .iter()
-        .find(|t| t.template == "v1")
+        .find(|t| &*t.template == "v1")
         .map(|t| t.available);
     assert!(v1_avail >= Some(3));
     assert!(plan.finished_at >= engine_ops_rollout::Timestamp::from_secs(60));
@@ -111,7 +111,7 @@ fn deadline_undo_rolls_forward_to_the_previous_revision() {
         .state()
         .tracks()
         .iter()
-        .find(|t| t.template == "v1")
+        .find(|t| &*t.template == "v1")
         .expect("present");
     assert_eq!(
         v1_track.revision, 3,

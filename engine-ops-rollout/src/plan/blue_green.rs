@@ -8,13 +8,13 @@ use crate::{BlueGreenStrategy, DeadlineAction, Phase, Promotion, Stage, TrackId}
 pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
     let n = cx.spec.replicas();
     cx.min_available = n;
-    let target = cx.target().to_owned();
+    let target = cx.target_arc();
 
     let Some(stable) = cx.st.stable else {
         first_deployment(cx, &target);
         return;
     };
-    let stable_template = cx.template_of(stable).unwrap_or_default().to_owned();
+    let stable_template = cx.template_arc(stable);
 
     if cx.retry
         && cx.st.stage == Stage::Aborted
@@ -40,7 +40,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
         .candidate
         .and_then(|c| cx.template_of(c))
         .map(str::to_owned);
-    if cand_template.as_deref() != Some(target.as_str()) {
+    if cand_template.as_deref() != Some(&*target) {
         if target == stable_template {
             if cx.st.candidate.is_some()
                 && cx.st.stage != Stage::Aborted

@@ -14,13 +14,13 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
     } else {
         f.min_available()
     };
-    let target = cx.target().to_owned();
+    let target = cx.target_arc();
 
     let Some(stable) = cx.st.stable else {
         first_deployment(cx, c, &target);
         return;
     };
-    let stable_template = cx.template_of(stable).unwrap_or_default().to_owned();
+    let stable_template = cx.template_arc(stable);
 
     if cx.retry && cx.st.stage == Stage::Aborted && cx.st.candidate.is_some() {
         cx.st.aborted = false;
@@ -42,7 +42,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
         .candidate
         .and_then(|id| cx.template_of(id))
         .map(str::to_owned);
-    if cand_template.as_deref() != Some(target.as_str()) {
+    if cand_template.as_deref() != Some(&*target) {
         if target == stable_template {
             if cx.st.candidate.is_some() && !matches!(cx.st.stage, Stage::Aborted | Stage::Idle) {
                 abort(cx, "the target template is the stable one again");

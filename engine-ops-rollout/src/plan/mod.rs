@@ -4,6 +4,8 @@ mod blue_green;
 mod canary;
 mod rolling;
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::state::{CheckRecord, SWITCH_HISTORY};
@@ -181,15 +183,16 @@ impl<'a> Cx<'a> {
                 self.st.stage = crate::Stage::Idle;
                 self.st.candidate = None;
             }
-            self.st.strategy = Some(name.to_owned());
+            self.st.strategy = Some(Cow::Borrowed(name));
         }
         if self.st.spec_template.as_deref() != Some(self.spec.template()) {
             if self.st.spec_template.is_some() {
                 self.explain
                     .push(format!("template changed to `{}`", self.spec.template()));
             }
-            self.st.spec_template = Some(self.spec.template().to_owned());
-            self.st.target = Some(self.spec.template().to_owned());
+            let t: Arc<str> = Arc::from(self.spec.template());
+            self.st.spec_template = Some(t.clone());
+            self.st.target = Some(t);
             self.st.aborted = false;
         }
     }
@@ -241,7 +244,7 @@ impl<'a> Cx<'a> {
         else {
             return Err(Error::UnknownRevision { revision: rev });
         };
-        if self.st.target.as_deref() == Some(rec.template.as_str()) {
+        if self.st.target.as_deref() == Some(&*rec.template) {
             self.explain.push(format!(
                 "skipped rollback (current template already matches revision {rev})"
             ));
@@ -258,8 +261,16 @@ impl<'a> Cx<'a> {
 
     // ----- queries -----
 
-    pub(crate) fn target(&self) -> &str {
-        self.st.target.as_deref().unwrap_or(self.spec.template())
+    pub(crate) fn target_arc(&self) -> Arc<str> {
+        self.st
+            .target
+            .clone()
+            .unwrap_or_else(|| Arc::from(self.spec.template()))
+    }
+
+    pub(crate) fn template_arc(&self, id: TrackId) -> Arc<str> {
+        self.record(id)
+            .map_or_else(|| Arc::from(""), |r| r.template.clone())
     }
 
     pub(crate) fn record(&self, id: TrackId) -> Option<&TrackRecord> {
@@ -275,7 +286,7 @@ impl<'a> Cx<'a> {
     }
 
     pub(crate) fn template_of(&self, id: TrackId) -> Option<&str> {
-        self.record(id).map(|r| r.template.as_str())
+        self.record(id).map(|r| &*r.template)
     }
 
     pub(crate) fn o(&self, id: TrackId) -> Option<&'a TrackObs> {
@@ -295,7 +306,7 @@ impl<'a> Cx<'a> {
         self.st
             .tracks
             .iter()
-            .find(|t| !t.deleting && t.template == template)
+            .find(|t| !t.deleting && &*t.template == template)
             .map(|t| t.id)
     }
 
@@ -335,7 +346,7 @@ impl<'a> Cx<'a> {
         self.st.tracks.push(TrackRecord {
             id,
             revision,
-            template: template.to_owned(),
+            template: Arc::from(template),
             desired_replicas: None,
             max_replicas: None,
             scale_down_at: None,
@@ -348,7 +359,7 @@ impl<'a> Cx<'a> {
     /// Emits `CreateTrack` for a recorded track that is not observed yet.
     pub(crate) fn emit_create(&mut self, id: TrackId, replicas: u32, reason: String) {
         let (revision, template) = match self.record(id) {
-            Some(r) => (r.revision, r.template.clone()),
+            Some(r) => (r.revision, r.template.to_string()),
             None => return,
         };
         self.act(
@@ -772,8 +783,8 @@ impl<'a> Cx<'a> {
             conditions.push(Condition {
                 kind: ConditionKind::Progressing,
                 status: status_of(p.reason),
-                reason: format!("{:?}", p.reason),
-                message: progress_message(p.reason).to_owned(),
+                reason: Cow::Borrowed(progress_reason(p.reason)),
+                message: Cow::Borrowed(progress_message(p.reason)),
             });
         }
         let available: u32 = self.obs.tracks.iter().map(|t| t.available).sum();
@@ -790,8 +801,8 @@ impl<'a> Cx<'a> {
             } else {
                 "MinimumReplicasUnavailable"
             }
-            .to_owned(),
-            message: format!("{available} available, {} required", self.min_available),
+            .into(),
+            message: format!("{available} available, {} required", self.min_available).into(),
         });
         if self.st.aborted {
             conditions.push(Condition {
@@ -812,10 +823,10 @@ impl<'a> Cx<'a> {
                     "WaitingAtGate"
                 }
                 .into(),
-                message: self
-                    .gate
-                    .clone()
-                    .unwrap_or_else(|| "paused by operator; Resume continues".into()),
+                message: self.gate.clone().map_or(
+                    Cow::Borrowed("paused by operator; Resume continues"),
+                    Cow::Owned,
+                ),
             });
         }
         Decision {
@@ -836,6 +847,18 @@ const fn status_of(r: ProgressReason) -> ConditionStatus {
             ConditionStatus::Unknown
         }
         _ => ConditionStatus::True,
+    }
+}
+
+const fn progress_reason(r: ProgressReason) -> &'static str {
+    match r {
+        ProgressReason::NewReplicaSetCreated => "NewReplicaSetCreated",
+        ProgressReason::FoundNewReplicaSet => "FoundNewReplicaSet",
+        ProgressReason::ReplicaSetUpdated => "ReplicaSetUpdated",
+        ProgressReason::NewReplicaSetAvailable => "NewReplicaSetAvailable",
+        ProgressReason::ProgressDeadlineExceeded => "ProgressDeadlineExceeded",
+        ProgressReason::DeploymentPaused => "DeploymentPaused",
+        ProgressReason::DeploymentResumed => "DeploymentResumed",
     }
 }
 

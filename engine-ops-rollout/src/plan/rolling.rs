@@ -40,11 +40,11 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         }
     }
 
-    let target = cx.target().to_owned();
+    let target = cx.target_arc();
     let mut ws = working_set(cx);
     let new_idx = ws
         .iter()
-        .position(|w| cx.template_of(w.id) == Some(target.as_str()));
+        .position(|w| cx.template_of(w.id) == Some(&*target));
     if let Some(i) = new_idx {
         cx.sync_revision(ws[i].id);
     }
@@ -142,28 +142,24 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
     }
 
     // reconcileOldReplicaSets
-    let before = ws.clone();
+    let avail: u32 = ws.iter().map(|w| w.available).sum();
     let (changes, max_scaled_down) = math::reconcile_old(&f, &mut ws, new_idx);
     if !changes.is_empty() {
         for c in &changes {
             let id = ws[c.index].id;
             let to = ws[c.index].spec;
-            let mut parts = Vec::new();
-            if c.unhealthy_removed > 0 {
-                parts.push(format!(
-                    "{} unavailable pods removed (maxScaledDown {max_scaled_down})",
-                    c.unhealthy_removed
-                ));
-            }
-            if c.scaled_down > 0 {
-                let avail: u32 = before.iter().map(|w| w.available).sum();
-                parts.push(format!(
-                    "{} pods removed ({avail} available, at least {} must stay)",
-                    c.scaled_down,
+            let why = match (c.unhealthy_removed, c.scaled_down) {
+                (0, d) => format!(
+                    "{d} pods removed ({avail} available, at least {} must stay)",
                     f.min_available()
-                ));
-            }
-            scale_to(cx, id, c.from, to, parts.join("; "));
+                ),
+                (u, 0) => format!("{u} unavailable pods removed (maxScaledDown {max_scaled_down})"),
+                (u, d) => format!(
+                    "{u} unavailable pods removed (maxScaledDown {max_scaled_down}), then {d} more ({avail} available, at least {} must stay)",
+                    f.min_available()
+                ),
+            };
+            scale_to(cx, id, c.from, to, why);
         }
         store_annotations(cx, &ws);
         cx.sync_status(Some(new_id), false, Clock::Evaluate);
@@ -194,10 +190,10 @@ fn abort(cx: &mut Cx<'_>, why: &str) {
         ));
         return;
     };
-    let Some(template) = cx.template_of(stable).map(str::to_owned) else {
+    let Some(template) = cx.record(stable).map(|r| r.template.clone()) else {
         return;
     };
-    if cx.st.target.as_deref() == Some(template.as_str()) {
+    if cx.st.target.as_deref() == Some(&*template) {
         if !cx.st.aborted {
             cx.explain.push(format!(
                 "{why}: already on the stable revision; nothing to abort"

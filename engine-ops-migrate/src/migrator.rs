@@ -209,6 +209,7 @@ impl<S: StateStore> MigratorBuilder<S> {
         Ok(Migrator {
             store: self.store,
             migrations: self.migrations,
+            infos: Vec::new(),
             options: self.options,
             observer: self.observer,
         })
@@ -303,6 +304,9 @@ impl<S: StateStore> MigratorBuilder<S> {
 pub struct Migrator<S: StateStore> {
     store: S,
     migrations: Vec<BoxedMigration<S::Context>>,
+    /// Checksummed descriptions of `migrations` (same order), refreshed by
+    /// every operation.
+    infos: Vec<MigrationInfo>,
     options: Options,
     observer: Option<Arc<dyn Observer>>,
 }
@@ -442,11 +446,13 @@ impl<S: StateStore> Migrator<S> {
     }
 
     /// Loads the history and plans against the declared migrations.
-    async fn load_plan(&mut self) -> Result<(Vec<MigrationInfo>, Plan)> {
-        let declared = self.declared();
+    ///
+    /// Hashes every declared source once and keeps the result in
+    /// `self.infos` for the steps of this operation.
+    async fn load_plan(&mut self) -> Result<Plan> {
+        self.infos = self.declared();
         let history = self.store.load().await?;
-        let plan = plan(&declared, &history);
-        Ok((declared, plan))
+        Ok(plan(&self.infos, &history))
     }
 
     /// Applies every pending migration, in version order.
@@ -527,11 +533,11 @@ impl<S: StateStore> Migrator<S> {
     }
 
     async fn run_locked(&mut self, target: Option<u64>, started: Instant) -> Result<RunReport> {
-        let (_, first) = self.load_plan().await?;
+        let first = self.load_plan().await?;
         self.refuse(&first)?;
         let resolved = self.settle_in_doubt(&first).await?;
-        let (_, mut plan) = if resolved.is_empty() {
-            (Vec::new(), first)
+        let mut plan = if resolved.is_empty() {
+            first
         } else {
             self.load_plan().await?
         };
@@ -635,7 +641,10 @@ impl<S: StateStore> Migrator<S> {
 
     /// Runs one step through the store protocol (see [`StateStore`]).
     async fn execute(&mut self, i: usize, direction: Direction) -> Result<StepReport> {
-        let info = MigrationInfo::of(&*self.migrations[i]);
+        let info = match self.infos.get(i) {
+            Some(info) if info.version == self.migrations[i].version() => info.clone(),
+            _ => MigrationInfo::of(&*self.migrations[i]),
+        };
         let intent = StepIntent::new(&info, direction, now_ms());
         self.emit(Progress::Started {
             version: info.version,
@@ -820,13 +829,13 @@ impl<S: StateStore> Migrator<S> {
         request: Rollback,
         started: Instant,
     ) -> Result<RollbackReport> {
-        let (_, first) = self.load_plan().await?;
+        let first = self.load_plan().await?;
         if let Some(d) = first.duplicates.iter().find(|d| d.recorded) {
             return Err(Error::DuplicateRecord { version: d.version });
         }
         let resolved = self.settle_in_doubt(&first).await?;
-        let (_, plan) = if resolved.is_empty() {
-            (Vec::new(), first)
+        let plan = if resolved.is_empty() {
+            first
         } else {
             self.load_plan().await?
         };
@@ -954,7 +963,7 @@ impl<S: StateStore> Migrator<S> {
     /// # }).unwrap();
     /// ```
     pub async fn plan(&mut self, target: Option<u64>) -> Result<Plan> {
-        let (_, mut plan) = self.load_plan().await?;
+        let mut plan = self.load_plan().await?;
         if self.options.allow_out_of_order {
             plan = plan.allow_out_of_order();
         }
@@ -974,7 +983,8 @@ impl<S: StateStore> Migrator<S> {
     ///
     /// See [`StatusReport::count`](crate::StatusReport::count).
     pub async fn status(&mut self) -> Result<StatusReport> {
-        let (declared, plan) = self.load_plan().await?;
+        let plan = self.load_plan().await?;
+        let declared = &self.infos;
         let mut entries = Vec::with_capacity(declared.len() + plan.missing.len());
         let state_of = |v: u64| -> MigrationState {
             if plan.divergent.iter().any(|d| d.version == v) {
@@ -989,7 +999,7 @@ impl<S: StateStore> Migrator<S> {
                 MigrationState::Pending
             }
         };
-        for d in &declared {
+        for d in declared {
             let rec = plan
                 .applied
                 .binary_search_by_key(&d.version, |a| a.version)
@@ -1063,14 +1073,14 @@ impl<S: StateStore> Migrator<S> {
     /// # }).unwrap();
     /// ```
     pub async fn verify(&mut self) -> Result<VerifyReport> {
-        let (declared, plan) = self.load_plan().await?;
+        let plan = self.load_plan().await?;
         let mut problems = plan.problems();
         if self.options.allow_out_of_order {
             problems.retain(|p| !matches!(p, crate::Problem::OutOfOrder { .. }));
         }
         Ok(VerifyReport {
             store: self.store.describe(),
-            declared: declared.len(),
+            declared: self.infos.len(),
             recorded: plan.applied.len() + plan.in_doubt.len(),
             problems,
         })

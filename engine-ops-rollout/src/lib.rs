@@ -138,7 +138,7 @@ pub use spec::{
     IntOrPercent, Promotion, RollingStrategy, RolloutSpec, RolloutSpecBuilder, Strategy,
 };
 pub use state::{
-    Progress, ProgressReason, RolloutState, STATE_VERSION, Stage, StatusCounts, SwitchRecord,
-    TrackRecord,
+    AdoptedTrack, Progress, ProgressReason, RolloutState, STATE_VERSION, Stage, StatusCounts,
+    SwitchRecord, TrackRecord,
 };
 pub use time::Timestamp;

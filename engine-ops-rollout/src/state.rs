@@ -306,6 +306,106 @@ impl RolloutState {
     }
 }
 
+/// A track that already exists outside the planner (a ReplicaSet found in a
+/// cluster, or one in a recorded world), for [`RolloutState::adopt`].
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_rollout::{AdoptedTrack, TrackId};
+///
+/// // A ReplicaSet with revision 1, desired-replicas 10 and max-replicas 13 annotations.
+/// let rs = AdoptedTrack::new(TrackId(0), 1, "app:v1").with_annotations(10, 13);
+/// assert_eq!(rs.max_replicas, Some(13));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AdoptedTrack {
+    /// Its id (keep ids in creation order: older tracks get lower ids).
+    pub id: TrackId,
+    /// Its revision.
+    pub revision: u64,
+    /// Its template.
+    pub template: String,
+    /// Its `desired-replicas` annotation, if any.
+    pub desired_replicas: Option<u32>,
+    /// Its `max-replicas` annotation, if any.
+    pub max_replicas: Option<u32>,
+}
+
+impl AdoptedTrack {
+    /// A track without annotations.
+    #[must_use]
+    pub fn new(id: TrackId, revision: u64, template: impl Into<String>) -> Self {
+        Self {
+            id,
+            revision,
+            template: template.into(),
+            desired_replicas: None,
+            max_replicas: None,
+        }
+    }
+
+    /// Sets the `desired-replicas` and `max-replicas` annotations.
+    #[must_use]
+    pub const fn with_annotations(mut self, desired: u32, max: u32) -> Self {
+        self.desired_replicas = Some(desired);
+        self.max_replicas = Some(max);
+        self
+    }
+}
+
+impl RolloutState {
+    /// The state of a rollout whose tracks already exist and whose current
+    /// template is `spec`'s: the track holding that template (the newest, if
+    /// several) becomes the stable one. Use it to plan for a Deployment found in
+    /// a cluster, or to replay a recorded world through [`plan`](crate::plan).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_rollout::{plan, AdoptedTrack, Observation, RolloutSpec, RolloutState, Timestamp, TrackId, TrackObs};
+    ///
+    /// let v1 = RolloutSpec::builder("app:v1", 10).build()?;
+    /// let state = RolloutState::adopt(&v1, [AdoptedTrack::new(TrackId(7), 3, "app:v1").with_annotations(10, 13)]);
+    /// let obs = Observation::new(Timestamp::ZERO).with_track(TrackObs::new(TrackId(7), 10, 10, 10));
+    /// let d = plan(&v1.with_template("app:v2")?, &state, &obs)?;
+    /// assert!(d.actions.iter().any(|a| a.reason.contains("create revision 4")));
+    /// # Ok::<(), engine_ops_rollout::Error>(())
+    /// ```
+    #[must_use]
+    pub fn adopt(
+        spec: &crate::RolloutSpec,
+        tracks: impl IntoIterator<Item = AdoptedTrack>,
+    ) -> Self {
+        let mut state = Self::new();
+        for t in tracks {
+            state.next_track = state.next_track.max(t.id.0 + 1);
+            state.tracks.push(TrackRecord {
+                id: t.id,
+                revision: t.revision,
+                template: Arc::from(t.template),
+                desired_replicas: t.desired_replicas,
+                max_replicas: t.max_replicas,
+                scale_down_at: None,
+                observed: true,
+                deleting: false,
+            });
+        }
+        state.tracks.sort_by_key(|t| t.id);
+        let template: Arc<str> = Arc::from(spec.template());
+        state.stable = state
+            .tracks
+            .iter()
+            .rev()
+            .find(|t| t.template == template)
+            .map(|t| t.id);
+        state.spec_template = Some(template.clone());
+        state.target = Some(template);
+        state
+    }
+}
+
 impl Default for RolloutState {
     fn default() -> Self {
         Self::new()

@@ -235,7 +235,10 @@ fn checked_step(sim: &mut Simulator, s: &Scenario) -> Result<bool, TestCaseError
             f.min_available(),
             avail_before
         );
-        if matches!(s.kind, Kind::Rolling(..)) {
+        // While paused the controller's proportional `sync` spreads n + maxSurge
+        // over the active tracks and may put the new one above n, as
+        // Kubernetes does; otherwise the new track never exceeds n.
+        if matches!(s.kind, Kind::Rolling(..)) && !state.is_paused() && !d1.state.is_paused() {
             let target = sim.spec().template().to_owned();
             for t in tracks.iter().filter(|t| t.template == target) {
                 prop_assert!(t.spec <= n, "new track above n");
@@ -338,5 +341,79 @@ proptest! {
             prop_assert!(settled);
             prop_assert_eq!(common::live(&sim), vec![("v1".to_owned(), s.n, s.n)]);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// §9.5 liveness, with the bound calibrated on the simulator: a rolling
+    /// update takes at most 3 decisions per wave of `s + u` pods (4 when
+    /// `min_ready` adds a "ready but not yet available" event), plus 6.
+    #[test]
+    fn rolling_needs_a_bounded_number_of_decisions(
+        n in 1u32..60,
+        (s, u) in budget(),
+        ready_after in 1u64..30,
+        min_ready in prop_oneof![Just(0u64), 1u64..20],
+    ) {
+        let scenario = Scenario { kind: Kind::Rolling(s, u), n, ready_after, min_ready };
+        let v1 = spec(&scenario, "v1");
+        let mut sim = Simulator::deployed(v1, world(&scenario)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        sim.set_spec(spec(&scenario, "v2"));
+        let plan = sim.run().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let f = Fenceposts::resolve(n, s, u);
+        let waves = u64::from(n.div_ceil((f.max_surge + f.max_unavailable).max(1)));
+        let per_wave = if min_ready > 0 { 4 } else { 3 };
+        prop_assert_eq!(plan.phase, Phase::Healthy);
+        prop_assert!(
+            plan.decisions <= per_wave * waves + 6,
+            "{} decisions for n={} s={} u={} ({} waves)", plan.decisions, n, f.max_surge, f.max_unavailable, waves
+        );
+    }
+
+    /// §9.14: while paused, nothing advances the rollout; after Resume it completes.
+    #[test]
+    fn paused_rollouts_do_not_advance(s in scenario(), at in 0usize..12) {
+        let v1 = spec(&s, "v1");
+        let mut sim = Simulator::deployed(v1, world(&s)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        sim.set_spec(spec(&s, "v2"));
+        for _ in 0..at {
+            checked_step(&mut sim, &s)?;
+        }
+        sim.command(Command::Pause);
+        let before = sim.world().tracks();
+        let traffic = sim.world().traffic();
+        let first = sim.steps().len();
+        let mut settled = false;
+        for _ in 0..5_000 {
+            if checked_step(&mut sim, &s)? {
+                settled = true;
+                break;
+            }
+        }
+        prop_assert!(settled, "a paused rollout settles");
+        let steps = sim.steps()[first..].to_vec();
+        for a in steps.iter().flat_map(|st| st.actions.iter()) {
+            let advancing = match &a.action {
+                Action::CreateTrack { .. } | Action::SetActive { .. } | Action::StartCheck { .. } => true,
+                Action::SetCanaryWeight { weight, .. } => *weight > traffic.canary_weight,
+                // A paused rolling update runs the controller's proportional `sync`,
+                // which may resize tracks within n + maxSurge (checked per step);
+                // blue-green and canary tracks must not grow at all.
+                Action::ScaleTrack { track, replicas } => {
+                    !matches!(s.kind, Kind::Rolling(..))
+                        && before.iter().find(|t| t.track == *track).is_none_or(|t| *replicas > t.spec)
+                }
+                _ => false,
+            };
+            prop_assert!(!advancing, "advanced while paused: {}", a.action);
+        }
+        let phase = steps.last().map(|st| st.phase);
+        prop_assert_eq!(phase, Some(Phase::Paused), "a paused rollout reports Paused");
+        sim.command(Command::Resume);
+        let resumed = sim.run().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(resumed.phase, Phase::Healthy);
+        prop_assert_eq!(common::live(&sim), vec![("v2".to_owned(), s.n, s.n)]);
     }
 }

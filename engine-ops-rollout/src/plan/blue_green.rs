@@ -391,6 +391,9 @@ fn idle(cx: &mut Cx<'_>, stable: TrackId) {
     cx.sync_status(Some(stable), complete, Clock::Evaluate);
     cx.phase = if cx.st.aborted || cx.timed_out() {
         Phase::Degraded
+    } else if cx.st.paused {
+        cx.gate = Some("paused by operator; Resume continues".into());
+        Phase::Paused
     } else if complete {
         Phase::Healthy
     } else {

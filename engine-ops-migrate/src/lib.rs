@@ -102,8 +102,11 @@
 //!
 //! # Feature flags
 //!
-//! None yet: the file and memory stores are always built. Database backends
-//! will come behind `postgres` and `sqlite` features.
+//! The file and memory stores are always built. Database backends:
+//!
+//! - `postgres`: `PostgresStore` on tokio-postgres (history table,
+//!   one transaction per migration, session advisory lock on a dedicated
+//!   connection), with `SqlMigration` for plain SQL migrations.
 
 mod checksum;
 mod error;
@@ -130,3 +133,7 @@ pub use report::{
 pub use store::StateStore;
 pub use store::file::{FileStore, FileStoreBuilder, JOURNAL_FORMAT, JournalSummary};
 pub use store::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use store::postgres::{PgContext, PostgresStore, PostgresStoreBuilder};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use store::sql::SqlMigration;

@@ -45,6 +45,10 @@
 
 pub mod file;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod sql;
 
 use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StepIntent};
 

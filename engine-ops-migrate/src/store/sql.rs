@@ -1,9 +1,8 @@
 //! Plain SQL migrations, and what the database stores share.
 //!
 //! [`SqlMigration`] is a migration written as SQL text. It runs on the
-//! PostgreSQL store (feature `postgres`, context
-//! [`PgContext`](crate::store::postgres::PgContext)) and on the SQLite store
-//! (feature `sqlite`, context [`rusqlite::Connection`]).
+//! PostgreSQL store (feature `postgres`, context `PgContext`) and on the
+//! SQLite store (feature `sqlite`, context `rusqlite::Connection`).
 //!
 //! # Examples
 //!

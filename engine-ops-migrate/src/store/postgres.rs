@@ -1,0 +1,1343 @@
+//! The PostgreSQL state store (feature `postgres`, on tokio-postgres).
+//!
+//! [`PostgresStore`] keeps the history in a table of the migrated database
+//! and hands every migration a [`PgContext`]: the store's own connection,
+//! inside the step's transaction.
+//!
+//! # Guarantees
+//!
+//! - **One transaction per migration.** `BEGIN`, the migration's `up`, its
+//!   `validate_up` and the history row's `INSERT … ; COMMIT` run on one
+//!   connection in one transaction: they commit together or not at all. A
+//!   failing step is rolled back by the database; nothing of it stays in the
+//!   schema or the history. The row and the `COMMIT` travel in one request,
+//!   so a step costs one commit and three round trips plus its own SQL.
+//! - **A lock that cannot leak.** The store opens its own connection (never
+//!   a pooled one) and takes a *session* advisory lock on it with
+//!   `pg_try_advisory_lock`, polled with backoff up to
+//!   [`lock_timeout`](PostgresStoreBuilder::lock_timeout); the wait happens
+//!   outside any transaction, so an instance waiting for the lock never holds
+//!   a snapshot that another instance's `CREATE INDEX CONCURRENTLY` would wait
+//!   for. The lock is released by `pg_advisory_unlock` at the end of every
+//!   operation, error paths included. If a request of the store or of a
+//!   migration (through [`PgContext`]) is abandoned half-way (a cancelled
+//!   future, a panic unwinding through it), a guard cancels the running query
+//!   and closes the connection, and the server drops the lock and rolls back
+//!   the open transaction; dropping the store does the same. The connection
+//!   also asks the server to notice a vanished client during long statements
+//!   (`client_connection_check_interval`, PostgreSQL 14+). The lock key is
+//!   derived from the history table's schema and name, so two applications
+//!   with their own tables in one database do not block each other.
+//! - **Non-transactional migrations** ([`Migration::transactional`] `false`,
+//!   for `CREATE INDEX CONCURRENTLY` or `ALTER TYPE … ADD VALUE`): an intent
+//!   row (`state = 'applying'`) is committed before the step and turned into
+//!   `applied` after it. A crash in between leaves the row in doubt: `status`
+//!   shows it and `run` refuses to go on until the migration's `validate_up`
+//!   settles it or an operator calls [`Migrator::resolve`].
+//! - **Cheap status.** [`load`](StateStore::load) is one round trip (two
+//!   pipelined queries) whatever the number of applied migrations.
+//!
+//! # The history table
+//!
+//! Default `public.engine_ops_migrations`; set it with
+//! [`history_table`](PostgresStoreBuilder::history_table). It is created
+//! (with its schema) the first time the lock is taken, and carries its
+//! layout version in its table comment (`engine-ops-migrate history layout
+//! 1`). A table with an unknown layout, or an existing table without the
+//! marker, is refused with [`Error::UnsupportedFormat`] and left untouched.
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `version` | `bigint` primary key | the migration's version |
+//! | `name` | `text` | its name when applied |
+//! | `checksum` | `text` | SHA-256 hex of its source |
+//! | `phase` | `text` null | `expand` / `contract` |
+//! | `state` | `text` | `applied`, `applying` or `reverting` (the last two: in doubt) |
+//! | `transactional` | `boolean` | whether the step ran in a transaction |
+//! | `started_at` | `timestamptz` | when the step started |
+//! | `applied_at` | `timestamptz` null | when it finished |
+//! | `execution_ms` | `bigint` null | time in `up` and `validate_up` |
+//! | `installed_by` | `text` | `current_user` |
+//! | `resolved_by` | `text` null | `operator` or `validation` for settled doubts |
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use engine_ops_migrate::Migrator;
+//! use engine_ops_migrate::store::postgres::PostgresStore;
+//! use engine_ops_migrate::store::sql::SqlMigration;
+//!
+//! # async fn demo() -> Result<(), engine_ops_migrate::Error> {
+//! let store = PostgresStore::builder("postgres://app:secret@localhost/app")
+//!     .history_table("app", "schema_history")
+//!     .lock_timeout(std::time::Duration::from_secs(30))
+//!     .connect()
+//!     .await?;
+//! let mut migrator = Migrator::builder(store)
+//!     .migration(SqlMigration::new(1, "create_users", "CREATE TABLE users (id bigint PRIMARY KEY)")
+//!         .down("DROP TABLE users"))
+//!     .migration(SqlMigration::new(2, "users_id_idx", "CREATE INDEX CONCURRENTLY users_id_idx ON users (id)")
+//!         .down("DROP INDEX CONCURRENTLY users_id_idx")
+//!         .no_transaction())
+//!     .build()?;
+//! let report = migrator.run().await?;
+//! println!("applied {} migrations", report.applied.len());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Migration::transactional`]: crate::Migration::transactional
+//! [`Migrator::resolve`]: crate::Migrator::resolve
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls, Row, ToStatement};
+
+use super::sql::{
+    BadRow, LAYOUT, STATE_APPLIED, STATE_APPLYING, STATE_REVERTING, db_ms, db_version, from_db_ms,
+    parse_phase, phase_str,
+};
+use crate::{
+    AppliedMigration, Checksum, Direction, Error, History, InDoubt, Resolution, ResolvedBy, Result,
+    StateStore, StepIntent,
+};
+
+/// The first half of every lock key: "EOMG" (engine-ops migrate).
+const LOCK_CLASS: i32 = 0x454F_4D47;
+const LAYOUT_MARKER: &str = "engine-ops-migrate history layout ";
+
+/// Why a database request failed, with the underlying tokio-postgres error.
+#[derive(Debug, thiserror::Error)]
+#[error("{action}")]
+struct PgError {
+    action: String,
+    #[source]
+    source: tokio_postgres::Error,
+}
+
+struct Conn {
+    client: Client,
+    task: tokio::task::AbortHandle,
+    killed: AtomicBool,
+    round_trips: Arc<AtomicU64>,
+}
+
+impl Conn {
+    /// Cancels whatever the server runs for this connection and closes it:
+    /// the server then releases the session lock and rolls back any open
+    /// transaction. Safe to call from `Drop`.
+    fn kill(&self) {
+        if self.killed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let token = self.client.cancel_token();
+            handle.spawn(async move {
+                let _ = token.cancel_query(NoTls).await;
+            });
+        }
+        self.task.abort();
+    }
+
+    fn is_dead(&self) -> bool {
+        self.killed.load(Ordering::SeqCst) || self.client.is_closed()
+    }
+
+    /// Runs one request; if the future is dropped before it finishes, the
+    /// connection is killed (see [`kill`](Self::kill)).
+    async fn guarded<F: Future>(&self, request: F) -> F::Output {
+        struct InFlight<'a>(&'a Conn, bool);
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.kill();
+                }
+            }
+        }
+        let mut flight = InFlight(self, true);
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let out = request.await;
+        flight.1 = false;
+        out
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Closing the socket ends the session: the server releases the lock
+        // and rolls back. Cancel first only if the store died mid-request.
+        self.task.abort();
+    }
+}
+
+/// The context PostgreSQL migrations run with: the store's connection,
+/// inside the step's transaction (or outside any, for a non-transactional
+/// step and for validators settling a step in doubt).
+///
+/// Its request methods mirror [`tokio_postgres::Client`]'s and add a guard:
+/// if a request's future is dropped before it completes (the run was
+/// cancelled, or a panic unwound through it), the running query is
+/// cancelled and the connection closed, so the server rolls the step back
+/// and releases the migration lock at once. [`client`](Self::client) gives
+/// the raw client for everything else (without that guard).
+///
+/// Do not end the step's transaction yourself (`COMMIT`, `ROLLBACK`): the
+/// store commits the history row with it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use engine_ops_migrate::{BoxError, Migration, Validation};
+/// use engine_ops_migrate::store::postgres::PgContext;
+///
+/// struct Backfill;
+///
+/// #[async_trait::async_trait]
+/// impl Migration<PgContext> for Backfill {
+///     fn version(&self) -> u64 { 7 }
+///     fn name(&self) -> &str { "backfill_emails" }
+///     fn source(&self) -> &[u8] { include_bytes!("postgres.rs") }
+///     async fn up(&self, db: &mut PgContext) -> Result<(), BoxError> {
+///         db.execute("UPDATE users SET email = lower(email) WHERE email <> lower(email)", &[]).await?;
+///         Ok(())
+///     }
+///     async fn down(&self, _db: &mut PgContext) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+///     async fn validate_up(&self, db: &mut PgContext) -> Result<Validation, BoxError> {
+///         let row = db.query_one("SELECT count(*) FROM users WHERE email <> lower(email)", &[]).await?;
+///         Ok(Validation::check(row.get::<_, i64>(0) == 0, "upper-case emails remain"))
+///     }
+/// }
+/// ```
+pub struct PgContext {
+    conn: Conn,
+}
+
+impl fmt::Debug for PgContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgContext")
+            .field("closed", &self.conn.is_dead())
+            .finish()
+    }
+}
+
+impl PgContext {
+    /// The raw client (requests through it have no cancellation guard).
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.conn.client
+    }
+
+    /// [`Client::batch_execute`]: runs one or more statements, separated by
+    /// `;`, as one request (simple query protocol).
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        self.conn.guarded(self.conn.client.batch_execute(sql)).await
+    }
+
+    /// [`Client::execute`]: runs one statement with parameters, returns the
+    /// number of rows it changed.
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub async fn execute<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error>
+    where
+        T: ?Sized + ToStatement,
+    {
+        self.conn
+            .guarded(self.conn.client.execute(statement, params))
+            .await
+    }
+
+    /// [`Client::query`]: runs a query, returns its rows.
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub async fn query<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error>
+    where
+        T: ?Sized + ToStatement,
+    {
+        self.conn
+            .guarded(self.conn.client.query(statement, params))
+            .await
+    }
+
+    /// [`Client::query_one`]: runs a query that returns exactly one row.
+    ///
+    /// # Errors
+    ///
+    /// The database's error, or not exactly one row.
+    pub async fn query_one<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, tokio_postgres::Error>
+    where
+        T: ?Sized + ToStatement,
+    {
+        self.conn
+            .guarded(self.conn.client.query_one(statement, params))
+            .await
+    }
+
+    /// [`Client::query_opt`]: runs a query that returns at most one row.
+    ///
+    /// # Errors
+    ///
+    /// The database's error, or more than one row.
+    pub async fn query_opt<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error>
+    where
+        T: ?Sized + ToStatement,
+    {
+        self.conn
+            .guarded(self.conn.client.query_opt(statement, params))
+            .await
+    }
+}
+
+/// Builds a [`PostgresStore`]; see [`PostgresStore::builder`].
+#[must_use = "call connect() to open the store"]
+pub struct PostgresStoreBuilder {
+    config: std::result::Result<tokio_postgres::Config, String>,
+    schema: String,
+    table: String,
+    lock_timeout: Duration,
+    poll_max: Duration,
+}
+
+impl fmt::Debug for PostgresStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStoreBuilder")
+            .field("server", &self.config.as_ref().map(describe_config))
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("lock_poll_max", &self.poll_max)
+            .finish()
+    }
+}
+
+fn describe_config(config: &tokio_postgres::Config) -> String {
+    let host = config.get_hosts().first().map_or_else(
+        || "localhost".to_owned(),
+        |h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        },
+    );
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{}:{}/{}",
+        config.get_user().unwrap_or(""),
+        host,
+        port,
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+/// Quotes an SQL identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes a text literal so that it reads the same whatever
+/// `standard_conforming_strings` says.
+fn literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+fn check_ident(what: &str, name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 63 || name.contains('\0') {
+        return Err(Error::InvalidConfig {
+            reason: format!(
+                "the history table's {what} {name:?} must be 1 to 63 bytes without NUL (PostgreSQL truncates longer names)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl PostgresStoreBuilder {
+    /// Sets the history table (default `public`, `engine_ops_migrations`).
+    /// Names are used as given (quoted), so `"App"` and `"app"` differ.
+    pub fn history_table(mut self, schema: impl Into<String>, table: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self.table = table.into();
+        self
+    }
+
+    /// How long [`lock`](StateStore::lock) waits for another migrator
+    /// (default 60 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The longest pause between two attempts to take the lock (default
+    /// 100 ms; the pause starts at 2 ms and doubles, with jitter).
+    pub fn lock_poll_max(mut self, interval: Duration) -> Self {
+        self.poll_max = interval;
+        self
+    }
+
+    /// Checks the settings and opens the store's connection. Nothing is
+    /// written: the history table is created when the lock is first taken.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for an unparsable URL or bad settings;
+    /// [`Error::Backend`] when the server cannot be reached or refuses the
+    /// credentials.
+    pub async fn connect(self) -> Result<PostgresStore> {
+        let config = self
+            .config
+            .map_err(|reason| Error::InvalidConfig { reason })?;
+        check_ident("schema", &self.schema)?;
+        check_ident("table", &self.table)?;
+        if self.poll_max.is_zero() {
+            return Err(Error::InvalidConfig {
+                reason: "the lock poll interval must be above zero".into(),
+            });
+        }
+        let mut digest = Sha256::new();
+        digest.update(b"engine-ops-migrate\0");
+        digest.update(self.schema.as_bytes());
+        digest.update(b"\0");
+        digest.update(self.table.as_bytes());
+        let hash = digest.finalize();
+        let lock_key = (
+            LOCK_CLASS,
+            i32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]),
+        );
+        let qualified = format!("{}.{}", ident(&self.schema), ident(&self.table));
+        let server = describe_config(&config);
+        let round_trips = Arc::new(AtomicU64::new(0));
+        let conn = open(&config, &server, &round_trips).await?;
+        Ok(PostgresStore {
+            describe: format!("{server} table {qualified}"),
+            server,
+            config,
+            schema: self.schema,
+            table: self.table,
+            qualified,
+            lock_key,
+            lock_timeout: self.lock_timeout,
+            poll_max: self.poll_max,
+            ctx: PgContext { conn },
+            round_trips,
+            locked: false,
+            in_tx: false,
+            table_ready: false,
+        })
+    }
+}
+
+async fn open(
+    config: &tokio_postgres::Config,
+    server: &str,
+    round_trips: &Arc<AtomicU64>,
+) -> Result<Conn> {
+    let backend = |action: String, source| Error::Backend {
+        store: server.to_owned(),
+        source: Box::new(PgError { action, source }),
+    };
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        backend(
+            format!(
+                "cannot connect to PostgreSQL at {server}; check the URL, that the server is running, and the user name and password"
+            ),
+            e,
+        )
+    })?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "migration store connection ended");
+        }
+    })
+    .abort_handle();
+    let conn = Conn {
+        client,
+        task,
+        killed: AtomicBool::new(false),
+        round_trips: round_trips.clone(),
+    };
+    // Let the server notice a vanished client during a long statement
+    // (PostgreSQL 14+; ignored by older servers).
+    conn.guarded(conn.client.batch_execute(
+        "DO $$ BEGIN PERFORM set_config('client_connection_check_interval', '1000', false); \
+         EXCEPTION WHEN undefined_object THEN NULL; END $$",
+    ))
+    .await
+    .map_err(|e| backend("cannot set up the migration session".into(), e))?;
+    Ok(conn)
+}
+
+/// Polls `a` then `b` until both finish. `a` is always polled first, so its
+/// request is written to the connection before `b`'s (pipelining in order).
+async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    let mut out_a = None;
+    let mut out_b = None;
+    std::future::poll_fn(|cx| {
+        if out_a.is_none()
+            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            out_a = Some(v);
+        }
+        if out_b.is_none()
+            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            out_b = Some(v);
+        }
+        match (out_a.take(), out_b.take()) {
+            (Some(x), Some(y)) => std::task::Poll::Ready((x, y)),
+            (x, y) => {
+                out_a = x;
+                out_b = y;
+                std::task::Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+/// The PostgreSQL state store; see the [module docs](self).
+///
+/// # Examples
+///
+/// ```no_run
+/// use engine_ops_migrate::StateStore;
+/// use engine_ops_migrate::store::postgres::PostgresStore;
+///
+/// # async fn demo() -> Result<(), engine_ops_migrate::Error> {
+/// let mut store = PostgresStore::connect("postgres://app:secret@localhost/app").await?;
+/// let history = store.load().await?; // one round trip, never writes
+/// println!("{} applied", history.applied.len());
+/// # Ok(())
+/// # }
+/// ```
+pub struct PostgresStore {
+    describe: String,
+    server: String,
+    config: tokio_postgres::Config,
+    schema: String,
+    table: String,
+    qualified: String,
+    lock_key: (i32, i32),
+    lock_timeout: Duration,
+    poll_max: Duration,
+    ctx: PgContext,
+    round_trips: Arc<AtomicU64>,
+    /// Whether this session holds the advisory lock.
+    locked: bool,
+    /// Whether a step transaction is open.
+    in_tx: bool,
+    /// Whether the history table was checked (or created) under the lock.
+    table_ready: bool,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("server", &self.server)
+            .field("table", &self.qualified)
+            .field("lock_key", &self.lock_key)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("locked", &self.locked)
+            .finish()
+    }
+}
+
+/// What the catalog says about the history table.
+enum TableState {
+    Missing { schema_exists: bool },
+    Ours,
+}
+
+impl PostgresStore {
+    /// Starts building a store for the database at `url` (a
+    /// `postgres://user:password@host:port/db?…` URL or a `key=value`
+    /// connection string). TLS is not supported.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_migrate::store::postgres::PostgresStore;
+    ///
+    /// let builder = PostgresStore::builder("postgres://app@localhost/app")
+    ///     .history_table("app", "schema_history");
+    /// # let _ = builder;
+    /// ```
+    pub fn builder(url: &str) -> PostgresStoreBuilder {
+        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            format!("cannot parse the PostgreSQL URL ({e}); expected postgres://user:password@host:port/database")
+        });
+        Self::builder_with(config)
+    }
+
+    /// Starts building a store from a tokio-postgres configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_migrate::store::postgres::PostgresStore;
+    ///
+    /// let mut config = tokio_postgres::Config::new();
+    /// config.host("localhost").user("app").dbname("app");
+    /// let builder = PostgresStore::builder_from_config(config);
+    /// # let _ = builder;
+    /// ```
+    pub fn builder_from_config(config: tokio_postgres::Config) -> PostgresStoreBuilder {
+        Self::builder_with(Ok(config))
+    }
+
+    fn builder_with(
+        config: std::result::Result<tokio_postgres::Config, String>,
+    ) -> PostgresStoreBuilder {
+        PostgresStoreBuilder {
+            config,
+            schema: "public".into(),
+            table: "engine_ops_migrations".into(),
+            lock_timeout: Duration::from_secs(60),
+            poll_max: Duration::from_millis(100),
+        }
+    }
+
+    /// Opens a store at `url` with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresStoreBuilder::connect`].
+    ///
+    /// # Examples
+    ///
+    /// See [`PostgresStore`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::builder(url).connect().await
+    }
+
+    /// The schema-qualified, quoted history table name.
+    #[must_use]
+    pub fn history_table(&self) -> &str {
+        &self.qualified
+    }
+
+    /// The advisory lock key `(classid, objid)` as `pg_locks` shows it
+    /// (derived from the history table's schema and name).
+    #[must_use]
+    pub fn lock_key(&self) -> (i32, i32) {
+        self.lock_key
+    }
+
+    /// How many requests the store (and migrations through [`PgContext`])
+    /// have waited for since it was opened; pipelined requests count once.
+    #[must_use]
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    fn err(&self, action: impl Into<String>, source: tokio_postgres::Error) -> Error {
+        Error::Backend {
+            store: self.describe.clone(),
+            source: Box::new(PgError {
+                action: action.into(),
+                source,
+            }),
+        }
+    }
+
+    fn bad_row(&self, reason: String) -> Error {
+        Error::Backend {
+            store: self.describe.clone(),
+            source: Box::new(BadRow(reason)),
+        }
+    }
+
+    fn conn(&self) -> &Conn {
+        &self.ctx.conn
+    }
+
+    /// Reconnects if the connection died (killed by a guard, or lost), and
+    /// rolls back a step transaction left open by a cancelled operation.
+    /// The server released everything the dead session held.
+    async fn heal(&mut self) -> Result<()> {
+        if self.conn().is_dead() {
+            self.conn().kill();
+            let conn = open(&self.config, &self.server, &self.round_trips).await?;
+            self.ctx = PgContext { conn };
+            self.locked = false;
+            self.in_tx = false;
+            self.table_ready = false;
+        } else if self.in_tx {
+            self.conn()
+                .guarded(self.conn().client.batch_execute("ROLLBACK"))
+                .await
+                .map_err(|e| self.err("cannot roll back an abandoned step", e))?;
+            self.in_tx = false;
+        }
+        Ok(())
+    }
+
+    fn catalog_sql() -> &'static str {
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), \
+                (SELECT coalesce(obj_description(c.oid, 'pg_class'), '') FROM pg_class c \
+                   JOIN pg_namespace n ON n.oid = c.relnamespace \
+                  WHERE n.nspname = $1 AND c.relname = $2)"
+    }
+
+    fn table_state(&self, row: &Row) -> Result<TableState> {
+        let schema_exists: bool = row.get(0);
+        let comment: Option<String> = row.get(1);
+        let Some(comment) = comment else {
+            return Ok(TableState::Missing { schema_exists });
+        };
+        let layout = comment
+            .strip_prefix(LAYOUT_MARKER)
+            .and_then(|n| n.trim().parse::<u32>().ok());
+        match layout {
+            Some(LAYOUT) => Ok(TableState::Ours),
+            Some(n) => Err(Error::UnsupportedFormat {
+                store: self.describe.clone(),
+                found: format!("history table layout {n} (this build reads layout {LAYOUT})"),
+            }),
+            None => Err(Error::UnsupportedFormat {
+                store: self.describe.clone(),
+                found: format!(
+                    "a table without the engine-ops-migrate layout marker in its comment ({comment:?}); choose another history table name"
+                ),
+            }),
+        }
+    }
+
+    async fn catalog(&self) -> Result<TableState> {
+        let row = self
+            .conn()
+            .guarded(self.conn().client.query_typed_one(
+                Self::catalog_sql(),
+                &[(&self.schema, Type::TEXT), (&self.table, Type::TEXT)],
+            ))
+            .await
+            .map_err(|e| self.err("cannot read the catalog", e))?;
+        self.table_state(&row)
+    }
+
+    /// Creates the history table if it is missing, checks its layout
+    /// otherwise. Called with the lock held.
+    async fn ensure_table(&mut self) -> Result<()> {
+        if self.table_ready {
+            return Ok(());
+        }
+        if let TableState::Missing { schema_exists } = self.catalog().await? {
+            let q = &self.qualified;
+            let create_schema = if schema_exists {
+                String::new()
+            } else {
+                format!("CREATE SCHEMA IF NOT EXISTS {};\n", ident(&self.schema))
+            };
+            let sql = format!(
+                "{create_schema}CREATE TABLE {q} (
+                    version bigint PRIMARY KEY,
+                    name text NOT NULL,
+                    checksum text NOT NULL,
+                    phase text CHECK (phase IN ('expand', 'contract')),
+                    state text NOT NULL CHECK (state IN ('applied', 'applying', 'reverting')),
+                    transactional boolean NOT NULL,
+                    started_at timestamptz NOT NULL,
+                    applied_at timestamptz,
+                    execution_ms bigint,
+                    installed_by text NOT NULL DEFAULT current_user,
+                    resolved_by text
+                );
+                COMMENT ON TABLE {q} IS '{LAYOUT_MARKER}{LAYOUT}';"
+            );
+            self.conn()
+                .guarded(self.conn().client.batch_execute(&sql))
+                .await
+                .map_err(|e| {
+                    self.err(
+                        format!("cannot create the history table {q}; grant CREATE on the database or schema, or create it by hand"),
+                        e,
+                    )
+                })?;
+        }
+        self.table_ready = true;
+        Ok(())
+    }
+
+    async fn release(&mut self) -> Result<()> {
+        if !self.locked {
+            return Ok(());
+        }
+        self.locked = false;
+        let (k1, k2) = self.lock_key;
+        let unlocked = self
+            .conn()
+            .guarded(self.conn().client.query_typed_one(
+                "SELECT pg_advisory_unlock($1, $2)",
+                &[(&k1, Type::INT4), (&k2, Type::INT4)],
+            ))
+            .await;
+        match unlocked {
+            Ok(row) if row.get::<_, bool>(0) => Ok(()),
+            Ok(_) => {
+                // Not held by this session any more (the session was reset by
+                // hand?): end the session so nothing can linger.
+                self.conn().kill();
+                Ok(())
+            }
+            Err(e) => {
+                // Closing the session releases the lock for sure.
+                tracing::warn!(error = %e, "unlock failed; closing the migration connection instead");
+                self.conn().kill();
+                Ok(())
+            }
+        }
+    }
+
+    async fn holder(&self) -> String {
+        let (k1, k2) = self.lock_key;
+        let class = i64::from(k1.cast_unsigned());
+        let obj = i64::from(k2.cast_unsigned());
+        let row = self
+            .conn()
+            .guarded(self.conn().client.query_typed_opt(
+                "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'), \
+                        coalesce(extract(epoch FROM now() - a.backend_start)::int8, 0) \
+                   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+                    AND l.classid::int8 = $1 AND l.objid::int8 = $2 LIMIT 1",
+                &[(&class, Type::INT8), (&obj, Type::INT8)],
+            ))
+            .await;
+        match row {
+            Ok(Some(r)) => format!(
+                ", held by backend pid {} (application {:?}, from {}, connected {} s ago)",
+                r.get::<_, i32>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2),
+                r.get::<_, i64>(3)
+            ),
+            _ => String::new(),
+        }
+    }
+
+    async fn take_lock(&mut self) -> Result<()> {
+        let (k1, k2) = self.lock_key;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(2);
+        // Jitter from the lock key and the clock: waiters started together
+        // do not poll in lock step.
+        let mut jitter = u64::from(k2.cast_unsigned())
+            ^ u64::from(std::process::id())
+            ^ u64::try_from(started.elapsed().as_nanos()).unwrap_or(0);
+        loop {
+            let got = self
+                .conn()
+                .guarded(self.conn().client.query_typed_one(
+                    "SELECT pg_try_advisory_lock($1, $2)",
+                    &[(&k1, Type::INT4), (&k2, Type::INT4)],
+                ))
+                .await
+                .map_err(|e| self.err("cannot take the migration lock", e))?;
+            if got.get::<_, bool>(0) {
+                self.locked = true;
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if waited >= self.lock_timeout {
+                let holder = self.holder().await;
+                return Err(Error::LockTimeout {
+                    lock: format!("advisory lock ({k1}, {k2}) of {}{holder}", self.describe),
+                    waited,
+                });
+            }
+            jitter ^= jitter << 13;
+            jitter ^= jitter >> 7;
+            jitter ^= jitter << 17;
+            let spread = u64::try_from(pause.as_micros()).unwrap_or(1).max(1);
+            let sleep = (pause / 2 + Duration::from_micros(jitter % spread))
+                .min(self.lock_timeout.saturating_sub(waited));
+            tokio::time::sleep(sleep).await;
+            pause = (pause * 2).min(self.poll_max);
+        }
+    }
+
+    fn decode(&self, rows: &[Row]) -> Result<History> {
+        let mut applied = Vec::new();
+        let mut in_doubt = Vec::new();
+        for r in rows {
+            let version: i64 = r.get(0);
+            let bad = |what: String| {
+                self.bad_row(format!(
+                    "history row for version {version} {what}; restore the row from a backup or fix it by hand"
+                ))
+            };
+            let version =
+                u64::try_from(version).map_err(|_| bad("has a negative version".into()))?;
+            let name: String = r.get(1);
+            let checksum_text: String = r.get(2);
+            let checksum = Checksum::from_str(&checksum_text).map_err(|_| {
+                bad(format!(
+                    "has checksum {checksum_text:?}, which is not a SHA-256 hex digest"
+                ))
+            })?;
+            let phase = parse_phase(r.get::<_, Option<&str>>(3)).map_err(bad)?;
+            let state: String = r.get(4);
+            let started_at_ms = from_db_ms(r.get(5));
+            let applied_at_ms = from_db_ms(r.get(6));
+            let duration_ms = from_db_ms(r.get(7));
+            match state.as_str() {
+                STATE_APPLIED => applied.push(AppliedMigration {
+                    version,
+                    name,
+                    checksum,
+                    phase,
+                    applied_at_ms,
+                    duration_ms,
+                }),
+                STATE_APPLYING | STATE_REVERTING => in_doubt.push(InDoubt {
+                    version,
+                    name,
+                    checksum,
+                    phase,
+                    direction: if state == STATE_APPLYING {
+                        Direction::Up
+                    } else {
+                        Direction::Down
+                    },
+                    started_at_ms,
+                }),
+                other => return Err(bad(format!("has unknown state {other:?}"))),
+            }
+        }
+        Ok(History::new(applied, in_doubt))
+    }
+
+    /// Runs one statement outside a step transaction and checks it changed
+    /// exactly one row.
+    async fn one_row(
+        &self,
+        action: &str,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<bool> {
+        let n = self
+            .conn()
+            .guarded(self.conn().client.execute_typed(sql, params))
+            .await
+            .map_err(|e| self.err(action.to_owned(), e))?;
+        Ok(n == 1)
+    }
+}
+
+#[async_trait::async_trait]
+impl StateStore for PostgresStore {
+    type Context = PgContext;
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    async fn lock(&mut self) -> Result<()> {
+        self.heal().await?;
+        if !self.locked {
+            self.take_lock().await?;
+        }
+        // The lock is ours from here: release it on every error path.
+        if let Err(e) = self.ensure_table().await {
+            self.release().await?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn unlock(&mut self) -> Result<()> {
+        if self.in_tx && !self.conn().is_dead() {
+            let _ = self
+                .conn()
+                .guarded(self.conn().client.batch_execute("ROLLBACK"))
+                .await;
+            self.in_tx = false;
+        }
+        self.release().await
+    }
+
+    async fn load(&mut self) -> Result<History> {
+        self.heal().await?;
+        let rows_sql = format!(
+            "SELECT version, name, checksum, phase, state, \
+                    (extract(epoch FROM started_at) * 1000)::int8, \
+                    (extract(epoch FROM applied_at) * 1000)::int8, execution_ms \
+               FROM {} ORDER BY version",
+            self.qualified
+        );
+        let client = &self.conn().client;
+        let names: [(&(dyn ToSql + Sync), Type); 2] =
+            [(&self.schema, Type::TEXT), (&self.table, Type::TEXT)];
+        let catalog = client.query_typed_one(Self::catalog_sql(), &names);
+        let rows = client.query_typed(&rows_sql, &[]);
+        // Both requests are written before either answer is read: one
+        // round trip whatever the number of rows.
+        let (catalog, rows) = self.conn().guarded(join2(catalog, rows)).await;
+        let catalog = catalog.map_err(|e| self.err("cannot read the catalog", e))?;
+        match self.table_state(&catalog)? {
+            TableState::Missing { .. } => Ok(History::default()),
+            TableState::Ours => {
+                let rows = rows.map_err(|e| {
+                    self.err(
+                        format!("cannot read the history table {}", self.qualified),
+                        e,
+                    )
+                })?;
+                self.decode(&rows)
+            }
+        }
+    }
+
+    fn context(&mut self) -> &mut PgContext {
+        &mut self.ctx
+    }
+
+    fn undoes_on_abort(&self, intent: &StepIntent) -> bool {
+        intent.transactional
+    }
+
+    async fn begin(&mut self, intent: &StepIntent) -> Result<()> {
+        let version = db_version(intent.version)?;
+        if !self.locked {
+            return Err(self.bad_row(
+                "a step was started without the migration lock; use the Migrator".into(),
+            ));
+        }
+        if intent.transactional {
+            self.conn()
+                .guarded(self.conn().client.batch_execute("BEGIN"))
+                .await
+                .map_err(|e| self.err("cannot begin the step transaction", e))?;
+            self.in_tx = true;
+            return Ok(());
+        }
+        let q = &self.qualified;
+        let started = db_ms(intent.started_at_ms);
+        match intent.direction {
+            Direction::Up => {
+                let sql = format!(
+                    "INSERT INTO {q} (version, name, checksum, phase, state, transactional, started_at) \
+                     VALUES ($1, $2, $3, $4, '{STATE_APPLYING}', false, to_timestamp($5::int8 / 1000.0))"
+                );
+                let checksum = intent.checksum.to_hex();
+                let phase = phase_str(intent.phase);
+                self.one_row(
+                    "cannot record the intent of a non-transactional step",
+                    &sql,
+                    &[
+                        (&version, Type::INT8),
+                        (&intent.name, Type::TEXT),
+                        (&checksum, Type::TEXT),
+                        (&phase, Type::TEXT),
+                        (&started, Type::INT8),
+                    ],
+                )
+                .await?;
+            }
+            Direction::Down => {
+                let sql = format!(
+                    "UPDATE {q} SET state = '{STATE_REVERTING}', started_at = to_timestamp($2::int8 / 1000.0) \
+                     WHERE version = $1 AND state = '{STATE_APPLIED}'"
+                );
+                if !self
+                    .one_row(
+                        "cannot record the intent of a non-transactional step",
+                        &sql,
+                        &[(&version, Type::INT8), (&started, Type::INT8)],
+                    )
+                    .await?
+                {
+                    return Err(self.bad_row(format!(
+                        "has no applied row to revert for version {}",
+                        intent.version
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(
+        &mut self,
+        intent: &StepIntent,
+        finished_at_ms: u64,
+        duration_ms: u64,
+    ) -> Result<()> {
+        let version = db_version(intent.version)?;
+        let q = &self.qualified;
+        let finished = db_ms(finished_at_ms);
+        let took = db_ms(duration_ms);
+        match (intent.transactional, intent.direction) {
+            (true, Direction::Up) => {
+                // The row and COMMIT in one request: if the INSERT fails the
+                // server skips the COMMIT, and the ROLLBACK below ends the
+                // transaction, so the step's effects go with it.
+                let sql = format!(
+                    "INSERT INTO {q} (version, name, checksum, phase, state, transactional, started_at, applied_at, execution_ms) \
+                     VALUES ({version}, {name}, '{checksum}', {phase}, '{STATE_APPLIED}', true, \
+                             to_timestamp({started}::int8 / 1000.0), to_timestamp({finished}::int8 / 1000.0), {took});\n\
+                     COMMIT",
+                    name = literal(&intent.name),
+                    checksum = intent.checksum.to_hex(),
+                    phase = phase_str(intent.phase).map_or("NULL".to_owned(), |p| format!("'{p}'")),
+                    started = db_ms(intent.started_at_ms),
+                );
+                let done = self
+                    .conn()
+                    .guarded(self.conn().client.batch_execute(&sql))
+                    .await;
+                if let Err(e) = done {
+                    if !self.conn().is_dead() {
+                        let _ = self
+                            .conn()
+                            .guarded(self.conn().client.batch_execute("ROLLBACK"))
+                            .await;
+                    }
+                    self.in_tx = false;
+                    return Err(self.err(
+                        format!(
+                            "cannot record migration {} ({}); its transaction was rolled back",
+                            intent.version, intent.name
+                        ),
+                        e,
+                    ));
+                }
+                self.in_tx = false;
+            }
+            (true, Direction::Down) => {
+                let deleted = self
+                    .conn()
+                    .guarded(self.conn().client.execute_typed(
+                        &format!(
+                            "DELETE FROM {q} WHERE version = $1 AND state = '{STATE_APPLIED}'"
+                        ),
+                        &[(&version, Type::INT8)],
+                    ))
+                    .await;
+                let ok = matches!(deleted, Ok(1));
+                let end = if ok { "COMMIT" } else { "ROLLBACK" };
+                let ended = self
+                    .conn()
+                    .guarded(self.conn().client.batch_execute(end))
+                    .await;
+                self.in_tx = false;
+                match deleted {
+                    Err(e) => {
+                        return Err(self.err(
+                            format!(
+                                "cannot record the revert of migration {}; its transaction was rolled back",
+                                intent.version
+                            ),
+                            e,
+                        ));
+                    }
+                    Ok(1) => {}
+                    Ok(_) => {
+                        return Err(self.bad_row(format!(
+                            "is missing for version {} while reverting it; the revert was rolled back",
+                            intent.version
+                        )));
+                    }
+                }
+                ended.map_err(|e| self.err("cannot commit the revert", e))?;
+            }
+            (false, Direction::Up) => {
+                let sql = format!(
+                    "UPDATE {q} SET state = '{STATE_APPLIED}', applied_at = to_timestamp($2::int8 / 1000.0), execution_ms = $3 \
+                     WHERE version = $1 AND state = '{STATE_APPLYING}'"
+                );
+                if !self
+                    .one_row(
+                        "cannot record a finished non-transactional step",
+                        &sql,
+                        &[
+                            (&version, Type::INT8),
+                            (&finished, Type::INT8),
+                            (&took, Type::INT8),
+                        ],
+                    )
+                    .await?
+                {
+                    return Err(self.bad_row(format!(
+                        "lost its intent row for version {}",
+                        intent.version
+                    )));
+                }
+            }
+            (false, Direction::Down) => {
+                let sql =
+                    format!("DELETE FROM {q} WHERE version = $1 AND state = '{STATE_REVERTING}'");
+                if !self
+                    .one_row(
+                        "cannot record a finished non-transactional revert",
+                        &sql,
+                        &[(&version, Type::INT8)],
+                    )
+                    .await?
+                {
+                    return Err(self.bad_row(format!(
+                        "lost its intent row for version {}",
+                        intent.version
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn abort(&mut self, intent: &StepIntent) -> Result<()> {
+        let version = db_version(intent.version)?;
+        let q = &self.qualified;
+        if intent.transactional {
+            self.in_tx = false;
+            if self.conn().is_dead() {
+                // The server rolled the transaction back when the session ended.
+                return Ok(());
+            }
+            return self
+                .conn()
+                .guarded(self.conn().client.batch_execute("ROLLBACK"))
+                .await
+                .map_err(|e| self.err("cannot roll back the failed step", e));
+        }
+        let sql = match intent.direction {
+            Direction::Up => {
+                format!("DELETE FROM {q} WHERE version = $1 AND state = '{STATE_APPLYING}'")
+            }
+            Direction::Down => format!(
+                "UPDATE {q} SET state = '{STATE_APPLIED}' WHERE version = $1 AND state = '{STATE_REVERTING}'"
+            ),
+        };
+        self.one_row(
+            "cannot clear the intent of an undone step",
+            &sql,
+            &[(&version, Type::INT8)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn resolve(
+        &mut self,
+        doubt: &InDoubt,
+        resolution: Resolution,
+        by: ResolvedBy,
+        at_ms: u64,
+    ) -> Result<()> {
+        let version = db_version(doubt.version)?;
+        let q = &self.qualified;
+        let by = match by {
+            ResolvedBy::Validation => "validation",
+            ResolvedBy::Operator => "operator",
+        };
+        let at = db_ms(at_ms);
+        let changed = match (resolution, doubt.direction) {
+            (Resolution::Applied, Direction::Up) => {
+                self.one_row(
+                    "cannot settle a step in doubt",
+                    &format!(
+                        "UPDATE {q} SET state = '{STATE_APPLIED}', applied_at = to_timestamp($2::int8 / 1000.0), \
+                                execution_ms = 0, resolved_by = $3 \
+                          WHERE version = $1 AND state = '{STATE_APPLYING}'"
+                    ),
+                    &[(&version, Type::INT8), (&at, Type::INT8), (&by, Type::TEXT)],
+                )
+                .await?
+            }
+            (Resolution::Applied, Direction::Down) => {
+                self.one_row(
+                    "cannot settle a step in doubt",
+                    &format!(
+                        "UPDATE {q} SET state = '{STATE_APPLIED}', resolved_by = $2 \
+                          WHERE version = $1 AND state = '{STATE_REVERTING}'"
+                    ),
+                    &[(&version, Type::INT8), (&by, Type::TEXT)],
+                )
+                .await?
+            }
+            (Resolution::NotApplied, _) => {
+                self.one_row(
+                    "cannot settle a step in doubt",
+                    &format!(
+                        "DELETE FROM {q} WHERE version = $1 AND state IN ('{STATE_APPLYING}', '{STATE_REVERTING}')"
+                    ),
+                    &[(&version, Type::INT8)],
+                )
+                .await?
+            }
+        };
+        if changed {
+            Ok(())
+        } else {
+            Err(Error::NotInDoubt {
+                version: doubt.version,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_and_literals_are_quoted() {
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("it's a \\ test"), "E'it''s a \\\\ test'");
+    }
+
+    #[test]
+    fn long_or_empty_identifiers_are_refused() {
+        assert!(check_ident("table", "").is_err());
+        assert!(check_ident("table", &"x".repeat(64)).is_err());
+        assert!(check_ident("table", &"x".repeat(63)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_bad_url_is_a_configuration_error_before_any_io() {
+        let err = PostgresStore::connect("postgres://[::1")
+            .await
+            .expect_err("unparsable");
+        assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_description_names_the_server_without_the_password() {
+        let config = tokio_postgres::Config::from_str("postgres://u:secret@db.example:6543/app")
+            .expect("valid url");
+        let text = describe_config(&config);
+        assert_eq!(text, "postgres://u@db.example:6543/app");
+    }
+}

@@ -107,6 +107,9 @@
 //! - `postgres`: `PostgresStore` on tokio-postgres (history table,
 //!   one transaction per migration, session advisory lock on a dedicated
 //!   connection), with `SqlMigration` for plain SQL migrations.
+//! - `sqlite`: `SqliteStore` on rusqlite with SQLite bundled (history
+//!   table, `BEGIN IMMEDIATE` per migration, a run lock that dies with its
+//!   connection or process).
 
 mod checksum;
 mod error;
@@ -137,3 +140,5 @@ pub use store::memory::MemoryStore;
 pub use store::postgres::{PgContext, PostgresStore, PostgresStoreBuilder};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use store::sql::SqlMigration;
+#[cfg(feature = "sqlite")]
+pub use store::sqlite::{SqliteStore, SqliteStoreBuilder};

@@ -49,6 +49,8 @@ pub mod memory;
 pub mod postgres;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StepIntent};
 

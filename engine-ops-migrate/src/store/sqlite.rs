@@ -1,0 +1,890 @@
+//! The SQLite state store (feature `sqlite`, on rusqlite with SQLite
+//! bundled).
+//!
+//! [`SqliteStore`] keeps the history in a table of the migrated database and
+//! hands every migration its [`rusqlite::Connection`], inside the step's
+//! transaction.
+//!
+//! # Guarantees
+//!
+//! - **One transaction per migration.** `BEGIN IMMEDIATE`, the migration's
+//!   `up`, its `validate_up`, the history row and `COMMIT` run on one
+//!   connection: they commit together or not at all. A failing step is
+//!   rolled back; nothing of it stays in the schema or the history.
+//!   `BEGIN IMMEDIATE` takes the database's write lock up front, waiting up
+//!   to [`busy_timeout`](SqliteStoreBuilder::busy_timeout) for other writers
+//!   (the application itself, say), so a step never fails half-way on a
+//!   lock upgrade.
+//! - **A run-wide lock that cannot leak.** SQLite cannot hold its write lock
+//!   across the commits of a run, so the run lock is a `BEGIN IMMEDIATE`
+//!   transaction on a sibling lock database (`<database>.<table>.lock`),
+//!   polled without blocking up to
+//!   [`lock_timeout`](SqliteStoreBuilder::lock_timeout). SQLite's file locks
+//!   belong to the connection and the process: `unlock`, dropping the store,
+//!   a panic that drops it, or the death of the process releases it. An
+//!   in-memory database (`:memory:`) is private to its connection and needs
+//!   no lock file.
+//! - **Non-transactional migrations** (for `VACUUM`, or for steps that must
+//!   commit part by part): an intent row (`state = 'applying'`) is committed
+//!   first and completed after. A crash in between leaves the step in doubt
+//!   until `validate_up` settles it or an operator calls
+//!   [`Migrator::resolve`](crate::Migrator::resolve).
+//! - A step transaction abandoned by a cancelled run is rolled back on the
+//!   store's next call.
+//!
+//! The store calls SQLite synchronously inside its async methods (rusqlite
+//! is synchronous); only the wait for the run lock sleeps asynchronously.
+//!
+//! # The history table
+//!
+//! Default `engine_ops_migrations`, in the `main` database; set it with
+//! [`history_table`](SqliteStoreBuilder::history_table). It is created the
+//! first time the lock is taken, together with `<table>_layout`, a one-row
+//! table holding the layout version (`1`). A table with an unknown layout,
+//! or an existing table without the layout table, is refused with
+//! [`Error::UnsupportedFormat`] and left untouched. Columns: `version`
+//! (primary key), `name`, `checksum`, `phase`, `state` (`applied`,
+//! `applying`, `reverting`), `transactional`, `started_at_ms`,
+//! `applied_at_ms`, `applied_at` (UTC text), `execution_ms`, `resolved_by`.
+//!
+//! # Examples
+//!
+//! ```
+//! use engine_ops_migrate::Migrator;
+//! use engine_ops_migrate::store::sql::SqlMigration;
+//! use engine_ops_migrate::store::sqlite::SqliteStore;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let store = SqliteStore::builder(dir.path().join("app.db")).open()?;
+//! let mut migrator = Migrator::builder(store)
+//!     .migration(SqlMigration::new(1, "create_users", "CREATE TABLE users (id INTEGER PRIMARY KEY)")
+//!         .down("DROP TABLE users"))
+//!     .build()?;
+//! let report = migrator.run().await?;
+//! assert_eq!(report.applied.len(), 1);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, params};
+
+use super::sql::{
+    BadRow, LAYOUT, STATE_APPLIED, STATE_APPLYING, STATE_REVERTING, db_ms, db_version, from_db_ms,
+    parse_phase, phase_str,
+};
+use crate::{
+    AppliedMigration, Checksum, Direction, Error, History, InDoubt, Resolution, ResolvedBy, Result,
+    StateStore, StepIntent,
+};
+
+/// Why an SQLite call failed, with rusqlite's error.
+#[derive(Debug, thiserror::Error)]
+#[error("{action}")]
+struct SqlError {
+    action: String,
+    #[source]
+    source: rusqlite::Error,
+}
+
+/// Builds a [`SqliteStore`]; see [`SqliteStore::builder`].
+#[derive(Debug)]
+#[must_use = "call open() to open the store"]
+pub struct SqliteStoreBuilder {
+    path: PathBuf,
+    table: String,
+    lock_timeout: Duration,
+    busy_timeout: Duration,
+    poll_max: Duration,
+}
+
+impl SqliteStoreBuilder {
+    /// Sets the history table (default `engine_ops_migrations`).
+    pub fn history_table(mut self, table: impl Into<String>) -> Self {
+        self.table = table.into();
+        self
+    }
+
+    /// How long [`lock`](StateStore::lock) waits for another migrator
+    /// (default 60 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long a step's `BEGIN IMMEDIATE` (and every statement) waits for
+    /// other writers of the database (default 5 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// The longest pause between two attempts to take the run lock (default
+    /// 50 ms; the pause starts at 1 ms and doubles).
+    pub fn lock_poll_max(mut self, interval: Duration) -> Self {
+        self.poll_max = interval;
+        self
+    }
+
+    /// Checks the settings and opens the database (creating the file if it
+    /// does not exist). Nothing is written: the history table is created
+    /// when the lock is first taken.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for bad settings; [`Error::Backend`] when the
+    /// file cannot be opened or is not an SQLite database.
+    pub fn open(self) -> Result<SqliteStore> {
+        if self.table.is_empty() || self.table.contains('\0') {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "the history table name {:?} must be non-empty and without NUL",
+                    self.table
+                ),
+            });
+        }
+        if self.poll_max.is_zero() {
+            return Err(Error::InvalidConfig {
+                reason: "the lock poll interval must be above zero".into(),
+            });
+        }
+        let memory = self.path.as_os_str() == ":memory:";
+        let describe = format!(
+            "sqlite:{} table {}",
+            self.path.display(),
+            ident(&self.table)
+        );
+        let backend = |action: String, source| Error::Backend {
+            store: describe.clone(),
+            source: Box::new(SqlError { action, source }),
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags).map_err(|e| {
+            backend(
+                format!(
+                    "cannot open SQLite database {}; check that its directory exists and is writable",
+                    self.path.display()
+                ),
+                e,
+            )
+        })?;
+        conn.busy_timeout(self.busy_timeout)
+            .map_err(|e| backend("cannot set the busy timeout".into(), e))?;
+        // Reading the schema proves the file is a database (SQLite opens
+        // files lazily).
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| {
+            backend(
+                format!("{} is not a readable SQLite database", self.path.display()),
+                e,
+            )
+        })?;
+        let lock_path = (!memory).then(|| {
+            let mut name = self.path.as_os_str().to_owned();
+            name.push(format!(".{}.lock", self.table));
+            PathBuf::from(name)
+        });
+        Ok(SqliteStore {
+            describe,
+            conn,
+            table: self.table,
+            lock_path,
+            lock: None,
+            locked: false,
+            lock_timeout: self.lock_timeout,
+            poll_max: self.poll_max,
+            table_ready: false,
+        })
+    }
+}
+
+/// Quotes an SQL identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The SQLite state store; see the [module docs](self).
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_migrate::StateStore;
+/// use engine_ops_migrate::store::sqlite::SqliteStore;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let mut store = SqliteStore::open(":memory:")?;
+/// assert!(store.load().await?.applied.is_empty()); // never writes
+/// # Ok::<_, engine_ops_migrate::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct SqliteStore {
+    describe: String,
+    conn: Connection,
+    table: String,
+    lock_path: Option<PathBuf>,
+    /// The lock database's connection, holding `BEGIN IMMEDIATE` while locked.
+    lock: Option<Connection>,
+    locked: bool,
+    lock_timeout: Duration,
+    poll_max: Duration,
+    table_ready: bool,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("store", &self.describe)
+            .field("lock_path", &self.lock_path)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("locked", &self.locked)
+            .finish()
+    }
+}
+
+enum TableState {
+    Missing,
+    Ours,
+}
+
+impl SqliteStore {
+    /// Starts building a store on the database file at `path` (`:memory:`
+    /// for a private in-memory database).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_migrate::store::sqlite::SqliteStore;
+    ///
+    /// let store = SqliteStore::builder(":memory:")
+    ///     .history_table("schema_history")
+    ///     .open()?;
+    /// assert!(store.lock_path().is_none());
+    /// # Ok::<_, engine_ops_migrate::Error>(())
+    /// ```
+    pub fn builder(path: impl Into<PathBuf>) -> SqliteStoreBuilder {
+        SqliteStoreBuilder {
+            path: path.into(),
+            table: "engine_ops_migrations".into(),
+            lock_timeout: Duration::from_secs(60),
+            busy_timeout: Duration::from_secs(5),
+            poll_max: Duration::from_millis(50),
+        }
+    }
+
+    /// Opens a store at `path` with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteStoreBuilder::open`].
+    ///
+    /// # Examples
+    ///
+    /// See [`SqliteStore`].
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self> {
+        Self::builder(path).open()
+    }
+
+    /// The run lock's database file (`None` for an in-memory database).
+    #[must_use]
+    pub fn lock_path(&self) -> Option<&Path> {
+        self.lock_path.as_deref()
+    }
+
+    /// The connection migrations run with.
+    #[must_use]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn err(&self, action: impl Into<String>, source: rusqlite::Error) -> Error {
+        Error::Backend {
+            store: self.describe.clone(),
+            source: Box::new(SqlError {
+                action: action.into(),
+                source,
+            }),
+        }
+    }
+
+    fn bad_row(&self, reason: String) -> Error {
+        Error::Backend {
+            store: self.describe.clone(),
+            source: Box::new(BadRow(reason)),
+        }
+    }
+
+    fn layout_table(&self) -> String {
+        format!("{}_layout", self.table)
+    }
+
+    /// Rolls back a step transaction left open by a cancelled operation.
+    fn heal(&mut self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            self.conn
+                .execute_batch("ROLLBACK")
+                .map_err(|e| self.err("cannot roll back an abandoned step", e))?;
+        }
+        Ok(())
+    }
+
+    fn table_state(&self) -> Result<TableState> {
+        let found: Vec<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?1, ?2)",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![self.table, self.layout_table()], |r| r.get(0))?
+                    .collect()
+            })
+            .map_err(|e| self.err("cannot read the schema", e))?;
+        let has_table = found.contains(&self.table);
+        let has_layout = found.iter().any(|n| *n == self.layout_table());
+        match (has_table, has_layout) {
+            (false, false) => Ok(TableState::Missing),
+            (true, true) => {
+                let layout: Option<i64> = self
+                    .conn
+                    .query_row(
+                        &format!("SELECT max(layout) FROM {}", ident(&self.layout_table())),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| self.err("cannot read the history layout", e))?;
+                match layout {
+                    Some(n) if n == i64::from(LAYOUT) => Ok(TableState::Ours),
+                    other => Err(Error::UnsupportedFormat {
+                        store: self.describe.clone(),
+                        found: format!(
+                            "history table layout {} (this build reads layout {LAYOUT})",
+                            other.map_or_else(|| "missing".to_owned(), |n| n.to_string())
+                        ),
+                    }),
+                }
+            }
+            _ => Err(Error::UnsupportedFormat {
+                store: self.describe.clone(),
+                found: format!(
+                    "a table {} without its layout table {} (not an engine-ops-migrate history); choose another history table name",
+                    ident(&self.table),
+                    ident(&self.layout_table())
+                ),
+            }),
+        }
+    }
+
+    fn ensure_table(&mut self) -> Result<()> {
+        if self.table_ready {
+            return Ok(());
+        }
+        if let TableState::Missing = self.table_state()? {
+            let t = ident(&self.table);
+            let l = ident(&self.layout_table());
+            let sql = format!(
+                "BEGIN IMMEDIATE;
+                 CREATE TABLE {t} (
+                    version INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    checksum TEXT NOT NULL,
+                    phase TEXT CHECK (phase IN ('expand', 'contract')),
+                    state TEXT NOT NULL CHECK (state IN ('applied', 'applying', 'reverting')),
+                    transactional INTEGER NOT NULL,
+                    started_at_ms INTEGER NOT NULL,
+                    applied_at_ms INTEGER,
+                    applied_at TEXT,
+                    execution_ms INTEGER,
+                    resolved_by TEXT
+                 );
+                 CREATE TABLE {l} (layout INTEGER NOT NULL);
+                 INSERT INTO {l} (layout) VALUES ({LAYOUT});
+                 COMMIT;"
+            );
+            if let Err(e) = self.conn.execute_batch(&sql) {
+                let _ = self.heal();
+                return Err(self.err(format!("cannot create the history table {t}"), e));
+            }
+        }
+        self.table_ready = true;
+        Ok(())
+    }
+
+    async fn take_lock(&mut self) -> Result<()> {
+        let Some(path) = self.lock_path.clone() else {
+            self.locked = true;
+            return Ok(());
+        };
+        let lock = match self.lock.take() {
+            Some(c) => c,
+            None => {
+                let c = Connection::open(&path).map_err(|e| {
+                    self.err(
+                        format!("cannot open the lock database {}", path.display()),
+                        e,
+                    )
+                })?;
+                c.busy_timeout(Duration::ZERO)
+                    .map_err(|e| self.err("cannot set up the lock database", e))?;
+                c
+            }
+        };
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match lock.execute_batch("BEGIN IMMEDIATE") {
+                Ok(()) => {
+                    self.lock = Some(lock);
+                    self.locked = true;
+                    return Ok(());
+                }
+                Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {}
+                Err(e) => {
+                    return Err(self.err(format!("cannot lock {}", path.display()), e));
+                }
+            }
+            let waited = started.elapsed();
+            if waited >= self.lock_timeout {
+                self.lock = Some(lock);
+                return Err(Error::LockTimeout {
+                    lock: format!("{} (BEGIN IMMEDIATE)", path.display()),
+                    waited,
+                });
+            }
+            tokio::time::sleep(pause.min(self.lock_timeout.saturating_sub(waited))).await;
+            pause = (pause * 2).min(self.poll_max);
+        }
+    }
+
+    fn release(&mut self) -> Result<()> {
+        if !self.locked {
+            return Ok(());
+        }
+        self.locked = false;
+        if let Some(lock) = &self.lock
+            && !lock.is_autocommit()
+            && lock.execute_batch("ROLLBACK").is_err()
+        {
+            // Closing the connection releases its file locks for sure.
+            self.lock = None;
+        }
+        Ok(())
+    }
+
+    fn read_history(&self) -> Result<History> {
+        let sql = format!(
+            "SELECT version, name, checksum, phase, state, started_at_ms, applied_at_ms, execution_ms \
+               FROM {} ORDER BY version",
+            ident(&self.table)
+        );
+        type RawRow = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<RawRow> = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| {
+                st.query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                })?
+                .collect()
+            })
+            .map_err(|e| {
+                self.err(
+                    format!("cannot read the history table {}", ident(&self.table)),
+                    e,
+                )
+            })?;
+        let mut applied = Vec::new();
+        let mut in_doubt = Vec::new();
+        for (version, name, checksum_text, phase, state, started, applied_at, took) in rows {
+            let bad = |what: String| {
+                self.bad_row(format!(
+                    "history row for version {version} {what}; restore the row from a backup or fix it by hand"
+                ))
+            };
+            let version =
+                u64::try_from(version).map_err(|_| bad("has a negative version".into()))?;
+            let checksum = Checksum::from_str(&checksum_text).map_err(|_| {
+                bad(format!(
+                    "has checksum {checksum_text:?}, which is not a SHA-256 hex digest"
+                ))
+            })?;
+            let phase = parse_phase(phase.as_deref()).map_err(bad)?;
+            match state.as_str() {
+                STATE_APPLIED => applied.push(AppliedMigration {
+                    version,
+                    name,
+                    checksum,
+                    phase,
+                    applied_at_ms: from_db_ms(applied_at),
+                    duration_ms: from_db_ms(took),
+                }),
+                STATE_APPLYING | STATE_REVERTING => in_doubt.push(InDoubt {
+                    version,
+                    name,
+                    checksum,
+                    phase,
+                    direction: if state == STATE_APPLYING {
+                        Direction::Up
+                    } else {
+                        Direction::Down
+                    },
+                    started_at_ms: from_db_ms(started),
+                }),
+                other => return Err(bad(format!("has unknown state {other:?}"))),
+            }
+        }
+        Ok(History::new(applied, in_doubt))
+    }
+
+    /// Runs one autocommit statement; whether it changed exactly one row.
+    fn one_row(&self, action: &str, sql: &str, p: impl rusqlite::Params) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(sql, p)
+            .map_err(|e| self.err(action.to_owned(), e))?;
+        Ok(n == 1)
+    }
+
+    fn end_tx(&self, commit: bool) -> Result<()> {
+        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+        self.conn
+            .execute_batch(sql)
+            .map_err(|e| self.err(format!("cannot {}", sql.to_lowercase()), e))
+    }
+}
+
+#[async_trait::async_trait]
+impl StateStore for SqliteStore {
+    type Context = Connection;
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    async fn lock(&mut self) -> Result<()> {
+        self.heal()?;
+        if !self.locked {
+            self.take_lock().await?;
+        }
+        if let Err(e) = self.ensure_table() {
+            self.release()?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn unlock(&mut self) -> Result<()> {
+        let healed = self.heal();
+        self.release()?;
+        healed
+    }
+
+    async fn load(&mut self) -> Result<History> {
+        self.heal()?;
+        match self.table_state()? {
+            TableState::Missing => Ok(History::default()),
+            TableState::Ours => self.read_history(),
+        }
+    }
+
+    fn context(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    fn undoes_on_abort(&self, intent: &StepIntent) -> bool {
+        intent.transactional
+    }
+
+    async fn begin(&mut self, intent: &StepIntent) -> Result<()> {
+        let version = db_version(intent.version)?;
+        if !self.locked {
+            return Err(self.bad_row(
+                "a step was started without the migration lock; use the Migrator".into(),
+            ));
+        }
+        if intent.transactional {
+            return self
+                .conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(|e| self.err("cannot begin the step transaction (BEGIN IMMEDIATE); another writer holds the database longer than the busy timeout", e));
+        }
+        let t = ident(&self.table);
+        let started = db_ms(intent.started_at_ms);
+        match intent.direction {
+            Direction::Up => {
+                self.one_row(
+                    "cannot record the intent of a non-transactional step",
+                    &format!(
+                        "INSERT INTO {t} (version, name, checksum, phase, state, transactional, started_at_ms) \
+                         VALUES (?1, ?2, ?3, ?4, '{STATE_APPLYING}', 0, ?5)"
+                    ),
+                    params![
+                        version,
+                        intent.name,
+                        intent.checksum.to_hex(),
+                        phase_str(intent.phase),
+                        started
+                    ],
+                )?;
+            }
+            Direction::Down => {
+                if !self.one_row(
+                    "cannot record the intent of a non-transactional step",
+                    &format!(
+                        "UPDATE {t} SET state = '{STATE_REVERTING}', started_at_ms = ?2 \
+                         WHERE version = ?1 AND state = '{STATE_APPLIED}'"
+                    ),
+                    params![version, started],
+                )? {
+                    return Err(self.bad_row(format!(
+                        "has no applied row to revert for version {}",
+                        intent.version
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(
+        &mut self,
+        intent: &StepIntent,
+        finished_at_ms: u64,
+        duration_ms: u64,
+    ) -> Result<()> {
+        let version = db_version(intent.version)?;
+        let t = ident(&self.table);
+        let finished = db_ms(finished_at_ms);
+        let took = db_ms(duration_ms);
+        match (intent.transactional, intent.direction) {
+            (true, Direction::Up) => {
+                let inserted = self.conn.execute(
+                    &format!(
+                        "INSERT INTO {t} (version, name, checksum, phase, state, transactional, \
+                                          started_at_ms, applied_at_ms, applied_at, execution_ms) \
+                         VALUES (?1, ?2, ?3, ?4, '{STATE_APPLIED}', 1, ?5, ?6, \
+                                 strftime('%Y-%m-%dT%H:%M:%fZ', ?6 / 1000.0, 'unixepoch'), ?7)"
+                    ),
+                    params![
+                        version,
+                        intent.name,
+                        intent.checksum.to_hex(),
+                        phase_str(intent.phase),
+                        db_ms(intent.started_at_ms),
+                        finished,
+                        took
+                    ],
+                );
+                if let Err(e) = inserted {
+                    let _ = self.end_tx(false);
+                    return Err(self.err(
+                        format!(
+                            "cannot record migration {} ({}); its transaction was rolled back",
+                            intent.version, intent.name
+                        ),
+                        e,
+                    ));
+                }
+                self.end_tx(true)?;
+            }
+            (true, Direction::Down) => {
+                let deleted = self.conn.execute(
+                    &format!("DELETE FROM {t} WHERE version = ?1 AND state = '{STATE_APPLIED}'"),
+                    params![version],
+                );
+                match deleted {
+                    Ok(1) => self.end_tx(true)?,
+                    Ok(_) => {
+                        let _ = self.end_tx(false);
+                        return Err(self.bad_row(format!(
+                            "is missing for version {} while reverting it; the revert was rolled back",
+                            intent.version
+                        )));
+                    }
+                    Err(e) => {
+                        let _ = self.end_tx(false);
+                        return Err(self.err(
+                            format!(
+                                "cannot record the revert of migration {}; its transaction was rolled back",
+                                intent.version
+                            ),
+                            e,
+                        ));
+                    }
+                }
+            }
+            (false, Direction::Up) => {
+                if !self.one_row(
+                    "cannot record a finished non-transactional step",
+                    &format!(
+                        "UPDATE {t} SET state = '{STATE_APPLIED}', applied_at_ms = ?2, \
+                                applied_at = strftime('%Y-%m-%dT%H:%M:%fZ', ?2 / 1000.0, 'unixepoch'), execution_ms = ?3 \
+                          WHERE version = ?1 AND state = '{STATE_APPLYING}'"
+                    ),
+                    params![version, finished, took],
+                )? {
+                    return Err(self.bad_row(format!(
+                        "lost its intent row for version {}",
+                        intent.version
+                    )));
+                }
+            }
+            (false, Direction::Down) => {
+                if !self.one_row(
+                    "cannot record a finished non-transactional revert",
+                    &format!("DELETE FROM {t} WHERE version = ?1 AND state = '{STATE_REVERTING}'"),
+                    params![version],
+                )? {
+                    return Err(self.bad_row(format!(
+                        "lost its intent row for version {}",
+                        intent.version
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn abort(&mut self, intent: &StepIntent) -> Result<()> {
+        let version = db_version(intent.version)?;
+        if intent.transactional {
+            if self.conn.is_autocommit() {
+                return Ok(());
+            }
+            return self.end_tx(false);
+        }
+        let t = ident(&self.table);
+        let sql = match intent.direction {
+            Direction::Up => {
+                format!("DELETE FROM {t} WHERE version = ?1 AND state = '{STATE_APPLYING}'")
+            }
+            Direction::Down => format!(
+                "UPDATE {t} SET state = '{STATE_APPLIED}' WHERE version = ?1 AND state = '{STATE_REVERTING}'"
+            ),
+        };
+        self.one_row(
+            "cannot clear the intent of an undone step",
+            &sql,
+            params![version],
+        )?;
+        Ok(())
+    }
+
+    async fn resolve(
+        &mut self,
+        doubt: &InDoubt,
+        resolution: Resolution,
+        by: ResolvedBy,
+        at_ms: u64,
+    ) -> Result<()> {
+        let version = db_version(doubt.version)?;
+        let t = ident(&self.table);
+        let by = match by {
+            ResolvedBy::Validation => "validation",
+            ResolvedBy::Operator => "operator",
+        };
+        let at = db_ms(at_ms);
+        let changed = match (resolution, doubt.direction) {
+            (Resolution::Applied, Direction::Up) => self.one_row(
+                "cannot settle a step in doubt",
+                &format!(
+                    "UPDATE {t} SET state = '{STATE_APPLIED}', applied_at_ms = ?2, \
+                            applied_at = strftime('%Y-%m-%dT%H:%M:%fZ', ?2 / 1000.0, 'unixepoch'), \
+                            execution_ms = 0, resolved_by = ?3 \
+                      WHERE version = ?1 AND state = '{STATE_APPLYING}'"
+                ),
+                params![version, at, by],
+            )?,
+            (Resolution::Applied, Direction::Down) => self.one_row(
+                "cannot settle a step in doubt",
+                &format!(
+                    "UPDATE {t} SET state = '{STATE_APPLIED}', resolved_by = ?2 \
+                      WHERE version = ?1 AND state = '{STATE_REVERTING}'"
+                ),
+                params![version, by],
+            )?,
+            (Resolution::NotApplied, _) => self.one_row(
+                "cannot settle a step in doubt",
+                &format!(
+                    "DELETE FROM {t} WHERE version = ?1 AND state IN ('{STATE_APPLYING}', '{STATE_REVERTING}')"
+                ),
+                params![version],
+            )?,
+        };
+        if changed {
+            Ok(())
+        } else {
+            Err(Error::NotInDoubt {
+                version: doubt.version,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_file_sits_beside_the_database_and_names_the_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::builder(dir.path().join("app.db"))
+            .history_table("hist")
+            .open()
+            .expect("open");
+        assert_eq!(
+            store.lock_path(),
+            Some(dir.path().join("app.db.hist.lock").as_path())
+        );
+        assert!(
+            SqliteStore::open(":memory:")
+                .expect("memory")
+                .lock_path()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused_before_opening() {
+        let err = SqliteStore::builder(":memory:")
+            .history_table("")
+            .open()
+            .expect_err("empty name");
+        assert!(matches!(err, Error::InvalidConfig { .. }));
+        let err = SqliteStore::builder(":memory:")
+            .lock_poll_max(Duration::ZERO)
+            .open()
+            .expect_err("zero poll");
+        assert!(matches!(err, Error::InvalidConfig { .. }));
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+    }
+}

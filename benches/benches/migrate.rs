@@ -145,6 +145,36 @@ fn verify_10k(c: &mut Criterion) {
             }
         });
     });
+    // Interleaved: each iteration hashes with sha2 alone, then plans and
+    // verifies; the ratio of the sums is printed.
+    let totals = std::cell::Cell::new((Duration::ZERO, Duration::ZERO));
+    g.bench_function("interleaved_plan_and_verify_time", |b| {
+        b.iter_custom(|iters| {
+            let (mut base_sum, mut ours_sum) = totals.get();
+            let mut ours = Duration::ZERO;
+            for _ in 0..iters {
+                let started = std::time::Instant::now();
+                for s in &sources {
+                    black_box(Sha256::digest(black_box(s.as_bytes())));
+                }
+                base_sum += started.elapsed();
+                let started = std::time::Instant::now();
+                let infos: Vec<MigrationInfo> = (0..sources.len())
+                    .map(|i| {
+                        MigrationInfo::new(i as u64 + 1, names[i].as_str(), sources[i].as_bytes())
+                    })
+                    .collect();
+                let p = plan(black_box(&infos), black_box(&history));
+                assert!(p.problems().is_empty());
+                black_box(p);
+                let took = started.elapsed();
+                ours += took;
+                ours_sum += took;
+            }
+            totals.set((base_sum, ours_sum));
+            ours
+        });
+    });
     g.bench_function("migrator_verify_memory_store", |b| {
         b.iter(|| {
             let report = rt.block_on(mem.verify()).expect("verify");
@@ -153,6 +183,13 @@ fn verify_10k(c: &mut Criterion) {
         });
     });
     g.finish();
+    let (base_sum, ours_sum) = totals.get();
+    if !base_sum.is_zero() {
+        eprintln!(
+            "migrate/verify_10k: interleaved ratio plan+verify / sha2 alone = {:.2}x",
+            ours_sum.as_secs_f64() / base_sum.as_secs_f64().max(f64::MIN_POSITIVE)
+        );
+    }
 
     // The same through the file store, journal parsing included (information).
     let dir = tempfile::tempdir().expect("tempdir");
@@ -286,6 +323,9 @@ fn apply_1000_in(c: &mut Criterion, group: &str, root: &Path) {
     });
     g.finish();
     let (floor_sum, store_sum) = totals.get();
+    if floor_sum.is_zero() {
+        return; // Filtered out on the command line.
+    }
     eprintln!(
         "{group}: {per} journal bytes per migration; interleaved ratio store / fsynced appends = {:.2}x",
         store_sum.as_secs_f64() / floor_sum.as_secs_f64().max(f64::MIN_POSITIVE)

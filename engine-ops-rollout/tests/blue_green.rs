@@ -291,3 +291,39 @@ fn retry_after_abort_runs_the_checks_again() {
     sim.command(Command::Promote);
     assert_eq!(sim.run().expect("simulation settles").phase, Phase::Healthy);
 }
+
+#[test]
+fn a_newer_template_after_the_switch_supersedes_the_candidate_safely() {
+    let v1 = bg("v1", 3, gated());
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    while sim.state().stage() != Stage::PostPromotion {
+        sim.step().expect("planner step");
+    }
+    sim.set_spec(v1.with_template("v3").expect("valid template"));
+    let plan = assert_switches_safe(&mut sim);
+    assert_eq!(plan.phase, Phase::Healthy);
+    assert_eq!(active_template(&sim).as_deref(), Some("v3"));
+    assert_eq!(live(&sim), vec![("v3".to_owned(), 3, 3)]);
+    let last = sim.state().switches().last().expect("a switch to v3");
+    assert_eq!((last.from_revision, last.to_revision), (Some(2), 3));
+}
+
+#[test]
+fn going_back_to_the_stable_template_mid_rollout_aborts_to_it() {
+    let v1 = bg("v1", 3, gated());
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    while sim.state().stage() != Stage::PostPromotion {
+        sim.step().expect("planner step");
+    }
+    sim.set_spec(v1.clone());
+    sim.step().expect("planner step");
+    assert_eq!(
+        active_template(&sim).as_deref(),
+        Some("v1"),
+        "one decision puts traffic back"
+    );
+    sim.run().expect("simulation settles");
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 3, 3)]);
+}

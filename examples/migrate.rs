@@ -518,6 +518,12 @@ async fn execute(cli: Cli, state: PathBuf) -> anyhow::Result<ExitCode> {
                 }
             } else {
                 print_status(&status);
+                let torn = migrator.store().summary()?.uncommitted_tail_bytes;
+                if torn > 0 {
+                    println!(
+                        "note: the state file ends with {torn} byte(s) of a record cut short by a crash; they were never committed and are ignored"
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

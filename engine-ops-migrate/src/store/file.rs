@@ -782,6 +782,13 @@ impl<C: Send> StateStore for FileStore<C> {
 
     async fn load(&mut self) -> Result<History> {
         let j = self.read()?;
+        if !j.tail.is_empty() {
+            tracing::warn!(
+                path = %self.path.display(),
+                bytes = j.tail.len(),
+                "state file ends with bytes after its last valid record (a write cut short by a crash); they are ignored as never committed"
+            );
+        }
         let history = j.history();
         if let Some(w) = self.writer.as_mut() {
             w.state = Some(j);

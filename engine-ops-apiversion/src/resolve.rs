@@ -3,13 +3,15 @@
 //! Nothing here touches a body, performs I/O or allocates on the success
 //! path: sources are scanned in place and values are parsed from bytes.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use http::header::ACCEPT;
 use http::{HeaderMap, HeaderName, Uri};
 
 use crate::error::VersionError;
-use crate::policy::{Conflict, Inner, Lifecycle, Missing, Policy, Source, SourceConfig};
+use crate::policy::{
+    Clock, Conflict, Entry, Inner, Lifecycle, Missing, Policy, Source, SourceConfig,
+};
 use crate::version::{Scheme, Version};
 
 /// The outcome of a successful resolution; inserted into request extensions
@@ -150,54 +152,42 @@ impl PathRewrite {
     }
 }
 
-/// The longest raw value kept for error messages; longer values are never
-/// valid versions anyway.
+/// The longest value decoded for parsing; longer values are never valid
+/// versions anyway.
 const RAW_CAP: usize = 48;
 
-/// A value found in a source, copied inline so that no borrow or allocation
-/// escapes the scan.
+/// A value found in a source, borrowed from the request.
 #[derive(Clone, Copy)]
-struct Found {
+struct Found<'a> {
     source: Source,
     version: Option<Version>,
-    raw: [u8; RAW_CAP],
-    len: u8,
+    /// As sent (trimmed, not percent-decoded), for error messages.
+    raw: &'a [u8],
 }
 
-impl Found {
-    fn new(source: Source, scheme: Scheme, token: &[u8]) -> Self {
-        let token = token.trim_ascii();
-        let mut raw = [0u8; RAW_CAP];
-        let len = token.len().min(RAW_CAP);
-        raw[..len].copy_from_slice(&token[..len]);
-        let version = if token.len() > RAW_CAP {
-            None
-        } else {
-            scheme.parse_bytes(token)
-        };
+impl<'a> Found<'a> {
+    fn new(source: Source, scheme: Scheme, token: &'a [u8]) -> Self {
+        let raw = token.trim_ascii();
         Found {
             source,
-            version,
+            version: scheme.parse_bytes(raw),
             raw,
-            len: len as u8,
         }
     }
 
     fn raw_string(&self) -> String {
-        String::from_utf8_lossy(&self.raw[..usize::from(self.len)]).into_owned()
+        String::from_utf8_lossy(self.raw).into_owned()
     }
 
-    fn same_as(&self, other: &Found) -> bool {
+    fn same_as(&self, other: &Found<'_>) -> bool {
         match (self.version, other.version) {
             (Some(a), Some(b)) => a == b,
-            (None, None) => {
-                self.raw[..usize::from(self.len)] == other.raw[..usize::from(other.len)]
-            }
+            (None, None) => self.raw == other.raw,
             _ => false,
         }
     }
 
-    fn ambiguous(&self, other: &Found) -> VersionError {
+    fn ambiguous(&self, other: &Found<'_>) -> VersionError {
         VersionError::Ambiguous {
             first: self.source,
             first_value: self.raw_string(),
@@ -237,12 +227,26 @@ impl Found {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn resolve(parts: &http::request::Parts, policy: &Policy) -> Result<Resolution, VersionError> {
-    let now = if policy.inner.has_dates {
-        policy.inner.clock.now()
-    } else {
-        UNIX_EPOCH
-    };
-    resolve_at(parts, policy, now)
+    resolve_with(parts, policy, Now::Clock(&*policy.inner.clock))
+}
+
+/// "Now", read from the clock only if a matched version has lifecycle dates.
+#[derive(Clone, Copy)]
+enum Now<'c> {
+    At(SystemTime),
+    Clock(&'c dyn Clock),
+}
+
+impl Entry {
+    fn lifecycle_lazy(&self, now: Now<'_>) -> Lifecycle {
+        if self.deprecation.is_none() && self.sunset.is_none() {
+            return Lifecycle::Active;
+        }
+        self.lifecycle(match now {
+            Now::At(at) => at,
+            Now::Clock(clock) => clock.now(),
+        })
+    }
 }
 
 /// [`resolve`] at an explicit instant (for tests and simulations).
@@ -270,6 +274,14 @@ pub fn resolve_at(
     policy: &Policy,
     now: SystemTime,
 ) -> Result<Resolution, VersionError> {
+    resolve_with(parts, policy, Now::At(now))
+}
+
+fn resolve_with(
+    parts: &http::request::Parts,
+    policy: &Policy,
+    now: Now<'_>,
+) -> Result<Resolution, VersionError> {
     let inner = &*policy.inner;
     let path = parts.uri.path();
     let neutral = inner
@@ -288,7 +300,7 @@ pub fn resolve_at(
 
 fn fallback(
     inner: &Inner,
-    now: SystemTime,
+    now: Now<'_>,
     neutral: bool,
     rewrite: Option<PathRewrite>,
 ) -> Resolution {
@@ -299,16 +311,16 @@ fn fallback(
         source: None,
         defaulted: true,
         neutral,
-        lifecycle: entry.lifecycle(now),
+        lifecycle: entry.lifecycle_lazy(now),
         rewrite,
     }
 }
 
-fn resolve_explicit(
+fn resolve_explicit<'a>(
     inner: &Inner,
-    uri: &Uri,
-    headers: &HeaderMap,
-    now: SystemTime,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    now: Now<'_>,
 ) -> Result<Resolution, VersionError> {
     let scheme = inner.scheme;
     // The path is always scanned, whatever the conflict policy, so its
@@ -320,21 +332,8 @@ fn resolve_explicit(
             (path_found, rewrite) = read_path(uri.path(), prefix, scheme);
         }
     }
-    let read = |source: &SourceConfig| -> Result<Option<Found>, VersionError> {
-        match source {
-            SourceConfig::Path { .. } => Ok(path_found),
-            SourceConfig::Header { name } => read_header(headers, name, scheme),
-            SourceConfig::Query { name } => Ok(uri
-                .query()
-                .and_then(|q| read_query(q, name, scheme))
-                .transpose()?),
-            SourceConfig::MediaType { param, vendor } => {
-                read_media_type(headers, param, vendor.as_deref(), scheme)
-            }
-        }
-    };
-
-    let mut chosen: Option<Found> = None;
+    let read = |source: &SourceConfig| read_source(source, uri, headers, scheme, path_found);
+    let mut chosen: Option<Found<'a>> = None;
     match inner.conflict {
         Conflict::Reject => {
             for source in &inner.sources {
@@ -393,7 +392,7 @@ fn resolve_explicit(
         });
     };
     let entry = &inner.entries[index];
-    let lifecycle = entry.lifecycle(now);
+    let lifecycle = entry.lifecycle_lazy(now);
     if lifecycle == Lifecycle::Sunset
         && inner.enforce_sunset
         && let Some(sunset) = entry.sunset
@@ -415,13 +414,39 @@ fn resolve_explicit(
     })
 }
 
+#[inline(always)]
+fn read_source<'a>(
+    source: &SourceConfig,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    scheme: Scheme,
+    path_found: Option<Found<'a>>,
+) -> Result<Option<Found<'a>>, VersionError> {
+    match source {
+        SourceConfig::Path { .. } => Ok(path_found),
+        SourceConfig::Header { name } => read_header(headers, name, scheme),
+        SourceConfig::Query { name } => uri
+            .query()
+            .and_then(|q| read_query(q, name, scheme))
+            .transpose(),
+        SourceConfig::MediaType { param, vendor } => {
+            read_media_type(headers, param, vendor.as_deref(), scheme)
+        }
+    }
+}
+
 /// Whether `path` starts with `prefix` on a segment boundary.
 fn segment_prefix(path: &str, prefix: &str) -> bool {
     path.strip_prefix(prefix)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-fn read_path(path: &str, prefix: &str, scheme: Scheme) -> (Option<Found>, Option<PathRewrite>) {
+#[inline]
+fn read_path<'a>(
+    path: &'a str,
+    prefix: &str,
+    scheme: Scheme,
+) -> (Option<Found<'a>>, Option<PathRewrite>) {
     let Some(rest) = path.strip_prefix(prefix) else {
         return (None, None);
     };
@@ -441,12 +466,13 @@ fn read_path(path: &str, prefix: &str, scheme: Scheme) -> (Option<Found>, Option
 }
 
 /// Every value of every field line, split on commas: all must agree.
-fn read_header(
-    headers: &HeaderMap,
+#[inline]
+fn read_header<'a>(
+    headers: &'a HeaderMap,
     name: &HeaderName,
     scheme: Scheme,
-) -> Result<Option<Found>, VersionError> {
-    let mut first: Option<Found> = None;
+) -> Result<Option<Found<'a>>, VersionError> {
+    let mut first: Option<Found<'a>> = None;
     for value in headers.get_all(name) {
         for part in value.as_bytes().split(|&b| b == b',') {
             if part.trim_ascii().is_empty() {
@@ -464,18 +490,37 @@ fn read_header(
 }
 
 /// Scans `a=1&api_version=v2`; a repeated parameter must agree with itself.
-fn read_query(query: &str, name: &str, scheme: Scheme) -> Option<Result<Found, VersionError>> {
-    let mut first: Option<Found> = None;
+#[inline]
+fn read_query<'a>(
+    query: &'a str,
+    name: &str,
+    scheme: Scheme,
+) -> Option<Result<Found<'a>, VersionError>> {
+    let mut first: Option<Found<'a>> = None;
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if !key.eq_ignore_ascii_case(name) {
             continue;
         }
-        let mut buf = [0u8; RAW_CAP];
-        let found = match percent_decode(value.as_bytes(), &mut buf) {
-            Some(decoded) if decoded.trim_ascii().is_empty() => continue,
-            Some(decoded) => Found::new(Source::Query, scheme, decoded),
-            None => Found::new(Source::Query, scheme, value.as_bytes()),
+        let found = if value.bytes().any(|b| b == b'%' || b == b'+') {
+            let mut buf = [0u8; RAW_CAP];
+            match percent_decode(value.as_bytes(), &mut buf) {
+                Some(decoded) if decoded.trim_ascii().is_empty() => continue,
+                Some(decoded) => Found {
+                    source: Source::Query,
+                    version: scheme.parse_bytes(decoded),
+                    raw: value.as_bytes().trim_ascii(),
+                },
+                None => Found {
+                    source: Source::Query,
+                    version: None,
+                    raw: value.as_bytes().trim_ascii(),
+                },
+            }
+        } else if value.trim_ascii().is_empty() {
+            continue;
+        } else {
+            Found::new(Source::Query, scheme, value.as_bytes())
         };
         match &first {
             None => first = Some(found),
@@ -529,23 +574,60 @@ fn split_unquoted(input: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(input);
     std::iter::from_fn(move || {
         let s = rest?;
-        let mut in_quotes = false;
-        let mut escaped = false;
-        for (i, &b) in s.iter().enumerate() {
-            if escaped {
-                escaped = false;
-            } else if in_quotes && b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_quotes = !in_quotes;
-            } else if b == sep && !in_quotes {
+        let mut i = 0;
+        loop {
+            // Jump to the next separator or quote; only quoted strings need
+            // byte-by-byte care.
+            let Some(offset) = s[i..].iter().position(|&b| b == sep || b == b'"') else {
+                rest = None;
+                return Some(s);
+            };
+            i += offset;
+            if s[i] == sep {
                 rest = Some(&s[i + 1..]);
                 return Some(&s[..i]);
             }
+            i += 1;
+            while i < s.len() {
+                match s[i] {
+                    b'\\' => i += 2,
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+            if i >= s.len() {
+                rest = None;
+                return Some(s);
+            }
         }
-        rest = None;
-        Some(s)
     })
+}
+
+/// Whether `haystack` contains `needle`, ASCII case-insensitively.
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut from = 0;
+    // Jump between occurrences of the first byte; compare only there.
+    while let Some(offset) = haystack[from..]
+        .iter()
+        .position(|&b| b == lower || b == upper)
+    {
+        let at = from + offset;
+        if haystack.len() - at < needle.len() {
+            return false;
+        }
+        if haystack[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 /// Parses an RFC 9110 qvalue into thousandths: `0`, `0.5`, `1`, `1.000`.
@@ -576,15 +658,24 @@ fn unquote(value: &[u8]) -> &[u8] {
 
 /// The version of the highest-q `Accept` member that names one (ties: the
 /// first); `q=0` members never count.
-fn read_media_type(
-    headers: &HeaderMap,
+#[inline]
+fn read_media_type<'a>(
+    headers: &'a HeaderMap,
     param: &str,
     vendor: Option<&str>,
     scheme: Scheme,
-) -> Result<Option<Found>, VersionError> {
-    let mut best: Option<(u16, Found)> = None;
+) -> Result<Option<Found<'a>>, VersionError> {
+    let mut best: Option<(u16, Found<'a>)> = None;
     for value in headers.get_all(ACCEPT) {
-        for member in split_unquoted(value.as_bytes(), b',') {
+        // Most Accept values (`*/*`, `application/json`) name no version:
+        // skip parsing them.
+        let bytes = value.as_bytes();
+        if !contains_ignore_case(bytes, param.as_bytes())
+            && vendor.is_none_or(|v| !contains_ignore_case(bytes, v.as_bytes()))
+        {
+            continue;
+        }
+        for member in split_unquoted(bytes, b',') {
             let mut pieces = split_unquoted(member, b';');
             let range = pieces.next().unwrap_or_default().trim_ascii();
             let mut token: Option<&[u8]> = None;
@@ -635,7 +726,7 @@ fn read_media_type(
 mod tests {
     use super::*;
     use crate::policy::VersionSpec;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
         let mut builder = http::Request::get(uri);
@@ -907,6 +998,11 @@ mod tests {
             v("text/plain; foo=\"a,version=2\""),
             Err(VersionError::Missing)
         );
+        assert_eq!(
+            v(r#"text/plain; foo="a\",version=2", application/json;version=1"#),
+            Ok(Version::int(1))
+        );
+        assert_eq!(v("*/*"), Err(VersionError::Missing));
         assert!(matches!(
             v("application/json;version=x"),
             Err(VersionError::Invalid { .. })
@@ -1032,6 +1128,18 @@ mod tests {
             ok(&mm, "/x?api_version=1", &[("x-api-version", "1.0")]).version(),
             Version::major_minor(1, 0)
         );
+    }
+
+    #[test]
+    fn case_insensitive_search_finds_needles() {
+        assert!(contains_ignore_case(
+            b"application/json; VERSION=2",
+            b"version"
+        ));
+        assert!(contains_ignore_case(b"vv", b"v"));
+        assert!(contains_ignore_case(b"abc", b""));
+        assert!(!contains_ignore_case(b"application/json; v=2", b"version"));
+        assert!(!contains_ignore_case(b"versio", b"version"));
     }
 
     #[test]

@@ -163,26 +163,33 @@ fn days_in_month(year: u16, month: u8) -> u8 {
 /// # Ok::<(), engine_ops_apiversion::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Version(Repr);
+pub struct Version(u64);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Repr {
-    Int(u32),
-    MajorMinor(u32, u32),
-    Date(u16, u8, u8),
-}
+// Packed into one word so that versions copy and compare as integers: the
+// scheme in the top two bits, then the fields from most to least
+// significant, so integer order is version order within a scheme. Parsed
+// numbers have at most 9 digits (< 2^30); larger constructor arguments are
+// masked to 31 bits.
+const TAG_SHIFT: u32 = 62;
+const INT: u64 = 0;
+const MAJOR_MINOR: u64 = 1;
+const DATE: u64 = 2;
+const FIELD: u64 = (1 << 31) - 1;
 
 impl Version {
-    /// An integer version (`v2` on the wire).
+    /// An integer version (`v2` on the wire). Values above 2^31 - 1 are
+    /// truncated to 31 bits.
     #[must_use]
     pub const fn int(n: u32) -> Self {
-        Version(Repr::Int(n))
+        Version((INT << TAG_SHIFT) | (n as u64 & FIELD))
     }
 
-    /// A `major.minor` version.
+    /// A `major.minor` version. Each part above 2^31 - 1 is truncated to 31 bits.
     #[must_use]
     pub const fn major_minor(major: u32, minor: u32) -> Self {
-        Version(Repr::MajorMinor(major, minor))
+        Version(
+            (MAJOR_MINOR << TAG_SHIFT) | ((major as u64 & FIELD) << 31) | (minor as u64 & FIELD),
+        )
     }
 
     /// A date version, validated as a real calendar date (years 1..=9999).
@@ -195,26 +202,38 @@ impl Version {
         if year == 0 || year > 9999 || day == 0 || day > days_in_month(year, month) {
             return Err(ConfigError::InvalidDate { year, month, day });
         }
-        Ok(Version(Repr::Date(year, month, day)))
+        Ok(Version(
+            (DATE << TAG_SHIFT)
+                | (u64::from(year) << 16)
+                | (u64::from(month) << 8)
+                | u64::from(day),
+        ))
     }
 
     /// The scheme this version belongs to.
     #[must_use]
     pub const fn scheme(&self) -> Scheme {
-        match self.0 {
-            Repr::Int(_) => Scheme::Integer,
-            Repr::MajorMinor(..) => Scheme::MajorMinor,
-            Repr::Date(..) => Scheme::Date,
+        match self.0 >> TAG_SHIFT {
+            INT => Scheme::Integer,
+            MAJOR_MINOR => Scheme::MajorMinor,
+            _ => Scheme::Date,
         }
     }
 }
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Repr::Int(n) => write!(f, "{n}"),
-            Repr::MajorMinor(major, minor) => write!(f, "{major}.{minor}"),
-            Repr::Date(y, m, d) => write!(f, "{y:04}-{m:02}-{d:02}"),
+        let v = self.0;
+        match self.scheme() {
+            Scheme::Integer => write!(f, "{}", v & FIELD),
+            Scheme::MajorMinor => write!(f, "{}.{}", (v >> 31) & FIELD, v & FIELD),
+            Scheme::Date => write!(
+                f,
+                "{:04}-{:02}-{:02}",
+                (v >> 16) & 0xffff,
+                (v >> 8) & 0xff,
+                v & 0xff
+            ),
         }
     }
 }

@@ -47,7 +47,8 @@
 //!   was live before ([`RolloutState::switches`]).
 //! - **Canary** ([`CanaryStrategy`]): weight steps, timed or manual pauses,
 //!   analysis gates and a background analysis with a failed-check threshold;
-//!   replica-weighted within the surge budget when there is no traffic router,
+//!   replica-weighted with Argo Rollouts' basic-canary arithmetic when there is
+//!   no traffic router (superseded canaries drained within the budget),
 //!   router-weighted otherwise (weight raised only over available pods, lowered
 //!   to 0 before any scale-down on abort).
 //!

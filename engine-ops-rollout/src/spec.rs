@@ -378,9 +378,12 @@ pub enum CanaryStep {
 /// Canary parameters.
 ///
 /// Without a traffic router (`traffic_routing = false`, the default) the weight is
-/// carried by replica counts, within the same maxSurge / maxUnavailable budget as a
-/// rolling update. With a router the canary gets `ceil(w·n/100)` replicas beside a
-/// full-size stable and the router's weight is raised only once those are available.
+/// carried by replica counts, with Argo Rollouts' basic-canary arithmetic
+/// (`CalculateReplicaCountsForCanary`): canary `ceil(w·n/100)`, stable
+/// `ceil((100-w)·n/100)`, scale-ups within `n + maxSurge` (one more pod when
+/// `w·n/100` is fractional), scale-downs within `Σ available - (n - maxUnavailable)`.
+/// With a router the canary gets `ceil(w·n/100)` replicas beside a full-size
+/// stable and the router's weight is raised only once those are available.
 ///
 /// # Examples
 ///

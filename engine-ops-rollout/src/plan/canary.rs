@@ -73,11 +73,20 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
         abort(cx, "progress deadline exceeded");
     }
 
-    let keep: Vec<TrackId> = [Some(stable), cx.st.candidate]
-        .into_iter()
-        .flatten()
-        .collect();
-    cx.sweep(&keep);
+    match cx.st.candidate {
+        // Without a router, superseded canaries carry traffic in proportion to
+        // their available pods: drain them within the budget.
+        Some(cand) if !c.traffic_routing && cx.st.stage != Stage::Idle => {
+            drain_older(cx, &f, stable, cand)
+        }
+        _ => {
+            let keep: Vec<TrackId> = [Some(stable), cx.st.candidate]
+                .into_iter()
+                .flatten()
+                .collect();
+            cx.sweep(&keep);
+        }
+    }
 
     for _ in 0..(c.steps.len() + 6) {
         let stage = cx.st.stage;
@@ -201,30 +210,18 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
     }
 }
 
-/// Canary and stable replica counts for weight `w` without a router (Argo's
-/// basic canary, simplified: nearest split, neither side empty for 1–99 %).
-pub(crate) fn basic_split(n: u32, w: u32, surge: u32) -> (u32, u32) {
-    if n == 0 {
-        return (0, 0);
-    }
-    if w == 0 {
-        return (0, n);
-    }
-    if w >= 100 {
-        return (n, 0);
-    }
-    if n == 1 {
-        return if surge > 0 {
-            (1, 1)
-        } else if w >= 50 {
-            (1, 0)
-        } else {
-            (0, 1)
-        };
-    }
-    let c = (u64::from(n) * u64::from(w) + 50) / 100;
-    let c = u32::try_from(c).unwrap_or(n).clamp(1, n - 1);
-    (c, n - c)
+/// Desired (canary, stable) replica counts for weight `w` without a router, as
+/// Argo Rollouts' basic canary: both sides round up, so for 1–99 % neither is
+/// empty (the total may be n + 1, paid for by one extra surge pod).
+pub(crate) fn desired_counts(n: u32, w: u32) -> (u32, u32) {
+    let n64 = u64::from(n);
+    let w = u64::from(w.min(100));
+    let canary = (n64 * w).div_ceil(100);
+    let stable = (n64 * (100 - w)).div_ceil(100);
+    (
+        u32::try_from(canary).unwrap_or(n),
+        u32::try_from(stable).unwrap_or(n),
+    )
 }
 
 /// Routed: ceil(w·n/100) canary pods, at least one for w > 0.
@@ -236,56 +233,120 @@ fn routed_replicas(n: u32, w: u32) -> u32 {
     u32::try_from(c).unwrap_or(n).clamp(1, n)
 }
 
-/// Moves sizes towards (canary, stable) within the budget; true once reached and available.
+/// Tracks other than stable and canary that still have pods (superseded canaries).
+fn older(cx: &Cx<'_>, stable: TrackId, cand: TrackId) -> Vec<TrackId> {
+    cx.st
+        .tracks
+        .iter()
+        .filter(|t| !t.deleting && t.id != stable && t.id != cand && cx.spec_of(t.id) > 0)
+        .map(|t| t.id)
+        .collect()
+}
+
+/// Scales older tracks down, oldest first: pods that are not available at
+/// once, available ones within `Σ available - (n - maxUnavailable)` (Argo's
+/// `cleanupUnhealthyReplicas` and `scaleDownOldReplicaSetsForCanary`).
+fn drain_older(cx: &mut Cx<'_>, f: &Fenceposts, stable: TrackId, cand: TrackId) {
+    let available: u32 = cx.obs.tracks.iter().map(|t| t.available).sum();
+    let mut budget = i64::from(available) - i64::from(f.min_available());
+    for id in older(cx, stable, cand) {
+        let (spec, avail) = (cx.spec_of(id), cx.avail_of(id).min(cx.spec_of(id)));
+        let mut to = avail;
+        if budget > 0 {
+            let d = u32::try_from(i64::from(to).min(budget)).unwrap_or(0);
+            to -= d;
+            budget -= i64::from(d);
+        }
+        if to != spec {
+            cx.ensure_size(
+                id,
+                to,
+                "a superseded canary is drained within the availability budget",
+            );
+        }
+    }
+}
+
+/// One step of Argo Rollouts' `CalculateReplicaCountsForCanary` (no router):
+/// scale up within n + maxSurge (+1 when the weight does not divide n), stable
+/// first; scale down within the availability budget, only once no older track
+/// has pods. Returns true when both sides are at their desired counts and
+/// available.
 fn split(
     cx: &mut Cx<'_>,
     f: &Fenceposts,
     stable: TrackId,
     cand: TrackId,
-    c_target: u32,
-    s_target: u32,
+    w: u32,
     why: &str,
 ) -> bool {
+    let n = cx.spec.replicas();
+    let (want_new, want_stable) = desired_counts(n, w);
     let (ss, cs) = (cx.spec_of(stable), cx.spec_of(cand));
     let (sa, ca) = (cx.avail_of(stable), cx.avail_of(cand));
-    if cx.o(cand).is_none() {
-        let first = c_target.min(f.max_total().saturating_sub(ss));
-        cx.ensure_size(cand, first, why);
-        return false;
+    let older = older(cx, stable, cand);
+    let older_total: u32 = older.iter().map(|&id| cx.spec_of(id)).sum();
+    let older_available: u32 = older.iter().map(|&id| cx.avail_of(id)).sum();
+    if cx.o(cand).is_some()
+        && ss == want_stable
+        && cs == want_new
+        && sa == want_stable
+        && ca == want_new
+    {
+        return older_available == 0;
     }
-    let reached = ss == s_target && cs == c_target && sa >= s_target && ca >= c_target;
-    if reached {
-        return true;
-    }
-    let max_total = f.max_total();
-    let mut total = ss + cs;
-    let (mut s_new, mut c_new) = (ss, cs);
-    if s_new < s_target {
-        let add = (s_target - s_new).min(max_total.saturating_sub(total));
-        s_new += add;
-        total += add;
-    }
-    if c_new < c_target {
-        let add = (c_target - c_new).min(max_total.saturating_sub(total));
-        c_new += add;
-    }
-    // Pods that are not available carry no traffic: removing them is free.
-    if s_new > s_target {
-        s_new -= (s_new - s_target).min(s_new.saturating_sub(sa));
-    }
-    if c_new > c_target {
-        c_new -= (c_new - c_target).min(c_new.saturating_sub(ca));
-    }
-    let mut budget = i64::from(sa + ca) - i64::from(f.min_available());
-    for (side, tgt) in [(&mut s_new, s_target), (&mut c_new, c_target)] {
-        if *side > tgt && budget > 0 {
-            let d = u32::try_from(i64::from(*side - tgt).min(budget)).unwrap_or(0);
-            *side -= d;
-            budget -= i64::from(d);
+    let extra = u32::from((u64::from(n) * u64::from(w)) % 100 != 0);
+    let max_allowed = i64::from(n) + i64::from(f.max_surge) + i64::from(extra);
+    let mut scale_up = max_allowed - i64::from(ss + cs + older_total);
+    let (mut stable_to, mut new_to) = (ss, cs);
+    if ss < want_stable && scale_up > 0 {
+        let gap = i64::from(want_stable - ss);
+        if scale_up < gap {
+            stable_to = ss + u32::try_from(scale_up).unwrap_or(0);
+            scale_up = 0;
+        } else {
+            stable_to = want_stable;
+            scale_up -= gap;
         }
     }
-    cx.ensure_size(stable, s_new, why);
-    cx.ensure_size(cand, c_new, why);
+    if cs < want_new && scale_up > 0 {
+        new_to = want_new.min(cs.saturating_add(u32::try_from(scale_up).unwrap_or(u32::MAX)));
+    }
+    if older_total == 0 {
+        // GetReplicasForScaleDown: the side that shrinks counts only its available pods.
+        let increasing = want_new >= cs;
+        let count = |spec: u32, avail: u32, ignore_availability: bool| {
+            if spec < avail || ignore_availability {
+                spec
+            } else {
+                avail
+            }
+        };
+        let total = i64::from(count(cs, ca, !increasing)) + i64::from(count(ss, sa, increasing));
+        let mut down = total - i64::from(f.min_available());
+        if down > 0 {
+            if cs > want_new {
+                let excess = i64::from(cs - want_new);
+                if down > excess {
+                    new_to = want_new;
+                    down -= excess;
+                } else {
+                    new_to = cs - u32::try_from(down).unwrap_or(0);
+                    down = 0;
+                }
+            }
+            if ss > want_stable && down > 0 {
+                let excess = i64::from(ss - want_stable);
+                stable_to = if down > excess {
+                    want_stable
+                } else {
+                    ss - u32::try_from(down).unwrap_or(0)
+                };
+            }
+        }
+    }
+    cx.ensure_size(stable, stable_to, why);
+    cx.ensure_size(cand, new_to, why);
     false
 }
 
@@ -299,14 +360,13 @@ fn set_weight(
 ) -> bool {
     let n = cx.spec.replicas();
     if !c.traffic_routing {
-        let (ct, st) = basic_split(n, w, f.max_surge);
+        let (ct, st) = desired_counts(n, w);
         return split(
             cx,
             f,
             stable,
             cand,
-            ct,
-            st,
+            w,
             &format!("weight {w}% carried by replicas: canary {ct}, stable {st}"),
         );
     }
@@ -374,8 +434,7 @@ fn promote(
             f,
             stable,
             cand,
-            n,
-            0,
+            100,
             "promotion: the canary takes the full count",
         ) {
             finish(cx, stable, cand, None);
@@ -493,7 +552,6 @@ fn aborted(cx: &mut Cx<'_>, c: &CanaryStrategy, f: &Fenceposts, stable: TrackId,
             stable,
             cand,
             0,
-            n,
             "abort: capacity back to the stable revision within the budget",
         );
     }
@@ -605,15 +663,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn basic_split_never_empties_a_side_between_1_and_99() {
-        for n in 2..50 {
+    fn desired_counts_round_both_sides_up() {
+        for n in 1..50 {
             for w in 1..100 {
-                let (c, s) = basic_split(n, w, 0);
-                assert!(c >= 1 && s >= 1 && c + s == n, "n={n} w={w}");
+                let (c, s) = desired_counts(n, w);
+                assert!(c >= 1 && s >= 1, "n={n} w={w}");
+                assert!(c + s == n || c + s == n + 1, "n={n} w={w}");
             }
         }
-        assert_eq!(basic_split(10, 20, 3), (2, 8));
-        assert_eq!(basic_split(1, 20, 1), (1, 1));
+        assert_eq!(desired_counts(10, 20), (2, 8));
+        assert_eq!(desired_counts(10, 25), (3, 8));
+        assert_eq!(desired_counts(1, 5), (1, 1));
+        assert_eq!(desired_counts(10, 0), (0, 10));
+        assert_eq!(desired_counts(10, 100), (10, 0));
     }
 
     #[test]

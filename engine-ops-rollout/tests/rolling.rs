@@ -271,3 +271,35 @@ fn scaling_to_zero_and_back() {
     assert_eq!(plan.phase, Phase::Healthy);
     assert_eq!(live(&sim), vec![("v1".to_owned(), 5, 5)]);
 }
+
+#[test]
+fn progress_after_a_timeout_clears_it() {
+    let v1 = RolloutSpec::builder("v1", 4)
+        .progress_deadline(Some(Duration::from_secs(60)))
+        .build()
+        .expect("valid spec");
+    let world = World::new().ready_after(Duration::from_secs(150));
+    let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let mut saw_timeout = false;
+    let plan = loop {
+        let out = sim.step().expect("planner step");
+        if out.decision.phase == Phase::Degraded {
+            saw_timeout = true;
+        }
+        if out.settled {
+            break out;
+        }
+    };
+    assert!(saw_timeout, "slow pods first exceed the 60 s deadline");
+    assert_eq!(
+        plan.decision.phase,
+        Phase::Healthy,
+        "progress afterwards clears the timeout"
+    );
+    assert_eq!(
+        sim.state().progress().map(|p| p.reason),
+        Some(ProgressReason::NewReplicaSetAvailable)
+    );
+    assert_eq!(live(&sim), vec![("v2".to_owned(), 4, 4)]);
+}

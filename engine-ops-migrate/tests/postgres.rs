@@ -1109,3 +1109,29 @@ async fn a_non_transactional_step_that_fails_is_compensated_and_leaves_no_intent
     assert!(chain(&err).contains("no_such_table"), "{}", chain(&err));
     assert_eq!(schema.history().await, [(1, "applied".into())]);
 }
+
+#[tokio::test]
+async fn the_default_history_table_lives_in_the_connections_current_schema() {
+    let Some(server) = server().await else { return };
+    let schema = server.schema().await;
+    let store = PostgresStore::builder_from_config(schema.config.clone())
+        .connect()
+        .await
+        .expect("store");
+    assert_eq!(
+        store.history_table(),
+        format!("\"{}\".\"engine_ops_migrations\"", schema.name)
+    );
+    let mut m = migrator(store, vec![create_table(1)]);
+    m.run().await.expect("run");
+    let c = schema.client().await;
+    let found: bool = c
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&format!("{}.engine_ops_migrations", schema.name)],
+        )
+        .await
+        .expect("catalog")
+        .get(0);
+    assert!(found);
+}

@@ -39,7 +39,9 @@
 //!
 //! # The history table
 //!
-//! Default `public.engine_ops_migrations`; set it with
+//! Default `engine_ops_migrations` in the connection's `current_schema()`
+//! (usually `public`; set `search_path` in the URL's `options` to change
+//! it); set it with
 //! [`history_table`](PostgresStoreBuilder::history_table). It is created
 //! (with its schema) the first time the lock is taken, and carries its
 //! layout version in its table comment (`engine-ops-migrate history layout
@@ -323,7 +325,7 @@ impl PgContext {
 #[must_use = "call connect() to open the store"]
 pub struct PostgresStoreBuilder {
     config: std::result::Result<tokio_postgres::Config, String>,
-    schema: String,
+    schema: Option<String>,
     table: String,
     lock_timeout: Duration,
     poll_max: Duration,
@@ -383,10 +385,19 @@ fn check_ident(what: &str, name: &str) -> Result<()> {
 }
 
 impl PostgresStoreBuilder {
-    /// Sets the history table (default `public`, `engine_ops_migrations`).
-    /// Names are used as given (quoted), so `"App"` and `"app"` differ.
+    /// Sets the history table (default: `engine_ops_migrations` in the
+    /// connection's `current_schema()`, the first existing schema of its
+    /// `search_path`, resolved once at connect). Names are used as given
+    /// (quoted), so `"App"` and `"app"` differ.
     pub fn history_table(mut self, schema: impl Into<String>, table: impl Into<String>) -> Self {
-        self.schema = schema.into();
+        self.schema = Some(schema.into());
+        self.table = table.into();
+        self
+    }
+
+    /// Sets the history table's name, keeping the default schema (the
+    /// connection's `current_schema()`).
+    pub fn history_table_name(mut self, table: impl Into<String>) -> Self {
         self.table = table.into();
         self
     }
@@ -417,16 +428,31 @@ impl PostgresStoreBuilder {
         let config = self
             .config
             .map_err(|reason| Error::InvalidConfig { reason })?;
-        check_ident("schema", &self.schema)?;
+        if let Some(schema) = &self.schema {
+            check_ident("schema", schema)?;
+        }
         check_ident("table", &self.table)?;
         if self.poll_max.is_zero() {
             return Err(Error::InvalidConfig {
                 reason: "the lock poll interval must be above zero".into(),
             });
         }
+        let server = describe_config(&config);
+        let round_trips = Arc::new(AtomicU64::new(0));
+        let (conn, current_schema) = open(&config, &server, &round_trips).await?;
+        let schema = match self.schema.or(current_schema) {
+            Some(schema) => schema,
+            None => {
+                return Err(Error::InvalidConfig {
+                    reason: format!(
+                        "no schema for the history table: the search_path of {server} names no existing schema; set one with PostgresStoreBuilder::history_table"
+                    ),
+                });
+            }
+        };
         let mut digest = Sha256::new();
         digest.update(b"engine-ops-migrate\0");
-        digest.update(self.schema.as_bytes());
+        digest.update(schema.as_bytes());
         digest.update(b"\0");
         digest.update(self.table.as_bytes());
         let hash = digest.finalize();
@@ -434,15 +460,12 @@ impl PostgresStoreBuilder {
             LOCK_CLASS,
             i32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]),
         );
-        let qualified = format!("{}.{}", ident(&self.schema), ident(&self.table));
-        let server = describe_config(&config);
-        let round_trips = Arc::new(AtomicU64::new(0));
-        let conn = open(&config, &server, &round_trips).await?;
+        let qualified = format!("{}.{}", ident(&schema), ident(&self.table));
         Ok(PostgresStore {
             describe: format!("{server} table {qualified}"),
             server,
             config,
-            schema: self.schema,
+            schema,
             table: self.table,
             qualified,
             lock_key,
@@ -461,7 +484,7 @@ async fn open(
     config: &tokio_postgres::Config,
     server: &str,
     round_trips: &Arc<AtomicU64>,
-) -> Result<Conn> {
+) -> Result<(Conn, Option<String>)> {
     let backend = |action: String, source| Error::Backend {
         store: server.to_owned(),
         source: Box::new(PgError { action, source }),
@@ -487,14 +510,20 @@ async fn open(
         round_trips: round_trips.clone(),
     };
     // Let the server notice a vanished client during a long statement
-    // (PostgreSQL 14+; ignored by older servers).
-    conn.guarded(conn.client.batch_execute(
-        "DO $$ BEGIN PERFORM set_config('client_connection_check_interval', '1000', false); \
-         EXCEPTION WHEN undefined_object THEN NULL; END $$",
-    ))
-    .await
-    .map_err(|e| backend("cannot set up the migration session".into(), e))?;
-    Ok(conn)
+    // (PostgreSQL 14+; ignored by older servers), and learn the schema
+    // unqualified names resolve to: one round trip.
+    let messages = conn
+        .guarded(conn.client.simple_query(
+            "DO $$ BEGIN PERFORM set_config('client_connection_check_interval', '1000', false); \
+             EXCEPTION WHEN undefined_object THEN NULL; END $$; SELECT current_schema()",
+        ))
+        .await
+        .map_err(|e| backend("cannot set up the migration session".into(), e))?;
+    let schema = messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+        _ => None,
+    });
+    Ok((conn, schema))
 }
 
 /// Polls `a` then `b` until both finish. `a` is always polled first, so its
@@ -622,7 +651,7 @@ impl PostgresStore {
     ) -> PostgresStoreBuilder {
         PostgresStoreBuilder {
             config,
-            schema: "public".into(),
+            schema: None,
             table: "engine_ops_migrations".into(),
             lock_timeout: Duration::from_secs(60),
             poll_max: Duration::from_millis(100),
@@ -689,7 +718,7 @@ impl PostgresStore {
     async fn heal(&mut self) -> Result<()> {
         if self.conn().is_dead() {
             self.conn().kill();
-            let conn = open(&self.config, &self.server, &self.round_trips).await?;
+            let (conn, _) = open(&self.config, &self.server, &self.round_trips).await?;
             self.ctx = PgContext { conn };
             self.locked = false;
             self.in_tx = false;

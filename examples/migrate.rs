@@ -12,7 +12,16 @@
 //! The state file comes from `--state PATH`, else `$ENGINE_OPS_MIGRATE_STATE`,
 //! else a per-user state directory (printed on every run; never a source
 //! folder). Exit codes: 0 success, 1 failed verification or any error, 2 bad
-//! usage (unknown command, `abc` or `-1` as a count, ...).
+//! usage (unknown command, `abc` or `-1` as a count, an unknown database
+//! URL scheme, ...).
+//!
+//! With `--database-url` (or `$ENGINE_OPS_MIGRATE_DATABASE_URL`) the same
+//! commands run the demo's SQL for real, with the history in the database:
+//!
+//! ```text
+//! cargo run -p engine-ops-examples --example migrate -- --database-url postgres://user:pw@localhost/db migrate
+//! cargo run -p engine-ops-examples --example migrate -- --database-url sqlite:demo.db status
+//! ```
 //!
 //! The demo migrations maintain a small JSON "database" (`demo-db.json` next
 //! to the state file) through an expand / contract change: create `items`,
@@ -27,8 +36,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use engine_ops_migrate::{
-    BoxError, Direction, FileStore, Migration, MigrationState, Migrator, Phase, Progress,
-    Resolution, Rollback, StatusReport, Validation,
+    BoxError, Direction, FileStore, Migration, MigrationState, Migrator, PgContext, Phase,
+    PostgresStore, Progress, Resolution, Rollback, SqlMigration, SqliteStore, StateStore,
+    StatusReport, Validation,
 };
 use serde_json::{Value, json};
 
@@ -38,8 +48,13 @@ use serde_json::{Value, json};
 struct Cli {
     /// The state file (JSON-lines journal). Default: $ENGINE_OPS_MIGRATE_STATE,
     /// else a per-user state directory.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "database_url")]
     state: Option<PathBuf>,
+
+    /// Migrate a database instead of the demo document: `postgres://…` or
+    /// `sqlite:PATH`. Default: $ENGINE_OPS_MIGRATE_DATABASE_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
 
     /// How long to wait for another migrator's lock, in seconds.
     #[arg(long, global = true, default_value_t = 60)]
@@ -345,6 +360,97 @@ impl Migration<DemoDb> for DemoMigration {
     }
 }
 
+/// The demo's SQL run for real on a database: the same versions, names and
+/// sources (so the same checksums) as the document migrations.
+#[derive(Debug)]
+struct DemoSql {
+    sql: SqlMigration,
+    fail: bool,
+}
+
+fn sql_migrations<C: Send + 'static>() -> Vec<Box<dyn Migration<C>>>
+where
+    SqlMigration: Migration<C>,
+{
+    DEMO.iter()
+        .map(|&(version, name, phase, sql, change)| {
+            let m = SqlMigration::new(version, name, sql).phase(phase);
+            let m = match change {
+                Change::CreateItems => m.down("DROP TABLE items"),
+                Change::AddSku => m.down("ALTER TABLE items DROP COLUMN sku"),
+                Change::BackfillSku => m
+                    .down("UPDATE items SET sku = NULL")
+                    .validate_up("SELECT NOT EXISTS (SELECT 1 FROM items WHERE sku IS NULL)"),
+                Change::DropLegacyCode => m,
+            };
+            Box::new(DemoSql {
+                sql: m,
+                fail: injected_failure(version).is_err(),
+            }) as Box<dyn Migration<C>>
+        })
+        .collect()
+}
+
+#[engine_ops_migrate::async_trait]
+impl<C: Send> Migration<C> for DemoSql
+where
+    SqlMigration: Migration<C>,
+{
+    fn version(&self) -> u64 {
+        self.sql.version()
+    }
+    fn name(&self) -> &str {
+        Migration::<C>::name(&self.sql)
+    }
+    fn source(&self) -> &[u8] {
+        Migration::<C>::source(&self.sql)
+    }
+    fn phase(&self) -> Option<Phase> {
+        Migration::<C>::phase(&self.sql)
+    }
+    fn reversible(&self) -> bool {
+        Migration::<C>::reversible(&self.sql)
+    }
+    fn transactional(&self) -> bool {
+        Migration::<C>::transactional(&self.sql)
+    }
+    async fn up(&self, ctx: &mut C) -> Result<(), BoxError> {
+        Migration::<C>::up(&self.sql, ctx).await?;
+        if self.fail {
+            injected_failure(self.sql.version())?;
+        }
+        Ok(())
+    }
+    async fn down(&self, ctx: &mut C) -> Result<(), BoxError> {
+        Migration::<C>::down(&self.sql, ctx).await
+    }
+    async fn validate_up(&self, ctx: &mut C) -> Result<Validation, BoxError> {
+        Migration::<C>::validate_up(&self.sql, ctx).await
+    }
+    async fn validate_down(&self, ctx: &mut C) -> Result<Validation, BoxError> {
+        Migration::<C>::validate_down(&self.sql, ctx).await
+    }
+}
+
+/// Where the history lives.
+#[derive(Debug)]
+enum Target {
+    File(PathBuf),
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+fn database_target(url: &str) -> Option<Target> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(Target::Postgres(url.to_owned()))
+    } else {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        (!path.is_empty()).then(|| Target::Sqlite(PathBuf::from(path)))
+    }
+}
+
 fn default_state_path() -> PathBuf {
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
@@ -440,7 +546,34 @@ fn print_status(status: &StatusReport) {
     );
 }
 
-async fn execute(cli: Cli, state: PathBuf) -> anyhow::Result<ExitCode> {
+async fn execute(cli: Cli, target: Target) -> anyhow::Result<ExitCode> {
+    let lock_timeout = Duration::from_secs(cli.lock_timeout);
+    let state = match target {
+        Target::File(state) => state,
+        Target::Postgres(url) => {
+            let store = PostgresStore::builder(&url)
+                .lock_timeout(lock_timeout)
+                .connect()
+                .await?;
+            eprintln!("database: {}", store.describe());
+            let migrator = Migrator::builder(store)
+                .migrations(sql_migrations::<PgContext>())
+                .observer(print_progress)
+                .build()?;
+            return drive(migrator, cli.command, |_| Ok(())).await;
+        }
+        Target::Sqlite(path) => {
+            let store = SqliteStore::builder(path)
+                .lock_timeout(lock_timeout)
+                .open()?;
+            eprintln!("database: {}", store.describe());
+            let migrator = Migrator::builder(store)
+                .migrations(sql_migrations::<<SqliteStore as StateStore>::Context>())
+                .observer(print_progress)
+                .build()?;
+            return drive(migrator, cli.command, |_| Ok(())).await;
+        }
+    };
     let dir = match state.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -455,17 +588,34 @@ async fn execute(cli: Cli, state: PathBuf) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(&dir)?;
     }
     let store = FileStore::builder(&state)
-        .lock_timeout(Duration::from_secs(cli.lock_timeout))
+        .lock_timeout(lock_timeout)
         .context(DemoDb {
             path: dir.join("demo-db.json"),
         })
         .build()?;
-    let mut migrator = Migrator::builder(store)
+    let migrator = Migrator::builder(store)
         .migrations(demo_migrations())
         .observer(print_progress)
         .build()?;
+    drive(migrator, cli.command, |store| {
+        let torn = store.summary()?.uncommitted_tail_bytes;
+        if torn > 0 {
+            println!(
+                "note: the state file ends with {torn} byte(s) of a record cut short by a crash; they were never committed and are ignored"
+            );
+        }
+        Ok(())
+    })
+    .await
+}
 
-    match cli.command {
+/// Runs one command on any store: the same output and exit codes everywhere.
+async fn drive<S: StateStore>(
+    mut migrator: Migrator<S>,
+    command: Command,
+    status_note: impl Fn(&S) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Migrate { to, dry_run: true } => {
             let plan = migrator.plan(to).await?;
             for m in &plan.pending {
@@ -518,12 +668,7 @@ async fn execute(cli: Cli, state: PathBuf) -> anyhow::Result<ExitCode> {
                 }
             } else {
                 print_status(&status);
-                let torn = migrator.store().summary()?.uncommitted_tail_bytes;
-                if torn > 0 {
-                    println!(
-                        "note: the state file ends with {torn} byte(s) of a record cut short by a crash; they were never committed and are ignored"
-                    );
-                }
+                status_note(migrator.store())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -587,6 +732,21 @@ fn describe_state(state: &Path, from_default: bool) {
 async fn main() -> ExitCode {
     // clap exits with 2 on bad usage (unknown command, `abc` or `-1` as N).
     let cli = Cli::parse();
+    let database_url = cli
+        .database_url
+        .clone()
+        .or_else(|| std::env::var("ENGINE_OPS_MIGRATE_DATABASE_URL").ok())
+        .filter(|u| !u.is_empty() && cli.state.is_none());
+    if let Some(url) = database_url {
+        let Some(target) = database_target(&url) else {
+            eprintln!(
+                "error: unsupported database URL {:?}; use postgres://user:password@host/db or sqlite:PATH",
+                url.split('@').next_back().unwrap_or_default()
+            );
+            return ExitCode::from(2);
+        };
+        return finish(execute(cli, target).await);
+    }
     let explicit = cli
         .state
         .clone()
@@ -595,7 +755,11 @@ async fn main() -> ExitCode {
     let from_default = explicit.is_none();
     let state = explicit.unwrap_or_else(default_state_path);
     describe_state(&state, from_default);
-    match execute(cli, state).await {
+    finish(execute(cli, Target::File(state)).await)
+}
+
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err}");

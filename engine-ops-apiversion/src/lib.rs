@@ -1,4 +1,126 @@
-//! API version negotiation for tower services.
+//! API version negotiation for [tower] services: read the version a client
+//! asks for, serve it or answer with a precise problem, announce deprecation
+//! and sunset the way the RFCs say, and (optionally) let handlers speak only
+//! the newest version while older clients keep their shapes.
+//!
+//! # Overview
+//!
+//! - **[`Policy`]**: built once by [`Policy::builder`]; [`PolicyBuilder::build`]
+//!   validates it (duplicate versions, a default that is not declared, a
+//!   sunset before its deprecation, bad link URIs, no source, …) and
+//!   precomputes every response header value.
+//! - **Schemes** ([`Scheme`]): integers (`1`, `v1`), `major.minor` (`1` ≡ `1.0`)
+//!   and calendar dates (`2024-06-01`, validated). Matching is exact.
+//! - **Sources** ([`Source`]), each optional, consulted in the order added: a
+//!   path segment after a prefix (`/api/v2/orders`), a header (`X-API-Version`),
+//!   a query parameter (`api_version`), and `Accept` (`application/json;
+//!   version=2`, `application/vnd.acme.v2+json`, an RFC 9110 list with
+//!   q-values, `q=0` excluded). Values are trimmed; a repeated header or
+//!   parameter with different values is ambiguous.
+//! - **Conflicts** ([`Conflict`]): reject disagreeing sources (the default),
+//!   first wins, or prefer one source.
+//! - **Missing versions** ([`Missing`]): reject (the default), a fixed
+//!   default, or the latest; [version-neutral routes](PolicyBuilder::neutral_path)
+//!   (health, metrics, docs) never fail.
+//! - **[`resolve`]**: the sans-IO core, `&http::request::Parts` → [`Resolution`]
+//!   (version, source, defaulted, [`Lifecycle`], optional [`PathRewrite`]) or
+//!   [`VersionError`]. No body, no I/O, no allocation on success.
+//! - **[`ApiVersionLayer`]** ([`versioning`]): the tower middleware, generic over
+//!   request and response bodies. It puts the [`Resolution`] in the request
+//!   extensions, strips the version segment from the path, answers errors
+//!   with RFC 9457 `application/problem+json` (400; 410 after an enforced
+//!   sunset) and stamps every response, errors included, with
+//!   `api-supported-versions`, `api-deprecated-versions`, the served
+//!   `api-version`, `Vary`, and for versions with a lifecycle RFC 9745
+//!   `Deprecation: @<seconds>`, RFC 8594 `Sunset` and RFC 8288 `Link`
+//!   (`deprecation`, `sunset`, `successor-version`), appended to the handler's.
+//! - **Usage**: [`Policy::usage`] counts requests by version, source and
+//!   [`Outcome`]; the layer records `api.version*` fields on the current
+//!   `tracing` span. "Who still calls v1?" has an answer.
+//! - **Transforms** (feature `transform`, [`transform`]): Stripe-style
+//!   version changes; requests are upgraded to the head version, responses
+//!   downgraded to the client's, parsed once and serialised once, and only
+//!   when a change applies. Also usable outside HTTP
+//!   ([`transform::Changes::migrate_response`]).
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use bytes::Bytes;
+//! use engine_ops_apiversion::{ApiVersionLayer, Missing, Policy, Resolution, Scheme, Version, VersionSpec};
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::Full;
+//! use tower::{service_fn, Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let policy = Policy::builder(Scheme::Integer)
+//!     .version(
+//!         VersionSpec::new(Version::int(1))
+//!             .deprecated_at(UNIX_EPOCH + Duration::from_secs(1_717_200_000))
+//!             .successor_link("/api/v2"),
+//!     )
+//!     .version(Version::int(2))
+//!     .path_source("/api")
+//!     .header_source()
+//!     .on_missing(Missing::Latest)
+//!     .neutral_path("/health")
+//!     .build()?;
+//!
+//! let app = ApiVersionLayer::new(policy.clone()).layer(service_fn(|req: Request<Full<Bytes>>| async move {
+//!     // Handlers see `/api/orders` for `/api/v1/orders`, and the resolution.
+//!     let version = req.extensions().get::<Resolution>().map(|r| r.version().to_string());
+//!     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(format!(
+//!         "{} at v{}",
+//!         req.uri().path(),
+//!         version.unwrap_or_default()
+//!     )))))
+//! }));
+//!
+//! let response = app.clone().oneshot(Request::get("/api/v1/orders").body(Full::default())?).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! assert_eq!(response.headers()["deprecation"], "@1717200000");
+//! assert_eq!(response.headers()["link"], "</api/v2>; rel=\"successor-version\"");
+//!
+//! let response = app.oneshot(Request::get("/api/v7/orders").body(Full::default())?).await?;
+//! assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+//! assert_eq!(response.headers()["content-type"], "application/problem+json");
+//! assert_eq!(response.headers()["api-supported-versions"], "1, 2");
+//! assert_eq!(policy.usage().total(), 2);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With axum, wrap the whole `Router` (not `Router::layer`, which runs after
+//! routing, too late for the path rewrite); `examples/versioned_api.rs` in the
+//! repository shows a complete server.
+//!
+//! # What it does not do
+//!
+//! - It does not route: one router serves every version (the path is
+//!   rewritten and the version is in the extensions); per-version handlers,
+//!   if you need them, branch on [`Resolution::version`].
+//! - No OpenAPI generation, no client-side layer, no tonic/actix adapters, no
+//!   range/baseline matching (`1.2+`) and no rounding to a nearby version.
+//! - Transforms migrate JSON bodies only (not headers, status codes, query
+//!   parameters, NDJSON/SSE streams), and only successful responses.
+//! - Putting the [`Resolution`] into `http::Extensions` costs that map's
+//!   allocations (three on a request with no extensions yet); resolution and
+//!   header stamping allocate nothing else.
+//!
+//! # Feature flags
+//!
+//! | Feature | Default | Enables |
+//! |---|---|---|
+//! | `transform` | yes | [`transform`]: [`transform::Changes`], [`transform::TransformLayer`] (JSON bodies via `serde_json`) |
+//!
+//! The core always depends on `http`, `http-body`, `http-body-util`, `bytes`,
+//! `tower-layer`, `tower-service`, `pin-project-lite`, `httpdate`, `tracing`,
+//! `thiserror` and `serde_json` (problem documents are JSON).
+//!
+//! [tower]: https://docs.rs/tower
+
 mod body;
 mod error;
 mod headers;

@@ -1,6 +1,7 @@
 //! Version values and the schemes that parse them.
 
 use std::fmt;
+use std::num::NonZeroU64;
 
 use crate::error::ConfigError;
 
@@ -163,31 +164,40 @@ fn days_in_month(year: u16, month: u8) -> u8 {
 /// # Ok::<(), engine_ops_apiversion::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Version(u64);
+pub struct Version(NonZeroU64);
 
-// Packed into one word so that versions copy and compare as integers: the
-// scheme in the top two bits, then the fields from most to least
+// Packed into one non-zero word so that versions copy and compare as
+// integers (and `Option<Version>` is one word too): the scheme (never 0) in
+// the top two bits, then the fields from most to least
 // significant, so integer order is version order within a scheme. Parsed
 // numbers have at most 9 digits (< 2^30); larger constructor arguments are
 // masked to 31 bits.
 const TAG_SHIFT: u32 = 62;
-const INT: u64 = 0;
-const MAJOR_MINOR: u64 = 1;
-const DATE: u64 = 2;
+const INT: u64 = 1;
+const MAJOR_MINOR: u64 = 2;
+const DATE: u64 = 3;
 const FIELD: u64 = (1 << 31) - 1;
 
 impl Version {
+    /// Every packed value has a non-zero scheme tag in its top bits.
+    const fn pack(bits: u64) -> Self {
+        match NonZeroU64::new(bits) {
+            Some(bits) => Version(bits),
+            None => Version(NonZeroU64::MAX),
+        }
+    }
+
     /// An integer version (`v2` on the wire). Values above 2^31 - 1 are
     /// truncated to 31 bits.
     #[must_use]
     pub const fn int(n: u32) -> Self {
-        Version((INT << TAG_SHIFT) | (n as u64 & FIELD))
+        Version::pack((INT << TAG_SHIFT) | (n as u64 & FIELD))
     }
 
     /// A `major.minor` version. Each part above 2^31 - 1 is truncated to 31 bits.
     #[must_use]
     pub const fn major_minor(major: u32, minor: u32) -> Self {
-        Version(
+        Version::pack(
             (MAJOR_MINOR << TAG_SHIFT) | ((major as u64 & FIELD) << 31) | (minor as u64 & FIELD),
         )
     }
@@ -202,7 +212,7 @@ impl Version {
         if year == 0 || year > 9999 || day == 0 || day > days_in_month(year, month) {
             return Err(ConfigError::InvalidDate { year, month, day });
         }
-        Ok(Version(
+        Ok(Version::pack(
             (DATE << TAG_SHIFT)
                 | (u64::from(year) << 16)
                 | (u64::from(month) << 8)
@@ -213,7 +223,7 @@ impl Version {
     /// The scheme this version belongs to.
     #[must_use]
     pub const fn scheme(&self) -> Scheme {
-        match self.0 >> TAG_SHIFT {
+        match self.0.get() >> TAG_SHIFT {
             INT => Scheme::Integer,
             MAJOR_MINOR => Scheme::MajorMinor,
             _ => Scheme::Date,
@@ -223,7 +233,7 @@ impl Version {
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
+        let v = self.0.get();
         match self.scheme() {
             Scheme::Integer => write!(f, "{}", v & FIELD),
             Scheme::MajorMinor => write!(f, "{}.{}", (v >> 31) & FIELD, v & FIELD),
@@ -316,6 +326,13 @@ mod tests {
             assert_eq!(scheme.parse(&v.to_string()), Some(v));
             assert_eq!(v.scheme(), scheme);
         }
+    }
+
+    #[test]
+    fn versions_are_one_word_even_when_optional() {
+        assert_eq!(std::mem::size_of::<Option<Version>>(), 8);
+        assert!(Version::int(u32::MAX) > Version::int(0));
+        assert!(Version::major_minor(2, 0) > Version::major_minor(1, 99));
     }
 
     #[test]

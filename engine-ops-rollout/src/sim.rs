@@ -435,6 +435,8 @@ pub struct PlanStep {
     pub tracks: Vec<TrackView>,
     /// Traffic after the actions.
     pub traffic: TrafficObs,
+    /// Tracks and traffic right after each executed action, in order.
+    pub after_each_action: Vec<(Vec<TrackView>, TrafficObs)>,
 }
 
 /// The result of running a simulation to its end.
@@ -470,31 +472,27 @@ impl Plan {
     }
 }
 
-fn sizes(step: &PlanStep) -> String {
+fn sizes(tracks: &[TrackView], traffic: TrafficObs) -> String {
     let mut out = String::new();
-    for t in &step.tracks {
+    for t in tracks {
         if !out.is_empty() {
             out.push(' ');
         }
         out.push_str(&format!("r{}:{}/{}", t.revision, t.available, t.spec));
     }
-    if let Some(a) = step.traffic.active {
-        let rev = step
-            .tracks
+    let rev = |id: TrackId| {
+        tracks
             .iter()
-            .find(|t| t.track == a)
-            .map_or(0, |t| t.revision);
-        out.push_str(&format!(" live=r{rev}"));
+            .find(|t| t.track == id)
+            .map_or(0, |t| t.revision)
+    };
+    if let Some(a) = traffic.active {
+        out.push_str(&format!(" live=r{}", rev(a)));
     }
-    if let Some(c) = step.traffic.canary
-        && step.traffic.canary_weight > 0
+    if let Some(c) = traffic.canary
+        && traffic.canary_weight > 0
     {
-        let rev = step
-            .tracks
-            .iter()
-            .find(|t| t.track == c)
-            .map_or(0, |t| t.revision);
-        out.push_str(&format!(" r{rev}@{}%", step.traffic.canary_weight));
+        out.push_str(&format!(" r{}@{}%", rev(c), traffic.canary_weight));
     }
     out
 }
@@ -526,7 +524,7 @@ fn describe(action: &Action, tracks: &[TrackView]) -> String {
 
 impl fmt::Display for Plan {
     /// A table: one row per action, with the time, the action, the track sizes
-    /// after the step (`r<revision>:<available>/<spec>`, the live revision, a
+    /// right after it (`r<revision>:<available>/<spec>`, the live revision, a
     /// canary weight) and the reason.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -536,14 +534,18 @@ impl fmt::Display for Plan {
         )?;
         let mut row = 0;
         for s in &self.steps {
-            for a in &s.actions {
+            for (i, a) in s.actions.iter().enumerate() {
                 row += 1;
+                let after = s
+                    .after_each_action
+                    .get(i)
+                    .map_or_else(|| sizes(&s.tracks, s.traffic), |(t, tr)| sizes(t, *tr));
                 writeln!(
                     f,
                     "{row:>3}  {:>9}  {:<28}  {:<28}  {}",
                     s.at.to_string(),
                     describe(&a.action, &s.tracks),
-                    sizes(s),
+                    after,
                     a.reason
                 )?;
             }
@@ -731,8 +733,10 @@ impl Simulator {
         // Write-ahead: the state is persisted before any action runs.
         self.state = decision.state.clone();
         let mut executed = 0;
+        let mut after_each_action = Vec::with_capacity(decision.actions.len());
         for a in &decision.actions {
             self.world.apply(&a.action)?;
+            after_each_action.push((self.world.tracks(), self.world.traffic));
             executed += 1;
             if self.world.crash_after.contains(&self.world.applied) {
                 break;
@@ -768,6 +772,7 @@ impl Simulator {
                 explain: decision.explain.clone(),
                 tracks: self.world.tracks(),
                 traffic: self.world.traffic,
+                after_each_action,
             });
         }
         self.last_phase = Some(decision.phase);

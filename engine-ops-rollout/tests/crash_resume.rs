@@ -117,3 +117,23 @@ fn canary_resumes_after_a_crash_between_any_two_actions() {
         .expect("valid spec");
     check_every_crash_point(&replicas, &World::new());
 }
+
+#[test]
+fn a_state_from_another_layout_version_is_refused() {
+    let v1 = RolloutSpec::builder("v1", 2).build().expect("valid spec");
+    let sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    let json = serde_json::to_string(sim.state()).expect("state serialises");
+    assert!(json.contains("\"version\":1"), "{json}");
+    let future: RolloutState =
+        serde_json::from_str(&json.replace("\"version\":1", "\"version\":99"))
+            .expect("state deserialises");
+    let err = engine_ops_rollout::plan(&v1, &future, &sim.observe()).expect_err("must be refused");
+    assert_eq!(
+        err,
+        engine_ops_rollout::Error::UnsupportedStateVersion {
+            found: 99,
+            supported: 1
+        }
+    );
+    assert!(err.to_string().contains("migrate or discard"), "{err}");
+}

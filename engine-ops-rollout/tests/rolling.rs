@@ -303,3 +303,28 @@ fn progress_after_a_timeout_clears_it() {
     );
     assert_eq!(live(&sim), vec![("v2".to_owned(), 4, 4)]);
 }
+
+#[test]
+fn the_preview_of_10_replicas_25_25_reads_like_the_controllers_worked_example() {
+    let v1 = spec("v1", 10);
+    let live_sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    let plan = engine_ops_rollout::preview(
+        &v1.with_template("v2").expect("valid template"),
+        live_sim.state(),
+        live_sim.world(),
+    )
+    .expect("preview settles");
+    let rows: Vec<(u32, u32)> = plan
+        .steps
+        .iter()
+        .flat_map(|s| s.after_each_action.iter())
+        .map(|(tracks, _)| (tracks[0].spec, tracks[1].spec))
+        .collect();
+    // §1.5: sync 1 (create 3), 2 (old 8), 3 (new 5), 5 (old 3), 6 (new 10), 7 (old 0).
+    assert_eq!(
+        rows,
+        vec![(10, 3), (8, 3), (8, 5), (3, 5), (3, 10), (0, 10)]
+    );
+    assert_eq!(plan.phase, Phase::Healthy);
+    assert!(plan.to_string().contains("min(13 - 10, 10) = 3"), "{plan}");
+}

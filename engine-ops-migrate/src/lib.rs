@@ -46,7 +46,8 @@
 //!   the application lists its migrations.
 //! - The file store cannot make a step's effects and its record atomic (the
 //!   effects live elsewhere); it makes the gap visible as *in doubt*
-//!   instead. PostgreSQL and SQLite backends are not part of this release.
+//!   instead. The database backends (see the feature flags) do make a
+//!   transactional step and its history row atomic.
 //! - It does not schedule expand and contract phases around a rollout; it
 //!   records and reports them.
 //!

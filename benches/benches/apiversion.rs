@@ -1,2 +1,382 @@
-//! Benchmarks for engine-ops-apiversion (being written).
-fn main() {}
+//! Benchmarks of engine-ops-apiversion, each against a baseline measured in
+//! the same run:
+//!
+//! - `apiversion/resolve/*`: `resolve` alone, per source (path, header,
+//!   query, media type), vs `baseline_empty_closure` (a closure that only
+//!   takes the same request parts) and `baseline_one_header_lookup` (one
+//!   `HeaderMap::get`, a yardstick for the machine's speed). The policy has
+//!   all four sources configured and rejects conflicts, so every request
+//!   consults every source. Goal: under 100 ns.
+//! - `apiversion/layer/*`: the whole `ApiVersionLayer` around a trivial
+//!   service, on a non-deprecated (4 headers stamped) and a deprecated
+//!   (7 headers) request, vs the same service under as many tower-http
+//!   `SetResponseHeaderLayer`s. Goal: at most 1.0x. Heap allocations per
+//!   request are counted with a counting global allocator (`stats_alloc`) and
+//!   printed before the timings.
+//! - `apiversion/transform/*`: a 3-step change chain on a ~10 KB JSON body
+//!   (parse, 3 downgrades, serialise) vs one serde_json parse + serialise of
+//!   the same body. Goal: at most 1.2x.
+//!
+//! ```text
+//! cargo bench -p engine-ops-benches --bench apiversion -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+use std::alloc::System;
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use engine_ops_apiversion::transform::{Change, Changes, json as edits};
+use engine_ops_apiversion::{ApiVersionLayer, Policy, Scheme, Version, VersionSpec, resolve};
+use http::header::LINK;
+use http::{HeaderName, HeaderValue, Request, Response};
+use http_body_util::Empty;
+use serde_json::{Value, json};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tower::{Layer, Service, ServiceBuilder};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// v1 deprecated (2024-06-01) with a sunset far ahead, v2 and v3 active.
+fn policy() -> Policy {
+    Policy::builder(Scheme::Integer)
+        .version(
+            VersionSpec::new(Version::int(1))
+                .deprecated_at(at(1_717_200_000))
+                .sunset_at(at(4_102_444_800))
+                .deprecation_link("https://example.com/deprecation")
+                .successor_link("/api/v2"),
+        )
+        .version(Version::int(2))
+        .version(Version::int(3))
+        .path_source("/api")
+        .header_source()
+        .query_source()
+        .media_type_source_with("version", Some("acme"))
+        .build()
+        .expect("valid policy")
+}
+
+fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+    let mut request = Request::get(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(()).expect("request").into_parts().0
+}
+
+fn bench_resolve(c: &mut Criterion) {
+    let policy = policy();
+    let cases = [
+        ("path", parts("/api/v2/optimize", &[])),
+        (
+            "header",
+            parts(
+                "/api/optimize",
+                &[("x-api-version", "v2"), ("accept", "application/json")],
+            ),
+        ),
+        ("query", parts("/api/optimize?page=3&api_version=2", &[])),
+        (
+            "media_type",
+            parts(
+                "/api/optimize",
+                &[(
+                    "accept",
+                    "text/html;q=0.8, application/json; version=2, */*;q=0.1",
+                )],
+            ),
+        ),
+    ];
+    let mut group = c.benchmark_group("apiversion/resolve");
+    let baseline = |p: &http::request::Parts| p.uri.path().len();
+    group.bench_function("baseline_empty_closure", |b| {
+        b.iter(|| black_box(baseline(black_box(&cases[0].1))))
+    });
+    // Not a goal, a yardstick for this machine: one `HeaderMap` lookup.
+    let name = HeaderName::from_static("x-api-version");
+    group.bench_function("baseline_one_header_lookup", |b| {
+        b.iter(|| black_box(black_box(&cases[1].1).headers.get(&name).is_some()))
+    });
+    for (name, parts) in &cases {
+        assert!(resolve(parts, &policy).is_ok(), "{name} must resolve");
+        group.bench_function(*name, |b| {
+            b.iter(|| black_box(resolve(black_box(parts), &policy)))
+        });
+    }
+    group.finish();
+}
+
+type Body = Empty<Bytes>;
+
+/// The trivial inner service: an empty 200.
+#[derive(Clone)]
+struct Inner;
+
+impl Service<Request<()>> for Inner {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<()>) -> Self::Future {
+        ready(Ok(Response::new(Body::new())))
+    }
+}
+
+/// Drives a service whose futures are immediately ready, without a runtime.
+fn drive<S, B>(service: &mut S, request: Request<()>) -> Response<B>
+where
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(service.poll_ready(&mut cx).is_ready());
+    match pin!(service.call(request)).poll(&mut cx) {
+        Poll::Ready(Ok(response)) => response,
+        Poll::Pending => panic!("the bench services are always ready"),
+    }
+}
+
+fn request(version: &str) -> Request<()> {
+    Request::get("/api/orders")
+        .header("x-api-version", version)
+        .body(())
+        .expect("request")
+}
+
+/// The same service under `n` `SetResponseHeaderLayer`s (Link appends, as
+/// the versioning layer does).
+macro_rules! baseline {
+    ($($layer:expr),* $(,)?) => {
+        ServiceBuilder::new()$(.layer($layer))*.service(Inner)
+    };
+}
+
+fn header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(
+        HeaderName::from_static(name),
+        HeaderValue::from_static(value),
+    )
+}
+
+/// Allocations per request (count, bytes) over `n` requests built beforehand.
+fn allocations<S, B>(service: &mut S, version: &str, n: usize) -> (f64, f64)
+where
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
+{
+    let requests: Vec<_> = (0..n).map(|_| request(version)).collect();
+    let mut responses = Vec::with_capacity(n);
+    let region = Region::new(GLOBAL);
+    for request in requests {
+        responses.push(drive(service, request));
+    }
+    let stats = region.change();
+    drop(responses);
+    let count = stats.allocations + stats.reallocations;
+    (
+        count as f64 / n as f64,
+        stats.bytes_allocated as f64 / n as f64,
+    )
+}
+
+fn bench_layer(c: &mut Criterion) {
+    let policy = policy();
+    let mut versioned = ApiVersionLayer::new(policy.clone()).layer(Inner);
+    let probe = drive(&mut versioned, request("1"));
+    let deprecated_headers = probe.headers().len();
+    let probe = drive(&mut versioned, request("2"));
+    let active_headers = probe.headers().len();
+    assert_eq!(
+        (active_headers, deprecated_headers),
+        (4, 7),
+        "headers stamped by the layer"
+    );
+
+    let mut plain4 = baseline![
+        header("api-supported-versions", "1, 2, 3"),
+        header("api-deprecated-versions", "1"),
+        header("api-version", "2"),
+        header("vary", "x-api-version, accept"),
+    ];
+    let mut plain7 = baseline![
+        header("api-supported-versions", "1, 2, 3"),
+        header("api-deprecated-versions", "1"),
+        header("api-version", "1"),
+        header("vary", "x-api-version, accept"),
+        header("deprecation", "@1717200000"),
+        header("sunset", "Fri, 01 Jan 2100 00:00:00 GMT"),
+        SetResponseHeaderLayer::appending(
+            LINK,
+            HeaderValue::from_static(
+                "<https://example.com/deprecation>; rel=\"deprecation\", </api/v2>; rel=\"successor-version\""
+            ),
+        ),
+    ];
+
+    let n = 10_000;
+    for (name, (layer, base)) in [
+        (
+            "non_deprecated",
+            (
+                allocations(&mut versioned, "2", n),
+                allocations(&mut plain4, "2", n),
+            ),
+        ),
+        (
+            "deprecated",
+            (
+                allocations(&mut versioned, "1", n),
+                allocations(&mut plain7, "1", n),
+            ),
+        ),
+    ] {
+        println!(
+            "apiversion/layer/{name}: heap allocations per request: layer {:.2} ({:.0} B), baseline {:.2} ({:.0} B), extra {:.2}",
+            layer.0,
+            layer.1,
+            base.0,
+            base.1,
+            layer.0 - base.0
+        );
+    }
+    // What the layer adds beyond tower-http's cost: the extension insert.
+    let mut target = parts("/", &[]);
+    let resolution = resolve(&parts_with("2"), &policy).expect("resolves");
+    let region = Region::new(GLOBAL);
+    target.extensions.insert(resolution);
+    let stats = region.change();
+    println!(
+        "apiversion/layer: of which http::Extensions::insert of the resolution: {} allocations",
+        stats.allocations + stats.reallocations
+    );
+
+    let mut group = c.benchmark_group("apiversion/layer");
+    group.bench_function("baseline_set_header_x4/non_deprecated", |b| {
+        b.iter_batched(
+            || request("2"),
+            |r| drive(&mut plain4, r),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("layer/non_deprecated", |b| {
+        b.iter_batched(
+            || request("2"),
+            |r| drive(&mut versioned, r),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("baseline_set_header_x7/deprecated", |b| {
+        b.iter_batched(
+            || request("1"),
+            |r| drive(&mut plain7, r),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("layer/deprecated", |b| {
+        b.iter_batched(
+            || request("1"),
+            |r| drive(&mut versioned, r),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn parts_with(version: &str) -> http::request::Parts {
+    parts("/api/orders", &[("x-api-version", version)])
+}
+
+/// A ~10 KB head-version document: a customer with 64 order lines.
+fn document() -> Vec<u8> {
+    let lines: Vec<Value> = (0..64)
+        .map(|i| {
+            json!({
+                "sku": format!("SKU-{i:05}"),
+                "title": "Industrial widget, anodised",
+                "quantity": i % 7,
+                "unit_price": { "amount": 1999 + i, "currency": "EUR" },
+                "tags": ["metal", null, i],
+                "discount": null,
+            })
+        })
+        .collect();
+    let doc = json!({
+        "id": 42,
+        "full_name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "metadata": { "source": "web", "campaign": null },
+        "lines": lines,
+    });
+    serde_json::to_vec(&doc).expect("json")
+}
+
+fn bench_transform(c: &mut Criterion) {
+    let policy = Policy::builder(Scheme::Integer)
+        .version(Version::int(1))
+        .version(Version::int(2))
+        .version(Version::int(3))
+        .version(Version::int(4))
+        .header_source()
+        .build()
+        .expect("valid policy");
+    let changes = Changes::builder(&policy)
+        .change(
+            Change::new(Version::int(2), "full_name")
+                .downgrade_response(|v| edits::rename_field(v, "full_name", "name")),
+        )
+        .change(
+            Change::new(Version::int(3), "lines[].sku").downgrade_response(|v| {
+                if let Some(lines) = v.get_mut("lines") {
+                    edits::rename_field(lines, "sku", "code");
+                }
+            }),
+        )
+        .change(
+            Change::new(Version::int(4), "metadata")
+                .downgrade_response(|v| edits::remove_field(v, "metadata")),
+        )
+        .build()
+        .expect("valid changes");
+    let body = document();
+    println!("apiversion/transform: body of {} bytes", body.len());
+
+    let migrated = {
+        let value: Value = serde_json::from_slice(&body).expect("json");
+        changes.migrate_response(value, Version::int(1))
+    };
+    assert!(migrated.get("name").is_some() && migrated.get("metadata").is_none());
+    assert_eq!(migrated["lines"][0]["code"], "SKU-00000");
+
+    let mut group = c.benchmark_group("apiversion/transform");
+    group.bench_function("baseline_parse_serialise", |b| {
+        b.iter(|| {
+            let value: Value = serde_json::from_slice(black_box(&body)).expect("json");
+            black_box(serde_json::to_vec(&value).expect("json"))
+        })
+    });
+    group.bench_function("chain_3_steps", |b| {
+        b.iter(|| {
+            let value: Value = serde_json::from_slice(black_box(&body)).expect("json");
+            let value = changes.migrate_response(value, Version::int(1));
+            black_box(serde_json::to_vec(&value).expect("json"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_resolve, bench_layer, bench_transform);
+criterion_main!(benches);

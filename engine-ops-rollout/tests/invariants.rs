@@ -212,6 +212,17 @@ fn checked_step(sim: &mut Simulator, s: &Scenario) -> Result<bool, TestCaseError
                     );
                 }
             }
+            // §9.10 / §9.11: the track the active (stable) service selects is
+            // never shrunk below the full count while it serves.
+            Action::ScaleTrack { track, replicas } if obs.traffic.active == Some(track) => {
+                prop_assert!(
+                    replicas >= n,
+                    "the serving track {} scaled to {} of {}",
+                    track,
+                    replicas,
+                    n
+                );
+            }
             _ => {}
         }
         prop_assert!(!a.reason.is_empty(), "every action carries a reason");

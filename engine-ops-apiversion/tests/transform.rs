@@ -384,3 +384,171 @@ async fn requests_without_a_resolution_pass_through() {
         (Some("Ada"), Some(true))
     );
 }
+
+/// A streamed body with no size hint, optionally failing after its chunks.
+struct Chunks {
+    chunks: std::collections::VecDeque<Bytes>,
+    fail: bool,
+}
+
+impl Chunks {
+    fn new(chunks: &[&str], fail: bool) -> Self {
+        Chunks {
+            chunks: chunks.iter().map(|c| Bytes::from(c.to_string())).collect(),
+            fail,
+        }
+    }
+}
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(match self.chunks.pop_front() {
+            Some(chunk) => Some(Ok(http_body::Frame::data(chunk))),
+            None if self.fail => {
+                self.fail = false;
+                Some(Err(std::io::Error::other("connection reset")))
+            }
+            None => None,
+        })
+    }
+}
+
+async fn streamed_request(chunks: &[&str], fail: bool, max: usize) -> (StatusCode, Value) {
+    let service = ServiceBuilder::new()
+        .layer(ApiVersionLayer::new(policy()))
+        .layer(TransformLayer::new(changes(max)))
+        .service(service_fn(
+            |request: Request<VersionedBody<Chunks>>| async move {
+                let body = request
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| e.to_string());
+                let text = body
+                    .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                    .unwrap_or_default();
+                let mut response = Response::new(Full::new(Bytes::from(text)));
+                response
+                    .headers_mut()
+                    .insert("content-type", "application/json".parse().expect("value"));
+                Ok::<_, Infallible>(response)
+            },
+        ));
+    let request = Request::post("/orders")
+        .header("x-api-version", "1")
+        .header("content-type", "application/json")
+        .body(Chunks::new(chunks, fail))
+        .expect("request");
+    let response = service.oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, serde_json::from_slice(&body).expect("json"))
+}
+
+#[tokio::test]
+async fn streamed_request_bodies_are_capped_while_reading() {
+    let (status, doc) = streamed_request(
+        &[r#"{"name":""#, "xxxxxxxxxxxxxxxxxxxx", r#""}"#],
+        false,
+        1 << 20,
+    )
+    .await;
+    // Buffered across chunks, upgraded, echoed, downgraded: v1 in, v1 out.
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc, json!({"name": "xxxxxxxxxxxxxxxxxxxx"}));
+    let (status, doc) = streamed_request(
+        &[r#"{"name":""#, "xxxxxxxxxxxxxxxxxxxx", r#""}"#],
+        false,
+        16,
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        doc["type"],
+        "https://engine-ops.dev/problems/api-version/body-too-large"
+    );
+}
+
+#[tokio::test]
+async fn failing_request_bodies_answer_a_400_problem() {
+    let (status, doc) = streamed_request(&[r#"{"name":"#], true, 1 << 20).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        doc["type"],
+        "https://engine-ops.dev/problems/api-version/body-failed"
+    );
+    assert!(
+        doc["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("connection reset"))
+    );
+}
+
+async fn streamed_response(
+    chunks: &'static [&'static str],
+    fail: bool,
+    max: usize,
+) -> (StatusCode, Value) {
+    let service = ServiceBuilder::new()
+        .layer(ApiVersionLayer::new(policy()))
+        .layer(TransformLayer::new(changes(max)))
+        .service(service_fn(
+            move |_: Request<VersionedBody<Full<Bytes>>>| async move {
+                let mut response = Response::new(Chunks::new(chunks, fail));
+                response
+                    .headers_mut()
+                    .insert("content-type", "application/json".parse().expect("value"));
+                Ok::<_, Infallible>(response)
+            },
+        ));
+    let request = Request::get("/orders")
+        .header("x-api-version", "1")
+        .body(Full::default())
+        .expect("request");
+    let response = service.oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, serde_json::from_slice(&body).expect("json"))
+}
+
+#[tokio::test]
+async fn streamed_responses_are_migrated_or_fail_loudly() {
+    let (status, doc) = streamed_response(
+        &[r#"{"full_name":"#, r#""Ada","price":{"amount":1}}"#],
+        false,
+        1 << 20,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc, json!({"name": "Ada", "price": 1}));
+
+    let (status, doc) = streamed_response(&[r#"{"full_name":"#, r#""Ada"}"#], false, 8).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        doc["type"],
+        "https://engine-ops.dev/problems/api-version/body-too-large"
+    );
+
+    let (status, doc) = streamed_response(&[r#"{"full_name":"#], true, 1 << 20).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        doc["type"],
+        "https://engine-ops.dev/problems/api-version/body-failed"
+    );
+}

@@ -191,6 +191,19 @@ async fn invalid_json_is_an_error() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn damaged_last_complete_line_is_an_error_not_a_torn_write() -> anyhow::Result<()> {
+    let dir = three_applied().await?;
+    let mut l = lines(dir.path());
+    let last = l.len() - 1;
+    l[last] = l[last].replace(r#""duration_ms":"#, r#""duration_ms":9"#);
+    write_lines(dir.path(), &l);
+    every_operation_fails(dir.path(), |e| {
+        assert!(matches!(e, Error::Corrupt { line: 7, .. }), "{e}");
+    })
+    .await
+}
+
+#[tokio::test]
 async fn removed_line_is_an_error() -> anyhow::Result<()> {
     let dir = three_applied().await?;
     let mut l = lines(dir.path());

@@ -34,16 +34,24 @@
 //!
 //! # Damage and torn writes
 //!
-//! Bytes after the last valid line (a line cut short by a crash, with or
-//! without its newline) are an *uncommitted tail*: readers ignore them and
-//! never modify the file. The next writer, under the lock, first appends a
-//! newline if the tail lacks one, then a `skip` record holding the length
-//! and SHA-256 of exactly those bytes, and goes on after it. A line that
-//! fails its check (bad sum, bad JSON, wrong `seq`, impossible event)
-//! anywhere else, that is, followed by a valid record that does not
-//! acknowledge it byte for byte, is damage: every operation fails with
-//! [`Error::Corrupt`] naming the file and the line, and the file is left
-//! untouched.
+//! Every append is one `write` of whole lines, so a crash (a killed
+//! process, or a power loss) can only leave the last line *unterminated*:
+//! bytes after the last newline. Those bytes are an *uncommitted tail*:
+//! readers ignore them and never modify the file. The next writer, under
+//! the lock, appends a newline and then a `skip` record holding the length
+//! and SHA-256 of exactly those bytes (newline included), and goes on after
+//! it; appending never rewrites history.
+//!
+//! Any complete (newline-terminated) line that fails its check (bad sum,
+//! bad JSON, wrong `seq`, impossible event) is damage, wherever it is,
+//! unless the record right after it is a `skip` acknowledging it byte for
+//! byte: every operation then fails with [`Error::Corrupt`] naming the file
+//! and the line, and the file is left untouched. So a changed byte anywhere
+//! but in the file's final newline is detected. Two limits: removing the
+//! final newline makes the last record look torn (it is then ignored, and
+//! its step is typically in doubt); and a power loss during the very append
+//! that acknowledges a torn tail can leave two torn pieces, reported as
+//! damage rather than guessed at.
 //!
 //! # Locking
 //!
@@ -290,9 +298,13 @@ fn decode_line(line: &[u8]) -> std::result::Result<Rec, String> {
     {
         return Err("not a journal record (expected {\"sum\":...,\"rec\":...})".into());
     }
+    let sum = &line[PREFIX.len()..PREFIX.len() + HEX_LEN];
+    // Only the exact bytes a writer produces: lowercase hex.
+    if !sum.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err("its sum is not lowercase hex".into());
+    }
     let mut expected = [0_u8; 32];
-    hex::decode_to_slice(&line[PREFIX.len()..PREFIX.len() + HEX_LEN], &mut expected)
-        .map_err(|_| "its sum is not hex".to_owned())?;
+    hex::decode_to_slice(sum, &mut expected).map_err(|_| "its sum is not hex".to_owned())?;
     let rec = &line[head..line.len() - 1];
     let actual: [u8; 32] = Sha256::digest(rec).into();
     if actual != expected {
@@ -389,8 +401,14 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<Journal> {
         j.next_seq += 1;
         j.records += 1;
     }
-    if let Some((bad_start, _, _)) = bad {
-        j.tail = bytes[bad_start..].to_vec();
+    if let Some((bad_start, bad_line, reason)) = bad {
+        let region = &bytes[bad_start..];
+        if region.contains(&b'\n') {
+            // A complete line that fails its check: appends are whole lines
+            // in one write, so a crash cannot produce it. Damage.
+            return Err(corrupt(bad_line, reason));
+        }
+        j.tail = region.to_vec();
     }
     Ok(j)
 }
@@ -992,5 +1010,87 @@ mod tests {
         }]);
         let err = replay(Path::new("j"), &bytes).expect_err("future format");
         assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
+    }
+
+    /// A journal of `steps` valid events after the open record: versions go
+    /// up, some are reverted, some are left in doubt.
+    fn journal(steps: &[(u8, bool)]) -> Vec<Event> {
+        let mut events = vec![open()];
+        let mut applied: Vec<u64> = Vec::new();
+        let mut next = 1;
+        for &(kind, finish) in steps {
+            match kind % 3 {
+                // Apply the next version (or leave it in doubt, and stop).
+                0 | 1 => {
+                    events.push(intent(next));
+                    if !finish {
+                        return events;
+                    }
+                    events.push(done(next));
+                    applied.push(next);
+                    next += 1;
+                }
+                // Revert the newest applied version.
+                _ => {
+                    if let Some(v) = applied.pop() {
+                        events.push(Event::Intent {
+                            direction: Direction::Down,
+                            version: v,
+                            name: format!("m{v}"),
+                            checksum: Checksum::of_source(b"x"),
+                            phase: None,
+                            transactional: true,
+                            at_ms: 0,
+                        });
+                        events.push(Event::Done {
+                            direction: Direction::Down,
+                            version: v,
+                            at_ms: 2,
+                            duration_ms: 0,
+                        });
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    proptest::proptest! {
+        /// A crash can cut the file at any byte: it still opens, and says
+        /// exactly what the complete records say.
+        #[test]
+        fn any_truncation_opens_as_its_committed_prefix(
+            steps in proptest::collection::vec((0_u8..3, proptest::bool::weighted(0.9)), 0..12),
+            cut_at in 0.0_f64..1.0,
+        ) {
+            let events = journal(&steps);
+            let bytes = lines(events.clone());
+            let cut = ((bytes.len() as f64) * cut_at) as usize;
+            let truncated = &bytes[..cut];
+            let j = replay(Path::new("j"), truncated).expect("a truncated journal opens");
+            let complete = truncated.iter().filter(|&&b| b == b'\n').count();
+            let expected = replay(Path::new("j"), &lines(events[..complete].to_vec())).expect("prefix");
+            proptest::prop_assert_eq!(j.history(), expected.history());
+            proptest::prop_assert_eq!(j.records as usize, complete);
+            proptest::prop_assert_eq!(j.tail.len(), cut - truncated.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1));
+        }
+
+        /// Any changed byte, except in the final newline, is an error
+        /// naming its line.
+        #[test]
+        fn any_damaged_byte_is_an_error_naming_its_line(
+            steps in proptest::collection::vec((0_u8..2, proptest::strategy::Just(true)), 1..8),
+            pick in 0.0_f64..1.0,
+            flip in 1_u8..=255,
+        ) {
+            let bytes = lines(journal(&steps));
+            // Any byte but the final newline (whose loss looks like a torn write).
+            let at = (((bytes.len() - 1) as f64) * pick) as usize;
+            let mut damaged = bytes.clone();
+            damaged[at] ^= flip;
+            let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            let err = replay(Path::new("j"), &damaged).expect_err("damage is an error");
+            proptest::prop_assert!(matches!(err, Error::Corrupt { line: l, .. } if l == line), "{}", err);
+        }
     }
 }

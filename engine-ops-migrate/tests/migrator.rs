@@ -386,6 +386,34 @@ async fn in_doubt_steps_are_settled_by_validate_up() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn an_interrupted_down_is_settled_by_validate_down_then_validate_up() -> anyhow::Result<()> {
+    let down_doubt = |v: u64| InDoubt::new(&MigrationInfo::of::<Db>(&m(v)), Direction::Down, 0);
+
+    // Effect gone: the revert finished; a rollback goes on with what is left.
+    let store = MemoryStore::with_context(Db::default())
+        .with_history(History::new(vec![], vec![down_doubt(1)]));
+    let mut mig = migrator(store, vec![m(1)]);
+    let report = mig.rollback(Rollback::To(0)).await?;
+    assert_eq!(report.resolved[0].resolution, Resolution::NotApplied);
+    assert!(report.reverted.is_empty());
+    assert_eq!(mig.status().await?.count(MigrationState::Pending), 1);
+
+    // Effect still there: the step is still applied, and the rollback reverts it.
+    let db = Db {
+        effects: vec![1],
+        calls: vec![],
+    };
+    let store =
+        MemoryStore::with_context(db).with_history(History::new(vec![], vec![down_doubt(1)]));
+    let mut mig = migrator(store, vec![m(1)]);
+    let report = mig.rollback(Rollback::To(0)).await?;
+    assert_eq!(report.resolved[0].resolution, Resolution::Applied);
+    assert_eq!(versions(&report.reverted), [1]);
+    assert!(mig.store().context_ref().effects.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
 async fn divergent_and_missing_are_refused_unless_opted_in_by_version() -> anyhow::Result<()> {
     let mut mig = migrator(
         MemoryStore::with_context(Db::default()),

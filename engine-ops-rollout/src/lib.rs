@@ -70,8 +70,10 @@
 //! [`preview`] runs the planner to completion against a copy of a simulated
 //! cluster ([`World`]) and returns a [`Plan`] that prints as a table of steps
 //! with reasons. [`Simulator`] exposes every step, injects failures (pods never
-//! ready, failing checks, a crash of the tool between two actions) and can replay
-//! a recorded sequence of worlds through the planner.
+//! ready, failing checks, a crash of the tool between two actions). To replay a
+//! recorded world (observations from a real control plane, one per line), start
+//! from [`RolloutState::adopt`] with the ReplicaSets that existed and feed each
+//! observation to [`plan`]; `tests/replay.rs` shows the procedure.
 //!
 //! # Example
 //!

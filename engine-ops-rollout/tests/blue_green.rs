@@ -327,3 +327,34 @@ fn going_back_to_the_stable_template_mid_rollout_aborts_to_it() {
     sim.run().expect("simulation settles");
     assert_eq!(live(&sim), vec![("v1".to_owned(), 3, 3)]);
 }
+
+#[test]
+fn abort_before_the_candidate_was_ever_created_creates_nothing() {
+    use engine_ops_rollout::{Command as Cmd, Timestamp as T, plan};
+    let v1 = bg("v1", 3, gated());
+    let sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    let v2 = v1.with_template("v2").expect("valid template");
+    // The tool persisted this decision, then died before creating the track.
+    let first = plan(&v2, sim.state(), &sim.observe()).expect("plan");
+    assert!(matches!(
+        first.actions[0].action,
+        Action::CreateTrack { .. }
+    ));
+    let mut state = first.state;
+    let mut obs = sim.observe().with_command(Cmd::Abort);
+    for _ in 0..3 {
+        let d = plan(&v2, &state, &obs).expect("plan");
+        assert!(
+            !d.actions.iter().any(|a| matches!(
+                a.action,
+                Action::CreateTrack { .. } | Action::ScaleTrack { .. }
+            )),
+            "{:?}",
+            d.actions
+        );
+        assert_eq!(d.phase, Phase::Degraded);
+        state = d.state;
+        obs = sim.observe();
+        obs.now = T::from_secs(3600);
+    }
+}

@@ -366,7 +366,10 @@ fn aborted(cx: &mut Cx<'_>, b: &BlueGreenStrategy, stable: TrackId, c: TrackId) 
         cx.schedule_scale_down(c, at, "aborted colour");
         if let Some(due) = cx.record(c).and_then(|r| r.scale_down_at) {
             if cx.now >= due {
-                cx.ensure_size(c, 0, "the abort scale-down delay has elapsed");
+                // A candidate whose creation never happened needs no scale-down.
+                if cx.o(c).is_some() {
+                    cx.ensure_size(c, 0, "the abort scale-down delay has elapsed");
+                }
             } else {
                 cx.requeue_at(due);
             }

@@ -539,7 +539,10 @@ fn aborted(cx: &mut Cx<'_>, c: &CanaryStrategy, f: &Fenceposts, stable: TrackId,
             cx.schedule_scale_down(cand, at, "aborted canary, at weight 0");
             if let Some(due) = cx.record(cand).and_then(|r| r.scale_down_at) {
                 if cx.now >= due {
-                    cx.ensure_size(cand, 0, "the abort scale-down delay has elapsed");
+                    // A candidate whose creation never happened needs no scale-down.
+                    if cx.o(cand).is_some() {
+                        cx.ensure_size(cand, 0, "the abort scale-down delay has elapsed");
+                    }
                 } else {
                     cx.requeue_at(due);
                 }

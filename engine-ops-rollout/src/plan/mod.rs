@@ -777,7 +777,24 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn finish(self) -> Decision {
+    fn finish(mut self) -> Decision {
+        // Forget records of tracks that were never created and are no longer
+        // wanted (e.g. a candidate superseded before its creation happened).
+        let created: Vec<TrackId> = self
+            .actions
+            .iter()
+            .filter_map(|a| match a.action {
+                Action::CreateTrack { track, .. } => Some(track),
+                _ => None,
+            })
+            .collect();
+        let (candidate, target) = (self.st.candidate, self.st.target.clone());
+        self.st.tracks.retain(|t| {
+            t.observed
+                || created.contains(&t.id)
+                || Some(t.id) == candidate
+                || Some(&t.template) == target.as_ref()
+        });
         let mut conditions = Vec::new();
         if let Some(p) = self.st.progress {
             conditions.push(Condition {

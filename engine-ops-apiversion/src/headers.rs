@@ -1,9 +1,10 @@
 //! Response header stamping from the values precomputed at build time.
 
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use http::header::{LINK, VARY};
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::policy::Inner;
 use crate::resolve::Resolution;
@@ -27,16 +28,10 @@ pub(crate) fn stamp(
     inner: &Inner,
     headers: &mut HeaderMap,
     resolution: Option<&Resolution>,
-    now: SystemTime,
+    now: Option<SystemTime>,
 ) {
     headers.insert(API_SUPPORTED_VERSIONS, inner.supported_value.clone());
-    let in_force = inner
-        .deprecated_values
-        .partition_point(|(from, _)| *from <= now);
-    if let Some((_, Some(deprecated))) = in_force
-        .checked_sub(1)
-        .and_then(|i| inner.deprecated_values.get(i))
-    {
+    if let Some(deprecated) = deprecated_value(inner, now) {
         headers.insert(API_DEPRECATED_VERSIONS, deprecated.clone());
     }
     if let Some(resolution) = resolution.filter(|r| !(r.is_neutral() && r.is_defaulted()))
@@ -54,6 +49,23 @@ pub(crate) fn stamp(
         }
     }
     merge_vary(inner, headers);
+}
+
+/// The `api-deprecated-versions` value in force, reading the clock only
+/// while a deprecation date is still ahead.
+fn deprecated_value(inner: &Inner, now: Option<SystemTime>) -> Option<&HeaderValue> {
+    let values = &inner.deprecated_values;
+    let (last_from, last) = values.last()?;
+    if values.len() == 1 || inner.deprecated_settled.load(Ordering::Relaxed) {
+        return last.as_ref();
+    }
+    let now = now.unwrap_or_else(|| inner.clock.now());
+    if now >= *last_from {
+        inner.deprecated_settled.store(true, Ordering::Relaxed);
+        return last.as_ref();
+    }
+    let in_force = values.partition_point(|(from, _)| *from <= now);
+    in_force.checked_sub(1).and_then(|i| values[i].1.as_ref())
 }
 
 /// Adds the `Vary` tokens the response does not already list; nothing if it

@@ -6,6 +6,7 @@
 //! a request and stamping its response never format or allocate.
 
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -133,6 +134,10 @@ impl Lifecycle {
 
 /// The source of "now" for lifecycle decisions. Injectable so tests and
 /// simulations can move time.
+///
+/// The clock is read only when a decision depends on it. Time is assumed to
+/// move forward: once the clock has been seen past the last deprecation
+/// date, the `api-deprecated-versions` value is no longer re-evaluated.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current instant.
     fn now(&self) -> SystemTime;
@@ -351,12 +356,14 @@ pub(crate) struct Inner {
     pub(crate) neutral: Vec<Box<str>>,
     pub(crate) enforce_sunset: bool,
     pub(crate) clock: Arc<dyn Clock>,
-    /// Whether any version has a date, i.e. whether the clock must be read.
-    pub(crate) has_dates: bool,
     pub(crate) supported_value: HeaderValue,
     /// `(from, value)`, sorted by `from`: the `api-deprecated-versions` value
     /// in force from that instant on (`None` while nothing is deprecated).
     pub(crate) deprecated_values: Vec<(SystemTime, Option<HeaderValue>)>,
+    /// Set once the clock has been seen past the last entry of
+    /// `deprecated_values`: from then on the value is fixed and the clock is
+    /// not read for it.
+    pub(crate) deprecated_settled: AtomicBool,
     /// Tokens for `Vary` (lowercase), at most two.
     pub(crate) vary_tokens: Vec<HeaderName>,
     /// `vary_values[mask]`: the `Vary` value listing the tokens whose bit is set.
@@ -745,9 +752,6 @@ impl PolicyBuilder {
                 (!joined.is_empty()).then(|| header_value(joined))
             })
             .collect();
-        let has_dates = entries
-            .iter()
-            .any(|e| e.deprecation.is_some() || e.sunset.is_some());
         let usage = Usage::new(entries.len());
         Ok(Policy {
             inner: Arc::new(Inner {
@@ -760,9 +764,9 @@ impl PolicyBuilder {
                 neutral,
                 enforce_sunset: self.enforce_sunset,
                 clock: self.clock,
-                has_dates,
                 supported_value,
                 deprecated_values,
+                deprecated_settled: AtomicBool::new(false),
                 vary_tokens,
                 vary_values,
                 usage,

@@ -232,7 +232,7 @@ pub fn resolve(parts: &http::request::Parts, policy: &Policy) -> Result<Resoluti
 
 /// "Now", read from the clock only if a matched version has lifecycle dates.
 #[derive(Clone, Copy)]
-enum Now<'c> {
+pub(crate) enum Now<'c> {
     At(SystemTime),
     Clock(&'c dyn Clock),
 }
@@ -277,7 +277,7 @@ pub fn resolve_at(
     resolve_with(parts, policy, Now::At(now))
 }
 
-fn resolve_with(
+pub(crate) fn resolve_with(
     parts: &http::request::Parts,
     policy: &Policy,
     now: Now<'_>,

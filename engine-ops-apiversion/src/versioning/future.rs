@@ -1,7 +1,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::SystemTime;
 
 use http::Response;
 use pin_project_lite::pin_project;
@@ -27,7 +26,6 @@ pin_project! {
             future: F,
             policy: Policy,
             resolution: Resolution,
-            now: SystemTime,
         },
         Ready {
             response: Option<Response<VersionedBody<B>>>,
@@ -36,18 +34,12 @@ pin_project! {
 }
 
 impl<F, B> ResponseFuture<F, B> {
-    pub(crate) fn inner(
-        future: F,
-        policy: Policy,
-        resolution: Resolution,
-        now: SystemTime,
-    ) -> Self {
+    pub(crate) fn inner(future: F, policy: Policy, resolution: Resolution) -> Self {
         ResponseFuture {
             state: State::Inner {
                 future,
                 policy,
                 resolution,
-                now,
             },
         }
     }
@@ -85,14 +77,13 @@ where
                 future,
                 policy,
                 resolution,
-                now,
             } => {
                 let mut response = ready!(future.poll(cx))?.map(VersionedBody::inner);
                 headers::stamp(
                     &policy.inner,
                     response.headers_mut(),
                     Some(resolution),
-                    *now,
+                    None,
                 );
                 Poll::Ready(Ok(response))
             }

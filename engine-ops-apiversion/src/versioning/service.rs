@@ -1,5 +1,4 @@
 use std::task::{Context, Poll};
-use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -8,7 +7,7 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use crate::body::VersionedBody;
-use crate::resolve::resolve_at;
+use crate::resolve::{Now, resolve_with};
 use crate::usage::Outcome;
 use crate::{Policy, Resolution, headers, problem};
 
@@ -102,13 +101,8 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let inner = &*self.policy.inner;
-        let now = if inner.has_dates {
-            inner.clock.now()
-        } else {
-            UNIX_EPOCH
-        };
         let (mut parts, body) = request.into_parts();
-        let result = resolve_at(&parts, &self.policy, now);
+        let result = resolve_with(&parts, &self.policy, Now::Clock(&*inner.clock));
         let outcome = inner.usage.record(&inner.entries, &result);
         record_span(result.as_ref().ok(), outcome);
         match result {
@@ -121,13 +115,14 @@ where
                 }
                 parts.extensions.insert(resolution);
                 let future = self.inner.call(Request::from_parts(parts, body));
-                ResponseFuture::inner(future, self.policy.clone(), resolution, now)
+                ResponseFuture::inner(future, self.policy.clone(), resolution)
             }
             Err(error) => {
                 tracing::debug!(error = %error, path = parts.uri.path(), "api version rejected");
+                let now = inner.clock.now();
                 let doc = problem::version_problem(inner, &error, now);
                 let mut response = problem::response(error.status(), doc, VersionedBody::full);
-                headers::stamp(inner, response.headers_mut(), None, now);
+                headers::stamp(inner, response.headers_mut(), None, Some(now));
                 ResponseFuture::ready(response)
             }
         }

@@ -14,7 +14,12 @@ use engine_ops_rollout::{
 
 type Outcome = (Vec<(String, u32, u32)>, Option<String>, Phase, Vec<u64>);
 
-fn run(v1: &RolloutSpec, world: World, crash_after: Option<u64>) -> (Outcome, u64, usize) {
+fn run(
+    v1: &RolloutSpec,
+    world: World,
+    crash_after: Option<u64>,
+    restart_delay: Duration,
+) -> (Outcome, u64, usize) {
     let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
     let base = sim.world().actions_applied();
     if let Some(k) = crash_after {
@@ -27,6 +32,9 @@ fn run(v1: &RolloutSpec, world: World, crash_after: Option<u64>) -> (Outcome, u6
         let out = sim.step().expect("planner step");
         if out.executed < out.decision.actions.len() {
             crashes += 1;
+            // The tool comes back a while later; the world went on meanwhile.
+            let later = sim.world().now() + restart_delay;
+            sim.world_mut().advance_to(later);
         }
         // Persist, "kill" the tool, restore: only the JSON survives.
         let json = serde_json::to_string(sim.state()).expect("present");
@@ -53,16 +61,18 @@ fn run(v1: &RolloutSpec, world: World, crash_after: Option<u64>) -> (Outcome, u6
 
 /// Returns how many crash points interrupted a decision (lost at least one action).
 fn check_every_crash_point(v1: &RolloutSpec, world: &World) -> usize {
-    let (reference, total, _) = run(v1, world.clone(), None);
+    let (reference, total, _) = run(v1, world.clone(), None, Duration::ZERO);
     assert!(total >= 4, "scenario too small: {total} actions");
     let mut interrupted = 0;
     for k in 1..total {
-        let (outcome, _, crashes) = run(v1, world.clone(), Some(k));
-        assert_eq!(
-            outcome, reference,
-            "crash after action {k} of {total} changed the end state"
-        );
-        interrupted += crashes;
+        for delay in [Duration::ZERO, Duration::from_secs(7)] {
+            let (outcome, _, crashes) = run(v1, world.clone(), Some(k), delay);
+            assert_eq!(
+                outcome, reference,
+                "crash after action {k} of {total} (restart after {delay:?}) changed the end state"
+            );
+            interrupted += crashes;
+        }
     }
     interrupted
 }

@@ -121,6 +121,9 @@
 //!
 //! [tower]: https://docs.rs/tower
 
+// The crate docs link to the `transform` module, which only exists with its feature.
+#![cfg_attr(not(feature = "transform"), allow(rustdoc::broken_intra_doc_links))]
+
 mod body;
 mod error;
 mod headers;

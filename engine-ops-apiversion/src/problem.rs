@@ -27,10 +27,11 @@ pub enum ProblemKind {
     Sunset,
     /// A request body to migrate that is not valid JSON (400).
     InvalidBody,
-    /// A body to migrate that exceeds the size cap (413 for requests).
+    /// A body to migrate that exceeds the size cap (413 for a request, 500
+    /// for a response).
     BodyTooLarge,
-    /// A body that failed while being read for migration (400 for requests,
-    /// 502 for responses), or a response too large to migrate (500).
+    /// A body that failed while being read for migration (400 for a request,
+    /// 502 for a response).
     BodyFailed,
 }
 

@@ -437,8 +437,9 @@ fn read_source<'a>(
 
 /// Whether `path` starts with `prefix` on a segment boundary.
 fn segment_prefix(path: &str, prefix: &str) -> bool {
-    path.strip_prefix(prefix)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    path.as_bytes()
+        .strip_prefix(prefix.as_bytes())
+        .is_some_and(|rest| rest.first().is_none_or(|&b| b == b'/'))
 }
 
 #[inline]
@@ -447,20 +448,21 @@ fn read_path<'a>(
     prefix: &str,
     scheme: Scheme,
 ) -> (Option<Found<'a>>, Option<PathRewrite>) {
-    let Some(rest) = path.strip_prefix(prefix) else {
+    // Bytes, not `str` patterns: single-byte searches stay cheap.
+    let Some(rest) = path.as_bytes().strip_prefix(prefix.as_bytes()) else {
         return (None, None);
     };
-    let Some(after) = rest.strip_prefix('/') else {
+    let Some(after) = rest.strip_prefix(b"/") else {
         return (None, None);
     };
-    let segment = after.split('/').next().unwrap_or("");
-    if !scheme.looks_like_version(segment.as_bytes()) {
+    let segment = after.split(|&b| b == b'/').next().unwrap_or_default();
+    if !scheme.looks_like_version(segment) {
         return (None, None);
     }
     let start = prefix.len();
     let end = start + 1 + segment.len();
     (
-        Some(Found::new(Source::Path, scheme, segment.as_bytes())),
+        Some(Found::new(Source::Path, scheme, segment)),
         Some(PathRewrite { start, end }),
     )
 }
@@ -497,30 +499,33 @@ fn read_query<'a>(
     scheme: Scheme,
 ) -> Option<Result<Found<'a>, VersionError>> {
     let mut first: Option<Found<'a>> = None;
-    for pair in query.split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if !key.eq_ignore_ascii_case(name) {
+    for pair in query.as_bytes().split(|&b| b == b'&') {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        if !key.eq_ignore_ascii_case(name.as_bytes()) {
             continue;
         }
-        let found = if value.bytes().any(|b| b == b'%' || b == b'+') {
+        let found = if value.iter().any(|&b| b == b'%' || b == b'+') {
             let mut buf = [0u8; RAW_CAP];
-            match percent_decode(value.as_bytes(), &mut buf) {
+            match percent_decode(value, &mut buf) {
                 Some(decoded) if decoded.trim_ascii().is_empty() => continue,
                 Some(decoded) => Found {
                     source: Source::Query,
                     version: scheme.parse_bytes(decoded),
-                    raw: value.as_bytes().trim_ascii(),
+                    raw: value.trim_ascii(),
                 },
                 None => Found {
                     source: Source::Query,
                     version: None,
-                    raw: value.as_bytes().trim_ascii(),
+                    raw: value.trim_ascii(),
                 },
             }
         } else if value.trim_ascii().is_empty() {
             continue;
         } else {
-            Found::new(Source::Query, scheme, value.as_bytes())
+            Found::new(Source::Query, scheme, value)
         };
         match &first {
             None => first = Some(found),

@@ -573,42 +573,87 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// Splits on `sep` outside double-quoted strings (RFC 9110 §5.6.1 lists,
-/// §5.6.4 quoted-string with backslash escapes).
-fn split_unquoted(input: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> {
-    let mut rest = Some(input);
-    std::iter::from_fn(move || {
-        let s = rest?;
-        let mut i = 0;
-        loop {
-            // Jump to the next separator or quote; only quoted strings need
-            // byte-by-byte care.
-            let Some(offset) = s[i..].iter().position(|&b| b == sep || b == b'"') else {
-                rest = None;
-                return Some(s);
-            };
-            i += offset;
-            if s[i] == sep {
-                rest = Some(&s[i + 1..]);
-                return Some(&s[..i]);
+/// One pass over an `Accept` value (an RFC 9110 §5.6.1 list of media
+/// ranges with parameters, §5.6.4 quoted strings): calls `visit` with each
+/// member's media range, its q-value in thousandths (0 when malformed: the
+/// member is unusable) and the value of parameter `param`, if present.
+fn scan_accept<'a>(
+    bytes: &'a [u8],
+    param: &[u8],
+    mut visit: impl FnMut(&'a [u8], u16, Option<&'a [u8]>),
+) {
+    let n = bytes.len();
+    let mut i = 0;
+    while i < n {
+        let start = i;
+        while i < n && !matches!(bytes[i], b';' | b',') {
+            i += 1;
+        }
+        let range = bytes[start..i].trim_ascii();
+        let mut q = 1000;
+        let mut token = None;
+        while i < n && bytes[i] == b';' {
+            i += 1;
+            let key_start = i;
+            while i < n && !matches!(bytes[i], b'=' | b';' | b',') {
+                i += 1;
+            }
+            let key = bytes[key_start..i].trim_ascii();
+            if i == n || bytes[i] != b'=' {
+                continue;
             }
             i += 1;
-            while i < s.len() {
-                match s[i] {
-                    b'\\' => i += 2,
-                    b'"' => {
-                        i += 1;
-                        break;
-                    }
-                    _ => i += 1,
-                }
+            while i < n && matches!(bytes[i], b' ' | b'\t') {
+                i += 1;
             }
-            if i >= s.len() {
-                rest = None;
-                return Some(s);
+            let value = if i < n && bytes[i] == b'"' {
+                i += 1;
+                let value_start = i;
+                while i < n && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                // An unterminated quoted string keeps its quote, so it
+                // can never parse as a version.
+                let value = if i < n {
+                    &bytes[value_start..i]
+                } else {
+                    &bytes[value_start - 1..]
+                };
+                while i < n && !matches!(bytes[i], b';' | b',') {
+                    i += 1;
+                }
+                value
+            } else {
+                let value_start = i;
+                while i < n && !matches!(bytes[i], b';' | b',') {
+                    i += 1;
+                }
+                bytes[value_start..i].trim_ascii()
+            };
+            if key.eq_ignore_ascii_case(b"q") {
+                q = parse_q(value).unwrap_or(0);
+            } else if key.eq_ignore_ascii_case(param) {
+                token = Some(value);
             }
         }
-    })
+        visit(range, q, token);
+        i += 1; // the ',' (or past the end)
+    }
+}
+
+/// `application/vnd.<vendor>.<version>[+suffix]` → `<version>`; `prefix` is
+/// `vnd.<vendor>.` in lowercase.
+fn vendor_version<'a>(range: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    let slash = range.iter().position(|&b| b == b'/')?;
+    let (ty, subtype) = (&range[..slash], &range[slash + 1..]);
+    if !ty.eq_ignore_ascii_case(b"application")
+        || subtype.len() <= prefix.len()
+        || !subtype[..prefix.len()].eq_ignore_ascii_case(prefix)
+    {
+        return None;
+    }
+    let rest = &subtype[prefix.len()..];
+    rest.split(|&b| b == b'+').next()
 }
 
 /// Whether `haystack` contains `needle`, ASCII case-insensitively.
@@ -654,13 +699,6 @@ fn parse_q(value: &[u8]) -> Option<u16> {
     }
 }
 
-fn unquote(value: &[u8]) -> &[u8] {
-    match value {
-        [b'"', inner @ .., b'"'] => inner,
-        _ => value,
-    }
-}
-
 /// The version of the highest-q `Accept` member that names one (ties: the
 /// first); `q=0` members never count.
 #[inline]
@@ -680,49 +718,14 @@ fn read_media_type<'a>(
         {
             continue;
         }
-        for member in split_unquoted(bytes, b',') {
-            let mut pieces = split_unquoted(member, b';');
-            let range = pieces.next().unwrap_or_default().trim_ascii();
-            let mut token: Option<&[u8]> = None;
-            if let Some(vendor) = vendor
-                && let Some((ty, subtype)) =
-                    range.split_at_checked(range.iter().position(|&b| b == b'/').unwrap_or(0))
-                && ty.eq_ignore_ascii_case(b"application")
-            {
-                let subtype = &subtype[1..];
-                let prefix = vendor.as_bytes();
-                if subtype.len() > prefix.len()
-                    && subtype[..prefix.len()].eq_ignore_ascii_case(prefix)
-                {
-                    let rest = &subtype[prefix.len()..];
-                    token = Some(rest.split(|&b| b == b'+').next().unwrap_or(rest));
-                }
-            }
-            let mut q = 1000;
-            for piece in pieces {
-                let piece = piece.trim_ascii();
-                let Some(eq) = piece.iter().position(|&b| b == b'=') else {
-                    continue;
-                };
-                let (key, value) = (
-                    piece[..eq].trim_ascii(),
-                    unquote(piece[eq + 1..].trim_ascii()),
-                );
-                if key.eq_ignore_ascii_case(b"q") {
-                    // A malformed qvalue makes the member unusable.
-                    q = parse_q(value).unwrap_or(0);
-                } else if key.eq_ignore_ascii_case(param.as_bytes()) {
-                    token = Some(value);
-                }
-            }
-            let Some(token) = token else { continue };
-            if q == 0 {
-                continue;
-            }
-            if best.as_ref().is_none_or(|(best_q, _)| q > *best_q) {
+        scan_accept(bytes, param.as_bytes(), |range, q, param_value| {
+            let token =
+                param_value.or_else(|| vendor.and_then(|v| vendor_version(range, v.as_bytes())));
+            let Some(token) = token else { return };
+            if q > 0 && best.as_ref().is_none_or(|(best_q, _)| q > *best_q) {
                 best = Some((q, Found::new(Source::MediaType, scheme, token)));
             }
-        }
+        });
     }
     Ok(best.map(|(_, found)| found))
 }
@@ -1008,6 +1011,26 @@ mod tests {
             Ok(Version::int(1))
         );
         assert_eq!(v("*/*"), Err(VersionError::Missing));
+        for malformed in [
+            "application/json;version",
+            ";;;,,,",
+            "application/json; version=\"2",
+            "application/json; version=\"2\\",
+            "application/json; q=; version=2",
+            ", ,application/json ;",
+        ] {
+            assert!(
+                matches!(
+                    v(malformed),
+                    Err(VersionError::Missing | VersionError::Invalid { .. })
+                ),
+                "{malformed}"
+            );
+        }
+        assert_eq!(
+            v(" , application/json ; version = 2 ; q = 0.5 "),
+            Ok(Version::int(2))
+        );
         assert!(matches!(
             v("application/json;version=x"),
             Err(VersionError::Invalid { .. })

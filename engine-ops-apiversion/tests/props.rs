@@ -151,3 +151,45 @@ mod through_the_layer {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Any well-formed Accept list resolves to the first member with the
+    /// highest non-zero q that names a version; q=0 members never win.
+    #[test]
+    fn accept_lists_pick_the_highest_q(
+        members in proptest::collection::vec((0u16..=1000, prop_oneof![Just(None), (1u32..=2).prop_map(Some)], any::<bool>()), 1..6),
+    ) {
+        let policy = Policy::builder(Scheme::Integer)
+            .version(Version::int(1))
+            .version(Version::int(2))
+            .media_type_source_with("version", Some("acme"))
+            .build()
+            .expect("valid policy");
+        let rendered: Vec<String> = members
+            .iter()
+            .map(|(q, version, vendor)| {
+                let q = format!("{}.{:03}", q / 1000, q % 1000);
+                match (version, vendor) {
+                    (Some(v), true) => format!("application/vnd.acme.v{v}+json; q={q}"),
+                    (Some(v), false) => format!("application/json; version=\"{v}\"; q={q}"),
+                    (None, _) => format!("text/html;q={q}"),
+                }
+            })
+            .collect();
+        let accept = rendered.join(", ");
+        let mut expected: Option<(u16, u32)> = None;
+        for (q, version, _) in &members {
+            if let Some(v) = version && *q > 0 && expected.is_none_or(|(best, _)| *q > best) {
+                expected = Some((*q, *v));
+            }
+        }
+        let request = http::Request::get("/").header("accept", &accept).body(()).expect("request");
+        let result = resolve(&request.into_parts().0, &policy).map(|r| r.version());
+        match expected {
+            Some((_, v)) => prop_assert_eq!(result, Ok(Version::int(v)), "{}", accept),
+            None => prop_assert_eq!(result, Err(VersionError::Missing), "{}", accept),
+        }
+    }
+}

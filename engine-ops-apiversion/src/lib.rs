@@ -21,7 +21,7 @@
 //!   first wins, or prefer one source.
 //! - **Missing versions** ([`Missing`]): reject (the default), a fixed
 //!   default, or the latest; [version-neutral routes](PolicyBuilder::neutral_path)
-//!   (health, metrics, docs) never fail.
+//!   (health, metrics, docs) and CORS preflights never fail.
 //! - **[`resolve`]**: the sans-IO core, `&http::request::Parts` → [`Resolution`]
 //!   (version, source, defaulted, [`Lifecycle`], optional [`PathRewrite`]) or
 //!   [`VersionError`]. No body, no I/O, no allocation on success.

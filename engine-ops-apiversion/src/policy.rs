@@ -648,6 +648,9 @@ impl PolicyBuilder {
     /// `/health` covers `/health` and `/health/ready`, not `/healthz`). A
     /// missing, invalid, unsupported, ambiguous or sunset version never fails
     /// there; the request gets the fallback version, marked neutral.
+    ///
+    /// CORS preflights (`OPTIONS` with `Access-Control-Request-Method`) are
+    /// always neutral: browsers send them without custom headers.
     pub fn neutral_path(mut self, prefix: &str) -> Self {
         self.neutral.push(prefix.to_owned());
         self

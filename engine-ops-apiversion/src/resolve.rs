@@ -284,10 +284,15 @@ pub(crate) fn resolve_with(
 ) -> Result<Resolution, VersionError> {
     let inner = &*policy.inner;
     let path = parts.uri.path();
+    // CORS preflights never carry custom headers, so they are neutral too.
     let neutral = inner
         .neutral
         .iter()
-        .any(|prefix| segment_prefix(path, prefix));
+        .any(|prefix| segment_prefix(path, prefix))
+        || (parts.method == http::Method::OPTIONS
+            && parts
+                .headers
+                .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD));
     match resolve_explicit(inner, &parts.uri, &parts.headers, now) {
         Ok(resolution) => Ok(Resolution {
             neutral,
@@ -1080,6 +1085,12 @@ mod tests {
             let r = ok(&policy, uri, &headers);
             assert!(r.is_neutral() && r.is_defaulted(), "{uri}");
         }
+        // CORS preflights are neutral wherever they go.
+        let mut preflight = parts("/api/orders", &[("access-control-request-method", "POST")]);
+        preflight.method = http::Method::OPTIONS;
+        assert!(resolve(&preflight, &policy).is_ok_and(|r| r.is_neutral()));
+        preflight.headers.clear();
+        assert_eq!(resolve(&preflight, &policy), Err(VersionError::Missing));
         let r = ok(&policy, "/health", &[("x-api-version", "1")]);
         assert_eq!(
             (r.version(), r.is_neutral(), r.is_defaulted()),

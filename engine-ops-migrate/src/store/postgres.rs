@@ -10,8 +10,9 @@
 //!   `validate_up` and the history row's `INSERT … ; COMMIT` run on one
 //!   connection in one transaction: they commit together or not at all. A
 //!   failing step is rolled back by the database; nothing of it stays in the
-//!   schema or the history. The row and the `COMMIT` travel in one request,
-//!   so a step costs one commit and three round trips plus its own SQL.
+//!   schema or the history. The `BEGIN` travels with the step's first
+//!   statement and the history row (a prepared `INSERT`) with the `COMMIT`,
+//!   pipelined: a one-statement step costs two round trips and one commit.
 //! - **A lock that cannot leak.** The store opens its own connection (never
 //!   a pooled one) and takes a *session* advisory lock on it with
 //!   `pg_try_advisory_lock`, polled with backoff up to
@@ -95,7 +96,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use tokio_postgres::types::{ToSql, Type};
@@ -220,6 +221,9 @@ impl Drop for Conn {
 /// ```
 pub struct PgContext {
     conn: Conn,
+    /// A transactional step's `BEGIN` not sent yet: it goes out with the
+    /// step's first request, in the same round trip.
+    pending_begin: AtomicBool,
 }
 
 impl fmt::Debug for PgContext {
@@ -231,10 +235,46 @@ impl fmt::Debug for PgContext {
 }
 
 impl PgContext {
-    /// The raw client (requests through it have no cancellation guard).
-    #[must_use]
-    pub fn client(&self) -> &Client {
-        &self.conn.client
+    fn new(conn: Conn) -> Self {
+        Self {
+            conn,
+            pending_begin: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `request` under the cancellation guard, preceded in the same
+    /// round trip by the step's deferred `BEGIN` if it is still pending.
+    /// (A request is written to the connection when its future is first
+    /// polled, and [`join2`] polls `BEGIN` first.)
+    async fn run<T>(
+        &self,
+        request: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, tokio_postgres::Error> {
+        if self.pending_begin.swap(false, Ordering::SeqCst) {
+            let (begun, out) = self
+                .conn
+                .guarded(join2(self.conn.client.batch_execute("BEGIN"), request))
+                .await;
+            begun?;
+            out
+        } else {
+            self.conn.guarded(request).await
+        }
+    }
+
+    /// The raw client, for everything the methods below do not cover.
+    /// Requests through it have no cancellation guard. Awaiting this first
+    /// sends the step's deferred `BEGIN`, so the client is inside the step's
+    /// transaction.
+    ///
+    /// # Errors
+    ///
+    /// The database's error for `BEGIN`.
+    pub async fn client(&self) -> Result<&Client, tokio_postgres::Error> {
+        if self.pending_begin.load(Ordering::SeqCst) {
+            self.run(async { Ok(()) }).await?;
+        }
+        Ok(&self.conn.client)
     }
 
     /// [`Client::batch_execute`]: runs one or more statements, separated by
@@ -244,7 +284,7 @@ impl PgContext {
     ///
     /// The database's error.
     pub async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
-        self.conn.guarded(self.conn.client.batch_execute(sql)).await
+        self.run(self.conn.client.batch_execute(sql)).await
     }
 
     /// [`Client::execute`]: runs one statement with parameters, returns the
@@ -261,9 +301,7 @@ impl PgContext {
     where
         T: ?Sized + ToStatement,
     {
-        self.conn
-            .guarded(self.conn.client.execute(statement, params))
-            .await
+        self.run(self.conn.client.execute(statement, params)).await
     }
 
     /// [`Client::query`]: runs a query, returns its rows.
@@ -279,9 +317,7 @@ impl PgContext {
     where
         T: ?Sized + ToStatement,
     {
-        self.conn
-            .guarded(self.conn.client.query(statement, params))
-            .await
+        self.run(self.conn.client.query(statement, params)).await
     }
 
     /// [`Client::query_one`]: runs a query that returns exactly one row.
@@ -297,8 +333,7 @@ impl PgContext {
     where
         T: ?Sized + ToStatement,
     {
-        self.conn
-            .guarded(self.conn.client.query_one(statement, params))
+        self.run(self.conn.client.query_one(statement, params))
             .await
     }
 
@@ -315,8 +350,7 @@ impl PgContext {
     where
         T: ?Sized + ToStatement,
     {
-        self.conn
-            .guarded(self.conn.client.query_opt(statement, params))
+        self.run(self.conn.client.query_opt(statement, params))
             .await
     }
 }
@@ -362,15 +396,16 @@ fn describe_config(config: &tokio_postgres::Config) -> String {
     )
 }
 
+/// Milliseconds since the Unix epoch of a `timestamptz` (0 for NULL or
+/// earlier).
+fn unix_ms(t: Option<SystemTime>) -> u64 {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Quotes an SQL identifier.
 fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Quotes a text literal so that it reads the same whatever
-/// `standard_conforming_strings` says.
-fn literal(text: &str) -> String {
-    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 fn check_ident(what: &str, name: &str) -> Result<()> {
@@ -471,11 +506,14 @@ impl PostgresStoreBuilder {
             lock_key,
             lock_timeout: self.lock_timeout,
             poll_max: self.poll_max,
-            ctx: PgContext { conn },
+            ctx: PgContext::new(conn),
             round_trips,
             locked: false,
             in_tx: false,
             table_ready: false,
+            insert_applied: None,
+            catalog_stmt: None,
+            rows_stmt: None,
         })
     }
 }
@@ -589,6 +627,12 @@ pub struct PostgresStore {
     in_tx: bool,
     /// Whether the history table was checked (or created) under the lock.
     table_ready: bool,
+    /// The prepared `INSERT` of an applied row (per connection).
+    insert_applied: Option<tokio_postgres::Statement>,
+    /// The prepared catalog query (per connection).
+    catalog_stmt: Option<tokio_postgres::Statement>,
+    /// The prepared history query (per connection, once the table exists).
+    rows_stmt: Option<tokio_postgres::Statement>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -719,25 +763,71 @@ impl PostgresStore {
         if self.conn().is_dead() {
             self.conn().kill();
             let (conn, _) = open(&self.config, &self.server, &self.round_trips).await?;
-            self.ctx = PgContext { conn };
+            self.ctx = PgContext::new(conn);
+            self.insert_applied = None;
+            self.catalog_stmt = None;
+            self.rows_stmt = None;
             self.locked = false;
             self.in_tx = false;
             self.table_ready = false;
         } else if self.in_tx {
-            self.conn()
-                .guarded(self.conn().client.batch_execute("ROLLBACK"))
-                .await
-                .map_err(|e| self.err("cannot roll back an abandoned step", e))?;
             self.in_tx = false;
+            if !self.ctx.pending_begin.swap(false, Ordering::SeqCst) {
+                self.conn()
+                    .guarded(self.conn().client.batch_execute("ROLLBACK"))
+                    .await
+                    .map_err(|e| self.err("cannot roll back an abandoned step", e))?;
+            }
         }
         Ok(())
     }
 
+    /// Sends the step's deferred `BEGIN` if no request did yet.
+    async fn flush_begin(&self) -> Result<()> {
+        if !self.ctx.pending_begin.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.ctx
+            .run(async { Ok(()) })
+            .await
+            .map_err(|e| self.err("cannot begin the step transaction", e))
+    }
+
     fn catalog_sql() -> &'static str {
         "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), \
-                (SELECT coalesce(obj_description(c.oid, 'pg_class'), '') FROM pg_class c \
+                (SELECT coalesce(d.description, '') FROM pg_class c \
                    JOIN pg_namespace n ON n.oid = c.relnamespace \
+                   LEFT JOIN pg_description d ON d.objoid = c.oid \
+                        AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 \
                   WHERE n.nspname = $1 AND c.relname = $2)"
+    }
+
+    /// The history query: every row, the start time only for rows in doubt.
+    fn rows_sql(&self) -> String {
+        format!(
+            "SELECT version, name, checksum, phase, state, \
+                    CASE WHEN state <> '{STATE_APPLIED}' THEN started_at END, applied_at, execution_ms \
+               FROM {} ORDER BY version",
+            self.qualified
+        )
+    }
+
+    /// Prepares (once per connection) the catalog query.
+    async fn catalog_stmt(&mut self) -> Result<tokio_postgres::Statement> {
+        if let Some(st) = &self.catalog_stmt {
+            return Ok(st.clone());
+        }
+        let st = self
+            .conn()
+            .guarded(
+                self.conn()
+                    .client
+                    .prepare_typed(Self::catalog_sql(), &[Type::TEXT, Type::TEXT]),
+            )
+            .await
+            .map_err(|e| self.err("cannot read the catalog", e))?;
+        self.catalog_stmt = Some(st.clone());
+        Ok(st)
     }
 
     fn table_state(&self, row: &Row) -> Result<TableState> {
@@ -764,13 +854,15 @@ impl PostgresStore {
         }
     }
 
-    async fn catalog(&self) -> Result<TableState> {
+    async fn catalog(&mut self) -> Result<TableState> {
+        let st = self.catalog_stmt().await?;
         let row = self
             .conn()
-            .guarded(self.conn().client.query_typed_one(
-                Self::catalog_sql(),
-                &[(&self.schema, Type::TEXT), (&self.table, Type::TEXT)],
-            ))
+            .guarded(
+                self.conn()
+                    .client
+                    .query_one(&st, &[&self.schema, &self.table]),
+            )
             .await
             .map_err(|e| self.err("cannot read the catalog", e))?;
         self.table_state(&row)
@@ -918,7 +1010,7 @@ impl PostgresStore {
     }
 
     fn decode(&self, rows: &[Row]) -> Result<History> {
-        let mut applied = Vec::new();
+        let mut applied = Vec::with_capacity(rows.len());
         let mut in_doubt = Vec::new();
         for r in rows {
             let version: i64 = r.get(0);
@@ -930,18 +1022,18 @@ impl PostgresStore {
             let version =
                 u64::try_from(version).map_err(|_| bad("has a negative version".into()))?;
             let name: String = r.get(1);
-            let checksum_text: String = r.get(2);
-            let checksum = Checksum::from_str(&checksum_text).map_err(|_| {
+            let checksum_text: &str = r.get(2);
+            let checksum = Checksum::from_str(checksum_text).map_err(|_| {
                 bad(format!(
                     "has checksum {checksum_text:?}, which is not a SHA-256 hex digest"
                 ))
             })?;
             let phase = parse_phase(r.get::<_, Option<&str>>(3)).map_err(bad)?;
-            let state: String = r.get(4);
-            let started_at_ms = from_db_ms(r.get(5));
-            let applied_at_ms = from_db_ms(r.get(6));
+            let state: &str = r.get(4);
+            let started_at_ms = unix_ms(r.get(5));
+            let applied_at_ms = unix_ms(r.get(6));
             let duration_ms = from_db_ms(r.get(7));
-            match state.as_str() {
+            match state {
                 STATE_APPLIED => applied.push(AppliedMigration {
                     version,
                     name,
@@ -1007,46 +1099,75 @@ impl StateStore for PostgresStore {
     }
 
     async fn unlock(&mut self) -> Result<()> {
-        if self.in_tx && !self.conn().is_dead() {
-            let _ = self
-                .conn()
-                .guarded(self.conn().client.batch_execute("ROLLBACK"))
-                .await;
+        if self.in_tx {
             self.in_tx = false;
+            if !self.ctx.pending_begin.swap(false, Ordering::SeqCst) && !self.conn().is_dead() {
+                let _ = self
+                    .conn()
+                    .guarded(self.conn().client.batch_execute("ROLLBACK"))
+                    .await;
+            }
         }
         self.release().await
     }
 
     async fn load(&mut self) -> Result<History> {
         self.heal().await?;
-        let rows_sql = format!(
-            "SELECT version, name, checksum, phase, state, \
-                    (extract(epoch FROM started_at) * 1000)::int8, \
-                    (extract(epoch FROM applied_at) * 1000)::int8, execution_ms \
-               FROM {} ORDER BY version",
-            self.qualified
-        );
+        let catalog_st = self.catalog_stmt().await?;
         let client = &self.conn().client;
-        let names: [(&(dyn ToSql + Sync), Type); 2] =
-            [(&self.schema, Type::TEXT), (&self.table, Type::TEXT)];
-        let catalog = client.query_typed_one(Self::catalog_sql(), &names);
-        let rows = client.query_typed(&rows_sql, &[]);
-        // Both requests are written before either answer is read: one
-        // round trip whatever the number of rows.
-        let (catalog, rows) = self.conn().guarded(join2(catalog, rows)).await;
-        let catalog = catalog.map_err(|e| self.err("cannot read the catalog", e))?;
-        match self.table_state(&catalog)? {
-            TableState::Missing { .. } => Ok(History::default()),
-            TableState::Ours => {
-                let rows = rows.map_err(|e| {
-                    self.err(
-                        format!("cannot read the history table {}", self.qualified),
-                        e,
-                    )
-                })?;
-                self.decode(&rows)
+        let names: [&(dyn ToSql + Sync); 2] = [&self.schema, &self.table];
+        let (catalog, rows) = match &self.rows_stmt {
+            // Steady state: both prepared requests are written before either
+            // answer is read, one round trip whatever the number of rows.
+            Some(rows_st) => {
+                let (c, r) = self
+                    .conn()
+                    .guarded(join2(
+                        client.query_one(&catalog_st, &names),
+                        client.query(rows_st, &[]),
+                    ))
+                    .await;
+                (c, Some(r))
             }
+            None => (
+                self.conn()
+                    .guarded(client.query_one(&catalog_st, &names))
+                    .await,
+                None,
+            ),
+        };
+        let catalog = catalog.map_err(|e| self.err("cannot read the catalog", e))?;
+        if let TableState::Missing { .. } = self.table_state(&catalog)? {
+            return Ok(History::default());
         }
+        let rows = match rows {
+            Some(rows) => rows,
+            None => {
+                // First read on this connection: prepare the history query
+                // (it can only be prepared once the table exists).
+                let sql = self.rows_sql();
+                let prepared = self.conn().guarded(self.conn().client.prepare(&sql)).await;
+                match prepared {
+                    Ok(st) => {
+                        let rows = self
+                            .conn()
+                            .guarded(self.conn().client.query(&st, &[]))
+                            .await;
+                        self.rows_stmt = Some(st);
+                        rows
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let rows = rows.map_err(|e| {
+            self.rows_stmt = None;
+            self.err(
+                format!("cannot read the history table {}", self.qualified),
+                e,
+            )
+        })?;
+        self.decode(&rows)
     }
 
     fn context(&mut self) -> &mut PgContext {
@@ -1065,10 +1186,9 @@ impl StateStore for PostgresStore {
             ));
         }
         if intent.transactional {
-            self.conn()
-                .guarded(self.conn().client.batch_execute("BEGIN"))
-                .await
-                .map_err(|e| self.err("cannot begin the step transaction", e))?;
+            // Sent with the step's first request (or its commit): one round
+            // trip less per step.
+            self.ctx.pending_begin.store(true, Ordering::SeqCst);
             self.in_tx = true;
             return Ok(());
         }
@@ -1130,31 +1250,59 @@ impl StateStore for PostgresStore {
         let took = db_ms(duration_ms);
         match (intent.transactional, intent.direction) {
             (true, Direction::Up) => {
-                // The row and COMMIT in one request: if the INSERT fails the
-                // server skips the COMMIT, and the ROLLBACK below ends the
-                // transaction, so the step's effects go with it.
-                let sql = format!(
-                    "INSERT INTO {q} (version, name, checksum, phase, state, transactional, started_at, applied_at, execution_ms) \
-                     VALUES ({version}, {name}, '{checksum}', {phase}, '{STATE_APPLIED}', true, \
-                             to_timestamp({started}::int8 / 1000.0), to_timestamp({finished}::int8 / 1000.0), {took});\n\
-                     COMMIT",
-                    name = literal(&intent.name),
-                    checksum = intent.checksum.to_hex(),
-                    phase = phase_str(intent.phase).map_or("NULL".to_owned(), |p| format!("'{p}'")),
-                    started = db_ms(intent.started_at_ms),
-                );
-                let done = self
+                self.flush_begin().await?;
+                if self.insert_applied.is_none() {
+                    let sql = format!(
+                        "INSERT INTO {q} (version, name, checksum, phase, state, transactional, started_at, applied_at, execution_ms) \
+                         VALUES ($1, $2, $3, $4, '{STATE_APPLIED}', true, $5, $6, $7)"
+                    );
+                    let stmt = self
+                        .conn()
+                        .guarded(self.conn().client.prepare_typed(
+                            &sql,
+                            &[
+                                Type::INT8,
+                                Type::TEXT,
+                                Type::TEXT,
+                                Type::TEXT,
+                                Type::TIMESTAMPTZ,
+                                Type::TIMESTAMPTZ,
+                                Type::INT8,
+                            ],
+                        ))
+                        .await
+                        .map_err(|e| self.err("cannot prepare the history insert", e))?;
+                    self.insert_applied = Some(stmt);
+                }
+                let Some(stmt) = &self.insert_applied else {
+                    return Err(self.bad_row("insert statement missing".into()));
+                };
+                let checksum = intent.checksum.to_hex();
+                let phase = phase_str(intent.phase);
+                let started = UNIX_EPOCH + Duration::from_millis(intent.started_at_ms);
+                let applied = UNIX_EPOCH + Duration::from_millis(finished_at_ms);
+                let params: [&(dyn ToSql + Sync); 7] = [
+                    &version,
+                    &intent.name,
+                    &checksum,
+                    &phase,
+                    &started,
+                    &applied,
+                    &took,
+                ];
+                // The row and COMMIT in one round trip. If the INSERT fails,
+                // the server turns the COMMIT into a rollback, so the step's
+                // effects go with it.
+                let client = &self.conn().client;
+                let (inserted, committed) = self
                     .conn()
-                    .guarded(self.conn().client.batch_execute(&sql))
+                    .guarded(join2(
+                        client.execute(stmt, &params),
+                        client.batch_execute("COMMIT"),
+                    ))
                     .await;
-                if let Err(e) = done {
-                    if !self.conn().is_dead() {
-                        let _ = self
-                            .conn()
-                            .guarded(self.conn().client.batch_execute("ROLLBACK"))
-                            .await;
-                    }
-                    self.in_tx = false;
+                self.in_tx = false;
+                if let Err(e) = inserted {
                     return Err(self.err(
                         format!(
                             "cannot record migration {} ({}); its transaction was rolled back",
@@ -1163,9 +1311,18 @@ impl StateStore for PostgresStore {
                         e,
                     ));
                 }
-                self.in_tx = false;
+                committed.map_err(|e| {
+                    self.err(
+                        format!(
+                            "cannot commit migration {} ({}); check the history table to see whether it was applied",
+                            intent.version, intent.name
+                        ),
+                        e,
+                    )
+                })?;
             }
             (true, Direction::Down) => {
+                self.flush_begin().await?;
                 let deleted = self
                     .conn()
                     .guarded(self.conn().client.execute_typed(
@@ -1251,6 +1408,10 @@ impl StateStore for PostgresStore {
         let q = &self.qualified;
         if intent.transactional {
             self.in_tx = false;
+            if self.ctx.pending_begin.swap(false, Ordering::SeqCst) {
+                // Nothing was sent: there is no transaction to roll back.
+                return Ok(());
+            }
             if self.conn().is_dead() {
                 // The server rolled the transaction back when the session ended.
                 return Ok(());
@@ -1342,9 +1503,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn identifiers_and_literals_are_quoted() {
+    fn identifiers_are_quoted() {
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(literal("it's a \\ test"), "E'it''s a \\\\ test'");
+    }
+
+    #[test]
+    fn timestamps_convert_to_unix_milliseconds() {
+        assert_eq!(unix_ms(None), 0);
+        assert_eq!(
+            unix_ms(Some(UNIX_EPOCH + Duration::from_millis(1_234))),
+            1_234
+        );
     }
 
     #[test]

@@ -106,8 +106,16 @@ pub(crate) fn reconcile_old(f: &Fenceposts, ws: &mut [W], new: usize) -> (Vec<Ol
             break;
         }
         let w = ws[i];
-        if w.spec == 0 || w.available >= w.spec {
+        if w.spec == 0 || w.available == w.spec {
             continue;
+        }
+        if w.available > w.spec {
+            // More available than asked for: the status still counts pods of an
+            // earlier scale-down. Go computes a negative count here, returns
+            // "got invalid request to scale down" and reconcileOldReplicaSets
+            // scales nothing further this sync (earlier cleanups stand), so the
+            // doomed pods are never counted as available for the scale-down.
+            return (out, max_scaled_down);
         }
         let k = (max_scaled_down - cleaned).min(i64::from(w.spec - w.available));
         let k = u32::try_from(k).unwrap_or(0);
@@ -281,6 +289,25 @@ mod tests {
         let kind = scale(&f, &mut ws, Some(1), 13);
         assert_eq!(kind, Some(ScaleKind::Proportional { delta: 5 }));
         assert_eq!((ws[0].spec, ws[1].spec), (11, 7));
+    }
+
+    #[test]
+    fn old_scale_down_waits_while_an_old_status_still_counts_removed_pods() {
+        // Recorded from kube-controller-manager v1.35.4: old asked for 7 but
+        // still reports 8 available; the controller scales nothing until the
+        // old status catches up (counting the 8 would take old to 4 and leave
+        // 4 + 3 = 7 available, below 10 - 2).
+        let f = Fenceposts::resolve(10, IntOrPercent::Percent(25), IntOrPercent::Percent(25));
+        let mut ws = [w(0, 7, 8, None), w(1, 6, 3, None)];
+        let (changes, msd) = reconcile_old(&f, &mut ws, 1);
+        assert_eq!(msd, 2);
+        assert!(changes.is_empty());
+        assert_eq!(ws[0].spec, 7);
+        // Once the status caught up (7 available), the scale-down goes ahead.
+        let mut ws = [w(0, 7, 7, None), w(1, 6, 6, None)];
+        let (changes, _) = reconcile_old(&f, &mut ws, 1);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(ws[0].spec, 2);
     }
 
     #[test]

@@ -934,6 +934,30 @@ mod tests {
     }
 
     #[test]
+    fn large_header_maps_are_read_the_same() {
+        let policy = all_sources().build().expect("valid");
+        let filler: Vec<(String, String)> = (0..12)
+            .map(|i| (format!("x-filler-{i}"), "v".to_owned()))
+            .collect();
+        let mut headers: Vec<(&str, &str)> = filler
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        headers.push(("x-api-version", "2"));
+        headers.push(("accept", "application/json; version=2"));
+        let r = ok(&policy, "/a", &headers);
+        assert_eq!(
+            (r.version(), r.source()),
+            (Version::int(2), Some(Source::Header))
+        );
+        headers.push(("x-api-version", "3"));
+        assert!(matches!(
+            err(&policy, "/a", &headers),
+            VersionError::Ambiguous { .. }
+        ));
+    }
+
+    #[test]
     fn repeated_values_must_agree() {
         let policy = all_sources().build().expect("valid");
         assert_eq!(

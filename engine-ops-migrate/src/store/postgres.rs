@@ -802,12 +802,11 @@ impl PostgresStore {
                   WHERE n.nspname = $1 AND c.relname = $2)"
     }
 
-    /// The history query: every row, the start time only for rows in doubt.
+    /// The history query: every row (unordered: [`History::new`] sorts).
     fn rows_sql(&self) -> String {
         format!(
-            "SELECT version, name, checksum, phase, state, \
-                    CASE WHEN state <> '{STATE_APPLIED}' THEN started_at END, applied_at, execution_ms \
-               FROM {} ORDER BY version",
+            "SELECT version, name, checksum, phase, state, started_at, applied_at, execution_ms \
+               FROM {}",
             self.qualified
         )
     }

@@ -485,6 +485,57 @@ impl Policy {
         self.inner.usage.snapshot(&self.inner.entries)
     }
 
+    /// Stamps response headers the way the layer does: discovery headers
+    /// always, and with a resolution the served `api-version`, `Deprecation`,
+    /// `Sunset` and `Link` (appended); `Vary` is merged. For servers that do
+    /// not use tower.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_apiversion::{resolve, Policy, Scheme, Version};
+    ///
+    /// let policy = Policy::builder(Scheme::Integer).version(Version::int(1)).header_source().build()?;
+    /// let (parts, ()) = http::Request::get("/").header("x-api-version", "1").body(())?.into_parts();
+    /// let resolution = resolve(&parts, &policy)?;
+    /// let mut headers = http::HeaderMap::new();
+    /// policy.stamp(&mut headers, Some(&resolution));
+    /// assert_eq!(headers["api-version"], "1");
+    /// assert_eq!(headers["vary"], "x-api-version");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stamp(&self, headers: &mut http::HeaderMap, resolution: Option<&crate::Resolution>) {
+        crate::headers::stamp(&self.inner, headers, resolution, None);
+    }
+
+    /// The RFC 9457 problem response for a resolution error, with its
+    /// discovery headers, as the layer answers it. For servers that do not
+    /// use tower.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_apiversion::{resolve, Policy, Scheme, Version};
+    ///
+    /// let policy = Policy::builder(Scheme::Integer).version(Version::int(1)).header_source().build()?;
+    /// let (parts, ()) = http::Request::get("/").header("x-api-version", "7").body(())?.into_parts();
+    /// let error = resolve(&parts, &policy).expect_err("7 is not declared");
+    /// let response = policy.problem(&error);
+    /// assert_eq!(response.status(), 400);
+    /// assert_eq!(response.headers()["content-type"], "application/problem+json");
+    /// let doc: serde_json::Value = serde_json::from_slice(response.body())?;
+    /// assert_eq!(doc["requested"], "7");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn problem(&self, error: &crate::VersionError) -> http::Response<bytes::Bytes> {
+        let now = self.inner.clock.now();
+        let doc = crate::problem::version_problem(&self.inner, error, now);
+        let mut response = crate::problem::response(error.status(), doc, |bytes| bytes);
+        crate::headers::stamp(&self.inner, response.headers_mut(), None, Some(now));
+        response
+    }
+
     pub(crate) fn entry_index(&self, version: Version) -> Option<usize> {
         self.inner
             .entries

@@ -9,7 +9,7 @@ use super::ResponseFuture;
 use crate::body::VersionedBody;
 use crate::resolve::{Now, resolve_with};
 use crate::usage::Outcome;
-use crate::{Policy, Resolution, headers, problem};
+use crate::{Policy, Resolution};
 
 /// The middleware service. See the [module docs](super).
 #[derive(Debug, Clone)]
@@ -119,10 +119,7 @@ where
             }
             Err(error) => {
                 tracing::debug!(error = %error, path = parts.uri.path(), "api version rejected");
-                let now = inner.clock.now();
-                let doc = problem::version_problem(inner, &error, now);
-                let mut response = problem::response(error.status(), doc, VersionedBody::full);
-                headers::stamp(inner, response.headers_mut(), None, Some(now));
+                let response = self.policy.problem(&error).map(VersionedBody::full);
                 ResponseFuture::ready(response)
             }
         }

@@ -25,6 +25,8 @@
 //! - **[`resolve`]**: the sans-IO core, `&http::request::Parts` → [`Resolution`]
 //!   (version, source, defaulted, [`Lifecycle`], optional [`PathRewrite`]) or
 //!   [`VersionError`]. No body, no I/O, no allocation on success.
+//!   Servers without tower pair it with [`Policy::stamp`] and
+//!   [`Policy::problem`] to answer exactly as the layer does.
 //! - **[`ApiVersionLayer`]** ([`versioning`]): the tower middleware, generic over
 //!   request and response bodies. It puts the [`Resolution`] in the request
 //!   extensions, strips the version segment from the path, answers errors

@@ -76,7 +76,10 @@ impl Resolution {
         self.lifecycle
     }
 
-    /// The path rewrite that removes the version segment, if the path carried one.
+    /// The path rewrite that removes the version segment, if the path carried
+    /// one. Its offsets refer to the path as received: behind
+    /// [`ApiVersionLayer`](crate::ApiVersionLayer) the request's path has
+    /// already been rewritten.
     #[must_use]
     pub fn rewrite(&self) -> Option<PathRewrite> {
         self.rewrite

@@ -2,6 +2,13 @@
 //! (`pkg/controller/deployment/{sync,rolling}.go`, `util/deployment_util.go`),
 //! kept deliberately close to the Go code, and a differential proptest showing
 //! the planner sizes tracks exactly as it does.
+//!
+//! Both sides act on the same simulated world. Pods exist right after a sync
+//! (`status.replicas` = spec, removed pods no longer count as available),
+//! except after [`Event::SyncStatusLags`]: then every ReplicaSet's status keeps
+//! what it reported before that sync until the next sync or a status event of
+//! its own, so an old ReplicaSet can report more available pods than its spec
+//! asks for, as `tests/k8s_fixture.rs` recorded from a real controller.
 
 use engine_ops_rollout::{
     Action, Command, IntOrPercent, Observation, Phase, RollingStrategy, RolloutSpec, RolloutState,
@@ -39,6 +46,9 @@ struct Deployment {
 struct Controller {
     rss: Vec<ReplicaSet>,
     next_name: u64,
+    /// Syncs whose scale-down `cleanupUnhealthyReplicas` refused (a status
+    /// reporting more available pods than the spec asks for).
+    invalid_scale_downs: usize,
 }
 
 fn get_scaled_value(v: IntOrPercent, total: i32, round_up: bool) -> i32 {
@@ -352,20 +362,14 @@ impl Controller {
         }
         let mut sorted = old.to_vec();
         sorted.sort_unstable();
-        // cleanupUnhealthyReplicas
-        let mut cleaned = 0;
-        for &n in &sorted {
-            if cleaned >= max_scaled_down {
-                break;
+        let cleaned = match self.cleanup_unhealthy(&sorted, d, max_scaled_down) {
+            Ok(cleaned) => cleaned,
+            // reconcileOldReplicaSets: `if err != nil { return false, nil }`.
+            Err(_) => {
+                self.invalid_scale_downs += 1;
+                return false;
             }
-            let rs = self.rss[self.by_name(n)].clone();
-            if rs.spec == 0 || rs.spec == rs.available {
-                continue;
-            }
-            let k = (max_scaled_down - cleaned).min(rs.spec - rs.available);
-            self.scale_and_record(n, rs.spec - k, d);
-            cleaned += k;
-        }
+        };
         // scaleDownOldReplicaSetsForRollingUpdate
         let available: i32 = all
             .iter()
@@ -388,6 +392,42 @@ impl Controller {
             }
         }
         cleaned + scaled > 0
+    }
+
+    /// `cleanupUnhealthyReplicas` (rolling.go): oldest first, removes pods
+    /// that are not available, at most `max_cleanup` in all. A status that
+    /// reports more available pods than the spec asks for gives a negative
+    /// count: the error ends the sync's scale-down (earlier cleanups stand).
+    fn cleanup_unhealthy(
+        &mut self,
+        old_sorted: &[u64],
+        d: &Deployment,
+        max_cleanup: i32,
+    ) -> Result<i32, String> {
+        let mut total_scaled_down = 0;
+        for &n in old_sorted {
+            if total_scaled_down >= max_cleanup {
+                break;
+            }
+            let rs = self.rss[self.by_name(n)].clone();
+            if rs.spec == 0 {
+                continue;
+            }
+            if rs.spec == rs.available {
+                continue;
+            }
+            let scaled_down_count = (max_cleanup - total_scaled_down).min(rs.spec - rs.available);
+            let new_replicas_count = rs.spec - scaled_down_count;
+            if new_replicas_count > rs.spec {
+                return Err(format!(
+                    "when cleaning up unhealthy replicas, got invalid request to scale down rs-{n} {} -> {new_replicas_count}",
+                    rs.spec
+                ));
+            }
+            self.scale_and_record(n, new_replicas_count, d);
+            total_scaled_down += scaled_down_count;
+        }
+        Ok(total_scaled_down)
     }
 
     fn cleanup_deployment(&mut self, old: &[u64], d: &Deployment) {
@@ -429,6 +469,8 @@ impl Controller {
 struct WorldTrack {
     id: TrackId,
     spec: u32,
+    /// `status.replicas`.
+    replicas: u32,
     available: u32,
 }
 
@@ -443,7 +485,9 @@ impl PlannerSide {
     fn observe(&mut self) -> Observation {
         let mut obs = Observation::new(Timestamp::ZERO);
         for t in &self.world {
-            obs = obs.with_track(TrackObs::new(t.id, t.spec, t.available, t.available));
+            obs = obs.with_track(
+                TrackObs::new(t.id, t.spec, t.available, t.available).with_replicas(t.replicas),
+            );
         }
         for c in self.commands.drain(..) {
             obs = obs.with_command(c);
@@ -451,8 +495,25 @@ impl PlannerSide {
         obs
     }
 
-    /// One decision; returns the (old..., new) sizes after each action, and the phase.
+    /// One decision, after which the pods exist (as `settle_pods`).
     fn sync(&mut self, spec: &RolloutSpec) -> (Vec<Vec<(u64, u32)>>, Phase) {
+        let out = self.decide(spec);
+        self.settle();
+        out
+    }
+
+    /// Status catches up with the spec: pods exist, removed ones are gone.
+    fn settle(&mut self) {
+        for t in &mut self.world {
+            t.replicas = t.spec;
+            t.available = t.available.min(t.spec);
+        }
+    }
+
+    /// One decision whose actions change only the spec (the status keeps what
+    /// it reported before); returns the (old..., new) sizes after each action,
+    /// and the phase.
+    fn decide(&mut self, spec: &RolloutSpec) -> (Vec<Vec<(u64, u32)>>, Phase) {
         let obs = self.observe();
         let d = match plan(spec, &self.state, &obs) {
             Ok(d) => d,
@@ -468,6 +529,7 @@ impl PlannerSide {
                         self.world.push(WorldTrack {
                             id: *track,
                             spec: *replicas,
+                            replicas: 0,
                             available: 0,
                         });
                     }
@@ -479,7 +541,6 @@ impl PlannerSide {
                         .find(|t| t.id == *track)
                         .expect("present");
                     t.spec = *replicas;
-                    t.available = t.available.min(*replicas);
                 }
                 Action::DeleteTrack { track } => self.world.retain(|t| t.id != *track),
                 Action::SetRevision { .. } => {}
@@ -506,7 +567,14 @@ fn spec_of(d: &Deployment) -> RolloutSpec {
 #[derive(Debug, Clone)]
 enum Event {
     Sync,
-    Available { pick: usize, count: u32 },
+    /// A sync whose scale-downs the ReplicaSets' status has not caught up with
+    /// yet: until the next sync (or a status event) an old ReplicaSet may
+    /// report more available pods than its spec asks for.
+    SyncStatusLags,
+    Available {
+        pick: usize,
+        count: u32,
+    },
     AllAvailable,
     Replicas(u32),
     NewTemplate,
@@ -518,6 +586,7 @@ enum Event {
 fn event() -> impl PropStrategy<Value = Event> {
     prop_oneof![
         8 => Just(Event::Sync),
+        3 => Just(Event::SyncStatusLags),
         4 => (0usize..8, 1u32..6).prop_map(|(pick, count)| Event::Available { pick, count }),
         2 => Just(Event::AllAvailable),
         1 => (0u32..25).prop_map(Event::Replicas),
@@ -568,14 +637,19 @@ fn sizes(c: &Controller) -> Vec<(u64, u32)> {
     v
 }
 
+/// One sync on both sides; the status catches up afterwards unless `lag`.
 fn sync_both(
     reference: &mut Controller,
     ours: &mut PlannerSide,
     d: &mut Deployment,
+    lag: bool,
 ) -> Result<(), TestCaseError> {
     let verdict = reference.sync_deployment(d);
-    reference.settle_pods();
-    let (_, phase) = ours.sync(&spec_of(d));
+    let (_, phase) = ours.decide(&spec_of(d));
+    if !lag {
+        reference.settle_pods();
+        ours.settle();
+    }
     let mut planner_sizes: Vec<(u64, u32)> = ours.world.iter().map(|t| (t.id.0, t.spec)).collect();
     planner_sizes.sort_unstable();
     prop_assert_eq!(
@@ -594,7 +668,10 @@ fn sync_both(
     Ok(())
 }
 
-fn run_differential(mut d: Deployment, events: &[Event]) -> Result<(), TestCaseError> {
+/// Runs the events on both sides; returns how many syncs ended their
+/// scale-down at an old ReplicaSet whose status reported more available pods
+/// than its spec (the `cleanupUnhealthyReplicas` error).
+fn run_differential(mut d: Deployment, events: &[Event]) -> Result<usize, TestCaseError> {
     let mut reference = Controller::default();
     let mut ours = PlannerSide {
         state: RolloutState::new(),
@@ -604,7 +681,8 @@ fn run_differential(mut d: Deployment, events: &[Event]) -> Result<(), TestCaseE
     let mut version = 1;
     for ev in std::iter::once(&Event::Sync).chain(events) {
         match ev {
-            Event::Sync => sync_both(&mut reference, &mut ours, &mut d)?,
+            Event::Sync => sync_both(&mut reference, &mut ours, &mut d, false)?,
+            Event::SyncStatusLags => sync_both(&mut reference, &mut ours, &mut d, true)?,
             Event::Available { pick, count } => {
                 if reference.rss.is_empty() {
                     continue;
@@ -613,20 +691,25 @@ fn run_differential(mut d: Deployment, events: &[Event]) -> Result<(), TestCaseE
                 names.sort_unstable();
                 let name = names[pick % names.len()];
                 let i = reference.by_name(name);
+                // A status update: it reflects the spec, and more pods are available.
                 let r = &mut reference.rss[i];
+                r.status_replicas = r.spec;
                 r.available = (r.available + *count as i32).min(r.spec);
                 let t = ours
                     .world
                     .iter_mut()
                     .find(|t| t.id.0 == name)
                     .expect("present");
+                t.replicas = t.spec;
                 t.available = (t.available + count).min(t.spec);
             }
             Event::AllAvailable => {
                 for r in &mut reference.rss {
+                    r.status_replicas = r.spec;
                     r.available = r.spec;
                 }
                 for t in &mut ours.world {
+                    t.replicas = t.spec;
                     t.available = t.spec;
                 }
             }
@@ -660,23 +743,82 @@ fn run_differential(mut d: Deployment, events: &[Event]) -> Result<(), TestCaseE
                 d.template = revs[revs.len() - 2].1.clone();
                 ours.commands.push(Command::Undo { to_revision: None });
                 // The undo is a patch the controller sees at its next sync.
-                sync_both(&mut reference, &mut ours, &mut d)?;
+                sync_both(&mut reference, &mut ours, &mut d, false)?;
             }
         }
     }
-    Ok(())
+    Ok(reference.invalid_scale_downs)
+}
+
+/// A deployment and the events of its world.
+fn world() -> impl PropStrategy<Value = (Deployment, Vec<Event>)> {
+    (deployment(), prop::collection::vec(event(), 0..80))
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
 
     #[test]
-    fn planner_sizes_tracks_like_the_deployment_controller(
-        d in deployment(),
-        events in prop::collection::vec(event(), 0..80),
-    ) {
+    fn planner_sizes_tracks_like_the_deployment_controller((d, events) in world()) {
         run_differential(d, &events)?;
     }
+}
+
+/// The scale-down the controller refuses: an old ReplicaSet asked for 2 pods
+/// still reports 3 available (its status lags the last scale-down), so
+/// `cleanupUnhealthyReplicas` errors and the sync scales nothing; once the
+/// status caught up, the scale-down goes on.
+#[test]
+fn a_lagging_old_status_stops_the_scale_down_on_both_sides() {
+    let d = Deployment {
+        replicas: 10,
+        template: "v1".into(),
+        max_surge: IntOrPercent::Percent(25),
+        max_unavailable: IntOrPercent::Percent(25),
+        paused: false,
+        revision_history_limit: Some(10),
+        status_replicas: 0,
+    };
+    let new = |count| Event::Available { pick: 1, count };
+    let events = [
+        Event::AllAvailable,
+        Event::Sync, // v1 complete: 10/10
+        Event::NewTemplate,
+        Event::Sync, // new 3, old 10 -> 8
+        Event::AllAvailable,
+        Event::Sync, // new 3 -> 5
+        Event::Sync, // old 8 -> 5
+        new(3),
+        Event::Sync, // new 5 -> 8 (5 available)
+        Event::Sync, // old 5 -> 3
+        Event::Sync, // new 8 -> 10
+        new(1),
+        Event::SyncStatusLags, // old 3 -> 2, its status still says 3 available
+        new(1),
+        Event::Sync, // refused: old asks for 2 but reports 3 available
+        Event::Sync, // caught up: old 2 -> 1
+        Event::AllAvailable,
+        Event::Sync, // old 1 -> 0
+        Event::Sync, // complete
+    ];
+    let refused = run_differential(d, &events).expect("planner and controller agree");
+    assert_eq!(refused, 1);
+}
+
+/// The random worlds of the differential proptest reach the refused
+/// scale-down (so the proptest compares the planner with the controller there).
+#[test]
+fn random_worlds_reach_a_lagging_old_status() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let cases = world();
+    let mut refused = 0;
+    for _ in 0..200 {
+        let (d, events) = cases.new_tree(&mut runner).expect("generates").current();
+        refused += run_differential(d, &events).expect("planner and controller agree");
+    }
+    assert!(refused > 0, "no generated world refused a scale-down");
 }
 
 // ---------------------------------------------------------------- the worked example (§1.5)

@@ -61,11 +61,27 @@ pub(crate) struct OldScale {
     pub(crate) scaled_down: u32,
 }
 
+/// What `reconcileOldReplicaSets` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OldReconcile {
+    /// One entry per old track whose size changed (empty when none did).
+    pub(crate) changes: Vec<OldScale>,
+    /// `maxScaledDown`.
+    pub(crate) max_scaled_down: i64,
+    /// The old track whose status reports more available pods than its spec:
+    /// the scale-down stopped there (Go's "invalid request to scale down").
+    pub(crate) stale: Option<usize>,
+}
+
 /// `reconcileOldReplicaSets` = `cleanupUnhealthyReplicas` then
 /// `scaleDownOldReplicaSetsForRollingUpdate`. Mutates the old tracks' sizes
-/// and returns what changed (empty when nothing did) and `maxScaledDown`.
-pub(crate) fn reconcile_old(f: &Fenceposts, ws: &mut [W], new: usize) -> (Vec<OldScale>, i64) {
-    let mut out: Vec<OldScale> = Vec::new();
+/// and returns what changed.
+pub(crate) fn reconcile_old(f: &Fenceposts, ws: &mut [W], new: usize) -> OldReconcile {
+    let mut out = OldReconcile {
+        changes: Vec::new(),
+        max_scaled_down: 0,
+        stale: None,
+    };
     let old_total: i64 = ws
         .iter()
         .enumerate()
@@ -73,16 +89,18 @@ pub(crate) fn reconcile_old(f: &Fenceposts, ws: &mut [W], new: usize) -> (Vec<Ol
         .map(|(_, w)| i64::from(w.spec))
         .sum();
     if old_total == 0 {
-        return (out, 0);
+        return out;
     }
     let all_total: i64 = ws.iter().map(|w| i64::from(w.spec)).sum();
     let min_available = i64::from(f.min_available());
     let new_unavailable = i64::from(ws[new].spec) - i64::from(ws[new].available);
     let max_scaled_down = all_total - min_available - new_unavailable;
+    out.max_scaled_down = max_scaled_down;
     if max_scaled_down <= 0 {
-        return (out, max_scaled_down);
+        return out;
     }
-    let note = |out: &mut Vec<OldScale>, index: usize, from: u32, unhealthy: u32, down: u32| {
+    let note = |out: &mut OldReconcile, index: usize, from: u32, unhealthy: u32, down: u32| {
+        let out = &mut out.changes;
         if let Some(o) = out.iter_mut().find(|o| o.index == index) {
             o.unhealthy_removed += unhealthy;
             o.scaled_down += down;
@@ -115,7 +133,8 @@ pub(crate) fn reconcile_old(f: &Fenceposts, ws: &mut [W], new: usize) -> (Vec<Ol
             // "got invalid request to scale down" and reconcileOldReplicaSets
             // scales nothing further this sync (earlier cleanups stand), so the
             // doomed pods are never counted as available for the scale-down.
-            return (out, max_scaled_down);
+            out.stale = Some(i);
+            return out;
         }
         let k = (max_scaled_down - cleaned).min(i64::from(w.spec - w.available));
         let k = u32::try_from(k).unwrap_or(0);
@@ -147,7 +166,7 @@ pub(crate) fn reconcile_old(f: &Fenceposts, ws: &mut [W], new: usize) -> (Vec<Ol
             note(&mut out, i, w.spec, 0, d);
         }
     }
-    (out, max_scaled_down)
+    out
 }
 
 /// `isScalingEvent`: an active track whose `desired-replicas` differs from `n`.
@@ -299,14 +318,16 @@ mod tests {
         // 4 + 3 = 7 available, below 10 - 2).
         let f = Fenceposts::resolve(10, IntOrPercent::Percent(25), IntOrPercent::Percent(25));
         let mut ws = [w(0, 7, 8, None), w(1, 6, 3, None)];
-        let (changes, msd) = reconcile_old(&f, &mut ws, 1);
-        assert_eq!(msd, 2);
-        assert!(changes.is_empty());
+        let out = reconcile_old(&f, &mut ws, 1);
+        assert_eq!(out.max_scaled_down, 2);
+        assert!(out.changes.is_empty());
+        assert_eq!(out.stale, Some(0));
         assert_eq!(ws[0].spec, 7);
         // Once the status caught up (7 available), the scale-down goes ahead.
         let mut ws = [w(0, 7, 7, None), w(1, 6, 6, None)];
-        let (changes, _) = reconcile_old(&f, &mut ws, 1);
-        assert_eq!(changes.len(), 1);
+        let out = reconcile_old(&f, &mut ws, 1);
+        assert_eq!(out.changes.len(), 1);
+        assert_eq!(out.stale, None);
         assert_eq!(ws[0].spec, 2);
     }
 
@@ -314,9 +335,9 @@ mod tests {
     fn old_scale_down_is_bounded_by_availability() {
         let f = Fenceposts::resolve(10, IntOrPercent::Percent(25), IntOrPercent::Percent(25));
         let mut ws = [w(0, 8, 8, None), w(1, 5, 5, None)];
-        let (changes, msd) = reconcile_old(&f, &mut ws, 1);
-        assert_eq!(msd, 5);
+        let out = reconcile_old(&f, &mut ws, 1);
+        assert_eq!(out.max_scaled_down, 5);
         assert_eq!(ws[0].spec, 3);
-        assert_eq!(changes[0].scaled_down, 5);
+        assert_eq!(out.changes[0].scaled_down, 5);
     }
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use common::live;
 use engine_ops_rollout::{
-    Action, Command, ConditionKind, ConditionStatus, DeadlineAction, Error, Phase, ProgressReason,
-    RolloutSpec, Simulator, World,
+    Action, AdoptedTrack, Command, ConditionKind, ConditionStatus, DeadlineAction, Error,
+    Observation, Phase, ProgressReason, RolloutSpec, RolloutState, Simulator, Timestamp, TrackId,
+    TrackObs, World, plan,
 };
 
 fn spec(template: &str, n: u32) -> RolloutSpec {
@@ -327,4 +328,61 @@ fn the_preview_of_10_replicas_25_25_reads_like_the_controllers_worked_example() 
     );
     assert_eq!(plan.phase, Phase::Healthy);
     assert!(plan.to_string().contains("min(13 - 10, 10) = 3"), "{plan}");
+}
+
+/// Recorded from kube-controller-manager v1.35.4 (`tests/k8s_fixture.rs`,
+/// recording b): the old ReplicaSet was asked for 7 pods but its status still
+/// counts 8 available. The controller scales nothing until that status catches
+/// up, and the operator is told why nothing happens.
+#[test]
+fn a_lagging_old_status_waits_and_says_why() {
+    let v1 = spec("v1", 10);
+    let v2 = v1.with_template("v2").expect("valid template");
+    let state = RolloutState::adopt(
+        &v2,
+        [
+            AdoptedTrack::new(TrackId(0), 1, "v1").with_annotations(10, 13),
+            AdoptedTrack::new(TrackId(1), 2, "v2").with_annotations(10, 13),
+        ],
+    );
+    let observe = |old_available: u32| {
+        Observation::new(Timestamp::ZERO)
+            .with_track(
+                TrackObs::new(TrackId(0), 7, old_available, old_available)
+                    .with_replicas(old_available),
+            )
+            .with_track(TrackObs::new(TrackId(1), 6, 3, 3).with_replicas(3))
+    };
+    let d = plan(&v2, &state, &observe(8)).expect("plans");
+    assert!(
+        d.actions.is_empty(),
+        "scaled while the status lags: {:?}",
+        d.actions
+    );
+    assert_eq!(d.phase, Phase::Progressing);
+    assert!(
+        d.explain.contains(
+            &"old revision 1 still reports 8 available pods for spec 7: waiting for its status to catch up before scaling down"
+                .to_owned()
+        ),
+        "explain: {:?}",
+        d.explain
+    );
+    // Once the status caught up, the scale-down goes on and the line is gone.
+    let d = plan(&v2, &state, &observe(7)).expect("plans");
+    assert_eq!(
+        d.actions
+            .iter()
+            .map(|a| a.action.clone())
+            .collect::<Vec<_>>(),
+        vec![Action::ScaleTrack {
+            track: TrackId(0),
+            replicas: 5
+        }]
+    );
+    assert!(
+        d.explain.iter().all(|l| !l.contains("still reports")),
+        "explain: {:?}",
+        d.explain
+    );
 }

@@ -143,7 +143,20 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
 
     // reconcileOldReplicaSets
     let avail: u32 = ws.iter().map(|w| w.available).sum();
-    let (changes, max_scaled_down) = math::reconcile_old(&f, &mut ws, new_idx);
+    let math::OldReconcile {
+        changes,
+        max_scaled_down,
+        stale,
+    } = math::reconcile_old(&f, &mut ws, new_idx);
+    if let Some(i) = stale {
+        let w = ws[i];
+        cx.explain.push(format!(
+            "old revision {} still reports {} available pods for spec {}: waiting for its status to catch up before scaling down",
+            cx.revision(w.id),
+            w.available,
+            w.spec
+        ));
+    }
     if !changes.is_empty() {
         for c in &changes {
             let id = ws[c.index].id;

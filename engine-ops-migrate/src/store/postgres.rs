@@ -973,9 +973,12 @@ impl PostgresStore {
         let mut pause = Duration::from_millis(2);
         // Jitter from the lock key and the clock: waiters started together
         // do not poll in lock step.
-        let mut jitter = u64::from(k2.cast_unsigned())
-            ^ u64::from(std::process::id())
-            ^ u64::try_from(started.elapsed().as_nanos()).unwrap_or(0);
+        let clock = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()));
+        let mut jitter =
+            (u64::from(k2.cast_unsigned()) ^ u64::from(std::process::id()) << 32 ^ clock) | 1;
+        let mut reported = false;
         loop {
             let got = self
                 .conn()
@@ -996,6 +999,15 @@ impl PostgresStore {
                     lock: format!("advisory lock ({k1}, {k2}) of {}{holder}", self.describe),
                     waited,
                 });
+            }
+            if !reported && waited >= Duration::from_secs(1) {
+                reported = true;
+                let holder = self.holder().await;
+                tracing::info!(
+                    lock = %format!("({k1}, {k2})"),
+                    table = %self.qualified,
+                    "waiting for the migration lock{holder}"
+                );
             }
             jitter ^= jitter << 13;
             jitter ^= jitter >> 7;

@@ -2,8 +2,9 @@
 //! promoted, switched to when fully available, checked again, and the old colour
 //! is kept for a delay during which traffic can go back in one action.
 
+use super::candidate::Retarget;
 use super::{Clock, Cx, Verdict};
-use crate::{BlueGreenStrategy, DeadlineAction, Phase, Promotion, Stage, TrackId};
+use crate::{BlueGreenStrategy, Phase, Promotion, Stage, TrackId};
 
 pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
     let n = cx.spec.replicas();
@@ -11,22 +12,19 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
     let target = cx.target_arc();
 
     let Some(stable) = cx.st.stable else {
-        first_deployment(cx, &target);
+        let (id, live) = cx.deploy_first(
+            &target,
+            "first deployment: nothing is live yet, so there is nothing to preview against",
+        );
+        if live {
+            idle(cx, id);
+        } else {
+            wait_for_pods(cx, id, n);
+        }
         return;
     };
-    let stable_template = cx.template_arc(stable);
 
-    if cx.retry
-        && cx.st.stage == Stage::Aborted
-        && let Some(c) = cx.st.candidate
-    {
-        cx.st.aborted = false;
-        cx.st.attempt += 1;
-        cx.st.stage = Stage::Provisioning;
-        cx.st.progress = None;
-        if let Some(r) = cx.record_mut(c) {
-            r.scale_down_at = None;
-        }
+    if let Some(c) = cx.retry_candidate(Stage::Provisioning) {
         cx.explain.push(format!(
             "retry: attempt {} of revision {}",
             cx.st.attempt,
@@ -35,49 +33,32 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
     }
 
     // A new target: supersede what is in flight, or go back to stable.
-    let cand_template = cx
-        .st
-        .candidate
-        .and_then(|c| cx.template_of(c))
-        .map(str::to_owned);
-    if cand_template.as_deref() != Some(&*target) {
-        if target == stable_template {
-            if cx.st.candidate.is_some()
-                && cx.st.stage != Stage::Aborted
-                && cx.st.stage != Stage::Idle
-            {
-                abort(cx, "the target template is the stable one again");
-            }
-        } else {
-            if let Some(c) = cx.st.candidate
-                && cx.st.stage != Stage::Idle
-            {
-                cx.stop_checks("superseded by a newer template");
-                let now = cx.now;
-                if let Some(r) = cx.record_mut(c) {
-                    r.scale_down_at = Some(now);
-                }
+    match cx.retarget(stable, &target) {
+        Retarget::Unchanged => {}
+        Retarget::BackToStable => abort(cx, "the target template is the stable one again"),
+        Retarget::New { superseded } => {
+            if let Some(c) = superseded {
+                cx.retire_candidate(c);
                 cx.explain.push(format!(
                     "revision {} is superseded by `{target}`",
                     cx.revision(c)
                 ));
             }
-            start_candidate(cx, stable, &target);
+            let id = cx.begin_candidate(stable, &target, Stage::Provisioning);
+            cx.explain.push(format!(
+                "new colour: revision {} (`{target}`)",
+                cx.revision(id)
+            ));
         }
     }
 
     if cx.abort {
         abort(cx, "operator abort");
     }
-    if cx.timed_out() && !cx.st.aborted && cx.spec.on_deadline() != DeadlineAction::Report {
+    if cx.deadline_aborts() {
         abort(cx, "progress deadline exceeded");
     }
-
-    let keep: Vec<TrackId> = [Some(stable), cx.st.candidate]
-        .into_iter()
-        .flatten()
-        .collect();
-    cx.sweep(&keep);
+    cx.sweep_others(stable);
 
     for _ in 0..8 {
         let stage = cx.st.stage;
@@ -85,13 +66,9 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
             idle(cx, stable);
             return;
         };
-        if cx.st.paused && stage != Stage::Aborted {
-            cx.sync_status(Some(c), false, Clock::Hold);
-            cx.phase = Phase::Paused;
-            cx.gate = Some("paused by operator; Resume continues the rollout".into());
+        if cx.held_by_pause(c) {
             return;
         }
-        cx.clock_hold(false);
         match stage {
             Stage::Provisioning => {
                 let want = b.preview_replicas.unwrap_or(n).min(n);
@@ -115,18 +92,14 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
                 }
                 Verdict::Failed(why) => abort(cx, &why),
                 Verdict::Inconclusive(why) if !cx.promote => {
-                    hold(
-                        cx,
-                        c,
-                        format!("{why}: Promote to continue, Abort to roll back"),
-                    );
+                    cx.hold(c, format!("{why}: Promote to continue, Abort to roll back"));
                     return;
                 }
                 Verdict::Inconclusive(_) => {
                     cx.st.stage = Stage::AwaitingPromotion { since: cx.now }
                 }
                 Verdict::Pending => {
-                    hold(cx, c, "pre-promotion checks are running".into());
+                    cx.hold(c, "pre-promotion checks are running".into());
                     cx.phase = Phase::Progressing;
                     return;
                 }
@@ -143,7 +116,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
                     }
                 };
                 if !go {
-                    hold(cx, c, "waiting for promotion (Promote to switch)".into());
+                    cx.hold(c, "waiting for promotion (Promote to switch)".into());
                     if matches!(b.promotion, Promotion::After(_)) {
                         cx.phase = Phase::Progressing;
                     }
@@ -175,7 +148,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
                             c,
                             "the new colour is fully available and its gates passed",
                         );
-                        hold(cx, c, "waiting to observe the switch".into());
+                        cx.hold(c, "waiting to observe the switch".into());
                         cx.phase = Phase::Progressing;
                     } else {
                         abort(
@@ -186,50 +159,39 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
                     }
                     return;
                 }
-                match cx.run_checks(&b.post_promotion, c, "post-promotion") {
+                let keep_old_because = match cx.run_checks(&b.post_promotion, c, "post-promotion") {
                     Verdict::Passed => {
-                        let until = cx.now + b.scale_down_delay;
-                        cx.schedule_scale_down(
-                            stable,
-                            until,
-                            "post-promotion checks passed; the old colour stays for rollback",
-                        );
-                        cx.st.stage = Stage::Draining { until };
+                        "post-promotion checks passed; the old colour stays for rollback"
                     }
-                    Verdict::Inconclusive(_) if cx.promote => {
-                        let until = cx.now + b.scale_down_delay;
-                        cx.schedule_scale_down(
-                            stable,
-                            until,
-                            "promoted past an inconclusive check",
-                        );
-                        cx.st.stage = Stage::Draining { until };
+                    Verdict::Inconclusive(_) if cx.promote => "promoted past an inconclusive check",
+                    Verdict::Failed(why) => {
+                        abort(cx, &why);
+                        continue;
                     }
-                    Verdict::Failed(why) => abort(cx, &why),
                     Verdict::Inconclusive(why) => {
-                        hold(
-                            cx,
+                        cx.hold(
                             c,
                             format!("{why}: Promote to keep the new colour, Abort to switch back"),
                         );
                         return;
                     }
                     Verdict::Pending => {
-                        hold(
-                            cx,
+                        cx.hold(
                             c,
                             "post-promotion checks are running; the old colour is kept".into(),
                         );
                         cx.phase = Phase::Progressing;
                         return;
                     }
-                }
+                };
+                let until = cx.now + b.scale_down_delay;
+                cx.schedule_scale_down(stable, until, keep_old_because);
+                cx.st.stage = Stage::Draining { until };
             }
             Stage::Draining { until } => {
                 if cx.now < until {
                     cx.requeue_at(until);
-                    hold(
-                        cx,
+                    cx.hold(
                         c,
                         format!("old colour kept until {until} for an instant rollback"),
                     );
@@ -268,51 +230,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
     }
 }
 
-fn first_deployment(cx: &mut Cx<'_>, target: &str) {
-    let n = cx.spec.replicas();
-    let (id, created) = match cx.track_with(target) {
-        Some(id) => (id, false),
-        None => (cx.new_record(target), true),
-    };
-    cx.st.candidate = Some(id);
-    cx.ensure_size(
-        id,
-        n,
-        "first deployment: nothing is live yet, so there is nothing to preview against",
-    );
-    cx.progress_new_track(created);
-    if cx.o(id).is_some() && cx.avail_of(id) >= n {
-        cx.st.stable = Some(id);
-        cx.st.candidate = None;
-        cx.st.stage = Stage::Idle;
-        idle(cx, id);
-        return;
-    }
-    wait_for_pods(cx, id, n);
-}
-
-fn start_candidate(cx: &mut Cx<'_>, stable: TrackId, target: &str) {
-    let existing = cx.track_with(target).filter(|&t| t != stable);
-    let id = existing.unwrap_or_else(|| cx.new_record(target));
-    if existing.is_some() {
-        cx.sync_revision(id);
-    }
-    if let Some(r) = cx.record_mut(id) {
-        r.scale_down_at = None;
-    }
-    cx.st.candidate = Some(id);
-    cx.st.stage = Stage::Provisioning;
-    cx.st.attempt = 1;
-    cx.st.aborted = false;
-    cx.st.progress = None;
-    cx.forget_checks();
-    cx.progress_new_track(existing.is_none());
-    cx.explain.push(format!(
-        "new colour: revision {} (`{target}`)",
-        cx.revision(id)
-    ));
-}
-
 /// Marks the rollout aborted; the `Aborted` stage then puts traffic back.
 fn abort(cx: &mut Cx<'_>, why: &str) {
     match cx.st.stage {
@@ -336,10 +253,7 @@ fn abort(cx: &mut Cx<'_>, why: &str) {
     {
         r.scale_down_at = None;
     }
-    cx.explain.push(format!("abort: {why}"));
-    cx.stop_checks(why);
-    cx.st.stage = Stage::Aborted;
-    cx.st.aborted = true;
+    cx.mark_aborted(why);
 }
 
 fn aborted(cx: &mut Cx<'_>, b: &BlueGreenStrategy, stable: TrackId, c: TrackId) {
@@ -362,18 +276,7 @@ fn aborted(cx: &mut Cx<'_>, b: &BlueGreenStrategy, stable: TrackId, c: TrackId) 
     }
     cx.set_preview(None, "the aborted colour is no longer previewed");
     if cx.obs.traffic.active == Some(stable) || cx.obs.traffic.active.is_none() {
-        let at = cx.now + b.abort_scale_down_delay;
-        cx.schedule_scale_down(c, at, "aborted colour");
-        if let Some(due) = cx.record(c).and_then(|r| r.scale_down_at) {
-            if cx.now >= due {
-                // A candidate whose creation never happened needs no scale-down.
-                if cx.o(c).is_some() {
-                    cx.ensure_size(c, 0, "the abort scale-down delay has elapsed");
-                }
-            } else {
-                cx.requeue_at(due);
-            }
-        }
+        cx.scale_down_aborted(c, b.abort_scale_down_delay, "aborted colour");
     }
     cx.sync_status(Some(stable), false, Clock::CountsOnly);
     cx.phase = Phase::Degraded;
@@ -392,34 +295,15 @@ fn idle(cx: &mut Cx<'_>, stable: TrackId) {
     cx.cleanup_history(&[stable]);
     let complete = cx.avail_of(stable) >= n && cx.obs.traffic.active == Some(stable);
     cx.sync_status(Some(stable), complete, Clock::Evaluate);
-    cx.phase = if cx.st.aborted || cx.timed_out() {
-        Phase::Degraded
-    } else if cx.st.paused {
-        cx.gate = Some("paused by operator; Resume continues".into());
-        Phase::Paused
-    } else if complete {
-        Phase::Healthy
-    } else {
-        Phase::Progressing
-    };
+    cx.phase = cx.idle_phase(complete);
 }
 
+/// Waits for the colour's pods, saying how many are available.
 fn wait_for_pods(cx: &mut Cx<'_>, c: TrackId, want: u32) {
-    cx.sync_status(Some(c), false, Clock::Evaluate);
+    cx.wait_for_pods(c);
     cx.explain.push(format!(
         "waiting for revision {}: {} of {want} available",
         cx.revision(c),
         cx.avail_of(c)
     ));
-    cx.phase = if cx.timed_out() {
-        Phase::Degraded
-    } else {
-        Phase::Progressing
-    };
-}
-
-fn hold(cx: &mut Cx<'_>, c: TrackId, why: String) {
-    cx.sync_status(Some(c), false, Clock::Hold);
-    cx.gate = Some(why);
-    cx.phase = Phase::Paused;
 }

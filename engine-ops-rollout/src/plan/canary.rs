@@ -1,10 +1,9 @@
 //! Canary: weight steps, pauses and analysis gates; replica-weighted within the
 //! surge / unavailable budget, or router-weighted beside a full-size stable.
 
+use super::candidate::Retarget;
 use super::{Clock, Cx, Verdict};
-use crate::{
-    Action, CanaryStep, CanaryStrategy, DeadlineAction, Fenceposts, Phase, Stage, TrackId,
-};
+use crate::{Action, CanaryStep, CanaryStrategy, Fenceposts, Phase, Stage, Timestamp, TrackId};
 
 pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
     let n = cx.spec.replicas();
@@ -17,59 +16,51 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
     let target = cx.target_arc();
 
     let Some(stable) = cx.st.stable else {
-        first_deployment(cx, c, &target);
+        let (id, live) = cx.deploy_first(
+            &target,
+            "first deployment: no stable revision to compare against",
+        );
+        if live {
+            idle(cx, c, id);
+        } else {
+            cx.wait_for_pods(id);
+        }
         return;
     };
-    let stable_template = cx.template_arc(stable);
 
-    if cx.retry && cx.st.stage == Stage::Aborted && cx.st.candidate.is_some() {
-        cx.st.aborted = false;
-        cx.st.attempt += 1;
-        cx.st.stage = Stage::Step {
-            index: 0,
-            since: cx.now,
-        };
-        cx.st.progress = None;
-        if let Some(r) = cx.st.candidate.and_then(|id| cx.record_mut(id)) {
-            r.scale_down_at = None;
-        }
+    let step_zero = Stage::Step {
+        index: 0,
+        since: cx.now,
+    };
+    if cx.retry_candidate(step_zero).is_some() {
         cx.explain
             .push(format!("retry: attempt {}, back to step 0", cx.st.attempt));
     }
 
-    let cand_template = cx
-        .st
-        .candidate
-        .and_then(|id| cx.template_of(id))
-        .map(str::to_owned);
-    if cand_template.as_deref() != Some(&*target) {
-        if target == stable_template {
-            if cx.st.candidate.is_some() && !matches!(cx.st.stage, Stage::Aborted | Stage::Idle) {
-                abort(cx, "the target template is the stable one again");
-            }
-        } else {
-            if let Some(old) = cx.st.candidate
-                && cx.st.stage != Stage::Idle
-            {
-                cx.stop_checks("superseded by a newer template");
+    match cx.retarget(stable, &target) {
+        Retarget::Unchanged => {}
+        Retarget::BackToStable => abort(cx, "the target template is the stable one again"),
+        Retarget::New { superseded } => {
+            if let Some(old) = superseded {
+                cx.retire_candidate(old);
                 zero_weight(
                     cx,
                     old,
                     "superseded canary: traffic back to stable before it is scaled down",
                 );
-                let now = cx.now;
-                if let Some(r) = cx.record_mut(old) {
-                    r.scale_down_at = Some(now);
-                }
             }
-            start_candidate(cx, stable, &target);
+            let id = cx.begin_candidate(stable, &target, step_zero);
+            cx.explain.push(format!(
+                "canary: revision {} (`{target}`) from step 0",
+                cx.revision(id)
+            ));
         }
     }
 
     if cx.abort {
         abort(cx, "operator abort");
     }
-    if cx.timed_out() && !cx.st.aborted && cx.spec.on_deadline() != DeadlineAction::Report {
+    if cx.deadline_aborts() {
         abort(cx, "progress deadline exceeded");
     }
 
@@ -77,15 +68,9 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
         // Without a router, superseded canaries carry traffic in proportion to
         // their available pods: drain them within the budget.
         Some(cand) if !c.traffic_routing && cx.st.stage != Stage::Idle => {
-            drain_older(cx, &f, stable, cand)
+            drain_older(cx, &f, stable, cand);
         }
-        _ => {
-            let keep: Vec<TrackId> = [Some(stable), cx.st.candidate]
-                .into_iter()
-                .flatten()
-                .collect();
-            cx.sweep(&keep);
-        }
+        _ => cx.sweep_others(stable),
     }
 
     for _ in 0..(c.steps.len() + 6) {
@@ -94,13 +79,9 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
             idle(cx, c, stable);
             return;
         };
-        if cx.st.paused && stage != Stage::Aborted {
-            cx.sync_status(Some(cand), false, Clock::Hold);
-            cx.phase = Phase::Paused;
-            cx.gate = Some("paused by operator; Resume continues the rollout".into());
+        if cx.held_by_pause(cand) {
             return;
         }
-        cx.clock_hold(false);
         // The background analysis is honoured at every step, manual gates included.
         if !matches!(stage, Stage::Aborted)
             && cx.o(cand).is_some()
@@ -123,7 +104,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
                         if set_weight(cx, c, &f, stable, cand, *w) {
                             true
                         } else {
-                            wait_for_pods(cx, cand);
+                            cx.wait_for_pods(cand);
                             return;
                         }
                     }
@@ -132,11 +113,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
                             true
                         } else {
                             cx.requeue_at(since + *d);
-                            hold(
-                                cx,
-                                cand,
-                                format!("step {index}: pause until {}", since + *d),
-                            );
+                            cx.hold(cand, format!("step {index}: pause until {}", since + *d));
                             cx.phase = Phase::Progressing;
                             return;
                         }
@@ -145,7 +122,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
                         if cx.promote {
                             true
                         } else {
-                            hold(cx, cand, format!("step {index}: paused until Promote"));
+                            cx.hold(cand, format!("step {index}: paused until Promote"));
                             return;
                         }
                     }
@@ -158,16 +135,14 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
                                 continue;
                             }
                             Verdict::Inconclusive(why) => {
-                                hold(
-                                    cx,
+                                cx.hold(
                                     cand,
                                     format!("{why}: Promote to continue, Abort to roll back"),
                                 );
                                 return;
                             }
                             Verdict::Pending => {
-                                hold(
-                                    cx,
+                                cx.hold(
                                     cand,
                                     format!("step {index}: analysis `{}` running", check.name),
                                 );
@@ -190,7 +165,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
                 if promote(cx, c, &f, stable, cand) {
                     return;
                 }
-                wait_for_pods(cx, cand);
+                cx.wait_for_pods(cand);
                 return;
             }
             Stage::Aborted => {
@@ -206,7 +181,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
         }
     }
     if let Some(cand) = cx.st.candidate {
-        wait_for_pods(cx, cand);
+        cx.wait_for_pods(cand);
     }
 }
 
@@ -460,7 +435,7 @@ fn promote(
         } else {
             cx.switch_active(cand, "promotion: the canary becomes the stable track");
         }
-        hold(cx, cand, "promotion: shifting traffic".into());
+        cx.hold(cand, "promotion: shifting traffic".into());
         cx.phase = Phase::Progressing;
         return true;
     }
@@ -488,8 +463,6 @@ fn finish(cx: &mut Cx<'_>, old_stable: TrackId, cand: TrackId, scale_down_at: Op
     }
 }
 
-use crate::Timestamp;
-
 fn abort(cx: &mut Cx<'_>, why: &str) {
     if matches!(cx.st.stage, Stage::Idle | Stage::Aborted) {
         if cx.st.stage == Stage::Idle {
@@ -498,10 +471,7 @@ fn abort(cx: &mut Cx<'_>, why: &str) {
         }
         return;
     }
-    cx.explain.push(format!("abort: {why}"));
-    cx.stop_checks(why);
-    cx.st.stage = Stage::Aborted;
-    cx.st.aborted = true;
+    cx.mark_aborted(why);
 }
 
 fn zero_weight(cx: &mut Cx<'_>, cand: TrackId, why: &str) {
@@ -535,18 +505,11 @@ fn aborted(cx: &mut Cx<'_>, c: &CanaryStrategy, f: &Fenceposts, stable: TrackId,
         let t = cx.obs.traffic;
         let weight_gone = !(t.canary == Some(cand) && t.canary_weight > 0);
         if weight_gone {
-            let at = cx.now + c.abort_scale_down_delay;
-            cx.schedule_scale_down(cand, at, "aborted canary, at weight 0");
-            if let Some(due) = cx.record(cand).and_then(|r| r.scale_down_at) {
-                if cx.now >= due {
-                    // A candidate whose creation never happened needs no scale-down.
-                    if cx.o(cand).is_some() {
-                        cx.ensure_size(cand, 0, "the abort scale-down delay has elapsed");
-                    }
-                } else {
-                    cx.requeue_at(due);
-                }
-            }
+            cx.scale_down_aborted(
+                cand,
+                c.abort_scale_down_delay,
+                "aborted canary, at weight 0",
+            );
         }
     } else {
         split(
@@ -560,54 +523,6 @@ fn aborted(cx: &mut Cx<'_>, c: &CanaryStrategy, f: &Fenceposts, stable: TrackId,
     }
     cx.sync_status(Some(stable), false, Clock::CountsOnly);
     cx.phase = Phase::Degraded;
-}
-
-fn first_deployment(cx: &mut Cx<'_>, c: &CanaryStrategy, target: &str) {
-    let n = cx.spec.replicas();
-    let (id, created) = match cx.track_with(target) {
-        Some(id) => (id, false),
-        None => (cx.new_record(target), true),
-    };
-    cx.st.candidate = Some(id);
-    cx.ensure_size(
-        id,
-        n,
-        "first deployment: no stable revision to compare against",
-    );
-    cx.progress_new_track(created);
-    if cx.o(id).is_some() && cx.avail_of(id) >= n {
-        cx.st.stable = Some(id);
-        cx.st.candidate = None;
-        cx.st.stage = Stage::Idle;
-        idle(cx, c, id);
-        return;
-    }
-    wait_for_pods(cx, id);
-}
-
-fn start_candidate(cx: &mut Cx<'_>, stable: TrackId, target: &str) {
-    let existing = cx.track_with(target).filter(|&t| t != stable);
-    let id = existing.unwrap_or_else(|| cx.new_record(target));
-    if existing.is_some() {
-        cx.sync_revision(id);
-    }
-    if let Some(r) = cx.record_mut(id) {
-        r.scale_down_at = None;
-    }
-    cx.st.candidate = Some(id);
-    cx.st.stage = Stage::Step {
-        index: 0,
-        since: cx.now,
-    };
-    cx.st.attempt = 1;
-    cx.st.aborted = false;
-    cx.st.progress = None;
-    cx.forget_checks();
-    cx.progress_new_track(existing.is_none());
-    cx.explain.push(format!(
-        "canary: revision {} (`{target}`) from step 0",
-        cx.revision(id)
-    ));
 }
 
 fn idle(cx: &mut Cx<'_>, c: &CanaryStrategy, stable: TrackId) {
@@ -634,31 +549,7 @@ fn idle(cx: &mut Cx<'_>, c: &CanaryStrategy, stable: TrackId) {
     cx.cleanup_history(&[stable]);
     let complete = cx.avail_of(stable) >= n;
     cx.sync_status(Some(stable), complete, Clock::Evaluate);
-    cx.phase = if cx.st.aborted || cx.timed_out() {
-        Phase::Degraded
-    } else if cx.st.paused {
-        cx.gate = Some("paused by operator; Resume continues".into());
-        Phase::Paused
-    } else if complete {
-        Phase::Healthy
-    } else {
-        Phase::Progressing
-    };
-}
-
-fn wait_for_pods(cx: &mut Cx<'_>, cand: TrackId) {
-    cx.sync_status(Some(cand), false, Clock::Evaluate);
-    cx.phase = if cx.timed_out() {
-        Phase::Degraded
-    } else {
-        Phase::Progressing
-    };
-}
-
-fn hold(cx: &mut Cx<'_>, cand: TrackId, why: String) {
-    cx.sync_status(Some(cand), false, Clock::Hold);
-    cx.gate = Some(why);
-    cx.phase = Phase::Paused;
+    cx.phase = cx.idle_phase(complete);
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 mod blue_green;
 mod canary;
+mod candidate;
 mod rolling;
 
 use std::borrow::Cow;
@@ -266,11 +267,6 @@ impl<'a> Cx<'a> {
             .target
             .clone()
             .unwrap_or_else(|| Arc::from(self.spec.template()))
-    }
-
-    pub(crate) fn template_arc(&self, id: TrackId) -> Arc<str> {
-        self.record(id)
-            .map_or_else(|| Arc::from(""), |r| r.template.clone())
     }
 
     pub(crate) fn record(&self, id: TrackId) -> Option<&TrackRecord> {

@@ -1,6 +1,7 @@
 //! Rolling update: a port of the Deployment controller's `syncDeployment` /
 //! `rolloutRolling` over tracks.
 
+use super::candidate::PAUSED_GATE;
 use super::{Clock, Cx};
 use crate::math::{self, ScaleKind, W};
 use crate::{Action, DeadlineAction, Fenceposts, Phase, RollingStrategy, TrackId};
@@ -62,7 +63,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         let new = new_idx.map(|i| ws[i].id);
         cx.sync_status(new, false, Clock::CountsOnly);
         cx.phase = Phase::Paused;
-        cx.gate = Some("paused by operator; Resume continues the rollout".into());
+        cx.gate = Some(PAUSED_GATE.into());
         return;
     }
     cx.clock_hold(false);

@@ -64,6 +64,12 @@ pub struct TrackObs {
     pub ready: u32,
     /// Pods ready for at least `min_ready`.
     pub available: u32,
+    /// The status does not reflect the latest spec yet (a ReplicaSet's
+    /// `status.observedGeneration` below its `metadata.generation`). Such a
+    /// track is never deleted on the strength of its zero counts, as the
+    /// Deployment controller's `cleanupDeployment` refuses.
+    #[serde(default)]
+    pub status_stale: bool,
 }
 
 impl TrackObs {
@@ -76,6 +82,7 @@ impl TrackObs {
             replicas: spec_replicas,
             ready,
             available,
+            status_stale: false,
         }
     }
 
@@ -83,6 +90,13 @@ impl TrackObs {
     #[must_use]
     pub const fn with_replicas(mut self, replicas: u32) -> Self {
         self.replicas = replicas;
+        self
+    }
+
+    /// Marks the status as older than the spec (`observedGeneration < generation`).
+    #[must_use]
+    pub const fn with_status_stale(mut self, stale: bool) -> Self {
+        self.status_stale = stale;
         self
     }
 }

@@ -8,7 +8,10 @@
 //! except after [`Event::SyncStatusLags`]: then every ReplicaSet's status keeps
 //! what it reported before that sync until the next sync or a status event of
 //! its own, so an old ReplicaSet can report more available pods than its spec
-//! asks for, as `tests/k8s_fixture.rs` recorded from a real controller.
+//! asks for, as `tests/k8s_fixture.rs` recorded from a real controller, and a
+//! `status.observedGeneration` below `metadata.generation` keeps an empty
+//! ReplicaSet from `cleanupDeployment` (the planner sees
+//! `TrackObs::status_stale`).
 
 use engine_ops_rollout::{
     Action, Command, IntOrPercent, Observation, Phase, RollingStrategy, RolloutSpec, RolloutState,
@@ -29,6 +32,10 @@ struct ReplicaSet {
     available: i32,
     desired_annotation: Option<i32>,
     max_annotation: Option<i32>,
+    /// `metadata.generation`: bumped by every spec change.
+    generation: i64,
+    /// `status.observedGeneration`: the generation the status reflects.
+    observed_generation: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +147,8 @@ impl Controller {
                     available: 0,
                     desired_annotation: Some(d.replicas),
                     max_annotation: Some(d.replicas + max_surge(d)),
+                    generation: 1,
+                    observed_generation: 0,
                 });
                 (Some(name), old)
             }
@@ -154,6 +163,9 @@ impl Controller {
         let ann = self.rss[i].desired_annotation != Some(d.replicas)
             || self.rss[i].max_annotation != Some(d.replicas + max_surge(d));
         if size_change || ann {
+            if size_change {
+                self.rss[i].generation += 1;
+            }
             self.rss[i].spec = size;
             self.rss[i].desired_annotation = Some(d.replicas);
             self.rss[i].max_annotation = Some(d.replicas + max_surge(d));
@@ -441,8 +453,11 @@ impl Controller {
         }
         cleanable.sort_by_key(|&n| self.rss[self.by_name(n)].revision);
         for &n in cleanable.iter().take(diff as usize) {
+            // The sizes are this sync's (Go reads the copies listed before
+            // `scale`): a ReplicaSet scaled up in the same sync is kept, as the
+            // planner keeps it.
             let rs = &self.rss[self.by_name(n)];
-            if rs.status_replicas != 0 || rs.spec != 0 {
+            if rs.status_replicas != 0 || rs.spec != 0 || rs.generation > rs.observed_generation {
                 continue;
             }
             let i = self.by_name(n);
@@ -459,6 +474,7 @@ impl Controller {
         for r in &mut self.rss {
             r.status_replicas = r.spec;
             r.available = r.available.min(r.spec);
+            r.observed_generation = r.generation;
         }
     }
 }
@@ -472,6 +488,8 @@ struct WorldTrack {
     /// `status.replicas`.
     replicas: u32,
     available: u32,
+    /// The spec changed since the status was last written.
+    status_stale: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -486,7 +504,9 @@ impl PlannerSide {
         let mut obs = Observation::new(Timestamp::ZERO);
         for t in &self.world {
             obs = obs.with_track(
-                TrackObs::new(t.id, t.spec, t.available, t.available).with_replicas(t.replicas),
+                TrackObs::new(t.id, t.spec, t.available, t.available)
+                    .with_replicas(t.replicas)
+                    .with_status_stale(t.status_stale),
             );
         }
         for c in self.commands.drain(..) {
@@ -507,6 +527,7 @@ impl PlannerSide {
         for t in &mut self.world {
             t.replicas = t.spec;
             t.available = t.available.min(t.spec);
+            t.status_stale = false;
         }
     }
 
@@ -531,6 +552,7 @@ impl PlannerSide {
                             spec: *replicas,
                             replicas: 0,
                             available: 0,
+                            status_stale: true,
                         });
                     }
                 }
@@ -540,6 +562,7 @@ impl PlannerSide {
                         .iter_mut()
                         .find(|t| t.id == *track)
                         .expect("present");
+                    t.status_stale |= t.spec != *replicas;
                     t.spec = *replicas;
                 }
                 Action::DeleteTrack { track } => self.world.retain(|t| t.id != *track),
@@ -694,6 +717,7 @@ fn run_differential(mut d: Deployment, events: &[Event]) -> Result<usize, TestCa
                 // A status update: it reflects the spec, and more pods are available.
                 let r = &mut reference.rss[i];
                 r.status_replicas = r.spec;
+                r.observed_generation = r.generation;
                 r.available = (r.available + *count as i32).min(r.spec);
                 let t = ours
                     .world
@@ -702,15 +726,18 @@ fn run_differential(mut d: Deployment, events: &[Event]) -> Result<usize, TestCa
                     .expect("present");
                 t.replicas = t.spec;
                 t.available = (t.available + count).min(t.spec);
+                t.status_stale = false;
             }
             Event::AllAvailable => {
                 for r in &mut reference.rss {
                     r.status_replicas = r.spec;
                     r.available = r.spec;
+                    r.observed_generation = r.generation;
                 }
                 for t in &mut ours.world {
                     t.replicas = t.spec;
                     t.available = t.spec;
+                    t.status_stale = false;
                 }
             }
             Event::Replicas(n) => d.replicas = *n as i32,

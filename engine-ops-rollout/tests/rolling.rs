@@ -386,3 +386,40 @@ fn a_lagging_old_status_waits_and_says_why() {
         d.explain
     );
 }
+
+/// An old revision beyond the history limit is deleted once it has no pods,
+/// but not while its status is older than its spec (`observedGeneration <
+/// generation`): its zero counts may predate the last scale.
+#[test]
+fn a_stale_status_keeps_an_old_revision_from_deletion() {
+    let v2 = RolloutSpec::builder("v2", 3)
+        .revision_history_limit(Some(0))
+        .build()
+        .expect("valid spec");
+    let state = RolloutState::adopt(
+        &v2,
+        [
+            AdoptedTrack::new(TrackId(0), 1, "v1").with_annotations(3, 4),
+            AdoptedTrack::new(TrackId(1), 2, "v2").with_annotations(3, 4),
+        ],
+    );
+    let observe = |stale: bool| {
+        Observation::new(Timestamp::ZERO)
+            .with_track(
+                TrackObs::new(TrackId(0), 0, 0, 0)
+                    .with_replicas(0)
+                    .with_status_stale(stale),
+            )
+            .with_track(TrackObs::new(TrackId(1), 3, 3, 3))
+    };
+    let deletes = |stale: bool| {
+        let d = plan(&v2, &state, &observe(stale)).expect("plans");
+        assert_eq!(d.phase, Phase::Healthy);
+        d.actions
+            .iter()
+            .filter(|a| matches!(a.action, Action::DeleteTrack { .. }))
+            .count()
+    };
+    assert_eq!(deletes(true), 0, "deleted a revision whose status lags");
+    assert_eq!(deletes(false), 1);
+}

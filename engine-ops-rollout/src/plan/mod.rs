@@ -447,7 +447,7 @@ impl<'a> Cx<'a> {
     }
 
     /// `cleanupDeployment`: delete the oldest old tracks beyond the history limit,
-    /// never one with pods or a protected one.
+    /// never one with pods, a stale status or a protected one.
     pub(crate) fn cleanup_history(&mut self, protected: &[TrackId]) {
         let Some(limit) = self.spec.revision_history_limit() else {
             return;
@@ -466,7 +466,7 @@ impl<'a> Cx<'a> {
         old.sort_unstable();
         for &(rev, id) in &old[..diff] {
             let t = self.o(id);
-            if t.is_some_and(|t| t.spec_replicas != 0 || t.replicas != 0) {
+            if t.is_some_and(|t| t.spec_replicas != 0 || t.replicas != 0 || t.status_stale) {
                 continue;
             }
             // Never delete a track this very decision scales up (the controller

@@ -315,11 +315,18 @@ impl World {
     fn resize(&mut self, id: TrackId, replicas: u32) -> Result<(), Error> {
         let now = self.now;
         let ready_after = self.ready_after;
-        let never = self.never_ready.clone();
-        let t = self.track_mut(id)?;
+        let Self {
+            tracks,
+            never_ready,
+            ..
+        } = self;
+        let t = tracks
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or(Error::SimulatedTrackMissing { track: id })?;
         let have: u32 = t.cohorts.iter().map(|c| c.count).sum();
         if replicas > have {
-            let ready_at = (!never.contains(&t.template)).then(|| now + ready_after);
+            let ready_at = (!never_ready.contains(&t.template)).then(|| now + ready_after);
             t.cohorts.push(Cohort {
                 ready_at,
                 count: replicas - have,

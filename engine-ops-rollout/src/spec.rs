@@ -494,7 +494,7 @@ impl Strategy {
 ///
 /// Built with [`RolloutSpec::builder`]; every invalid field is refused at
 /// [`build`](RolloutSpecBuilder::build) with an error naming it. Deserialising
-/// validates too.
+/// validates too, and fills in the builder's defaults for missing fields.
 ///
 /// # Examples
 ///
@@ -527,11 +527,11 @@ impl RolloutSpec {
         RolloutSpecBuilder {
             replicas,
             template: template.into(),
-            strategy: Strategy::Rolling(RollingStrategy::default()),
+            strategy: default_strategy(),
             min_ready: Duration::ZERO,
-            progress_deadline: Some(Duration::from_secs(600)),
+            progress_deadline: default_progress_deadline(),
             on_deadline: DeadlineAction::Report,
-            revision_history_limit: Some(10),
+            revision_history_limit: default_revision_history_limit(),
         }
     }
 
@@ -615,20 +615,39 @@ impl RolloutSpec {
 }
 
 /// Builder of [`RolloutSpec`]; [`build`](Self::build) validates.
+///
+/// A serialised spec deserialises through this builder: a missing field takes
+/// the default [`RolloutSpec::builder`] gives it (an explicit `null` deadline
+/// or history limit means none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[must_use]
 pub struct RolloutSpecBuilder {
     replicas: u32,
     template: String,
+    #[serde(default = "default_strategy")]
     strategy: Strategy,
     #[serde(default)]
     min_ready: Duration,
-    #[serde(default)]
+    #[serde(default = "default_progress_deadline")]
     progress_deadline: Option<Duration>,
     #[serde(default)]
     on_deadline: DeadlineAction,
-    #[serde(default)]
+    #[serde(default = "default_revision_history_limit")]
     revision_history_limit: Option<u32>,
+}
+
+fn default_strategy() -> Strategy {
+    Strategy::Rolling(RollingStrategy::default())
+}
+
+/// Kubernetes' `progressDeadlineSeconds` default.
+const fn default_progress_deadline() -> Option<Duration> {
+    Some(Duration::from_secs(600))
+}
+
+/// Kubernetes' `revisionHistoryLimit` default.
+const fn default_revision_history_limit() -> Option<u32> {
+    Some(10)
 }
 
 impl RolloutSpecBuilder {
@@ -700,7 +719,7 @@ impl RolloutSpecBuilder {
             return Err(invalid(
                 "progress_deadline",
                 format!(
-                    "({} s) must be longer than min_ready ({} s)",
+                    "({} s) must be longer than min_ready ({} s); raise the deadline, lower min_ready or set no deadline",
                     d.as_secs_f64(),
                     self.min_ready.as_secs_f64()
                 ),
@@ -746,7 +765,7 @@ impl RolloutSpecBuilder {
                         CanaryStep::SetWeight(w) if *w > 100 => {
                             return Err(invalid(
                                 &format!("strategy.canary.steps[{i}].weight"),
-                                format!("({w} %) is over 100 %"),
+                                format!("({w}%) is over 100%; use a weight from 0 to 100"),
                             ));
                         }
                         CanaryStep::Analysis(check) => checks.push(check.clone()),
@@ -785,7 +804,7 @@ fn check_budget(prefix: &str, surge: IntOrPercent, unavailable: IntOrPercent) ->
         {
             return Err(Error::InvalidSpec {
                 field: format!("{prefix}.{name}"),
-                reason: format!("({p}%) is over 100%"),
+                reason: format!("({p}%) is over 100%; use at most 100% or an absolute count"),
             });
         }
     }
@@ -890,7 +909,35 @@ mod tests {
     #[test]
     fn deserialising_validates() {
         let json = r#"{"replicas":1,"template":"","strategy":{"rolling":{"max_surge":{"count":1},"max_unavailable":{"count":0}}}}"#;
-        let r: Result<RolloutSpec, _> = serde_json::from_str(json);
-        assert!(r.is_err());
+        let err = serde_json::from_str::<RolloutSpec>(json).expect_err("must be refused");
+        assert!(
+            err.to_string()
+                .contains("invalid rollout spec: `template` is empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn deserialising_fills_in_the_builder_defaults() {
+        let spec: RolloutSpec =
+            serde_json::from_str(r#"{"replicas":4,"template":"app:v1"}"#).expect("valid spec");
+        assert_eq!(
+            spec,
+            RolloutSpec::builder("app:v1", 4)
+                .build()
+                .expect("valid spec")
+        );
+        let none: RolloutSpec = serde_json::from_str(
+            r#"{"replicas":4,"template":"app:v1","progress_deadline":null,"revision_history_limit":null}"#,
+        )
+        .expect("valid spec");
+        assert_eq!(
+            (none.progress_deadline(), none.revision_history_limit()),
+            (None, None)
+        );
+        let round_trip: RolloutSpec =
+            serde_json::from_str(&serde_json::to_string(&none).expect("serialises"))
+                .expect("valid spec");
+        assert_eq!(round_trip, none);
     }
 }

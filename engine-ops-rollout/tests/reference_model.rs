@@ -654,6 +654,19 @@ fn deployment() -> impl PropStrategy<Value = Deployment> {
         })
 }
 
+/// The worked example's deployment: 10 replicas, 25 % / 25 %, template v1.
+fn n10_25_25() -> Deployment {
+    Deployment {
+        replicas: 10,
+        template: "v1".into(),
+        max_surge: IntOrPercent::Percent(25),
+        max_unavailable: IntOrPercent::Percent(25),
+        paused: false,
+        revision_history_limit: Some(10),
+        status_replicas: 0,
+    }
+}
+
 fn sizes(c: &Controller) -> Vec<(u64, u32)> {
     let mut v: Vec<(u64, u32)> = c.rss.iter().map(|r| (r.name, r.spec as u32)).collect();
     v.sort_unstable();
@@ -797,15 +810,7 @@ proptest! {
 /// status caught up, the scale-down goes on.
 #[test]
 fn a_lagging_old_status_stops_the_scale_down_on_both_sides() {
-    let d = Deployment {
-        replicas: 10,
-        template: "v1".into(),
-        max_surge: IntOrPercent::Percent(25),
-        max_unavailable: IntOrPercent::Percent(25),
-        paused: false,
-        revision_history_limit: Some(10),
-        status_replicas: 0,
-    };
+    let d = n10_25_25();
     let new = |count| Event::Available { pick: 1, count };
     let events = [
         Event::AllAvailable,
@@ -894,15 +899,7 @@ fn worked_example_n10_25_25_matches_table_row_by_row() {
     );
 
     // The reference model produces the same sizes at the same syncs.
-    let mut d = Deployment {
-        replicas: 10,
-        template: "v1".into(),
-        max_surge: IntOrPercent::Percent(25),
-        max_unavailable: IntOrPercent::Percent(25),
-        paused: false,
-        revision_history_limit: Some(10),
-        status_replicas: 0,
-    };
+    let mut d = n10_25_25();
     let mut c = Controller::default();
     c.sync_deployment(&mut d);
     c.settle_pods();

@@ -40,15 +40,23 @@ fn a_rollout_completes_and_never_leaves_the_budget() {
     assert_eq!(live(&sim), vec![("v2".to_owned(), 10, 10)]);
 }
 
-#[test]
-fn deadline_report_keeps_trying_and_degrades() {
+/// v1 (4 replicas, a 60 s progress deadline, `on_deadline`) deployed, then
+/// an update to v2, whose pods never become ready.
+fn stuck_update(on_deadline: DeadlineAction) -> Simulator {
     let v1 = RolloutSpec::builder("v1", 4)
         .progress_deadline(Some(Duration::from_secs(60)))
+        .on_deadline(on_deadline)
         .build()
         .expect("valid spec");
-    let world = World::new().pods_never_ready("v2");
-    let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
+    let mut sim =
+        Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).expect("v1 deploys");
     sim.set_spec(v1.with_template("v2").expect("valid template"));
+    sim
+}
+
+#[test]
+fn deadline_report_keeps_trying_and_degrades() {
+    let mut sim = stuck_update(DeadlineAction::Report);
     let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Degraded);
     assert_eq!(
@@ -77,14 +85,7 @@ fn deadline_report_keeps_trying_and_degrades() {
 
 #[test]
 fn deadline_abort_returns_to_the_stable_template() {
-    let v1 = RolloutSpec::builder("v1", 4)
-        .progress_deadline(Some(Duration::from_secs(60)))
-        .on_deadline(DeadlineAction::Abort)
-        .build()
-        .expect("valid spec");
-    let mut sim =
-        Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).expect("v1 deploys");
-    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let mut sim = stuck_update(DeadlineAction::Abort);
     let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Degraded);
     assert!(sim.state().is_aborted());
@@ -97,14 +98,7 @@ fn deadline_abort_returns_to_the_stable_template() {
 
 #[test]
 fn deadline_undo_rolls_forward_to_the_previous_revision() {
-    let v1 = RolloutSpec::builder("v1", 4)
-        .progress_deadline(Some(Duration::from_secs(60)))
-        .on_deadline(DeadlineAction::Undo)
-        .build()
-        .expect("valid spec");
-    let mut sim =
-        Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).expect("v1 deploys");
-    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let mut sim = stuck_update(DeadlineAction::Undo);
     let plan = sim.run().expect("simulation settles");
     assert_eq!(plan.phase, Phase::Healthy);
     assert_eq!(live(&sim), vec![("v1".to_owned(), 4, 4)]);

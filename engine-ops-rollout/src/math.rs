@@ -6,13 +6,12 @@
 
 use crate::{Fenceposts, TrackId};
 
-/// One track as the arithmetic sees it: spec size, status and the
+/// One track as the arithmetic sees it: spec size, available pods and the
 /// `desired-replicas` / `max-replicas` annotations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct W {
     pub(crate) id: TrackId,
     pub(crate) spec: u32,
-    pub(crate) replicas: u32,
     pub(crate) available: u32,
     pub(crate) desired: Option<u32>,
     pub(crate) max: Option<u32>,
@@ -293,7 +292,6 @@ mod tests {
         W {
             id: TrackId(id),
             spec,
-            replicas: spec,
             available,
             desired: Some(10),
             max,

@@ -88,7 +88,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
             }
             Stage::PrePromotion => match cx.run_checks(&b.pre_promotion, c, "pre-promotion") {
                 Verdict::Passed => {
-                    cx.st.stage = Stage::AwaitingPromotion { since: cx.now };
+                    cx.st.stage = Stage::AwaitingPromotion { since: cx.obs.now };
                 }
                 Verdict::Failed(why) => abort(cx, &why),
                 Verdict::Inconclusive(why) if !cx.promote => {
@@ -96,7 +96,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
                     return;
                 }
                 Verdict::Inconclusive(_) => {
-                    cx.st.stage = Stage::AwaitingPromotion { since: cx.now }
+                    cx.st.stage = Stage::AwaitingPromotion { since: cx.obs.now }
                 }
                 Verdict::Pending => {
                     cx.hold(c, "pre-promotion checks are running".into());
@@ -109,10 +109,10 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
                     Promotion::Automatic => true,
                     Promotion::Manual => cx.promote,
                     Promotion::After(d) => {
-                        if !cx.promote && cx.now < since + d {
+                        if !cx.promote && cx.obs.now < since + d {
                             cx.requeue_at(since + d);
                         }
-                        cx.promote || cx.now >= since + d
+                        cx.promote || cx.obs.now >= since + d
                     }
                 };
                 if !go {
@@ -184,12 +184,12 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
                         return;
                     }
                 };
-                let until = cx.now + b.scale_down_delay;
+                let until = cx.obs.now + b.scale_down_delay;
                 cx.schedule_scale_down(stable, until, keep_old_because);
                 cx.st.stage = Stage::Draining { until };
             }
             Stage::Draining { until } => {
-                if cx.now < until {
+                if cx.obs.now < until {
                     cx.requeue_at(until);
                     cx.hold(
                         c,
@@ -240,7 +240,7 @@ fn abort(cx: &mut Cx<'_>, why: &str) {
             }
             return;
         }
-        Stage::Draining { until } if cx.now >= until => {
+        Stage::Draining { until } if cx.obs.now >= until => {
             cx.explain.push(format!(
                 "{why}: the old colour is already being scaled down, nothing to abort; Undo rolls back"
             ));

@@ -30,7 +30,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
 
     let step_zero = Stage::Step {
         index: 0,
-        since: cx.now,
+        since: cx.obs.now,
     };
     if cx.retry_candidate(step_zero).is_some() {
         cx.explain
@@ -109,7 +109,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
                         }
                     }
                     CanaryStep::Pause(Some(d)) => {
-                        if cx.promote || cx.now >= since + *d {
+                        if cx.promote || cx.obs.now >= since + *d {
                             true
                         } else {
                             cx.requeue_at(since + *d);
@@ -157,7 +157,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
                     cx.explain.push(format!("step {index} done"));
                     cx.st.stage = Stage::Step {
                         index: index + 1,
-                        since: cx.now,
+                        since: cx.obs.now,
                     };
                 }
             }
@@ -175,7 +175,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
             _ => {
                 cx.st.stage = Stage::Step {
                     index: 0,
-                    since: cx.now,
+                    since: cx.obs.now,
                 }
             }
         }
@@ -439,7 +439,7 @@ fn promote(
         cx.phase = Phase::Progressing;
         return true;
     }
-    let at = cx.now + c.scale_down_delay;
+    let at = cx.obs.now + c.scale_down_delay;
     finish(cx, stable, cand, Some(at));
     idle(cx, c, cand);
     true

@@ -43,7 +43,7 @@ impl Cx<'_> {
     /// A superseded candidate: its checks stop and it is scaled down at once.
     pub(super) fn retire_candidate(&mut self, old: TrackId) {
         self.stop_checks("superseded by a newer template");
-        let now = self.now;
+        let now = self.obs.now;
         if let Some(r) = self.record_mut(old) {
             r.scale_down_at = Some(now);
         }
@@ -138,10 +138,10 @@ impl Cx<'_> {
     /// Schedules the aborted candidate's scale-down `delay` from now and
     /// carries it out once due (a candidate never created needs none).
     pub(super) fn scale_down_aborted(&mut self, c: TrackId, delay: std::time::Duration, why: &str) {
-        let at = self.now + delay;
+        let at = self.obs.now + delay;
         self.schedule_scale_down(c, at, why);
         if let Some(due) = self.record(c).and_then(|r| r.scale_down_at) {
-            if self.now >= due {
+            if self.obs.now >= due {
                 if self.o(c).is_some() {
                     self.ensure_size(c, 0, "the abort scale-down delay has elapsed");
                 }

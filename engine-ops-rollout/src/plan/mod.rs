@@ -92,7 +92,6 @@ pub(crate) enum Verdict {
 pub(crate) struct Cx<'a> {
     pub(crate) spec: &'a RolloutSpec,
     pub(crate) obs: &'a Observation,
-    pub(crate) now: Timestamp,
     pub(crate) st: RolloutState,
     actions: Vec<PlannedAction>,
     pub(crate) explain: Vec<String>,
@@ -110,7 +109,6 @@ impl<'a> Cx<'a> {
         Self {
             spec,
             obs,
-            now: obs.now,
             st,
             actions: Vec::new(),
             explain: Vec::new(),
@@ -330,7 +328,7 @@ impl<'a> Cx<'a> {
     }
 
     pub(crate) fn requeue_at(&mut self, at: Timestamp) {
-        let d = at.saturating_since(self.now);
+        let d = at.saturating_since(self.obs.now);
         self.requeue_in(d);
     }
 
@@ -413,7 +411,7 @@ impl<'a> Cx<'a> {
         );
         if self.st.switches.last().is_none_or(|s| s.to != id) {
             self.st.switches.push(SwitchRecord {
-                at: self.now,
+                at: self.obs.now,
                 from,
                 from_revision,
                 to: id,
@@ -536,7 +534,7 @@ impl<'a> Cx<'a> {
             }
             let due = self.record(id).and_then(|r| r.scale_down_at);
             match due {
-                Some(at) if at > self.now => self.requeue_at(at),
+                Some(at) if at > self.obs.now => self.requeue_at(at),
                 Some(_) => self.ensure_size(id, 0, "its scale-down time has come"),
                 None => self.ensure_size(id, 0, "it is neither stable nor the current candidate"),
             }
@@ -562,10 +560,10 @@ impl<'a> Cx<'a> {
                 None => {
                     self.st.checks.push(CheckRecord {
                         run: run.clone(),
-                        started_at: self.now,
+                        started_at: self.obs.now,
                         stopped: false,
                     });
-                    (self.now, false)
+                    (self.obs.now, false)
                 }
             };
             let seen: Option<&CheckObs> = self.obs.check(&run);
@@ -590,7 +588,7 @@ impl<'a> Cx<'a> {
             } else if status == CheckStatus::Passed {
                 Verdict::Passed
             } else if let Some(t) = c.timeout
-                && self.now >= started_at + t
+                && self.obs.now >= started_at + t
             {
                 Verdict::Failed(format!(
                     "{label} check `{}` gave no verdict within {} s",
@@ -666,7 +664,7 @@ impl<'a> Cx<'a> {
         if !same {
             self.st.progress = Some(Progress {
                 reason,
-                last_update: self.now,
+                last_update: self.obs.now,
             });
         }
     }
@@ -729,12 +727,12 @@ impl<'a> Cx<'a> {
                         } else if progressing {
                             self.st.progress = Some(Progress {
                                 reason: ProgressReason::ReplicaSetUpdated,
-                                last_update: self.now,
+                                last_update: self.obs.now,
                             });
                         } else if let Some(p) = cur
                             && p.reason != ProgressReason::NewReplicaSetAvailable
                             && p.reason != ProgressReason::ProgressDeadlineExceeded
-                            && p.last_update + pds < self.now
+                            && p.last_update + pds < self.obs.now
                         {
                             self.set_progress(ProgressReason::ProgressDeadlineExceeded);
                             self.explain.push(format!(
@@ -754,7 +752,7 @@ impl<'a> Cx<'a> {
                         && p.reason != ProgressReason::DeploymentPaused
                     {
                         let due = p.last_update + pds + Duration::from_secs(1);
-                        if due > self.now {
+                        if due > self.obs.now {
                             self.requeue_at(due);
                         } else {
                             self.requeue_in(Duration::from_secs(1));

@@ -106,7 +106,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
             ws.push(W {
                 id,
                 spec: replicas,
-                replicas: 0,
                 available: 0,
                 desired: Some(n),
                 max: Some(f.max_total()),
@@ -244,7 +243,6 @@ fn working_set(cx: &Cx<'_>) -> Vec<W> {
             cx.o(t.id).map(|o| W {
                 id: t.id,
                 spec: o.spec_replicas,
-                replicas: o.replicas,
                 available: o.available,
                 desired: t.desired_replicas,
                 max: t.max_replicas,

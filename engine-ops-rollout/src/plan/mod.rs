@@ -707,67 +707,82 @@ impl<'a> Cx<'a> {
     /// `syncRolloutStatus` (Evaluate) or `syncDeploymentStatus` (CountsOnly / Hold).
     pub(crate) fn sync_status(&mut self, new: Option<TrackId>, complete: bool, clock: Clock) {
         let status = self.counts(new);
-        if let Some(pds) = self.spec.progress_deadline() {
-            match clock {
-                Clock::Hold => self.clock_hold(true),
-                Clock::CountsOnly => {}
-                Clock::Evaluate => {
-                    let cur = self.st.progress;
-                    let already = status.replicas == status.updated
-                        && cur.is_some_and(|p| p.reason == ProgressReason::NewReplicaSetAvailable);
-                    if !already {
-                        let old = self.st.last_status;
-                        let progressing = status.updated > old.updated
-                            || i64::from(status.replicas) - i64::from(status.updated)
-                                < i64::from(old.replicas) - i64::from(old.updated)
-                            || status.ready > old.ready
-                            || status.available > old.available;
-                        if complete {
-                            self.set_progress(ProgressReason::NewReplicaSetAvailable);
-                        } else if progressing {
-                            self.st.progress = Some(Progress {
-                                reason: ProgressReason::ReplicaSetUpdated,
-                                last_update: self.obs.now,
-                            });
-                        } else if let Some(p) = cur
-                            && p.reason != ProgressReason::NewReplicaSetAvailable
-                            && p.reason != ProgressReason::ProgressDeadlineExceeded
-                            && p.last_update + pds < self.obs.now
-                        {
-                            self.set_progress(ProgressReason::ProgressDeadlineExceeded);
-                            self.explain.push(format!(
-                                "no progress for {} s: progress deadline exceeded",
-                                pds.as_secs_f64()
-                            ));
-                            if self.spec.on_deadline() != crate::DeadlineAction::Report {
-                                self.requeue_in(Duration::ZERO);
-                            }
-                        }
-                    }
-                    // requeueStuckDeployment
-                    if let Some(p) = self.st.progress
-                        && !complete
-                        && p.reason != ProgressReason::ProgressDeadlineExceeded
-                        && p.reason != ProgressReason::NewReplicaSetAvailable
-                        && p.reason != ProgressReason::DeploymentPaused
-                    {
-                        let due = p.last_update + pds + Duration::from_secs(1);
-                        if due > self.obs.now {
-                            self.requeue_at(due);
-                        } else {
-                            self.requeue_in(Duration::from_secs(1));
-                        }
-                    }
+        match (self.spec.progress_deadline(), clock) {
+            (None, _) => self.st.progress = None,
+            (Some(_), Clock::Hold) => self.clock_hold(true),
+            (Some(_), Clock::CountsOnly) => {}
+            (Some(pds), Clock::Evaluate) => {
+                let cur = self.st.progress;
+                let already = status.replicas == status.updated
+                    && cur.is_some_and(|p| p.reason == ProgressReason::NewReplicaSetAvailable);
+                if !already {
+                    self.detect_progress(status, complete, pds);
                 }
+                self.requeue_stuck(complete, pds);
             }
-        } else {
-            self.st.progress = None;
         }
         self.st.last_status = status;
         // Pods that are ready but not yet available become available within min_ready.
         let min_ready = self.spec.min_ready();
         if !min_ready.is_zero() && self.obs.tracks.iter().any(|t| t.ready > t.available) {
             self.requeue_in(min_ready);
+        }
+    }
+
+    /// `syncRolloutStatus`'s condition update: complete, progressing (counts
+    /// moved since the last decision), or past the deadline.
+    fn detect_progress(&mut self, status: StatusCounts, complete: bool, pds: Duration) {
+        let old = self.st.last_status;
+        let progressing = status.updated > old.updated
+            || i64::from(status.replicas) - i64::from(status.updated)
+                < i64::from(old.replicas) - i64::from(old.updated)
+            || status.ready > old.ready
+            || status.available > old.available;
+        if complete {
+            self.set_progress(ProgressReason::NewReplicaSetAvailable);
+            return;
+        }
+        if progressing {
+            self.st.progress = Some(Progress {
+                reason: ProgressReason::ReplicaSetUpdated,
+                last_update: self.obs.now,
+            });
+            return;
+        }
+        let Some(p) = self.st.progress else { return };
+        let timed_out = p.reason != ProgressReason::NewReplicaSetAvailable
+            && p.reason != ProgressReason::ProgressDeadlineExceeded
+            && p.last_update + pds < self.obs.now;
+        if timed_out {
+            self.set_progress(ProgressReason::ProgressDeadlineExceeded);
+            self.explain.push(format!(
+                "no progress for {} s: progress deadline exceeded",
+                pds.as_secs_f64()
+            ));
+            if self.spec.on_deadline() != crate::DeadlineAction::Report {
+                self.requeue_in(Duration::ZERO);
+            }
+        }
+    }
+
+    /// `requeueStuckDeployment`: look again just after the deadline would pass.
+    fn requeue_stuck(&mut self, complete: bool, pds: Duration) {
+        let Some(p) = self.st.progress else { return };
+        if complete
+            || matches!(
+                p.reason,
+                ProgressReason::ProgressDeadlineExceeded
+                    | ProgressReason::NewReplicaSetAvailable
+                    | ProgressReason::DeploymentPaused
+            )
+        {
+            return;
+        }
+        let due = p.last_update + pds + Duration::from_secs(1);
+        if due > self.obs.now {
+            self.requeue_at(due);
+        } else {
+            self.requeue_in(Duration::from_secs(1));
         }
     }
 

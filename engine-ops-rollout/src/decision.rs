@@ -190,6 +190,35 @@ pub struct Condition {
 }
 
 /// The planner's answer to one observation.
+///
+/// # Examples
+///
+/// A rolling update waiting for its new pods: no action, and the decision says why.
+///
+/// ```
+/// use engine_ops_rollout::{
+///     plan, AdoptedTrack, ConditionKind, ConditionStatus, Observation, Phase, RolloutSpec,
+///     RolloutState, Timestamp, TrackId, TrackObs,
+/// };
+///
+/// let v2 = RolloutSpec::builder("app:v2", 10).build()?;
+/// let state = RolloutState::adopt(&v2, [
+///     AdoptedTrack::new(TrackId(0), 1, "app:v1").with_annotations(10, 13),
+///     AdoptedTrack::new(TrackId(1), 2, "app:v2").with_annotations(10, 13),
+/// ]);
+/// // Old 8 available, new 5 asked for and none available yet: maxScaledDown is 0.
+/// let obs = Observation::new(Timestamp::from_secs(30))
+///     .with_track(TrackObs::new(TrackId(0), 8, 8, 8))
+///     .with_track(TrackObs::new(TrackId(1), 5, 0, 0));
+/// let d = plan(&v2, &state, &obs)?;
+/// assert!(d.actions.is_empty());
+/// assert_eq!(d.phase, Phase::Progressing);
+/// assert!(d.explain.iter().any(|l| l.starts_with("waiting: 5 of revision 2 unavailable")));
+/// let available = d.condition(ConditionKind::Available).expect("always present");
+/// assert_eq!(available.status, ConditionStatus::True); // 8 >= 10 - 2
+/// assert!(d.requeue_after.is_some()); // the progress deadline is watched
+/// # Ok::<(), engine_ops_rollout::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Decision {

@@ -6,6 +6,25 @@ use crate::TrackId;
 /// [`Simulator`](crate::Simulator).
 ///
 /// Every message names the thing at fault and what to do about it.
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_rollout::{Error, IntOrPercent, RollingStrategy, RolloutSpec, Strategy};
+///
+/// let err = RolloutSpec::builder("app:v1", 4)
+///     .strategy(Strategy::Rolling(RollingStrategy::new(
+///         IntOrPercent::Percent(150),
+///         IntOrPercent::Count(1),
+///     )))
+///     .build()
+///     .expect_err("150 % is refused");
+/// assert!(matches!(&err, Error::InvalidSpec { field, .. } if field == "strategy.rolling.max_surge"));
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid rollout spec: `strategy.rolling.max_surge` (150%) is over 100%; use at most 100% or an absolute count"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

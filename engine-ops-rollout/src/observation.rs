@@ -51,6 +51,20 @@ impl fmt::Display for CheckRun {
 }
 
 /// Observed replica counts of one track (a ReplicaSet's spec and status).
+///
+/// # Examples
+///
+/// A ReplicaSet asked for 7 pods whose status was written before that change
+/// (`status.observedGeneration < metadata.generation`) and still counts 8:
+///
+/// ```
+/// use engine_ops_rollout::{TrackId, TrackObs};
+///
+/// let rs = TrackObs::new(TrackId(0), 7, 8, 8) // spec.replicas, readyReplicas, availableReplicas
+///     .with_replicas(8) // status.replicas
+///     .with_status_stale(true);
+/// assert!(rs.available > rs.spec_replicas && rs.status_stale);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TrackObs {

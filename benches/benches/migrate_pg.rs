@@ -16,6 +16,10 @@
 //!   `get_applied_migrations` plus the same comparison.
 //! - `pg_noop_run_1000`: the startup check, a run with all 1,000 applied.
 //!
+//! Before the groups, the bench prints medians of apply and status runs
+//! interleaved round-robin across the three tools (fair on a machine whose
+//! load drifts), with the ratios.
+//!
 //! Guarantees differ: engine-ops holds a session advisory lock on a
 //! dedicated connection and writes each history row in its migration's
 //! transaction (one commit per migration); sqlx locks too but commits twice
@@ -78,7 +82,8 @@ impl Server {
     async fn schema(&self, tool: &str) -> String {
         static N: AtomicU64 = AtomicU64::new(0);
         let name = format!(
-            "bench_{tool}_{}_{}",
+            "bench_{}_{}_{}",
+            tool.replace('-', "_"),
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
@@ -350,9 +355,137 @@ fn status_and_noop(c: &mut Criterion, rt: &Runtime, server: &Server) {
     });
 }
 
+/// Applies the 1,000 migrations with `tool` to a fresh schema; the time of
+/// the run alone.
+async fn apply_once(
+    server: &Server,
+    tool: &str,
+    sqlx_m: &SqlxMigrator,
+    runner: &refinery::Runner,
+) -> Duration {
+    let schema = server.schema(tool).await;
+    let took = match tool {
+        "engine-ops" => {
+            let mut m = server.engine_ops(&schema).await;
+            let started = Instant::now();
+            m.run().await.expect("engine-ops run");
+            started.elapsed()
+        }
+        "sqlx" => {
+            let mut conn = server.sqlx(&schema).await;
+            let started = Instant::now();
+            sqlx_m
+                .run_direct(None, &mut conn, false)
+                .await
+                .expect("sqlx run");
+            started.elapsed()
+        }
+        _ => {
+            let mut client = server.refinery(&schema).await;
+            let started = Instant::now();
+            runner.run_async(&mut client).await.expect("refinery run");
+            started.elapsed()
+        }
+    };
+    server.drop_schema(&schema).await;
+    took
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The machine this runs on is shared and its load drifts over seconds, so
+/// criterion's one-tool-after-the-other groups can favour whichever tool ran
+/// in a quiet moment. This prints medians of runs interleaved round-robin
+/// (the order rotating each round), so each tool sees the same drift.
+fn interleaved(rt: &Runtime, server: &Server) {
+    const ROUNDS: usize = 7;
+    let tools = ["engine-ops", "sqlx", "refinery"];
+    let sqlx_m = sqlx_migrator();
+    let runner = refinery_runner();
+    let mut apply: [Vec<Duration>; 3] = Default::default();
+    rt.block_on(async {
+        for round in 0..ROUNDS {
+            for k in 0..3 {
+                let i = (round + k) % 3;
+                apply[i].push(apply_once(server, tools[i], &sqlx_m, &runner).await);
+            }
+        }
+    });
+    let apply = apply.map(median);
+
+    // Status with 1,000 applied, 50 calls per tool per round.
+    let (eo_schema, sqlx_schema, ref_schema) = rt.block_on(async {
+        (
+            server.schema("eo_i").await,
+            server.schema("sqlx_i").await,
+            server.schema("ref_i").await,
+        )
+    });
+    let mut eo = rt.block_on(server.engine_ops(&eo_schema));
+    rt.block_on(eo.run()).expect("engine-ops setup");
+    let mut sqlx_conn = rt.block_on(server.sqlx(&sqlx_schema));
+    rt.block_on(sqlx_m.run_direct(None, &mut sqlx_conn, false))
+        .expect("sqlx setup");
+    let mut ref_client = rt.block_on(server.refinery(&ref_schema));
+    rt.block_on(runner.run_async(&mut ref_client))
+        .expect("refinery setup");
+    let mut status: [Vec<Duration>; 3] = Default::default();
+    rt.block_on(async {
+        for round in 0..ROUNDS * 3 {
+            for k in 0..3 {
+                let i = (round + k) % 3;
+                let started = Instant::now();
+                for _ in 0..50 {
+                    match i {
+                        0 => {
+                            eo.status().await.expect("status");
+                        }
+                        1 => {
+                            sqlx_status(&sqlx_m, &mut sqlx_conn).await;
+                        }
+                        _ => {
+                            refinery_status(&runner, &mut ref_client).await;
+                        }
+                    }
+                }
+                status[i].push(started.elapsed() / 50);
+            }
+        }
+    });
+    let status = status.map(median);
+    drop((eo, sqlx_conn, ref_client));
+    rt.block_on(async {
+        for s in [&eo_schema, &sqlx_schema, &ref_schema] {
+            server.drop_schema(s).await;
+        }
+    });
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    println!(
+        "interleaved pg_apply_1000 medians ({ROUNDS} rounds): engine-ops {:.1} ms, sqlx {:.1} ms, refinery {:.1} ms; engine-ops/sqlx {:.2}, engine-ops/refinery {:.2}",
+        apply[0].as_secs_f64() * 1e3,
+        apply[1].as_secs_f64() * 1e3,
+        apply[2].as_secs_f64() * 1e3,
+        ratio(apply[0], apply[1]),
+        ratio(apply[0], apply[2]),
+    );
+    println!(
+        "interleaved pg_status_1000 medians ({} rounds of 50): engine-ops {:.3} ms, sqlx {:.3} ms, refinery {:.3} ms; engine-ops/sqlx {:.2}, engine-ops/refinery {:.2}",
+        ROUNDS * 3,
+        status[0].as_secs_f64() * 1e3,
+        status[1].as_secs_f64() * 1e3,
+        status[2].as_secs_f64() * 1e3,
+        ratio(status[0], status[1]),
+        ratio(status[0], status[2]),
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let rt = runtime();
     let Some(server) = server(&rt) else { return };
+    interleaved(&rt, &server);
     status_and_noop(c, &rt, &server);
     apply(c, &rt, &server);
 }

@@ -2,7 +2,7 @@
 //! surge / unavailable budget, or router-weighted beside a full-size stable.
 
 use super::candidate::Retarget;
-use super::{Clock, Cx, Verdict};
+use super::{Clock, Counted, Cx, Verdict};
 use crate::{Action, CanaryStep, CanaryStrategy, Fenceposts, Phase, Stage, Timestamp, TrackId};
 
 pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
@@ -371,7 +371,10 @@ fn set_weight(
     cx.ensure_size(
         cand,
         need,
-        &format!("weight {w}% needs ceil({w}·{n}/100) = {need} canary pods"),
+        &format!(
+            "weight {w}% needs ceil({w}·{n}/100) = {}",
+            Counted(need, "canary pod")
+        ),
     );
     if cx.o(cand).is_none() || cx.avail_of(cand) < need {
         return false;
@@ -384,8 +387,8 @@ fn set_weight(
                 weight: w,
             },
             format!(
-                "{} canary pods available (≥ {need}): send {w}% of traffic to revision {}",
-                cx.avail_of(cand),
+                "{} available (≥ {need}): send {w}% of traffic to revision {}",
+                Counted(cx.avail_of(cand), "canary pod"),
                 cx.revision(cand)
             ),
         );
@@ -430,7 +433,10 @@ fn promote(
                     track: cand,
                     weight: 100,
                 },
-                format!("promotion: all {n} canary pods available, send it 100%"),
+                format!(
+                    "promotion: all {} available, send it 100%",
+                    Counted(n, "canary pod")
+                ),
             );
         } else {
             cx.switch_active(cand, "promotion: the canary becomes the stable track");

@@ -6,6 +6,7 @@ mod candidate;
 mod rolling;
 
 use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +68,16 @@ pub fn plan(
         Strategy::Canary(c) => canary::plan(&mut cx, c),
     }
     Ok(cx.finish())
+}
+
+/// A count and its noun, plural unless the count is 1 (`1 pod`, `3 pods`).
+pub(crate) struct Counted(pub(crate) u32, pub(crate) &'static str);
+
+impl fmt::Display for Counted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = if self.0 == 1 { "" } else { "s" };
+        write!(f, "{} {}{s}", self.0, self.1)
+    }
 }
 
 /// How the progress clock is treated in one decision.
@@ -376,7 +387,10 @@ impl<'a> Cx<'a> {
                 self.emit_create(
                     id,
                     replicas,
-                    format!("create revision {rev} with {replicas} replicas: {why}"),
+                    format!(
+                        "create revision {rev} with {}: {why}",
+                        Counted(replicas, "replica")
+                    ),
                 );
             }
             Some(t) if t.spec_replicas != replicas => {

@@ -2,7 +2,7 @@
 //! `rolloutRolling` over tracks.
 
 use super::candidate::PAUSED_GATE;
-use super::{Clock, Cx};
+use super::{Clock, Counted, Cx};
 use crate::math::{self, ScaleKind, W};
 use crate::{Action, DeadlineAction, Fenceposts, Phase, RollingStrategy, TrackId};
 
@@ -99,8 +99,9 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
                 id,
                 replicas,
                 format!(
-                    "template `{target}` has no track: create revision {rev} with min({} - {total}, {n}) = {replicas} replicas",
-                    f.max_total()
+                    "template `{target}` has no track: create revision {rev} with min({} - {total}, {n}) = {}",
+                    f.max_total(),
+                    Counted(replicas, "replica")
                 ),
             );
             ws.push(W {
@@ -163,12 +164,17 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
             let to = ws[c.index].spec;
             let why = match (c.unhealthy_removed, c.scaled_down) {
                 (0, d) => format!(
-                    "{d} pods removed ({avail} available, at least {} must stay)",
+                    "{} removed ({avail} available, at least {} must stay)",
+                    Counted(d, "pod"),
                     f.min_available()
                 ),
-                (u, 0) => format!("{u} unavailable pods removed (maxScaledDown {max_scaled_down})"),
+                (u, 0) => format!(
+                    "{} removed (maxScaledDown {max_scaled_down})",
+                    Counted(u, "unavailable pod")
+                ),
                 (u, d) => format!(
-                    "{u} unavailable pods removed (maxScaledDown {max_scaled_down}), then {d} more ({avail} available, at least {} must stay)",
+                    "{} removed (maxScaledDown {max_scaled_down}), then {d} more ({avail} available, at least {} must stay)",
+                    Counted(u, "unavailable pod"),
                     f.min_available()
                 ),
             };
@@ -278,7 +284,10 @@ fn emit_scale(cx: &mut Cx<'_>, before: &[W], after: &[W], kind: ScaleKind) {
             continue;
         }
         let why = match kind {
-            ScaleKind::Single => format!("the only active revision takes all {n} replicas"),
+            ScaleKind::Single => format!(
+                "the only active revision takes all {}",
+                Counted(n, "replica")
+            ),
             ScaleKind::Saturated => {
                 "the new revision is saturated; old revisions go to 0".to_owned()
             }

@@ -1144,3 +1144,73 @@ async fn the_default_history_table_lives_in_the_connections_current_schema() {
         .get(0);
     assert!(found);
 }
+
+/// Uses the raw client (which must be inside the step transaction), or does
+/// nothing at all.
+struct RawClient {
+    version: u64,
+    fail: bool,
+    noop: bool,
+}
+
+#[async_trait::async_trait]
+impl Migration<PgContext> for RawClient {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn name(&self) -> &str {
+        "raw_client"
+    }
+    fn source(&self) -> &[u8] {
+        b"raw client"
+    }
+    async fn up(&self, db: &mut PgContext) -> Result<(), BoxError> {
+        if self.noop {
+            return Ok(());
+        }
+        let client = db.client().await?;
+        client
+            .batch_execute(&format!("CREATE TABLE t_raw{} (id int)", self.version))
+            .await?;
+        if self.fail {
+            client.batch_execute("SELEC broken").await?;
+        }
+        Ok(())
+    }
+    async fn down(&self, _db: &mut PgContext) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_raw_client_and_empty_steps_run_inside_the_step_transaction() {
+    let Some(server) = server().await else { return };
+    let schema = server.schema().await;
+    let mut m = Migrator::builder(schema.store().await)
+        .migration(RawClient {
+            version: 1,
+            fail: false,
+            noop: true,
+        })
+        .migration(RawClient {
+            version: 2,
+            fail: false,
+            noop: false,
+        })
+        .migration(RawClient {
+            version: 3,
+            fail: true,
+            noop: false,
+        })
+        .build()
+        .expect("build");
+    let err = m.run().await.expect_err("step 3 fails");
+    assert!(matches!(err, Error::StepFailed { version: 3, .. }), "{err}");
+    // Step 3's table was created through the raw client, then rolled back
+    // with its transaction: the client was inside it.
+    assert_eq!(schema.tables().await, ["t_raw2"]);
+    assert_eq!(
+        schema.history().await,
+        [(1, "applied".into()), (2, "applied".into())]
+    );
+}

@@ -785,3 +785,60 @@ fn eight_processes_at_the_same_instant_apply_each_migration_once() {
     assert_eq!(total.load(Ordering::SeqCst), RACE_MIGRATIONS as usize);
     assert_eq!(check_consistent(&db), (RACE_MIGRATIONS, 0));
 }
+
+/// Waits (outside the database) after changing the schema, the first time.
+struct PausesOnce(Arc<std::sync::atomic::AtomicBool>);
+
+#[async_trait::async_trait]
+impl Migration<Connection> for PausesOnce {
+    fn version(&self) -> u64 {
+        1
+    }
+    fn name(&self) -> &str {
+        "pauses_once"
+    }
+    fn source(&self) -> &[u8] {
+        b"CREATE TABLE t_pause (id INTEGER)"
+    }
+    async fn up(&self, db: &mut Connection) -> Result<(), BoxError> {
+        db.execute_batch("CREATE TABLE t_pause (id INTEGER)")?;
+        if !self.0.swap(true, Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        Ok(())
+    }
+    async fn down(&self, db: &mut Connection) -> Result<(), BoxError> {
+        db.execute_batch("DROP TABLE t_pause")?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_cancelled_run_is_rolled_back_and_healed_on_the_next_call() {
+    let db = Db::new();
+    rt().block_on(async {
+        let mut m = Migrator::builder(db.store())
+            .migration(PausesOnce(Arc::new(std::sync::atomic::AtomicBool::new(
+                false,
+            ))))
+            .build()
+            .expect("build");
+        let cancelled = tokio::time::timeout(Duration::from_millis(200), m.run()).await;
+        assert!(cancelled.is_err(), "cancelled by the timeout");
+        // The abandoned transaction still holds the database's write lock;
+        // the next call of the same migrator rolls it back and finishes.
+        let report = m.run().await.expect("rerun heals");
+        assert_eq!(report.applied.len(), 1);
+        assert_eq!(db.tables(), ["t_pause"]);
+        assert_eq!(db.history(), [(1, "applied".into())]);
+        drop(m);
+        // And the run lock was released.
+        let mut other = db
+            .builder()
+            .lock_timeout(Duration::ZERO)
+            .open()
+            .expect("open");
+        other.lock().await.expect("free");
+        other.unlock().await.expect("unlock");
+    });
+}

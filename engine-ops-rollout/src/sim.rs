@@ -610,7 +610,6 @@ pub struct Simulator {
     decisions: u64,
     max_decisions: u64,
     last_phase: Option<Phase>,
-    last_gate: Option<String>,
 }
 
 /// What one [`Simulator::step`] did.
@@ -638,7 +637,6 @@ impl Simulator {
             decisions: 0,
             max_decisions: 100_000,
             last_phase: None,
-            last_gate: None,
         }
     }
 
@@ -764,11 +762,6 @@ impl Simulator {
                 None => settled = true,
             }
         }
-        let gate = decision
-            .conditions
-            .iter()
-            .find(|c| c.kind == crate::ConditionKind::Paused)
-            .map(|c| c.message.to_string());
         if !decision.actions.is_empty() || self.last_phase != Some(decision.phase) || settled {
             self.steps.push(PlanStep {
                 decision: self.decisions,
@@ -783,7 +776,6 @@ impl Simulator {
             });
         }
         self.last_phase = Some(decision.phase);
-        self.last_gate = gate;
         Ok(StepOutcome {
             decision,
             executed,
@@ -800,24 +792,26 @@ impl Simulator {
         let started_at = self.world.now;
         let first_step = self.steps.len();
         let first_decision = self.decisions;
-        loop {
+        let last = loop {
             if self.decisions - first_decision >= self.max_decisions {
                 return Err(Error::SimulationLimit {
                     decisions: self.decisions - first_decision,
                 });
             }
-            if self.step()?.settled {
-                break;
+            let out = self.step()?;
+            if out.settled {
+                break out.decision;
             }
-        }
-        let phase = self.last_phase.unwrap_or(Phase::Healthy);
+        };
         Ok(Plan {
             steps: self.steps[first_step..].to_vec(),
-            phase,
+            phase: last.phase,
             started_at,
             finished_at: self.world.now,
             decisions: self.decisions - first_decision,
-            waiting_for: self.last_gate.clone(),
+            waiting_for: last
+                .condition(crate::ConditionKind::Paused)
+                .map(|c| c.message.to_string()),
         })
     }
 }

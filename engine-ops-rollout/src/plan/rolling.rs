@@ -16,30 +16,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
             r.max_surge, r.max_unavailable
         ));
     }
-    if cx.retry && cx.st.aborted {
-        cx.st.aborted = false;
-        cx.st.target = cx.st.spec_template.clone();
-        cx.st.progress = None;
-        cx.explain
-            .push("retry: rolling towards the spec's template again".into());
-    }
-    if cx.abort {
-        abort(cx, "operator abort");
-    }
-    if cx.timed_out() && !cx.st.aborted {
-        match cx.spec.on_deadline() {
-            DeadlineAction::Report => {}
-            DeadlineAction::Abort => abort(cx, "progress deadline exceeded"),
-            DeadlineAction::Undo => {
-                if let Err(e) = cx.undo(None) {
-                    cx.explain
-                        .push(format!("progress deadline exceeded, but cannot undo: {e}"));
-                } else {
-                    cx.st.progress = None;
-                }
-            }
-        }
-    }
+    choose_target(cx);
 
     let target = cx.target_arc();
     let mut ws = working_set(cx);
@@ -81,41 +58,12 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         return;
     }
 
-    // getNewReplicaSet: find or create the track of the target template.
     let new_idx = match new_idx {
         Some(i) => {
             cx.progress_new_track(false);
             i
         }
-        None => {
-            let id = match cx.track_with(&target) {
-                Some(pending) => pending,
-                None => cx.new_record(&target),
-            };
-            let total: u64 = ws.iter().map(|w| u64::from(w.spec)).sum();
-            let replicas = math::new_rs_new_replicas(&f, total, 0);
-            let rev = cx.revision(id);
-            cx.emit_create(
-                id,
-                replicas,
-                format!(
-                    "template `{target}` has no track: create revision {rev} with min({} - {total}, {n}) = {}",
-                    f.max_total(),
-                    Counted(replicas, "replica")
-                ),
-            );
-            ws.push(W {
-                id,
-                spec: replicas,
-                available: 0,
-                desired: Some(n),
-                max: Some(f.max_total()),
-            });
-            ws.sort_by_key(|w| w.id);
-            store_annotations(cx, &ws);
-            cx.progress_new_track(true);
-            ws.iter().position(|w| w.id == id).unwrap_or(ws.len() - 1)
-        }
+        None => create_new_track(cx, &f, &mut ws, &target),
     };
     let new_id = ws[new_idx].id;
 
@@ -160,25 +108,8 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
     }
     if !changes.is_empty() {
         for c in &changes {
-            let id = ws[c.index].id;
-            let to = ws[c.index].spec;
-            let why = match (c.unhealthy_removed, c.scaled_down) {
-                (0, d) => format!(
-                    "{} removed ({avail} available, at least {} must stay)",
-                    Counted(d, "pod"),
-                    f.min_available()
-                ),
-                (u, 0) => format!(
-                    "{} removed (maxScaledDown {max_scaled_down})",
-                    Counted(u, "unavailable pod")
-                ),
-                (u, d) => format!(
-                    "{} removed (maxScaledDown {max_scaled_down}), then {d} more ({avail} available, at least {} must stay)",
-                    Counted(u, "unavailable pod"),
-                    f.min_available()
-                ),
-            };
-            scale_to(cx, id, c.from, to, why);
+            let why = old_scale_reason(c, avail, max_scaled_down, f.min_available());
+            scale_to(cx, ws[c.index].id, c.from, ws[c.index].spec, why);
         }
         store_annotations(cx, &ws);
         cx.sync_status(Some(new_id), false, Clock::Evaluate);
@@ -200,6 +131,93 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
     }
     cx.sync_status(Some(new_id), complete, Clock::Evaluate);
     cx.phase = phase(cx, complete);
+}
+
+/// Operator commands and the progress deadline decide the target template:
+/// `Retry` returns to the spec's, `Abort` (or the deadline's abort) to the
+/// stable one, the deadline's undo to the previous revision.
+fn choose_target(cx: &mut Cx<'_>) {
+    if cx.retry && cx.st.aborted {
+        cx.st.aborted = false;
+        cx.st.target = cx.st.spec_template.clone();
+        cx.st.progress = None;
+        cx.explain
+            .push("retry: rolling towards the spec's template again".into());
+    }
+    if cx.abort {
+        abort(cx, "operator abort");
+    }
+    if !cx.timed_out() || cx.st.aborted {
+        return;
+    }
+    match cx.spec.on_deadline() {
+        DeadlineAction::Report => {}
+        DeadlineAction::Abort => abort(cx, "progress deadline exceeded"),
+        DeadlineAction::Undo => match cx.undo(None) {
+            Ok(()) => cx.st.progress = None,
+            Err(e) => cx
+                .explain
+                .push(format!("progress deadline exceeded, but cannot undo: {e}")),
+        },
+    }
+}
+
+/// `getNewReplicaSet` with creation: records a track for `target` (or reuses
+/// one whose creation is pending), emits its creation at
+/// `min(maxTotal - Σ spec, n)` replicas and returns its index in `ws`.
+fn create_new_track(cx: &mut Cx<'_>, f: &Fenceposts, ws: &mut Vec<W>, target: &str) -> usize {
+    let n = f.replicas;
+    let id = match cx.track_with(target) {
+        Some(pending) => pending,
+        None => cx.new_record(target),
+    };
+    let total: u64 = ws.iter().map(|w| u64::from(w.spec)).sum();
+    let replicas = math::new_rs_new_replicas(f, total, 0);
+    let rev = cx.revision(id);
+    cx.emit_create(
+        id,
+        replicas,
+        format!(
+            "template `{target}` has no track: create revision {rev} with min({} - {total}, {n}) = {}",
+            f.max_total(),
+            Counted(replicas, "replica")
+        ),
+    );
+    ws.push(W {
+        id,
+        spec: replicas,
+        available: 0,
+        desired: Some(n),
+        max: Some(f.max_total()),
+    });
+    ws.sort_by_key(|w| w.id);
+    store_annotations(cx, ws);
+    cx.progress_new_track(true);
+    ws.iter().position(|w| w.id == id).unwrap_or(ws.len() - 1)
+}
+
+/// Why `reconcileOldReplicaSets` scaled one old track: unavailable pods
+/// removed within `maxScaledDown`, available ones within the availability budget.
+fn old_scale_reason(
+    c: &math::OldScale,
+    avail: u32,
+    max_scaled_down: i64,
+    min_available: u32,
+) -> String {
+    match (c.unhealthy_removed, c.scaled_down) {
+        (0, d) => format!(
+            "{} removed ({avail} available, at least {min_available} must stay)",
+            Counted(d, "pod")
+        ),
+        (u, 0) => format!(
+            "{} removed (maxScaledDown {max_scaled_down})",
+            Counted(u, "unavailable pod")
+        ),
+        (u, d) => format!(
+            "{} removed (maxScaledDown {max_scaled_down}), then {d} more ({avail} available, at least {min_available} must stay)",
+            Counted(u, "unavailable pod")
+        ),
+    }
 }
 
 fn abort(cx: &mut Cx<'_>, why: &str) {

@@ -16,7 +16,7 @@
 //! - [`RolloutState`]: the planner's memory, serde-serialisable and versioned
 //!   ([`STATE_VERSION`]). It is the only thing a tool persists.
 //! - [`Observation`]: the time (passed in: there is no clock), per-track replica
-//!   counts (spec, ready, available), traffic targets, check results and operator
+//!   counts (spec, ready, available; whether the status is stale), traffic targets, check results and operator
 //!   [`Command`]s (promote, abort, retry, pause, resume, undo).
 //! - [`Decision`]: the new state, absolute idempotent [`Action`]s each with a
 //!   human-readable reason, a [`Phase`] with [`Condition`]s, when to look again
@@ -37,8 +37,13 @@
 //!   `scaleDownOldReplicaSetsForRollingUpdate`, proportional scaling when replicas
 //!   change, `minReadySeconds`, the progress deadline (report, abort or undo:
 //!   [`DeadlineAction`]), pause, a revision history limit (default 10) and undo to
-//!   the previous or a named revision. A differential proptest against a direct
-//!   port of the Go code keeps it exact.
+//!   the previous or a named revision. Like the controller it waits while an old
+//!   track's status still counts pods it was asked to remove (and says so in
+//!   [`Decision::explain`]), and never deletes a track whose status is older than
+//!   its spec ([`TrackObs::status_stale`]). A differential proptest against a
+//!   direct port of the Go code, in a world whose status may lag a sync, keeps it
+//!   exact; `tests/k8s_fixture.rs` compares it with recordings of a real
+//!   kube-controller-manager.
 //! - **Blue-green** ([`BlueGreenStrategy`]): the new colour comes up beside the
 //!   live one (full or preview size), pre-promotion checks (smoke tests) gate
 //!   promotion (automatic, manual or timed), the switch happens only when the new

@@ -727,6 +727,28 @@ impl Simulator {
     /// # Errors
     ///
     /// Planner errors, and [`Error::SimulatedTrackMissing`] for an action on a missing track.
+    ///
+    /// # Examples
+    ///
+    /// The tool dies after the first action of the update's first decision,
+    /// restarts from its persisted JSON state and finishes the rollout:
+    ///
+    /// ```
+    /// use engine_ops_rollout::{Phase, RolloutSpec, RolloutState, Simulator, World};
+    ///
+    /// let v1 = RolloutSpec::builder("app:v1", 4).build()?;
+    /// let mut sim = Simulator::deployed(v1.clone(), World::new())?;
+    /// let next = sim.world().actions_applied() + 1;
+    /// *sim.world_mut() = sim.world().clone().crash_after_action(next);
+    /// sim.set_spec(v1.with_template("app:v2")?);
+    /// let out = sim.step()?;
+    /// assert_eq!(out.executed, 1);
+    /// assert!(out.decision.actions.len() > 1, "the rest was lost");
+    /// let json = serde_json::to_string(sim.state()).expect("serialises");
+    /// sim.restore(serde_json::from_str::<RolloutState>(&json).expect("deserialises"));
+    /// assert_eq!(sim.run()?.phase, Phase::Healthy);
+    /// # Ok::<(), engine_ops_rollout::Error>(())
+    /// ```
     pub fn step(&mut self) -> Result<StepOutcome, Error> {
         let obs = self.observe();
         let now = self.world.now;

@@ -36,7 +36,11 @@
 //!   shows it and `run` refuses to go on until the migration's `validate_up`
 //!   settles it or an operator calls [`Migrator::resolve`].
 //! - **Cheap status.** [`load`](StateStore::load) is one round trip (two
-//!   pipelined queries) whatever the number of applied migrations.
+//!   pipelined, prepared queries: the layout check and the rows) whatever
+//!   the number of applied migrations, once the statements are prepared on
+//!   the connection (the first read prepares them). It reads eight columns
+//!   per row, so its cost still grows with the history (about 1 µs per row
+//!   on loopback).
 //!
 //! # The history table
 //!

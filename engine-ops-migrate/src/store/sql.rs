@@ -13,7 +13,7 @@
 //!     .down("DROP TABLE users");
 //! // A step that cannot run inside a transaction gets an intent record
 //! // before it runs and a completion record after.
-//! let index = SqlMigration::new(2, "users_email_idx", "DROP INDEX CONCURRENTLY IF EXISTS users_id_idx")
+//! let index = SqlMigration::new(2, "users_id_idx", "DROP INDEX CONCURRENTLY IF EXISTS users_id_idx")
 //!     .then("CREATE INDEX CONCURRENTLY users_id_idx ON users (id)")
 //!     .down("DROP INDEX CONCURRENTLY IF EXISTS users_id_idx")
 //!     .no_transaction()

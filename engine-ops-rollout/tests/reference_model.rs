@@ -846,7 +846,7 @@ fn random_worlds_reach_a_lagging_old_status() {
     let mut runner = TestRunner::deterministic();
     let cases = world();
     let mut refused = 0;
-    for _ in 0..200 {
+    for _ in 0..100 {
         let (d, events) = cases.new_tree(&mut runner).expect("generates").current();
         refused += run_differential(d, &events).expect("planner and controller agree");
     }

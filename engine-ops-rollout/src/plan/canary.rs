@@ -99,66 +99,17 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
                         .push("all steps passed: promoting the canary".into());
                     continue;
                 };
-                let advance = match step {
-                    CanaryStep::SetWeight(w) => {
-                        if set_weight(cx, c, &f, stable, cand, *w) {
-                            true
-                        } else {
-                            cx.wait_for_pods(cand);
-                            return;
-                        }
+                match run_step(cx, c, &f, [stable, cand], index, since, step) {
+                    StepFlow::Wait => return,
+                    StepFlow::Aborted => continue,
+                    StepFlow::Done => {
+                        cx.promote = false;
+                        cx.explain.push(format!("step {index} done"));
+                        cx.st.stage = Stage::Step {
+                            index: index + 1,
+                            since: cx.obs.now,
+                        };
                     }
-                    CanaryStep::Pause(Some(d)) => {
-                        if cx.promote || cx.obs.now >= since + *d {
-                            true
-                        } else {
-                            cx.requeue_at(since + *d);
-                            cx.hold(cand, format!("step {index}: pause until {}", since + *d));
-                            cx.phase = Phase::Progressing;
-                            return;
-                        }
-                    }
-                    CanaryStep::Pause(None) => {
-                        if cx.promote {
-                            true
-                        } else {
-                            cx.hold(cand, format!("step {index}: paused until Promote"));
-                            return;
-                        }
-                    }
-                    CanaryStep::Analysis(check) => {
-                        match cx.run_checks(std::slice::from_ref(check), cand, "step") {
-                            Verdict::Passed => true,
-                            Verdict::Inconclusive(_) if cx.promote => true,
-                            Verdict::Failed(why) => {
-                                abort(cx, &why);
-                                continue;
-                            }
-                            Verdict::Inconclusive(why) => {
-                                cx.hold(
-                                    cand,
-                                    format!("{why}: Promote to continue, Abort to roll back"),
-                                );
-                                return;
-                            }
-                            Verdict::Pending => {
-                                cx.hold(
-                                    cand,
-                                    format!("step {index}: analysis `{}` running", check.name),
-                                );
-                                cx.phase = Phase::Progressing;
-                                return;
-                            }
-                        }
-                    }
-                };
-                if advance {
-                    cx.promote = false;
-                    cx.explain.push(format!("step {index} done"));
-                    cx.st.stage = Stage::Step {
-                        index: index + 1,
-                        since: cx.obs.now,
-                    };
                 }
             }
             Stage::Promoting => {
@@ -182,6 +133,79 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
     }
     if let Some(cand) = cx.st.candidate {
         cx.wait_for_pods(cand);
+    }
+}
+
+/// What one canary step decided.
+enum StepFlow {
+    /// The step is done: go to the next one.
+    Done,
+    /// The step waits (pods, a pause, a running analysis); the decision ends.
+    Wait,
+    /// The step's analysis failed and aborted the rollout.
+    Aborted,
+}
+
+/// Runs step `index` (begun at `since`) of the canary `cand` beside `stable`.
+fn run_step(
+    cx: &mut Cx<'_>,
+    c: &CanaryStrategy,
+    f: &Fenceposts,
+    [stable, cand]: [TrackId; 2],
+    index: usize,
+    since: Timestamp,
+    step: &CanaryStep,
+) -> StepFlow {
+    match step {
+        CanaryStep::SetWeight(w) => {
+            if set_weight(cx, c, f, stable, cand, *w) {
+                return StepFlow::Done;
+            }
+            cx.wait_for_pods(cand);
+            StepFlow::Wait
+        }
+        CanaryStep::Pause(Some(d)) => {
+            let until = since + *d;
+            if cx.promote || cx.obs.now >= until {
+                return StepFlow::Done;
+            }
+            cx.requeue_at(until);
+            cx.hold(cand, format!("step {index}: pause until {until}"));
+            cx.phase = Phase::Progressing;
+            StepFlow::Wait
+        }
+        CanaryStep::Pause(None) => {
+            if cx.promote {
+                return StepFlow::Done;
+            }
+            cx.hold(cand, format!("step {index}: paused until Promote"));
+            StepFlow::Wait
+        }
+        CanaryStep::Analysis(check) => {
+            match cx.run_checks(std::slice::from_ref(check), cand, "step") {
+                Verdict::Passed => StepFlow::Done,
+                Verdict::Inconclusive(_) if cx.promote => StepFlow::Done,
+                Verdict::Failed(why) => {
+                    abort(cx, &why);
+                    StepFlow::Aborted
+                }
+                Verdict::Inconclusive(why) => {
+                    cx.hold(
+                        cand,
+                        format!("{why}: Promote to continue, Abort to roll back"),
+                    );
+                    StepFlow::Wait
+                }
+                Verdict::Pending => {
+                    cx.hold(
+                        cand,
+                        format!("step {index}: analysis `{}` running", check.name),
+                    );
+                    cx.phase = Phase::Progressing;
+                    StepFlow::Wait
+                }
+            }
+        }
     }
 }
 

@@ -529,41 +529,92 @@ fn describe(action: &Action, tracks: &[TrackView]) -> String {
     }
 }
 
+/// One line of a [`Plan`] table: an executed action, or the note of a crash.
+enum Line<'a> {
+    Action {
+        at: String,
+        action: String,
+        after: String,
+        reason: &'a str,
+    },
+    Crash {
+        at: String,
+        lost: usize,
+    },
+}
+
 impl fmt::Display for Plan {
     /// A table: one row per action, with the time, the action, the track sizes
     /// right after it (`r<revision>:<available>/<spec>`, the live revision, a
-    /// canary weight) and the reason.
+    /// canary weight) and the reason. Columns are as wide as their longest cell.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:>3}  {:>9}  {:<28}  {:<28}  reason",
-            "#", "at", "action", "after (avail/spec)"
-        )?;
-        let mut row = 0;
+        let mut lines = Vec::new();
         for s in &self.steps {
             for (i, a) in s.actions.iter().enumerate() {
-                row += 1;
                 let after = s
                     .after_each_action
                     .get(i)
                     .map_or_else(|| sizes(&s.tracks, s.traffic), |(t, tr)| sizes(t, *tr));
-                writeln!(
-                    f,
-                    "{row:>3}  {:>9}  {:<28}  {:<28}  {}",
-                    s.at.to_string(),
-                    describe(&a.action, &s.tracks),
+                lines.push(Line::Action {
+                    at: s.at.to_string(),
+                    action: describe(&a.action, &s.tracks),
                     after,
-                    a.reason
-                )?;
+                    reason: &a.reason,
+                });
             }
             if s.lost_to_crash > 0 {
-                writeln!(
+                lines.push(Line::Crash {
+                    at: s.at.to_string(),
+                    lost: s.lost_to_crash,
+                });
+            }
+        }
+        let (header_action, header_after) = ("action", "after (avail/spec)");
+        let width = |cell: fn(&Line<'_>) -> Option<usize>, header: &str| {
+            lines
+                .iter()
+                .filter_map(cell)
+                .fold(header.chars().count(), usize::max)
+        };
+        let wa = width(
+            |l| match l {
+                Line::Action { action, .. } => Some(action.chars().count()),
+                Line::Crash { .. } => None,
+            },
+            header_action,
+        );
+        let wf = width(
+            |l| match l {
+                Line::Action { after, .. } => Some(after.chars().count()),
+                Line::Crash { .. } => None,
+            },
+            header_after,
+        );
+        writeln!(
+            f,
+            "{:>3}  {:>9}  {header_action:<wa$}  {header_after:<wf$}  reason",
+            "#", "at"
+        )?;
+        let mut row = 0;
+        for line in &lines {
+            match line {
+                Line::Action {
+                    at,
+                    action,
+                    after,
+                    reason,
+                } => {
+                    row += 1;
+                    writeln!(
+                        f,
+                        "{row:>3}  {at:>9}  {action:<wa$}  {after:<wf$}  {reason}"
+                    )?;
+                }
+                Line::Crash { at, lost } => writeln!(
                     f,
-                    "{:>3}  {:>9}  (tool crashed: {} action(s) lost, resumed from the persisted state)",
-                    "",
-                    s.at.to_string(),
-                    s.lost_to_crash
-                )?;
+                    "{:>3}  {at:>9}  (tool crashed: {lost} action(s) lost, resumed from the persisted state)",
+                    ""
+                )?,
             }
         }
         write!(

@@ -264,3 +264,39 @@ fn a_superseded_replica_weighted_canary_is_drained_within_the_budget() {
         vec![("v1".to_owned(), 6, 6), ("v3".to_owned(), 4, 4)]
     );
 }
+
+/// The preview table keeps its columns aligned even where a cell is long
+/// (a canary weight beside the live revision).
+#[test]
+fn the_preview_table_columns_line_up() {
+    let v1 = canary("v1", 10, CanaryStrategy::new(steps()).traffic_routing(true));
+    let sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    let plan = engine_ops_rollout::preview(
+        &v1.with_template("v2").expect("valid template"),
+        sim.state(),
+        sim.world(),
+    )
+    .expect("preview settles");
+    let table = plan.to_string();
+    let lines: Vec<&str> = table.lines().collect();
+    let header = lines[0];
+    let reason_at = header.find("reason").expect("a reason column");
+    let after_at = header.find("after (avail/spec)").expect("an after column");
+    assert!(lines.len() > 8, "{table}");
+    for line in &lines[1..lines.len() - 1] {
+        // Every row has the after cell and the reason where the header puts them.
+        let after = line.get(after_at..).expect("row reaches the after column");
+        assert!(after.starts_with('r'), "after cell misplaced: {line}");
+        let before_reason = line
+            .get(..reason_at)
+            .expect("row reaches the reason column");
+        assert!(
+            before_reason.ends_with("  "),
+            "columns run together: {line}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("live=r1 r2@20%")),
+        "{table}"
+    );
+}

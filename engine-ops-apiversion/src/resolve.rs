@@ -159,20 +159,21 @@ impl PathRewrite {
 /// versions anyway.
 const RAW_CAP: usize = 48;
 
-/// A value found in a source, borrowed from the request.
+/// A value found in a source, borrowed from the request. Two words without
+/// padding (the source travels beside it), so it moves cheaply through the
+/// resolution loop.
 #[derive(Clone, Copy)]
 struct Found<'a> {
-    source: Source,
     version: Option<Version>,
     /// As sent (trimmed, not percent-decoded), for error messages.
     raw: &'a [u8],
 }
 
 impl<'a> Found<'a> {
-    fn new(source: Source, scheme: Scheme, token: &'a [u8]) -> Self {
+    #[inline]
+    fn new(scheme: Scheme, token: &'a [u8]) -> Self {
         let raw = token.trim_ascii();
         Found {
-            source,
             version: scheme.parse_bytes(raw),
             raw,
         }
@@ -182,6 +183,7 @@ impl<'a> Found<'a> {
         String::from_utf8_lossy(self.raw).into_owned()
     }
 
+    #[inline]
     fn same_as(&self, other: &Found<'_>) -> bool {
         match (self.version, other.version) {
             (Some(a), Some(b)) => a == b,
@@ -189,14 +191,27 @@ impl<'a> Found<'a> {
             _ => false,
         }
     }
+}
 
-    fn ambiguous(&self, other: &Found<'_>) -> VersionError {
-        VersionError::Ambiguous {
-            first: self.source,
-            first_value: self.raw_string(),
-            second: other.source,
-            second_value: other.raw_string(),
-        }
+/// Two values of one source that disagree: a repeated header or parameter,
+/// or a comma-separated list in one field.
+struct Clash<'a>(Found<'a>, Found<'a>);
+
+#[cold]
+fn ambiguous(first: Source, a: &Found<'_>, second: Source, b: &Found<'_>) -> VersionError {
+    VersionError::Ambiguous {
+        first,
+        first_value: a.raw_string(),
+        second,
+        second_value: b.raw_string(),
+    }
+}
+
+#[cold]
+fn invalid(found_in: Source, found: &Found<'_>) -> VersionError {
+    VersionError::Invalid {
+        found_in,
+        requested: found.raw_string(),
     }
 }
 
@@ -296,13 +311,11 @@ pub(crate) fn resolve_with(
             && parts
                 .headers
                 .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD));
-    match resolve_explicit(inner, &parts.uri, &parts.headers, now) {
-        Ok(resolution) => Ok(Resolution {
-            neutral,
-            ..resolution
-        }),
+    // `neutral` goes in, so the resolution is built once, in place: copying
+    // it out to change one flag would read bytes just written one by one.
+    match resolve_explicit(inner, &parts.uri, &parts.headers, now, neutral) {
         Err(_) if neutral => Ok(fallback(inner, now, true, None)),
-        Err(e) => Err(e),
+        result => result,
     }
 }
 
@@ -324,11 +337,12 @@ fn fallback(
     }
 }
 
-fn resolve_explicit<'a>(
+fn resolve_explicit(
     inner: &Inner,
-    uri: &'a Uri,
-    headers: &'a HeaderMap,
+    uri: &Uri,
+    headers: &HeaderMap,
     now: Now<'_>,
+    neutral: bool,
 ) -> Result<Resolution, VersionError> {
     let scheme = inner.scheme;
     // The path is always scanned, whatever the conflict policy, so its
@@ -341,41 +355,50 @@ fn resolve_explicit<'a>(
         }
     }
     let read = |source: &SourceConfig| read_source(source, uri, headers, scheme, path_found);
-    let mut chosen: Option<Found<'a>> = None;
+    // The chosen value and its source, kept apart so that neither carries
+    // padding through the loop.
+    let mut chosen: Option<Found<'_>> = None;
+    let mut chosen_from = Source::Path;
     match inner.conflict {
         Conflict::Reject => {
             for source in &inner.sources {
-                let Some(found) = read(source)? else { continue };
+                let from = source.kind();
+                let found = match read(source) {
+                    Ok(Some(found)) => found,
+                    Ok(None) => continue,
+                    Err(Clash(a, b)) => return Err(ambiguous(from, &a, from, &b)),
+                };
                 if found.version.is_none() {
-                    return Err(VersionError::Invalid {
-                        found_in: found.source,
-                        requested: found.raw_string(),
-                    });
+                    return Err(invalid(from, &found));
                 }
                 match &chosen {
-                    None => chosen = Some(found),
-                    Some(first) if !first.same_as(&found) => return Err(first.ambiguous(&found)),
+                    None => (chosen, chosen_from) = (Some(found), from),
+                    Some(first) if !first.same_as(&found) => {
+                        return Err(ambiguous(chosen_from, first, from, &found));
+                    }
                     Some(_) => {}
                 }
             }
         }
-        Conflict::FirstWins => {
-            for source in &inner.sources {
-                if let Some(found) = read(source)? {
-                    chosen = Some(found);
-                    break;
-                }
-            }
-        }
-        Conflict::Prefer(preferred) => {
-            let first = inner.sources.iter().find(|s| s.kind() == preferred);
-            for source in first
-                .into_iter()
-                .chain(inner.sources.iter().filter(|s| s.kind() != preferred))
-            {
-                if let Some(found) = read(source)? {
-                    chosen = Some(found);
-                    break;
+        Conflict::FirstWins | Conflict::Prefer(_) => {
+            let preferred = match inner.conflict {
+                Conflict::Prefer(preferred) => Some(preferred),
+                _ => None,
+            };
+            let first = preferred.and_then(|p| inner.sources.iter().find(|s| s.kind() == p));
+            let rest = inner
+                .sources
+                .iter()
+                .filter(|s| preferred.is_none_or(|p| s.kind() != p));
+            for source in first.into_iter().chain(rest) {
+                let from = source.kind();
+                match read(source) {
+                    Ok(Some(found)) => {
+                        (chosen, chosen_from) = (Some(found), from);
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(Clash(a, b)) => return Err(ambiguous(from, &a, from, &b)),
                 }
             }
         }
@@ -384,18 +407,15 @@ fn resolve_explicit<'a>(
     let Some(found) = chosen else {
         return match inner.missing {
             Missing::Reject => Err(VersionError::Missing),
-            Missing::Default(_) | Missing::Latest => Ok(fallback(inner, now, false, rewrite)),
+            Missing::Default(_) | Missing::Latest => Ok(fallback(inner, now, neutral, rewrite)),
         };
     };
     let Some(version) = found.version else {
-        return Err(VersionError::Invalid {
-            found_in: found.source,
-            requested: found.raw_string(),
-        });
+        return Err(invalid(chosen_from, &found));
     };
     let Ok(index) = inner.entries.binary_search_by(|e| e.version.cmp(&version)) else {
         return Err(VersionError::Unsupported {
-            found_in: found.source,
+            found_in: chosen_from,
             requested: found.raw_string(),
         });
     };
@@ -408,20 +428,21 @@ fn resolve_explicit<'a>(
         return Err(VersionError::Sunset {
             version,
             sunset,
-            found_in: Some(found.source),
+            found_in: Some(chosen_from),
         });
     }
     Ok(Resolution {
         version,
         index,
-        source: Some(found.source),
+        source: Some(chosen_from),
         defaulted: false,
-        neutral: false,
+        neutral,
         lifecycle,
         rewrite,
     })
 }
 
+/// The value(s) one source carries.
 #[inline(always)]
 fn read_source<'a>(
     source: &SourceConfig,
@@ -429,17 +450,20 @@ fn read_source<'a>(
     headers: &'a HeaderMap,
     scheme: Scheme,
     path_found: Option<Found<'a>>,
-) -> Result<Option<Found<'a>>, VersionError> {
+) -> Result<Option<Found<'a>>, Clash<'a>> {
     match source {
         SourceConfig::Path { .. } => Ok(path_found),
         SourceConfig::Header { name } => read_header(headers, name, scheme),
-        SourceConfig::Query { name } => uri
-            .query()
-            .and_then(|q| read_query(q, name, scheme))
-            .transpose(),
-        SourceConfig::MediaType { param, vendor } => {
-            read_media_type(headers, param, vendor.as_deref(), scheme)
-        }
+        SourceConfig::Query { name } => match uri.query() {
+            Some(query) => read_query(query, name.as_bytes(), scheme),
+            None => Ok(None),
+        },
+        SourceConfig::MediaType { param, vendor } => Ok(read_media_type(
+            headers,
+            param.as_bytes(),
+            vendor.as_deref().map(str::as_bytes),
+            scheme,
+        )),
     }
 }
 
@@ -470,7 +494,7 @@ fn read_path<'a>(
     let start = prefix.len();
     let end = start + 1 + segment.len();
     (
-        Some(Found::new(Source::Path, scheme, segment)),
+        Some(Found::new(scheme, segment)),
         Some(PathRewrite { start, end }),
     )
 }
@@ -481,17 +505,17 @@ fn read_header<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
     scheme: Scheme,
-) -> Result<Option<Found<'a>>, VersionError> {
+) -> Result<Option<Found<'a>>, Clash<'a>> {
     let mut first: Option<Found<'a>> = None;
     for value in headers.get_all(name) {
         for part in value.as_bytes().split(|&b| b == b',') {
             if part.trim_ascii().is_empty() {
                 continue;
             }
-            let found = Found::new(Source::Header, scheme, part);
+            let found = Found::new(scheme, part);
             match &first {
                 None => first = Some(found),
-                Some(f) if !f.same_as(&found) => return Err(f.ambiguous(&found)),
+                Some(f) if !f.same_as(&found) => return Err(Clash(*f, found)),
                 Some(_) => {}
             }
         }
@@ -503,29 +527,33 @@ fn read_header<'a>(
 #[inline]
 fn read_query<'a>(
     query: &'a str,
-    name: &str,
+    name: &[u8],
     scheme: Scheme,
-) -> Option<Result<Found<'a>, VersionError>> {
+) -> Result<Option<Found<'a>>, Clash<'a>> {
     let mut first: Option<Found<'a>> = None;
     for pair in query.as_bytes().split(|&b| b == b'&') {
-        let (key, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-            None => (pair, &pair[pair.len()..]),
-        };
-        if !key.eq_ignore_ascii_case(name.as_bytes()) {
+        // Most pairs are some other parameter: compare the key before
+        // looking for the value.
+        let Some(value) = pair
+            .get(..name.len())
+            .filter(|key| key.eq_ignore_ascii_case(name))
+            .and_then(|_| match &pair[name.len()..] {
+                [] => Some(&[][..]),
+                [b'=', value @ ..] => Some(value),
+                _ => None,
+            })
+        else {
             continue;
-        }
+        };
         let found = if value.iter().any(|&b| b == b'%' || b == b'+') {
             let mut buf = [0u8; RAW_CAP];
             match percent_decode(value, &mut buf) {
                 Some(decoded) if decoded.trim_ascii().is_empty() => continue,
                 Some(decoded) => Found {
-                    source: Source::Query,
                     version: scheme.parse_bytes(decoded),
                     raw: value.trim_ascii(),
                 },
                 None => Found {
-                    source: Source::Query,
                     version: None,
                     raw: value.trim_ascii(),
                 },
@@ -533,15 +561,15 @@ fn read_query<'a>(
         } else if value.trim_ascii().is_empty() {
             continue;
         } else {
-            Found::new(Source::Query, scheme, value)
+            Found::new(scheme, value)
         };
         match &first {
             None => first = Some(found),
-            Some(f) if !f.same_as(&found) => return Some(Err(f.ambiguous(&found))),
+            Some(f) if !f.same_as(&found) => return Err(Clash(*f, found)),
             Some(_) => {}
         }
     }
-    first.map(Ok)
+    Ok(first)
 }
 
 /// Decodes `%XX` and `+` into `buf`; `None` for values too long for it
@@ -585,6 +613,9 @@ fn hex(b: u8) -> Option<u8> {
 /// ranges with parameters, §5.6.4 quoted strings): calls `visit` with each
 /// member's media range, its q-value in thousandths (0 when malformed: the
 /// member is unusable) and the value of parameter `param`, if present.
+///
+/// The general parser, byte by byte; values without a quoted string take
+/// [`scan_accept_unquoted`], which gives the same answers faster.
 fn scan_accept<'a>(
     bytes: &'a [u8],
     param: &[u8],
@@ -649,12 +680,130 @@ fn scan_accept<'a>(
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// The high bit of every byte of `word` that equals `b` (exact: no false
+/// positives from borrows, since no addition crosses a byte).
+#[inline(always)]
+fn bytes_equal(word: u64, b: u8) -> u64 {
+    let v = word ^ (ONES * u64::from(b));
+    !(((v & LOW7) + LOW7) | v | LOW7)
+}
+
+/// The `,` `;` `=` bytes of the eight bytes at `base` (zero-padded past the
+/// end), as high bits.
+#[inline(always)]
+fn delimiter_mask(bytes: &[u8], base: usize) -> u64 {
+    let tail = bytes.get(base..).unwrap_or_default();
+    let word = match tail.first_chunk::<8>() {
+        Some(chunk) => u64::from_le_bytes(*chunk),
+        None => {
+            let mut buf = [0u8; 8];
+            buf[..tail.len()].copy_from_slice(tail);
+            u64::from_le_bytes(buf)
+        }
+    };
+    bytes_equal(word, b',') | bytes_equal(word, b';') | bytes_equal(word, b'=')
+}
+
+/// The positions of `,` `;` and `=` in a byte string, in order, found eight
+/// bytes at a time (SWAR): the bytes of media ranges and values are never
+/// looked at one by one.
+struct Delimiters<'a> {
+    bytes: &'a [u8],
+    base: usize,
+    mask: u64,
+}
+
+impl<'a> Delimiters<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Delimiters {
+            bytes,
+            base: 0,
+            mask: delimiter_mask(bytes, 0),
+        }
+    }
+}
+
+impl Iterator for Delimiters<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            self.base += 8;
+            if self.base >= self.bytes.len() {
+                return None;
+            }
+            self.mask = delimiter_mask(self.bytes, self.base);
+        }
+        let at = self.base + (self.mask.trailing_zeros() / 8) as usize;
+        self.mask &= self.mask - 1;
+        Some(at)
+    }
+}
+
+/// [`scan_accept`] for a value without `"` (so without quoted strings):
+/// members end at `,`, parameters at `;`, and a parameter's name at its
+/// first `=`, so only those bytes need be found.
+fn scan_accept_unquoted<'a>(
+    bytes: &'a [u8],
+    param: &[u8],
+    mut visit: impl FnMut(&'a [u8], u16, Option<&'a [u8]>),
+) {
+    let mut delimiters = Delimiters::new(bytes);
+    // Where the current media range, parameter name or value starts.
+    let mut start = 0;
+    let mut in_range = true;
+    let mut range: &'a [u8] = &[];
+    // A parameter's name, once its `=` has been seen.
+    let mut name: Option<&'a [u8]> = None;
+    let mut q = 1000;
+    let mut token = None;
+    loop {
+        let next = delimiters.next();
+        let (at, delimiter) = match next {
+            Some(at) => (at, bytes[at]),
+            None => (bytes.len(), b','),
+        };
+        if delimiter == b'=' {
+            // The first `=` of a parameter ends its name; any other is data.
+            if !in_range && name.is_none() {
+                name = Some(bytes[start..at].trim_ascii());
+                start = at + 1;
+            }
+            continue;
+        }
+        // A `;` or `,` (or the end) closes the range or the parameter.
+        if in_range {
+            range = bytes[start..at].trim_ascii();
+            in_range = false;
+        } else if let Some(key) = name.take() {
+            let value = bytes[start..at].trim_ascii();
+            if key.eq_ignore_ascii_case(b"q") {
+                q = parse_q(value).unwrap_or(0);
+            } else if key.eq_ignore_ascii_case(param) {
+                token = Some(value);
+            }
+        }
+        start = at + 1;
+        if delimiter == b',' {
+            visit(range, q, token);
+            if next.is_none() {
+                return;
+            }
+            (in_range, q, token) = (true, 1000, None);
+        }
+    }
+}
+
 /// `application/vnd.<vendor>.<version>[+suffix]` → `<version>`; `prefix` is
 /// `vnd.<vendor>.` in lowercase.
+#[inline]
 fn vendor_version<'a>(range: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    let slash = range.iter().position(|&b| b == b'/')?;
-    let (ty, subtype) = (&range[..slash], &range[slash + 1..]);
-    if !ty.eq_ignore_ascii_case(b"application")
+    let (ty, subtype) = range.split_at_checked(b"application/".len())?;
+    if !ty.eq_ignore_ascii_case(b"application/")
         || subtype.len() <= prefix.len()
         || !subtype[..prefix.len()].eq_ignore_ascii_case(prefix)
     {
@@ -662,30 +811,6 @@ fn vendor_version<'a>(range: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     }
     let rest = &subtype[prefix.len()..];
     rest.split(|&b| b == b'+').next()
-}
-
-/// Whether `haystack` contains `needle`, ASCII case-insensitively.
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
-    let mut from = 0;
-    // Jump between occurrences of the first byte; compare only there.
-    while let Some(offset) = haystack[from..]
-        .iter()
-        .position(|&b| b == lower || b == upper)
-    {
-        let at = from + offset;
-        if haystack.len() - at < needle.len() {
-            return false;
-        }
-        if haystack[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
-            return true;
-        }
-        from = at + 1;
-    }
-    false
 }
 
 /// Parses an RFC 9110 qvalue into thousandths: `0`, `0.5`, `1`, `1.000`.
@@ -708,34 +833,32 @@ fn parse_q(value: &[u8]) -> Option<u16> {
 }
 
 /// The version of the highest-q `Accept` member that names one (ties: the
-/// first); `q=0` members never count.
+/// first); `q=0` members never count. Only the winner's token is parsed.
 #[inline]
 fn read_media_type<'a>(
     headers: &'a HeaderMap,
-    param: &str,
-    vendor: Option<&str>,
+    param: &[u8],
+    vendor: Option<&[u8]>,
     scheme: Scheme,
-) -> Result<Option<Found<'a>>, VersionError> {
-    let mut best: Option<(u16, Found<'a>)> = None;
-    for value in headers.get_all(ACCEPT) {
-        // Most Accept values (`*/*`, `application/json`) name no version:
-        // skip parsing them.
-        let bytes = value.as_bytes();
-        if !contains_ignore_case(bytes, param.as_bytes())
-            && vendor.is_none_or(|v| !contains_ignore_case(bytes, v.as_bytes()))
-        {
-            continue;
+) -> Option<Found<'a>> {
+    let mut best: Option<(u16, &'a [u8])> = None;
+    let mut visit = |range: &'a [u8], q: u16, value: Option<&'a [u8]>| {
+        if q == 0 || best.is_some_and(|(best_q, _)| q <= best_q) {
+            return;
         }
-        scan_accept(bytes, param.as_bytes(), |range, q, param_value| {
-            let token =
-                param_value.or_else(|| vendor.and_then(|v| vendor_version(range, v.as_bytes())));
-            let Some(token) = token else { return };
-            if q > 0 && best.as_ref().is_none_or(|(best_q, _)| q > *best_q) {
-                best = Some((q, Found::new(Source::MediaType, scheme, token)));
-            }
-        });
+        if let Some(token) = value.or_else(|| vendor.and_then(|v| vendor_version(range, v))) {
+            best = Some((q, token));
+        }
+    };
+    for value in headers.get_all(ACCEPT) {
+        let bytes = value.as_bytes();
+        if bytes.contains(&b'"') {
+            scan_accept(bytes, param, &mut visit);
+        } else {
+            scan_accept_unquoted(bytes, param, &mut visit);
+        }
     }
-    Ok(best.map(|(_, found)| found))
+    best.map(|(_, token)| Found::new(scheme, token))
 }
 
 #[cfg(test)]
@@ -1196,16 +1319,92 @@ mod tests {
         );
     }
 
+    /// A member as a scanner reports it: range, q-value, `version` value.
+    type Member = (Vec<u8>, u16, Option<Vec<u8>>);
+
+    /// Every member a scanner reports, as owned values: the general parser's
+    /// or (`fast`) the unquoted one's.
+    fn members(fast: bool, value: &[u8]) -> Vec<Member> {
+        let mut out = Vec::new();
+        let visit = |range: &[u8], q: u16, token: Option<&[u8]>| {
+            out.push((range.to_vec(), q, token.map(<[u8]>::to_vec)));
+        };
+        if fast {
+            scan_accept_unquoted(value, b"version", visit);
+        } else {
+            scan_accept(value, b"version", visit);
+        }
+        // A trailing empty member (after a final `,`, or of an empty value)
+        // names nothing either way.
+        while out
+            .last()
+            .is_some_and(|(range, _, token)| range.is_empty() && token.is_none())
+        {
+            out.pop();
+        }
+        out
+    }
+
     #[test]
-    fn case_insensitive_search_finds_needles() {
-        assert!(contains_ignore_case(
-            b"application/json; VERSION=2",
-            b"version"
-        ));
-        assert!(contains_ignore_case(b"vv", b"v"));
-        assert!(contains_ignore_case(b"abc", b""));
-        assert!(!contains_ignore_case(b"application/json; v=2", b"version"));
-        assert!(!contains_ignore_case(b"versio", b"version"));
+    fn delimiters_are_found_across_words() {
+        let value = b"text/html;q=0.8, application/json; version=2, */*;q=0.1,";
+        let expected: Vec<usize> = value
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| matches!(b, b',' | b';' | b'='))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(Delimiters::new(value).collect::<Vec<_>>(), expected);
+        assert_eq!(Delimiters::new(b"").next(), None);
+        assert_eq!(Delimiters::new(b"abcdefgh").next(), None);
+        assert_eq!(Delimiters::new(b"abcdefgh;").collect::<Vec<_>>(), [8]);
+        // Bytes one off a delimiter (`+`, `<`, `:`, `>`) and high bytes are not.
+        assert_eq!(
+            Delimiters::new(b"+<:>\x80\xff\xac\xbb,").collect::<Vec<_>>(),
+            [8]
+        );
+    }
+
+    #[test]
+    fn both_accept_scanners_agree_on_examples() {
+        for value in [
+            "text/html;q=0.8, application/json; version=2, */*;q=0.1",
+            " , application/json ; version = 2 ; q = 0.5 ",
+            "application/json;version=a=b;q=1,,",
+            "application/json;version;q=0.5,text/plain;=3;version=",
+            "a=b;version=1,c;q=0;version=2",
+            ";;;,,,",
+            "",
+        ] {
+            assert_eq!(
+                members(true, value.as_bytes()),
+                members(false, value.as_bytes()),
+                "{value}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2048))]
+
+        /// The fast scanner is only taken for values without `"`; on those
+        /// it must report exactly what the general parser reports.
+        #[test]
+        fn both_accept_scanners_agree(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    ",", ";", "=", ";version=", ";q=", " ", "\t", "q", "Q", "0", "1", ".", "5",
+                    "version", "VERSION", "application/json", "*/*", "v2", "x",
+                ]),
+                0..16,
+            )
+        ) {
+            let value = pieces.concat();
+            proptest::prop_assert_eq!(
+                members(true, value.as_bytes()),
+                members(false, value.as_bytes())
+            );
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::report::{
 };
 use crate::{
     BoxError, Direction, Error, InDoubt, Migration, MigrationInfo, Plan, Resolution, ResolvedBy,
-    Result, StateStore, StepIntent, Validation, plan,
+    Result, StateStore, StepIntent, Validation,
 };
 
 /// What happens to the earlier steps of a run when a step fails.
@@ -206,10 +206,16 @@ impl<S: StateStore> MigratorBuilder<S> {
                 });
             }
         }
+        // Migrations are immutable from here on: hash every source once.
+        let infos = self
+            .migrations
+            .iter()
+            .map(|m| MigrationInfo::of(&**m))
+            .collect();
         Ok(Migrator {
             store: self.store,
             migrations: self.migrations,
-            infos: Vec::new(),
+            infos,
             options: self.options,
             observer: self.observer,
         })
@@ -304,8 +310,8 @@ impl<S: StateStore> MigratorBuilder<S> {
 pub struct Migrator<S: StateStore> {
     store: S,
     migrations: Vec<BoxedMigration<S::Context>>,
-    /// Checksummed descriptions of `migrations` (same order), refreshed by
-    /// every operation.
+    /// Checksummed descriptions of `migrations` (same order), computed once
+    /// by [`MigratorBuilder::build`]: migrations cannot change afterwards.
     infos: Vec<MigrationInfo>,
     options: Options,
     observer: Option<Arc<dyn Observer>>,
@@ -395,14 +401,11 @@ impl<S: StateStore> Migrator<S> {
         self.store
     }
 
-    /// The declared migrations, with checksums computed from their sources
-    /// now, ascending by version.
+    /// The declared migrations, ascending by version, with the checksums
+    /// of their sources computed once when the migrator was built.
     #[must_use]
-    pub fn declared(&self) -> Vec<MigrationInfo> {
-        self.migrations
-            .iter()
-            .map(|m| MigrationInfo::of(&**m))
-            .collect()
+    pub fn declared(&self) -> &[MigrationInfo] {
+        &self.infos
     }
 
     fn emit(&self, event: Progress) {
@@ -446,13 +449,9 @@ impl<S: StateStore> Migrator<S> {
     }
 
     /// Loads the history and plans against the declared migrations.
-    ///
-    /// Hashes every declared source once and keeps the result in
-    /// `self.infos` for the steps of this operation.
     async fn load_plan(&mut self) -> Result<Plan> {
-        self.infos = self.declared();
         let history = self.store.load().await?;
-        Ok(plan(&self.infos, &history))
+        Ok(crate::plan::plan_owned(&self.infos, history))
     }
 
     /// Applies every pending migration, in version order.
@@ -984,46 +983,65 @@ impl<S: StateStore> Migrator<S> {
     /// See [`StatusReport::count`](crate::StatusReport::count).
     pub async fn status(&mut self) -> Result<StatusReport> {
         let plan = self.load_plan().await?;
-        let declared = &self.infos;
-        let mut entries = Vec::with_capacity(declared.len() + plan.missing.len());
-        let state_of = |v: u64| -> MigrationState {
-            if plan.divergent.iter().any(|d| d.version == v) {
+        let problems = plan.problems();
+        let Plan {
+            applied,
+            divergent,
+            missing,
+            out_of_order,
+            in_doubt,
+            ..
+        } = plan;
+        // Every list of the plan is sorted by version.
+        let has = |list: &[u64], v: u64| list.binary_search(&v).is_ok();
+        let divergent: Vec<u64> = divergent.iter().map(|d| d.version).collect();
+        let out_of_order: Vec<u64> = out_of_order.iter().map(|m| m.version).collect();
+        let doubt_of = |v: u64| {
+            in_doubt
+                .binary_search_by_key(&v, |x| x.version)
+                .ok()
+                .map(|k| &in_doubt[k])
+        };
+        let mut entries = Vec::with_capacity(self.infos.len() + missing.len());
+        let mut applied = applied.into_iter().peekable();
+        for d in &self.infos {
+            // Records below `d` are not declared: they are in `missing`.
+            while applied.next_if(|a| a.version < d.version).is_some() {}
+            let rec = applied.next_if(|a| a.version == d.version);
+            let doubt = doubt_of(d.version);
+            let state = if has(&divergent, d.version) {
                 MigrationState::Divergent
-            } else if plan.in_doubt.iter().any(|d| d.version == v) {
+            } else if doubt.is_some() {
                 MigrationState::InDoubt
-            } else if plan.applied.binary_search_by_key(&v, |a| a.version).is_ok() {
+            } else if rec.is_some() {
                 MigrationState::Applied
-            } else if plan.out_of_order.iter().any(|m| m.version == v) {
+            } else if has(&out_of_order, d.version) {
                 MigrationState::OutOfOrder
             } else {
                 MigrationState::Pending
-            }
-        };
-        for d in declared {
-            let rec = plan
-                .applied
-                .binary_search_by_key(&d.version, |a| a.version)
-                .ok()
-                .map(|k| &plan.applied[k]);
+            };
+            let (applied_at_ms, duration_ms, name) = match rec {
+                // The usual case: the record's name is the declared one, so
+                // it is moved into the entry rather than copied.
+                Some(r) if r.name == d.name => (Some(r.applied_at_ms), Some(r.duration_ms), r.name),
+                Some(r) => (Some(r.applied_at_ms), Some(r.duration_ms), d.name.clone()),
+                None => (None, None, d.name.clone()),
+            };
             entries.push(StatusEntry {
                 version: d.version,
-                name: d.name.clone(),
+                name,
                 phase: d.phase,
-                state: state_of(d.version),
+                state,
                 checksum: d.checksum,
-                applied_at_ms: rec.map(|r| r.applied_at_ms),
-                duration_ms: rec.map(|r| r.duration_ms),
-                in_doubt: plan
-                    .in_doubt
-                    .iter()
-                    .find(|x| x.version == d.version)
-                    .map(|x| x.direction),
+                applied_at_ms,
+                duration_ms,
+                in_doubt: doubt.map(|x| x.direction),
             });
         }
-        for m in &plan.missing {
+        for m in missing {
             entries.push(StatusEntry {
                 version: m.version,
-                name: m.name.clone(),
+                name: m.name,
                 phase: m.phase,
                 state: MigrationState::Missing,
                 checksum: m.checksum,
@@ -1032,7 +1050,7 @@ impl<S: StateStore> Migrator<S> {
                 in_doubt: None,
             });
         }
-        for x in &plan.in_doubt {
+        for x in &in_doubt {
             if self.index_of(x.version).is_none() {
                 entries.push(StatusEntry {
                     version: x.version,
@@ -1050,12 +1068,13 @@ impl<S: StateStore> Migrator<S> {
         Ok(StatusReport {
             store: self.store.describe(),
             entries,
-            problems: plan.problems(),
+            problems,
         })
     }
 
-    /// Recomputes every declared checksum and compares the whole history;
-    /// reports every problem, not just the first. Read only.
+    /// Compares every declared checksum (computed from the sources when the
+    /// migrator was built) and name with the whole history; reports every
+    /// problem, not just the first. Read only.
     ///
     /// # Errors
     ///

@@ -197,6 +197,11 @@ pub struct Plan {
 /// ```
 #[must_use]
 pub fn plan(declared: &[MigrationInfo], history: &History) -> Plan {
+    plan_owned(declared, history.clone())
+}
+
+/// [`plan`], moving the records out of `history` instead of copying them.
+pub(crate) fn plan_owned(declared: &[MigrationInfo], history: History) -> Plan {
     let mut out = Plan::default();
 
     // Declared migrations sorted by version; duplicates are reported and only
@@ -215,10 +220,13 @@ pub fn plan(declared: &[MigrationInfo], history: &History) -> Plan {
         unique.push(group[0]);
     }
 
-    let mut applied: Vec<&AppliedMigration> = history.applied.iter().collect();
-    applied.sort_by_key(|a| a.version);
-    let mut applied_unique: Vec<&AppliedMigration> = Vec::with_capacity(applied.len());
-    for group in applied.chunk_by(|a, b| a.version == b.version) {
+    let History {
+        applied: mut applied_unique,
+        in_doubt,
+    } = history;
+    // Stable: the first record of a duplicated version stays first.
+    applied_unique.sort_by_key(|a| a.version);
+    for group in applied_unique.chunk_by(|a, b| a.version == b.version) {
         if group.len() > 1 {
             out.duplicates.push(Duplicate {
                 version: group[0].version,
@@ -226,11 +234,11 @@ pub fn plan(declared: &[MigrationInfo], history: &History) -> Plan {
                 recorded: true,
             });
         }
-        applied_unique.push(group[0]);
     }
+    applied_unique.dedup_by_key(|a| a.version);
 
-    let in_doubt: BTreeMap<u64, &InDoubt> =
-        history.in_doubt.iter().map(|d| (d.version, d)).collect();
+    // Later records of a version replace earlier ones, as a map insert does.
+    let in_doubt: BTreeMap<u64, InDoubt> = in_doubt.into_iter().map(|d| (d.version, d)).collect();
     for d in in_doubt.values() {
         if applied_unique
             .binary_search_by_key(&d.version, |a| a.version)
@@ -251,7 +259,7 @@ pub fn plan(declared: &[MigrationInfo], history: &History) -> Plan {
     let (mut i, mut j) = (0, 0);
     while i < unique.len() || j < applied_unique.len() {
         let d = unique.get(i).copied();
-        let a = applied_unique.get(j).copied();
+        let a = applied_unique.get(j);
         match (d, a) {
             (Some(d), Some(a)) if d.version == a.version => {
                 if d.name != a.name || d.checksum != a.checksum {
@@ -263,7 +271,6 @@ pub fn plan(declared: &[MigrationInfo], history: &History) -> Plan {
                         recorded_checksum: a.checksum,
                     });
                 }
-                out.applied.push(a.clone());
                 i += 1;
                 j += 1;
             }
@@ -287,7 +294,6 @@ pub fn plan(declared: &[MigrationInfo], history: &History) -> Plan {
             }
             (_, Some(a)) => {
                 out.missing.push(a.clone());
-                out.applied.push(a.clone());
                 j += 1;
             }
             (None, None) => break,
@@ -296,7 +302,9 @@ pub fn plan(declared: &[MigrationInfo], history: &History) -> Plan {
         }
     }
     out.divergent.sort_by_key(|d| d.version);
-    out.in_doubt = in_doubt.into_values().cloned().collect();
+    // The walk visited every record once, in order: all of them are applied.
+    out.applied = applied_unique;
+    out.in_doubt = in_doubt.into_values().collect();
     out
 }
 

@@ -652,6 +652,23 @@ async fn a_tampered_checksum_is_reported_and_nothing_changes() {
         text.contains("version 1") && text.contains("\"zz\""),
         "{text}"
     );
+
+    // Hex, but not 32 bytes: the same clear error.
+    schema
+        .client()
+        .await
+        .batch_execute(&format!(
+            "UPDATE {}.{HISTORY} SET checksum = 'abcd' WHERE version = 1",
+            schema.name
+        ))
+        .await
+        .expect("tamper");
+    let err = m.status().await.expect_err("short checksum");
+    let text = chain(&err);
+    assert!(
+        text.contains("version 1") && text.contains("\"abcd\""),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -348,6 +348,9 @@ pub(crate) struct Inner {
     pub(crate) scheme: Scheme,
     /// Sorted ascending, unique.
     pub(crate) entries: Vec<Entry>,
+    /// `entries[i].version`, packed: a request's version is looked up here,
+    /// within a cache line or two, not across the entries' header values.
+    pub(crate) versions: Box<[Version]>,
     pub(crate) sources: Vec<SourceConfig>,
     pub(crate) conflict: Conflict,
     pub(crate) missing: Missing,
@@ -810,6 +813,7 @@ impl PolicyBuilder {
         Ok(Policy {
             inner: Arc::new(Inner {
                 scheme: self.scheme,
+                versions: entries.iter().map(|e| e.version).collect(),
                 entries,
                 sources,
                 conflict: self.conflict,

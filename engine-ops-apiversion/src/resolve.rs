@@ -313,10 +313,11 @@ pub(crate) fn resolve_with(
                 .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD));
     // `neutral` goes in, so the resolution is built once, in place: copying
     // it out to change one flag would read bytes just written one by one.
-    match resolve_explicit(inner, &parts.uri, &parts.headers, now, neutral) {
-        Err(_) if neutral => Ok(fallback(inner, now, true, None)),
-        result => result,
+    let result = resolve_explicit(inner, &parts.uri, &parts.headers, now, neutral);
+    if neutral && result.is_err() {
+        return Ok(fallback(inner, now, true, None));
     }
+    result
 }
 
 fn fallback(
@@ -413,7 +414,7 @@ fn resolve_explicit(
     let Some(version) = found.version else {
         return Err(invalid(chosen_from, &found));
     };
-    let Ok(index) = inner.entries.binary_search_by(|e| e.version.cmp(&version)) else {
+    let Ok(index) = inner.versions.binary_search(&version) else {
         return Err(VersionError::Unsupported {
             found_in: chosen_from,
             requested: found.raw_string(),
@@ -614,8 +615,9 @@ fn hex(b: u8) -> Option<u8> {
 /// member's media range, its q-value in thousandths (0 when malformed: the
 /// member is unusable) and the value of parameter `param`, if present.
 ///
-/// The general parser, byte by byte; values without a quoted string take
-/// [`scan_accept_unquoted`], which gives the same answers faster.
+/// The general parser, byte by byte; [`offer_value`] sends most values to
+/// [`scan_param_unquoted`] instead, which gives the same answers faster.
+#[inline(never)]
 fn scan_accept<'a>(
     bytes: &'a [u8],
     param: &[u8],
@@ -683,60 +685,73 @@ fn scan_accept<'a>(
 const ONES: u64 = 0x0101_0101_0101_0101;
 const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 
-/// The high bit of every byte of `word` that equals `b` (exact: no false
-/// positives from borrows, since no addition crosses a byte).
+/// The high bit of every byte of the eight at `base` (zero-padded past the
+/// end) that equals `b` once OR-ed with `fold` (`0x20` in every byte folds
+/// ASCII letters to lowercase; 0 compares exactly). Exact: no addition
+/// carries across a byte.
 #[inline(always)]
-fn bytes_equal(word: u64, b: u8) -> u64 {
-    let v = word ^ (ONES * u64::from(b));
-    !(((v & LOW7) + LOW7) | v | LOW7)
-}
-
-/// The `,` `;` `=` bytes of the eight bytes at `base` (zero-padded past the
-/// end), as high bits.
-#[inline(always)]
-fn delimiter_mask(bytes: &[u8], base: usize) -> u64 {
+fn byte_mask(bytes: &[u8], base: usize, b: u8, fold: u64) -> u64 {
     let tail = bytes.get(base..).unwrap_or_default();
     let word = match tail.first_chunk::<8>() {
         Some(chunk) => u64::from_le_bytes(*chunk),
-        None => {
-            let mut buf = [0u8; 8];
-            buf[..tail.len()].copy_from_slice(tail);
-            u64::from_le_bytes(buf)
-        }
+        // Assembled in a register: copying into a stack buffer and loading
+        // it back would stall on store forwarding.
+        None => tail
+            .iter()
+            .rev()
+            .fold(0, |word, &b| (word << 8) | u64::from(b)),
     };
-    bytes_equal(word, b',') | bytes_equal(word, b';') | bytes_equal(word, b'=')
+    let v = (word | fold) ^ (ONES * u64::from(b));
+    !(((v & LOW7) + LOW7) | v | LOW7)
 }
 
-/// The positions of `,` `;` and `=` in a byte string, in order, found eight
-/// bytes at a time (SWAR): the bytes of media ranges and values are never
-/// looked at one by one.
-struct Delimiters<'a> {
+/// The positions of one byte value in a byte string, in order, found eight
+/// bytes at a time (SWAR).
+struct Positions<'a> {
     bytes: &'a [u8],
+    byte: u8,
+    fold: u64,
     base: usize,
     mask: u64,
 }
 
-impl<'a> Delimiters<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Delimiters {
+impl<'a> Positions<'a> {
+    /// Positions of `byte`.
+    #[inline(always)]
+    fn new(bytes: &'a [u8], byte: u8) -> Self {
+        Positions::folded(bytes, byte, 0)
+    }
+
+    /// Positions of the ASCII letter `lower`, in either case.
+    #[inline(always)]
+    fn ignore_case(bytes: &'a [u8], lower: u8) -> Self {
+        debug_assert!(lower.is_ascii_lowercase());
+        Positions::folded(bytes, lower, ONES * 0x20)
+    }
+
+    #[inline(always)]
+    fn folded(bytes: &'a [u8], byte: u8, fold: u64) -> Self {
+        Positions {
             bytes,
+            byte,
+            fold,
             base: 0,
-            mask: delimiter_mask(bytes, 0),
+            mask: byte_mask(bytes, 0, byte, fold),
         }
     }
 }
 
-impl Iterator for Delimiters<'_> {
+impl Iterator for Positions<'_> {
     type Item = usize;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<usize> {
         while self.mask == 0 {
             self.base += 8;
             if self.base >= self.bytes.len() {
                 return None;
             }
-            self.mask = delimiter_mask(self.bytes, self.base);
+            self.mask = byte_mask(self.bytes, self.base, self.byte, self.fold);
         }
         let at = self.base + (self.mask.trailing_zeros() / 8) as usize;
         self.mask &= self.mask - 1;
@@ -744,57 +759,108 @@ impl Iterator for Delimiters<'_> {
     }
 }
 
-/// [`scan_accept`] for a value without `"` (so without quoted strings):
-/// members end at `,`, parameters at `;`, and a parameter's name at its
-/// first `=`, so only those bytes need be found.
-fn scan_accept_unquoted<'a>(
-    bytes: &'a [u8],
-    param: &[u8],
-    mut visit: impl FnMut(&'a [u8], u16, Option<&'a [u8]>),
-) {
-    let mut delimiters = Delimiters::new(bytes);
-    // Where the current media range, parameter name or value starts.
-    let mut start = 0;
-    let mut in_range = true;
-    let mut range: &'a [u8] = &[];
-    // A parameter's name, once its `=` has been seen.
-    let mut name: Option<&'a [u8]> = None;
+/// Whether `haystack` contains `needle` (lowercase, starting with a
+/// letter), ASCII case-insensitively: candidates are the positions of its
+/// first letter, found eight bytes at a time.
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    if !first.is_ascii_lowercase() {
+        return haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle));
+    }
+    Positions::ignore_case(haystack, first).any(|at| {
+        haystack
+            .get(at + 1..at + needle.len())
+            .is_some_and(|candidate| candidate.eq_ignore_ascii_case(rest))
+    })
+}
+
+/// The q-value of the member `member` (its parameters after the media
+/// range; the last `q` wins, a malformed one is 0).
+fn member_q(member: &[u8]) -> u16 {
     let mut q = 1000;
-    let mut token = None;
-    loop {
-        let next = delimiters.next();
-        let (at, delimiter) = match next {
-            Some(at) => (at, bytes[at]),
-            None => (bytes.len(), b','),
+    for parameter in member.split(|&b| b == b';').skip(1) {
+        let Some(eq) = parameter.iter().position(|&b| b == b'=') else {
+            continue;
         };
-        if delimiter == b'=' {
-            // The first `=` of a parameter ends its name; any other is data.
-            if !in_range && name.is_none() {
-                name = Some(bytes[start..at].trim_ascii());
-                start = at + 1;
-            }
+        if parameter[..eq].trim_ascii().eq_ignore_ascii_case(b"q") {
+            q = parse_q(parameter[eq + 1..].trim_ascii()).unwrap_or(0);
+        }
+    }
+    q
+}
+
+/// [`scan_accept`] restricted to the `param` parameter, for a value with no
+/// quoted string and no vendor type: calls `visit` with the q-value and
+/// token of each member that carries `param`, in order.
+///
+/// Instead of walking every member, it finds the `=` bytes (SWAR) and keeps
+/// those that end a `;<ows>param<ows>` name; only a member holding one is
+/// parsed further, for its q-value. Without quoted strings every `;` opens
+/// a parameter and every `,` ends a member, so this sees what
+/// [`scan_accept`] sees.
+#[inline(always)]
+fn scan_param_unquoted<'a>(bytes: &'a [u8], param: &[u8], mut visit: impl FnMut(u16, &'a [u8])) {
+    // The member found last (start, end), its token, and whether it holds
+    // another `=` (so maybe a `q`), not yet reported: a later `param` in the
+    // same member replaces its token.
+    let mut pending: Option<(usize, usize, &'a [u8], bool)> = None;
+    // A member whose only `=` is its `param`'s has no q-value: 1.
+    let q = |start: usize, end: usize, other: bool| {
+        if other {
+            member_q(&bytes[start..end])
+        } else {
+            1000
+        }
+    };
+    let mut previous_eq = None;
+    for eq in Positions::new(bytes, b'=') {
+        let before = previous_eq.replace(eq);
+        if let Some((_, end, _, other)) = &mut pending
+            && eq < *end
+        {
+            *other = true;
+        }
+        let name = bytes[..eq].trim_ascii_end();
+        let Some(name_start) = name.len().checked_sub(param.len()) else {
+            continue;
+        };
+        if !name[name_start..].eq_ignore_ascii_case(param)
+            || name[..name_start].trim_ascii_end().last() != Some(&b';')
+        {
             continue;
         }
-        // A `;` or `,` (or the end) closes the range or the parameter.
-        if in_range {
-            range = bytes[start..at].trim_ascii();
-            in_range = false;
-        } else if let Some(key) = name.take() {
-            let value = bytes[start..at].trim_ascii();
-            if key.eq_ignore_ascii_case(b"q") {
-                q = parse_q(value).unwrap_or(0);
-            } else if key.eq_ignore_ascii_case(param) {
-                token = Some(value);
+        let value_end = bytes[eq + 1..]
+            .iter()
+            .position(|&b| b == b';' || b == b',')
+            .map_or(bytes.len(), |i| eq + 1 + i);
+        let token = bytes[eq + 1..value_end].trim_ascii();
+        let start = bytes[..name_start]
+            .iter()
+            .rposition(|&b| b == b',')
+            .map_or(0, |i| i + 1);
+        match &mut pending {
+            Some((pending_start, _, pending_token, _)) if *pending_start == start => {
+                *pending_token = token;
+            }
+            _ => {
+                if let Some((start, end, token, other)) = pending {
+                    visit(q(start, end, other), token);
+                }
+                let end = bytes[value_end..]
+                    .iter()
+                    .position(|&b| b == b',')
+                    .map_or(bytes.len(), |i| value_end + i);
+                let other = before.is_some_and(|before| before >= start);
+                pending = Some((start, end, token, other));
             }
         }
-        start = at + 1;
-        if delimiter == b',' {
-            visit(range, q, token);
-            if next.is_none() {
-                return;
-            }
-            (in_range, q, token) = (true, 1000, None);
-        }
+    }
+    if let Some((start, end, token, other)) = pending {
+        visit(q(start, end, other), token);
     }
 }
 
@@ -832,6 +898,46 @@ fn parse_q(value: &[u8]) -> Option<u16> {
     }
 }
 
+/// Offers one `Accept` member to the running best (higher q wins, ties go
+/// to the first; `q=0` never counts).
+#[inline(always)]
+fn offer<'a>(
+    best: &mut Option<(u16, &'a [u8])>,
+    vendor: Option<&[u8]>,
+    range: &'a [u8],
+    q: u16,
+    value: Option<&'a [u8]>,
+) {
+    if q == 0 || best.is_some_and(|(best_q, _)| q <= best_q) {
+        return;
+    }
+    if let Some(token) = value.or_else(|| vendor.and_then(|v| vendor_version(range, v))) {
+        *best = Some((q, token));
+    }
+}
+
+/// Offers every member of one `Accept` field value. Most values (`*/*`,
+/// `application/json`, a browser's list) name no version: those without a
+/// quoted string or the vendor prefix take [`scan_param_unquoted`], which
+/// looks only at the `=` bytes; the rest take the general parser.
+#[inline]
+fn offer_value<'a>(
+    best: &mut Option<(u16, &'a [u8])>,
+    bytes: &'a [u8],
+    param: &[u8],
+    vendor: Option<&[u8]>,
+) {
+    if bytes.contains(&b'"') || vendor.is_some_and(|v| contains_ignore_case(bytes, v)) {
+        scan_accept(bytes, param, |range, q, value| {
+            offer(best, vendor, range, q, value);
+        });
+    } else {
+        scan_param_unquoted(bytes, param, |q, token| {
+            offer(best, None, &[], q, Some(token));
+        });
+    }
+}
+
 /// The version of the highest-q `Accept` member that names one (ties: the
 /// first); `q=0` members never count. Only the winner's token is parsed.
 #[inline]
@@ -842,21 +948,8 @@ fn read_media_type<'a>(
     scheme: Scheme,
 ) -> Option<Found<'a>> {
     let mut best: Option<(u16, &'a [u8])> = None;
-    let mut visit = |range: &'a [u8], q: u16, value: Option<&'a [u8]>| {
-        if q == 0 || best.is_some_and(|(best_q, _)| q <= best_q) {
-            return;
-        }
-        if let Some(token) = value.or_else(|| vendor.and_then(|v| vendor_version(range, v))) {
-            best = Some((q, token));
-        }
-    };
     for value in headers.get_all(ACCEPT) {
-        let bytes = value.as_bytes();
-        if bytes.contains(&b'"') {
-            scan_accept(bytes, param, &mut visit);
-        } else {
-            scan_accept_unquoted(bytes, param, &mut visit);
-        }
+        offer_value(&mut best, value.as_bytes(), param, vendor);
     }
     best.map(|(_, token)| Found::new(scheme, token))
 }
@@ -1319,90 +1412,109 @@ mod tests {
         );
     }
 
-    /// A member as a scanner reports it: range, q-value, `version` value.
-    type Member = (Vec<u8>, u16, Option<Vec<u8>>);
-
-    /// Every member a scanner reports, as owned values: the general parser's
-    /// or (`fast`) the unquoted one's.
-    fn members(fast: bool, value: &[u8]) -> Vec<Member> {
-        let mut out = Vec::new();
-        let visit = |range: &[u8], q: u16, token: Option<&[u8]>| {
-            out.push((range.to_vec(), q, token.map(<[u8]>::to_vec)));
-        };
+    /// The winning (q, token) of one `Accept` value: through
+    /// [`offer_value`] (`fast`), or through the general parser alone.
+    fn best_of(fast: bool, value: &[u8], vendor: Option<&[u8]>) -> Option<(u16, Vec<u8>)> {
+        let mut best = None;
         if fast {
-            scan_accept_unquoted(value, b"version", visit);
+            offer_value(&mut best, value, b"version", vendor);
         } else {
-            scan_accept(value, b"version", visit);
+            scan_accept(value, b"version", |range, q, token| {
+                offer(&mut best, vendor, range, q, token);
+            });
         }
-        // A trailing empty member (after a final `,`, or of an empty value)
-        // names nothing either way.
-        while out
-            .last()
-            .is_some_and(|(range, _, token)| range.is_empty() && token.is_none())
-        {
-            out.pop();
-        }
-        out
+        best.map(|(q, token)| (q, token.to_vec()))
     }
 
     #[test]
-    fn delimiters_are_found_across_words() {
+    fn positions_are_found_across_words() {
         let value = b"text/html;q=0.8, application/json; version=2, */*;q=0.1,";
-        let expected: Vec<usize> = value
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| matches!(b, b',' | b';' | b'='))
-            .map(|(i, _)| i)
-            .collect();
-        assert_eq!(Delimiters::new(value).collect::<Vec<_>>(), expected);
-        assert_eq!(Delimiters::new(b"").next(), None);
-        assert_eq!(Delimiters::new(b"abcdefgh").next(), None);
-        assert_eq!(Delimiters::new(b"abcdefgh;").collect::<Vec<_>>(), [8]);
-        // Bytes one off a delimiter (`+`, `<`, `:`, `>`) and high bytes are not.
+        for byte in [b'=', b',', b';'] {
+            let expected: Vec<usize> = value
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == byte)
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(Positions::new(value, byte).collect::<Vec<_>>(), expected);
+        }
+        assert_eq!(Positions::new(b"", b'=').next(), None);
+        assert_eq!(Positions::new(b"abcdefgh", b'=').next(), None);
+        assert_eq!(Positions::new(b"abcdefgh=", b'=').collect::<Vec<_>>(), [8]);
+        // Bytes one off `=` (`<`, `>`), high bytes and NUL padding are not `=`.
         assert_eq!(
-            Delimiters::new(b"+<:>\x80\xff\xac\xbb,").collect::<Vec<_>>(),
+            Positions::new(b"<>\x80\xff\xbd\x3c\x00\x01=", b'=').collect::<Vec<_>>(),
             [8]
         );
     }
 
     #[test]
-    fn both_accept_scanners_agree_on_examples() {
+    fn case_insensitive_search_finds_needles() {
+        assert!(contains_ignore_case(
+            b"application/VND.ACME.v2",
+            b"vnd.acme."
+        ));
+        assert!(contains_ignore_case(b"vv", b"v"));
+        assert!(contains_ignore_case(b"abc", b""));
+        assert!(!contains_ignore_case(b"application/vnd.acm", b"vnd.acme."));
+        assert!(!contains_ignore_case(b"vnd.acmx.vnd.acm", b"vnd.acme."));
+        // `V` and `v` are the only bytes that fold to `v`.
+        assert!(!contains_ignore_case(
+            b"\x56\x16\x36\xd6nd.acme.",
+            b"vnd.acme."
+        ));
+        assert!(contains_ignore_case(b"\x16\x36\xd6Vnd.acme.", b"vnd.acme."));
+        assert!(contains_ignore_case(b"ab.x+1", b".x+"));
+        assert!(!contains_ignore_case(b"ab.x+1", b".y+"));
+    }
+
+    #[test]
+    fn fast_and_general_accept_parsing_agree_on_examples() {
+        let vendor = Some(&b"vnd.engine-ops."[..]);
         for value in [
             "text/html;q=0.8, application/json; version=2, */*;q=0.1",
             " , application/json ; version = 2 ; q = 0.5 ",
             "application/json;version=a=b;q=1,,",
+            "application/json;version=1;version=3;q=0.5, a;version=2;q=0.4",
             "application/json;version;q=0.5,text/plain;=3;version=",
             "a=b;version=1,c;q=0;version=2",
+            "x;q=0.5;version=1, y;version=2;q=0.5, z;q=0.9;xversion=3",
+            "version=2, a;version=3",
+            "application/vnd.engine-ops.v3+json;q=0.5, application/json;version=2",
+            "text/plain; foo=\"a,version=2\", application/json;version=1",
             ";;;,,,",
             "",
         ] {
             assert_eq!(
-                members(true, value.as_bytes()),
-                members(false, value.as_bytes()),
+                best_of(true, value.as_bytes(), vendor),
+                best_of(false, value.as_bytes(), vendor),
                 "{value}"
             );
         }
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config::with_cases(2048))]
+        #![proptest_config(proptest::test_runner::Config::with_cases(4096))]
 
-        /// The fast scanner is only taken for values without `"`; on those
-        /// it must report exactly what the general parser reports.
+        /// Whatever path [`offer_value`] takes, it finds what the general
+        /// parser finds.
         #[test]
-        fn both_accept_scanners_agree(
+        fn fast_and_general_accept_parsing_agree(
             pieces in proptest::collection::vec(
                 proptest::sample::select(vec![
-                    ",", ";", "=", ";version=", ";q=", " ", "\t", "q", "Q", "0", "1", ".", "5",
-                    "version", "VERSION", "application/json", "*/*", "v2", "x",
+                    ",", ";", "=", ";version=", ";q=", " ", "\t", "\"", "\\", "q", "Q", "0",
+                    "1", ".", "5", "version", "VERSION", "application/json", "*/*", "v2", "x",
+                    "application/vnd.engine-ops.v3+json", "application/VND.Engine-Ops.",
                 ]),
                 0..16,
-            )
+            ),
+            vendor in proptest::bool::ANY,
         ) {
             let value = pieces.concat();
+            let vendor = vendor.then_some(&b"vnd.engine-ops."[..]);
             proptest::prop_assert_eq!(
-                members(true, value.as_bytes()),
-                members(false, value.as_bytes())
+                best_of(true, value.as_bytes(), vendor),
+                best_of(false, value.as_bytes(), vendor)
             );
         }
     }

@@ -99,16 +99,11 @@ fn parse_uint(digits: &[u8]) -> Option<u32> {
     if digits.is_empty() || digits.len() > 9 || (digits.len() > 1 && digits[0] == b'0') {
         return None;
     }
-    let mut value: u32 = 0;
-    for &b in digits {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        value = value * 10 + u32::from(b - b'0');
-    }
-    Some(value)
+    fixed_digits(digits)
 }
 
+/// ASCII digits (any number of them, leading zeros allowed; at most 9 in
+/// every caller) into a `u32`.
 fn fixed_digits(digits: &[u8]) -> Option<u32> {
     let mut value: u32 = 0;
     for &b in digits {

@@ -1,5 +1,7 @@
 //! The tower layer, driven with `ServiceExt::oneshot`.
 
+mod common;
+
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,7 +12,7 @@ use engine_ops_apiversion::{
     Version, VersionSpec,
 };
 use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use tower::{Layer, ServiceExt, service_fn};
 
 const DEPRECATED_AT: u64 = 1_717_200_000; // 2024-06-01T00:00:00Z
@@ -82,14 +84,7 @@ async fn call(policy: &Policy, uri: &str, headers: &[(&str, &str)]) -> Answer {
         .oneshot(request.body(Full::default()).expect("request"))
         .await
         .expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, headers, body) = common::collect(response).await;
     Answer {
         status,
         headers,
@@ -167,10 +162,7 @@ async fn sunset_answers_410_only_when_enforced() {
     let strict = call(&policy(clock, true), "/api/v1/orders", &[]).await;
     assert_eq!(strict.status, StatusCode::GONE);
     let doc: serde_json::Value = serde_json::from_str(&strict.body).expect("json");
-    assert_eq!(
-        doc["type"],
-        "https://engine-ops.dev/problems/api-version/sunset"
-    );
+    assert_eq!(doc["type"], common::problem_type("sunset"));
     assert_eq!(doc["status"], 410);
     assert_eq!(doc["sunset"], "Wed, 01 Jan 2025 00:00:00 GMT");
     assert_eq!(doc["requested"], "1");
@@ -221,11 +213,7 @@ async fn errors_are_problem_json_with_discovery_headers() {
         assert_eq!(answer.headers["vary"], "x-api-version, accept");
         assert!(answer.headers.get("api-version").is_none());
         let doc: serde_json::Value = serde_json::from_str(&answer.body).expect("json");
-        assert_eq!(
-            doc["type"],
-            format!("https://engine-ops.dev/problems/api-version/{kind}"),
-            "{uri}"
-        );
+        assert_eq!(doc["type"], common::problem_type(kind), "{uri}");
         assert_eq!(doc["status"], 400);
         assert_eq!(doc["supported"], serde_json::json!(["1", "2"]));
         if let Some(requested) = requested {
@@ -250,10 +238,7 @@ async fn missing_versions_are_rejected_when_required() {
     let answer = call(&policy, "/orders", &[]).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     let doc: serde_json::Value = serde_json::from_str(&answer.body).expect("json");
-    assert_eq!(
-        doc["type"],
-        "https://engine-ops.dev/problems/api-version/missing"
-    );
+    assert_eq!(doc["type"], common::problem_type("missing"));
     assert_eq!(doc["supported"], serde_json::json!(["1"]));
     assert_eq!(answer.headers["api-supported-versions"], "1");
 }
@@ -372,12 +357,7 @@ async fn rewriting_can_be_turned_off() {
         .body(Full::default())
         .expect("request");
     let response = service.oneshot(request).await.expect("infallible");
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (_, _, body) = common::collect(response).await;
     assert_eq!(body, "/api/v2/orders 2 Some(Path) false");
 }
 

@@ -1,6 +1,8 @@
 //! Transforms through the layers, driven with `ServiceExt::oneshot`.
 #![cfg(feature = "transform")]
 
+mod common;
+
 use std::convert::Infallible;
 
 use bytes::Bytes;
@@ -137,19 +139,12 @@ async fn call(
         .body(Full::new(Bytes::from(body.to_owned())))
         .expect("request");
     let response = service.oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
     // ApiVersion wraps Transform's body: inner-of-inner means untouched.
     let untouched = response
         .body()
         .get_ref()
         .is_some_and(VersionedBody::is_inner);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, headers, body) = common::collect(response).await;
     Answer {
         status,
         headers,
@@ -158,14 +153,29 @@ async fn call(
     }
 }
 
+/// [`call`] with a JSON body and no size cap to speak of.
+async fn call_json(version: &str, path: &str, body: &str) -> Answer {
+    call(version, path, Some("application/json"), body, 1 << 20).await
+}
+
 fn doc(answer: &Answer) -> Value {
     serde_json::from_slice(&answer.body).expect("json body")
+}
+
+/// A response's status and JSON body.
+async fn status_and_json<B>(response: Response<B>) -> (StatusCode, Value)
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let (status, _, body) = common::collect(response).await;
+    (status, serde_json::from_slice(&body).expect("json"))
 }
 
 #[tokio::test]
 async fn v1_goes_up_the_chain_and_back_down() {
     let body = r#"{"name": "Ada", "price": 10, "tags": [1, null, "x"], "note": null, "zero": 0}"#;
-    let answer = call("1", "/orders", Some("application/json"), body, 1 << 20).await;
+    let answer = call_json("1", "/orders", body).await;
     assert_eq!(answer.status, StatusCode::OK);
     let doc = doc(&answer);
     // The handler saw the v3 shape (upgraded, re-serialised with a fixed length)...
@@ -199,39 +209,18 @@ async fn the_handler_sees_the_head_shape() {
         json!({"full_name": "Ada", "price": {"amount": 10, "currency": "EUR"}})
     );
     // The request Content-Length the handler saw matches the rewritten body.
-    let answer = call(
-        "1",
-        "/orders",
-        Some("application/json"),
-        r#"{"name":"Ada","price":10}"#,
-        1 << 20,
-    )
-    .await;
+    let answer = call_json("1", "/orders", r#"{"name":"Ada","price":10}"#).await;
     let expected = serde_json::to_vec(&head).expect("json").len().to_string();
     assert_eq!(doc(&answer)["length_header"], expected);
 }
 
 #[tokio::test]
 async fn route_scoped_changes_apply_only_on_their_routes() {
-    let answer = call(
-        "2",
-        "/orders",
-        Some("application/json"),
-        r#"{"full_name":"Ada","price":10}"#,
-        1 << 20,
-    )
-    .await;
+    let answer = call_json("2", "/orders", r#"{"full_name":"Ada","price":10}"#).await;
     assert_eq!(doc(&answer)["price"], 10);
     // On another route only the unscoped change would apply, and v2 is past it:
     // nothing to do, so nothing is buffered.
-    let answer = call(
-        "2",
-        "/users",
-        Some("application/json"),
-        r#"{"full_name":"Ada","price":10}"#,
-        1 << 20,
-    )
-    .await;
+    let answer = call_json("2", "/users", r#"{"full_name":"Ada","price":10}"#).await;
     assert_eq!(doc(&answer)["untouched"], true);
     assert!(answer.untouched);
     assert!(answer.headers.get("etag").is_some());
@@ -239,14 +228,7 @@ async fn route_scoped_changes_apply_only_on_their_routes() {
 
 #[tokio::test]
 async fn the_head_version_is_never_buffered() {
-    let answer = call(
-        "3",
-        "/orders",
-        Some("application/json"),
-        r#"{"full_name":"Ada"}"#,
-        1 << 20,
-    )
-    .await;
+    let answer = call_json("3", "/orders", r#"{"full_name":"Ada"}"#).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(doc(&answer)["untouched"], true);
     assert!(answer.untouched);
@@ -259,30 +241,17 @@ async fn oversized_bodies_answer_413() {
     let answer = call("1", "/orders", Some("application/json"), &body, 100).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer.headers["content-type"], "application/problem+json");
-    assert_eq!(
-        doc(&answer)["type"],
-        "https://engine-ops.dev/problems/api-version/body-too-large"
-    );
+    assert_eq!(doc(&answer)["type"], common::problem_type("body-too-large"));
     // Discovery headers are still stamped by the outer layer.
     assert_eq!(answer.headers["api-supported-versions"], "1, 2, 3");
 }
 
 #[tokio::test]
 async fn invalid_json_answers_a_400_problem() {
-    let answer = call(
-        "1",
-        "/orders",
-        Some("application/json"),
-        "{not json",
-        1 << 20,
-    )
-    .await;
+    let answer = call_json("1", "/orders", "{not json").await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     let doc = doc(&answer);
-    assert_eq!(
-        doc["type"],
-        "https://engine-ops.dev/problems/api-version/invalid-body"
-    );
+    assert_eq!(doc["type"], common::problem_type("invalid-body"));
     assert_eq!(doc["status"], 400);
 }
 
@@ -310,14 +279,7 @@ async fn vendor_json_types_are_migrated() {
 
 #[tokio::test]
 async fn error_responses_are_not_downgraded() {
-    let answer = call(
-        "1",
-        "/fail",
-        Some("application/json"),
-        r#"{"name":"Ada"}"#,
-        1 << 20,
-    )
-    .await;
+    let answer = call_json("1", "/fail", r#"{"name":"Ada"}"#).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     // The request was upgraded (the handler saw full_name) and the error body
     // is returned in the head shape, untouched.
@@ -327,14 +289,7 @@ async fn error_responses_are_not_downgraded() {
 
 #[tokio::test]
 async fn top_level_arrays_and_scalars_survive() {
-    let answer = call(
-        "1",
-        "/orders",
-        Some("application/json"),
-        r#"[{"name":"A","price":1},null,7,"s"]"#,
-        1 << 20,
-    )
-    .await;
+    let answer = call_json("1", "/orders", r#"[{"name":"A","price":1},null,7,"s"]"#).await;
     // The handler wraps nothing for non-objects: it echoes the array as is.
     assert_eq!(
         doc(&answer),
@@ -372,13 +327,7 @@ async fn requests_without_a_resolution_pass_through() {
         .expect("request");
     let response = service.oneshot(request).await.expect("infallible");
     assert!(response.body().is_inner());
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let doc: Value = serde_json::from_slice(&body).expect("json");
+    let (_, doc) = status_and_json(response).await;
     assert_eq!(
         (doc["name"].as_str(), doc["untouched"].as_bool()),
         (Some("Ada"), Some(true))
@@ -445,15 +394,7 @@ async fn streamed_request(chunks: &[&str], fail: bool, max: usize) -> (StatusCod
         .header("content-type", "application/json")
         .body(Chunks::new(chunks, fail))
         .expect("request");
-    let response = service.oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, serde_json::from_slice(&body).expect("json"))
+    status_and_json(service.oneshot(request).await.expect("infallible")).await
 }
 
 #[tokio::test]
@@ -474,20 +415,14 @@ async fn streamed_request_bodies_are_capped_while_reading() {
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(
-        doc["type"],
-        "https://engine-ops.dev/problems/api-version/body-too-large"
-    );
+    assert_eq!(doc["type"], common::problem_type("body-too-large"));
 }
 
 #[tokio::test]
 async fn failing_request_bodies_answer_a_400_problem() {
     let (status, doc) = streamed_request(&[r#"{"name":"#], true, 1 << 20).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        doc["type"],
-        "https://engine-ops.dev/problems/api-version/body-failed"
-    );
+    assert_eq!(doc["type"], common::problem_type("body-failed"));
     assert!(
         doc["detail"]
             .as_str()
@@ -516,15 +451,7 @@ async fn streamed_response(
         .header("x-api-version", "1")
         .body(Full::default())
         .expect("request");
-    let response = service.oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, serde_json::from_slice(&body).expect("json"))
+    status_and_json(service.oneshot(request).await.expect("infallible")).await
 }
 
 #[tokio::test]
@@ -540,15 +467,9 @@ async fn streamed_responses_are_migrated_or_fail_loudly() {
 
     let (status, doc) = streamed_response(&[r#"{"full_name":"#, r#""Ada"}"#], false, 8).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(
-        doc["type"],
-        "https://engine-ops.dev/problems/api-version/body-too-large"
-    );
+    assert_eq!(doc["type"], common::problem_type("body-too-large"));
 
     let (status, doc) = streamed_response(&[r#"{"full_name":"#], true, 1 << 20).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(
-        doc["type"],
-        "https://engine-ops.dev/problems/api-version/body-failed"
-    );
+    assert_eq!(doc["type"], common::problem_type("body-failed"));
 }

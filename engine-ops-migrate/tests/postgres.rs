@@ -11,11 +11,11 @@ mod db_support;
 use std::io::Write;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use db_support::{
-    KillOnDrop, Rng, chain, now_ms, sleep_until, spawn_self, unique_name, wait_applied,
+    CrashTally, KillOnDrop, Rng, chain, now_ms, race_children, sleep_until, spawn_self, unique_name,
 };
 use engine_ops_migrate::store::postgres::{PgContext, PostgresStore, PostgresStoreBuilder};
 use engine_ops_migrate::store::sql::SqlMigration;
@@ -1044,32 +1044,16 @@ async fn crash_at_random_moments_keeps_schema_and_history_in_agreement() {
     drop(calib);
 
     let mut schema = server.schema().await;
-    let (mut kills, mut partial, mut doubts, mut rounds) = (0, 0, 0, 0);
-    while kills < 50 {
+    let mut tally = CrashTally::new(CRASH_MIGRATIONS);
+    while tally.kills < 50 {
         let mut c = child(&schema);
         tokio::time::sleep(Duration::from_micros(rng.next() % window_us)).await;
-        let finished = c.0.try_wait().expect("try_wait");
-        if let Some(status) = finished {
-            assert!(status.success(), "child failed on its own: {status}");
-        } else {
-            c.0.kill().expect("SIGKILL");
-            c.0.wait().expect("reap");
-            kills += 1;
-        }
-        let (k, doubt) = check_consistent(&schema).await;
-        doubts += doubt;
-        if k > 0 && k < CRASH_MIGRATIONS {
-            partial += 1;
-        }
-        if k == CRASH_MIGRATIONS {
-            rounds += 1;
+        tally.kill_unless_finished(&mut c.0);
+        if tally.record(check_consistent(&schema).await) {
             schema = server.schema().await;
         }
     }
-    eprintln!(
-        "pg crash test: {kills} kills, {partial} mid-run, {doubts} left a step in doubt, {rounds} rounds, window {window_us} us"
-    );
-    assert!(partial >= 10, "too few kills landed mid-run ({partial})");
+    tally.finish("pg", window_us);
 
     // A plain rerun completes: everything once, the in-doubt step settled.
     let status = child(&schema).0.wait().expect("wait");
@@ -1082,37 +1066,16 @@ async fn eight_processes_at_the_same_instant_apply_each_migration_once() {
     let Some(server) = server().await else { return };
     let schema = server.schema().await;
     let start_at = (now_ms() + 1_500).to_string();
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            spawn_self(
-                "pg_child",
-                &[
-                    (CHILD_SCHEMA, schema.name.clone()),
-                    (CHILD_MODE, "race".into()),
-                    (CHILD_START, start_at.clone()),
-                ],
-                true,
-            )
-        })
-        .collect();
-    let total = Arc::new(AtomicUsize::new(0));
-    let waits: Vec<_> = children
-        .into_iter()
-        .map(|c| {
-            let total = total.clone();
-            std::thread::spawn(move || {
-                let (status, applied) = wait_applied(c);
-                assert!(status.success(), "a child failed: {status}");
-                total.fetch_add(applied.expect("child reported"), Ordering::SeqCst);
-            })
-        })
-        .collect();
-    for w in waits {
-        w.join().expect("child ok");
-    }
+    let total = race_children(
+        "pg_child",
+        &[
+            (CHILD_SCHEMA, schema.name.clone()),
+            (CHILD_MODE, "race".into()),
+            (CHILD_START, start_at),
+        ],
+    );
     assert_eq!(
-        total.load(Ordering::SeqCst),
-        RACE_MIGRATIONS as usize,
+        total, RACE_MIGRATIONS as usize,
         "each applied once in total"
     );
     assert_eq!(check_consistent(&schema).await, (RACE_MIGRATIONS, 0));

@@ -6,10 +6,12 @@ mod db_support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use db_support::{KillOnDrop, Rng, chain, now_ms, sleep_until, spawn_self, wait_applied};
+use db_support::{
+    CrashTally, KillOnDrop, Rng, chain, now_ms, race_children, sleep_until, spawn_self,
+};
 use engine_ops_migrate::store::sql::SqlMigration;
 use engine_ops_migrate::store::sqlite::{SqliteStore, SqliteStoreBuilder};
 use engine_ops_migrate::{
@@ -720,31 +722,16 @@ fn crash_at_random_moments_keeps_schema_and_history_in_agreement() {
     assert_eq!(check_consistent(&calib).0, CRASH_MIGRATIONS);
 
     let mut db = Db::new();
-    let (mut kills, mut partial, mut doubts, mut rounds) = (0, 0, 0, 0);
-    while kills < 50 {
+    let mut tally = CrashTally::new(CRASH_MIGRATIONS);
+    while tally.kills < 50 {
         let mut c = child(&db);
         std::thread::sleep(Duration::from_micros(rng.next() % window_us));
-        if let Some(status) = c.0.try_wait().expect("try_wait") {
-            assert!(status.success(), "child failed on its own: {status}");
-        } else {
-            c.0.kill().expect("SIGKILL");
-            c.0.wait().expect("reap");
-            kills += 1;
-        }
-        let (k, doubt) = check_consistent(&db);
-        doubts += doubt;
-        if k > 0 && k < CRASH_MIGRATIONS {
-            partial += 1;
-        }
-        if k == CRASH_MIGRATIONS {
-            rounds += 1;
+        tally.kill_unless_finished(&mut c.0);
+        if tally.record(check_consistent(&db)) {
             db = Db::new();
         }
     }
-    eprintln!(
-        "sqlite crash test: {kills} kills, {partial} mid-run, {doubts} left a step in doubt, {rounds} rounds, window {window_us} us"
-    );
-    assert!(partial >= 10, "too few kills landed mid-run ({partial})");
+    tally.finish("sqlite", window_us);
     let status = child(&db).0.wait().expect("wait");
     assert!(status.success(), "final rerun failed: {status}");
     assert_eq!(check_consistent(&db), (CRASH_MIGRATIONS, 0));
@@ -754,35 +741,15 @@ fn crash_at_random_moments_keeps_schema_and_history_in_agreement() {
 fn eight_processes_at_the_same_instant_apply_each_migration_once() {
     let db = Db::new();
     let start_at = (now_ms() + 1_500).to_string();
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            spawn_self(
-                "sqlite_child",
-                &[
-                    (CHILD_DB, db.path.display().to_string()),
-                    (CHILD_MODE, "race".into()),
-                    (CHILD_START, start_at.clone()),
-                ],
-                true,
-            )
-        })
-        .collect();
-    let total = Arc::new(AtomicUsize::new(0));
-    let waits: Vec<_> = children
-        .into_iter()
-        .map(|c| {
-            let total = total.clone();
-            std::thread::spawn(move || {
-                let (status, applied) = wait_applied(c);
-                assert!(status.success(), "a child failed: {status}");
-                total.fetch_add(applied.expect("child reported"), Ordering::SeqCst);
-            })
-        })
-        .collect();
-    for w in waits {
-        w.join().expect("child ok");
-    }
-    assert_eq!(total.load(Ordering::SeqCst), RACE_MIGRATIONS as usize);
+    let total = race_children(
+        "sqlite_child",
+        &[
+            (CHILD_DB, db.path.display().to_string()),
+            (CHILD_MODE, "race".into()),
+            (CHILD_START, start_at),
+        ],
+    );
+    assert_eq!(total, RACE_MIGRATIONS as usize);
     assert_eq!(check_consistent(&db), (RACE_MIGRATIONS, 0));
 }
 

@@ -110,12 +110,12 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, ToStatement};
 
 use super::sql::{
-    BadRow, LAYOUT, STATE_APPLIED, STATE_APPLYING, STATE_REVERTING, db_ms, db_version, from_db_ms,
-    parse_phase, phase_str,
+    BadRow, HistoryRows, LAYOUT, STATE_APPLIED, STATE_APPLYING, STATE_REVERTING, StoredChecksum,
+    StoredRow, db_ms, db_version, from_db_ms, ident, phase_str, unsupported_layout,
 };
 use crate::{
-    AppliedMigration, Checksum, Direction, Error, History, InDoubt, Resolution, ResolvedBy, Result,
-    StateStore, StepIntent,
+    Checksum, Direction, Error, History, InDoubt, Resolution, ResolvedBy, Result, StateStore,
+    StepIntent,
 };
 
 /// The first half of every lock key: "EOMG" (engine-ops migrate).
@@ -408,11 +408,6 @@ fn describe_config(config: &tokio_postgres::Config) -> String {
 fn unix_ms(t: Option<SystemTime>) -> u64 {
     t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Quotes an SQL identifier.
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 fn check_ident(what: &str, name: &str) -> Result<()> {
@@ -869,7 +864,7 @@ impl PostgresStore {
             Some(LAYOUT) => Ok(TableState::Ours),
             Some(n) => Err(Error::UnsupportedFormat {
                 store: self.describe.clone(),
-                found: format!("history table layout {n} (this build reads layout {LAYOUT})"),
+                found: unsupported_layout(n),
             }),
             None => Err(Error::UnsupportedFormat {
                 store: self.describe.clone(),
@@ -1053,65 +1048,32 @@ impl PostgresStore {
     /// checksum of the first kind is not 32 bytes; decode the rows as stored
     /// to name it.
     fn decode(&self, rows: &[Row], text: bool) -> Result<Option<History>> {
-        let mut applied = Vec::with_capacity(rows.len());
-        let mut in_doubt = Vec::new();
+        let mut out = HistoryRows::with_capacity(rows.len());
         for r in rows {
-            let version: i64 = r.get(0);
-            let bad = |what: String| {
-                self.bad_row(format!(
-                    "history row for version {version} {what}; restore the row from a backup or fix it by hand"
-                ))
-            };
-            let version =
-                u64::try_from(version).map_err(|_| bad("has a negative version".into()))?;
-            let name: String = r.get(1);
-            let checksum = if text {
-                let checksum_text: &str = r.get(2);
-                Checksum::from_str(checksum_text).map_err(|_| {
-                    bad(format!(
-                        "has checksum {checksum_text:?}, which is not a SHA-256 hex digest"
-                    ))
-                })?
+            let (checksum, state) = if text {
+                (StoredChecksum::Hex(r.get(2)), r.get(4))
             } else {
-                match <[u8; 32]>::try_from(r.get::<_, &[u8]>(2)) {
-                    Ok(bytes) => Checksum::from_bytes(bytes),
-                    Err(_) => return Ok(None),
-                }
+                let Ok(digest) = <[u8; 32]>::try_from(r.get::<_, &[u8]>(2)) else {
+                    return Ok(None);
+                };
+                (
+                    StoredChecksum::Digest(Checksum::from_bytes(digest)),
+                    r.get::<_, Option<&str>>(4).unwrap_or(STATE_APPLIED),
+                )
             };
-            let phase = parse_phase(r.get::<_, Option<&str>>(3)).map_err(bad)?;
-            let state: &str = if text {
-                r.get(4)
-            } else {
-                r.get::<_, Option<&str>>(4).unwrap_or(STATE_APPLIED)
-            };
-            let started_at_ms = unix_ms(r.get(5));
-            let applied_at_ms = unix_ms(r.get(6));
-            let duration_ms = from_db_ms(r.get(7));
-            match state {
-                STATE_APPLIED => applied.push(AppliedMigration {
-                    version,
-                    name,
-                    checksum,
-                    phase,
-                    applied_at_ms,
-                    duration_ms,
-                }),
-                STATE_APPLYING | STATE_REVERTING => in_doubt.push(InDoubt {
-                    version,
-                    name,
-                    checksum,
-                    phase,
-                    direction: if state == STATE_APPLYING {
-                        Direction::Up
-                    } else {
-                        Direction::Down
-                    },
-                    started_at_ms,
-                }),
-                other => return Err(bad(format!("has unknown state {other:?}"))),
-            }
+            out.push(StoredRow {
+                version: r.get(0),
+                name: r.get(1),
+                checksum,
+                phase: r.get(3),
+                state,
+                started_at_ms: unix_ms(r.get(5)),
+                applied_at_ms: unix_ms(r.get(6)),
+                duration_ms: from_db_ms(r.get(7)),
+            })
+            .map_err(|reason| self.bad_row(reason))?;
         }
-        Ok(Some(History::new(applied, in_doubt)))
+        Ok(Some(out.finish()))
     }
 
     /// Reads the rows as stored and decodes them (the slow path, for a row
@@ -1585,11 +1547,6 @@ impl StateStore for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identifiers_are_quoted() {
-        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
-    }
 
     #[test]
     fn timestamps_convert_to_unix_milliseconds() {

@@ -24,7 +24,7 @@
 
 use std::fmt;
 
-use crate::{Error, Phase, Result};
+use crate::{AppliedMigration, Checksum, Direction, Error, History, InDoubt, Phase, Result};
 
 /// History row state: applied.
 pub(crate) const STATE_APPLIED: &str = "applied";
@@ -69,6 +69,113 @@ pub(crate) fn db_ms(ms: u64) -> i64 {
 
 pub(crate) fn from_db_ms(ms: Option<i64>) -> u64 {
     ms.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
+}
+
+/// Quotes an SQL identifier (PostgreSQL and SQLite share the rule).
+pub(crate) fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// What a store reports when its history table has another layout than
+/// [`LAYOUT`]; `found` is the layout it read.
+pub(crate) fn unsupported_layout(found: impl fmt::Display) -> String {
+    format!("history table layout {found} (this build reads layout {LAYOUT})")
+}
+
+/// A history row's checksum as the query returned it.
+pub(crate) enum StoredChecksum<'a> {
+    /// The column as stored: SHA-256 hex.
+    Hex(&'a str),
+    /// Already decoded (by the server).
+    Digest(Checksum),
+}
+
+/// One history row, with the columns both databases store.
+pub(crate) struct StoredRow<'a> {
+    pub(crate) version: i64,
+    pub(crate) name: String,
+    pub(crate) checksum: StoredChecksum<'a>,
+    pub(crate) phase: Option<&'a str>,
+    pub(crate) state: &'a str,
+    pub(crate) started_at_ms: u64,
+    pub(crate) applied_at_ms: u64,
+    pub(crate) duration_ms: u64,
+}
+
+/// Turns history rows into a [`History`]: applied rows and steps in doubt,
+/// checked the same way for every database.
+#[derive(Default)]
+pub(crate) struct HistoryRows {
+    applied: Vec<AppliedMigration>,
+    in_doubt: Vec<InDoubt>,
+}
+
+impl HistoryRows {
+    pub(crate) fn with_capacity(rows: usize) -> Self {
+        Self {
+            applied: Vec::with_capacity(rows),
+            in_doubt: Vec::new(),
+        }
+    }
+
+    /// Adds one row. `Err` says why the row cannot be read (for a
+    /// [`BadRow`]).
+    pub(crate) fn push(&mut self, row: StoredRow<'_>) -> std::result::Result<(), String> {
+        let StoredRow {
+            version,
+            name,
+            checksum,
+            phase,
+            state,
+            started_at_ms,
+            applied_at_ms,
+            duration_ms,
+        } = row;
+        let bad = |what: String| {
+            format!(
+                "history row for version {version} {what}; restore the row from a backup or fix it by hand"
+            )
+        };
+        let version = u64::try_from(version).map_err(|_| bad("has a negative version".into()))?;
+        let checksum = match checksum {
+            StoredChecksum::Digest(c) => c,
+            StoredChecksum::Hex(text) => text.parse().map_err(|_| {
+                bad(format!(
+                    "has checksum {text:?}, which is not a SHA-256 hex digest"
+                ))
+            })?,
+        };
+        let phase = parse_phase(phase).map_err(bad)?;
+        let direction = match state {
+            STATE_APPLIED => {
+                self.applied.push(AppliedMigration {
+                    version,
+                    name,
+                    checksum,
+                    phase,
+                    applied_at_ms,
+                    duration_ms,
+                });
+                return Ok(());
+            }
+            STATE_APPLYING => Direction::Up,
+            STATE_REVERTING => Direction::Down,
+            other => return Err(bad(format!("has unknown state {other:?}"))),
+        };
+        self.in_doubt.push(InDoubt {
+            version,
+            name,
+            checksum,
+            phase,
+            direction,
+            started_at_ms,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> History {
+        History::new(self.applied, self.in_doubt)
+    }
 }
 
 /// A history table row that this build cannot read.
@@ -343,6 +450,64 @@ mod tests {
             assert_eq!(parse_phase(phase_str(p)), Ok(p));
         }
         assert!(parse_phase(Some("sideways")).is_err());
+    }
+
+    fn row<'a>(
+        version: i64,
+        checksum: &'a str,
+        phase: Option<&'a str>,
+        state: &'a str,
+    ) -> StoredRow<'a> {
+        StoredRow {
+            version,
+            name: "m".into(),
+            checksum: StoredChecksum::Hex(checksum),
+            phase,
+            state,
+            started_at_ms: 5,
+            applied_at_ms: 7,
+            duration_ms: 2,
+        }
+    }
+
+    #[test]
+    fn rows_become_applied_or_in_doubt_and_bad_rows_are_named() {
+        let hex = Checksum::of_source(b"m").to_hex();
+        let mut rows = HistoryRows::with_capacity(3);
+        rows.push(row(3, &hex, None, STATE_REVERTING))
+            .expect("reverting");
+        rows.push(row(1, &hex, Some("expand"), STATE_APPLIED))
+            .expect("applied");
+        rows.push(StoredRow {
+            checksum: StoredChecksum::Digest(Checksum::of_source(b"m")),
+            ..row(2, "", None, STATE_APPLYING)
+        })
+        .expect("applying");
+        let history = rows.finish();
+        assert_eq!(history.applied.len(), 1);
+        assert_eq!(history.applied[0].phase, Some(Phase::Expand));
+        assert_eq!(history.applied[0].applied_at_ms, 7);
+        let doubts: Vec<_> = history
+            .in_doubt
+            .iter()
+            .map(|d| (d.version, d.direction, d.started_at_ms))
+            .collect();
+        assert_eq!(doubts, [(2, Direction::Up, 5), (3, Direction::Down, 5)]);
+
+        let err = |r| HistoryRows::default().push(r).expect_err("bad row");
+        assert!(err(row(-1, &hex, None, STATE_APPLIED)).contains("negative version"));
+        assert!(err(row(4, "zz", None, STATE_APPLIED)).contains("version 4 has checksum \"zz\""));
+        assert!(err(row(4, &hex, Some("sideways"), STATE_APPLIED)).contains("sideways"));
+        assert!(err(row(4, &hex, None, "gone")).contains("unknown state \"gone\""));
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(
+            unsupported_layout(9),
+            format!("history table layout 9 (this build reads layout {LAYOUT})")
+        );
     }
 
     #[test]

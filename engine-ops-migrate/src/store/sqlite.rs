@@ -69,18 +69,16 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use super::sql::{
-    BadRow, LAYOUT, STATE_APPLIED, STATE_APPLYING, STATE_REVERTING, db_ms, db_version, from_db_ms,
-    parse_phase, phase_str,
+    BadRow, HistoryRows, LAYOUT, STATE_APPLIED, STATE_APPLYING, STATE_REVERTING, StoredChecksum,
+    StoredRow, db_ms, db_version, from_db_ms, ident, phase_str, unsupported_layout,
 };
 use crate::{
-    AppliedMigration, Checksum, Direction, Error, History, InDoubt, Resolution, ResolvedBy, Result,
-    StateStore, StepIntent,
+    Direction, Error, History, InDoubt, Resolution, ResolvedBy, Result, StateStore, StepIntent,
 };
 
 /// Why an SQLite call failed, with rusqlite's error.
@@ -205,11 +203,6 @@ impl SqliteStoreBuilder {
             table_ready: false,
         })
     }
-}
-
-/// Quotes an SQL identifier.
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The SQLite state store; see the [module docs](self).
@@ -364,9 +357,8 @@ impl SqliteStore {
                     Some(n) if n == i64::from(LAYOUT) => Ok(TableState::Ours),
                     other => Err(Error::UnsupportedFormat {
                         store: self.describe.clone(),
-                        found: format!(
-                            "history table layout {} (this build reads layout {LAYOUT})",
-                            other.map_or_else(|| "missing".to_owned(), |n| n.to_string())
+                        found: unsupported_layout(
+                            other.map_or_else(|| "missing".to_owned(), |n| n.to_string()),
                         ),
                     }),
                 }
@@ -518,47 +510,21 @@ impl SqliteStore {
                     e,
                 )
             })?;
-        let mut applied = Vec::new();
-        let mut in_doubt = Vec::new();
-        for (version, name, checksum_text, phase, state, started, applied_at, took) in rows {
-            let bad = |what: String| {
-                self.bad_row(format!(
-                    "history row for version {version} {what}; restore the row from a backup or fix it by hand"
-                ))
-            };
-            let version =
-                u64::try_from(version).map_err(|_| bad("has a negative version".into()))?;
-            let checksum = Checksum::from_str(&checksum_text).map_err(|_| {
-                bad(format!(
-                    "has checksum {checksum_text:?}, which is not a SHA-256 hex digest"
-                ))
-            })?;
-            let phase = parse_phase(phase.as_deref()).map_err(bad)?;
-            match state.as_str() {
-                STATE_APPLIED => applied.push(AppliedMigration {
-                    version,
-                    name,
-                    checksum,
-                    phase,
-                    applied_at_ms: from_db_ms(applied_at),
-                    duration_ms: from_db_ms(took),
-                }),
-                STATE_APPLYING | STATE_REVERTING => in_doubt.push(InDoubt {
-                    version,
-                    name,
-                    checksum,
-                    phase,
-                    direction: if state == STATE_APPLYING {
-                        Direction::Up
-                    } else {
-                        Direction::Down
-                    },
-                    started_at_ms: from_db_ms(started),
-                }),
-                other => return Err(bad(format!("has unknown state {other:?}"))),
-            }
+        let mut out = HistoryRows::with_capacity(rows.len());
+        for (version, name, checksum, phase, state, started, applied_at, took) in rows {
+            out.push(StoredRow {
+                version,
+                name,
+                checksum: StoredChecksum::Hex(&checksum),
+                phase: phase.as_deref(),
+                state: &state,
+                started_at_ms: from_db_ms(started),
+                applied_at_ms: from_db_ms(applied_at),
+                duration_ms: from_db_ms(took),
+            })
+            .map_err(|reason| self.bad_row(reason))?;
         }
-        Ok(History::new(applied, in_doubt))
+        Ok(out.finish())
     }
 
     /// Runs one autocommit statement; whether it changed exactly one row.
@@ -881,10 +847,5 @@ mod tests {
             .open()
             .expect_err("zero poll");
         assert!(matches!(err, Error::InvalidConfig { .. }));
-    }
-
-    #[test]
-    fn identifiers_are_quoted() {
-        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
     }
 }

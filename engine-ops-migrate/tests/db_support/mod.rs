@@ -118,3 +118,88 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     out
 }
+
+/// Starts 8 copies of the child test `name` with `envs` (their common start
+/// time among them), waits for all, checks each succeeded, and returns how
+/// many migrations they applied in total.
+pub fn race_children(name: &str, envs: &[(&str, String)]) -> usize {
+    let children: Vec<_> = (0..8).map(|_| spawn_self(name, envs, true)).collect();
+    let waits: Vec<_> = children
+        .into_iter()
+        .map(|c| {
+            std::thread::spawn(move || {
+                let (status, applied) = wait_applied(c);
+                assert!(status.success(), "a child failed: {status}");
+                applied.expect("child reported")
+            })
+        })
+        .collect();
+    waits.into_iter().map(|w| w.join().expect("child ok")).sum()
+}
+
+/// What the crash tests saw while killing children that apply `total`
+/// migrations.
+#[derive(Debug)]
+pub struct CrashTally {
+    total: u64,
+    /// Children killed.
+    pub kills: usize,
+    /// Kills that left some but not all migrations applied.
+    pub partial: usize,
+    /// Steps found in doubt after a kill.
+    pub doubts: usize,
+    /// Databases that reached every migration applied.
+    pub rounds: usize,
+}
+
+impl CrashTally {
+    pub fn new(total: u64) -> Self {
+        Self {
+            total,
+            kills: 0,
+            partial: 0,
+            doubts: 0,
+            rounds: 0,
+        }
+    }
+
+    /// SIGKILLs `child` unless it already finished, which it must have done
+    /// successfully.
+    pub fn kill_unless_finished(&mut self, child: &mut Child) {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            assert!(status.success(), "child failed on its own: {status}");
+        } else {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+            self.kills += 1;
+        }
+    }
+
+    /// Records a consistency check after a kill: `(applied prefix, in
+    /// doubt)`. Returns whether every migration is applied (then the test
+    /// starts over on a fresh database).
+    pub fn record(&mut self, (applied, in_doubt): (u64, usize)) -> bool {
+        self.doubts += in_doubt;
+        if applied > 0 && applied < self.total {
+            self.partial += 1;
+        }
+        let complete = applied == self.total;
+        if complete {
+            self.rounds += 1;
+        }
+        complete
+    }
+
+    /// Prints the tally and checks enough kills landed mid-run.
+    pub fn finish(&self, backend: &str, window_us: u64) {
+        eprintln!(
+            "{backend} crash test: {} kills, {} mid-run, {} left a step in doubt, {} rounds, window {window_us} us",
+            self.kills, self.partial, self.doubts, self.rounds
+        );
+        assert!(
+            self.partial >= 10,
+            "too few kills landed mid-run ({})",
+            self.partial
+        );
+    }
+}

@@ -57,7 +57,7 @@ pub enum ConfigError {
     },
     /// A `Link` target is not a usable URI.
     #[error(
-        "the {rel} link of api version {version} ({link:?}) is not an absolute http(s) URI or an absolute path"
+        "the {rel} link of api version {version} ({link:?}) is not usable: give an absolute http(s) URI or a path starting with '/'"
     )]
     InvalidLink {
         /// The version.
@@ -77,7 +77,9 @@ pub enum ConfigError {
         source_kind: Source,
     },
     /// The conflict policy prefers a source that is not configured.
-    #[error("the conflict policy prefers the {source_kind} source, which is not configured")]
+    #[error(
+        "the conflict policy prefers the {source_kind} source, which is not configured: configure it or prefer a configured source"
+    )]
     PreferredSourceMissing {
         /// The source.
         source_kind: Source,
@@ -112,7 +114,9 @@ pub enum VersionError {
     #[error("the request carries no api version: send one")]
     Missing,
     /// A source carries a value that is not a version of the policy's scheme.
-    #[error("the {found_in} carries {requested:?}, which is not a valid api version")]
+    #[error(
+        "the {found_in} carries {requested:?}, which is not a valid api version: send one of the supported versions"
+    )]
     Invalid {
         /// Where the value was found.
         found_in: Source,
@@ -120,7 +124,9 @@ pub enum VersionError {
         requested: String,
     },
     /// A well-formed version that the policy does not support.
-    #[error("api version {requested:?} (from the {found_in}) is not supported")]
+    #[error(
+        "api version {requested:?} (from the {found_in}) is not supported: send one of the supported versions"
+    )]
     Unsupported {
         /// Where the value was found.
         found_in: Source,
@@ -151,4 +157,46 @@ pub enum VersionError {
         /// Where the version was found (`None` when it was the default).
         found_in: Option<Source>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_thing_and_what_to_do() {
+        let unsupported = VersionError::Unsupported {
+            found_in: Source::Header,
+            requested: "9".to_owned(),
+        };
+        assert_eq!(
+            unsupported.to_string(),
+            "api version \"9\" (from the header) is not supported: send one of the supported versions"
+        );
+        let invalid = VersionError::Invalid {
+            found_in: Source::Query,
+            requested: "two".to_owned(),
+        };
+        assert_eq!(
+            invalid.to_string(),
+            "the query string carries \"two\", which is not a valid api version: send one of the supported versions"
+        );
+        let link = ConfigError::InvalidLink {
+            version: Version::int(1),
+            rel: "successor-version",
+            link: "v2".to_owned(),
+        };
+        assert_eq!(
+            link.to_string(),
+            "the successor-version link of api version 1 (\"v2\") is not usable: give an absolute http(s) URI or a path starting with '/'"
+        );
+        let preferred = ConfigError::PreferredSourceMissing {
+            source_kind: Source::MediaType,
+        };
+        assert!(
+            preferred
+                .to_string()
+                .ends_with("configure it or prefer a configured source")
+        );
+    }
 }

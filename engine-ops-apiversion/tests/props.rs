@@ -159,7 +159,7 @@ proptest! {
     /// highest non-zero q that names a version; q=0 members never win.
     #[test]
     fn accept_lists_pick_the_highest_q(
-        members in proptest::collection::vec((0u16..=1000, prop_oneof![Just(None), (1u32..=2).prop_map(Some)], any::<bool>()), 1..6),
+        members in proptest::collection::vec((0u16..=1000, prop_oneof![Just(None), (1u32..=2).prop_map(Some)], any::<bool>(), any::<bool>()), 1..6),
     ) {
         let policy = Policy::builder(Scheme::Integer)
             .version(Version::int(1))
@@ -169,18 +169,21 @@ proptest! {
             .expect("valid policy");
         let rendered: Vec<String> = members
             .iter()
-            .map(|(q, version, vendor)| {
+            .map(|(q, version, vendor, quoted)| {
                 let q = format!("{}.{:03}", q / 1000, q % 1000);
-                match (version, vendor) {
-                    (Some(v), true) => format!("application/vnd.acme.v{v}+json; q={q}"),
-                    (Some(v), false) => format!("application/json; version=\"{v}\"; q={q}"),
-                    (None, _) => format!("text/html;q={q}"),
+                // Lists without quoted strings or vendor types take the
+                // resolver's fast path; the others its general parser.
+                match (version, vendor, quoted) {
+                    (Some(v), true, _) => format!("application/vnd.acme.v{v}+json; q={q}"),
+                    (Some(v), false, true) => format!("application/json; version=\"{v}\"; q={q}"),
+                    (Some(v), false, false) => format!("application/json;q={q} ;version={v}"),
+                    (None, _, _) => format!("text/html;q={q}"),
                 }
             })
             .collect();
         let accept = rendered.join(", ");
         let mut expected: Option<(u16, u32)> = None;
-        for (q, version, _) in &members {
+        for (q, version, _, _) in &members {
             if let Some(v) = version && *q > 0 && expected.is_none_or(|(best, _)| *q > best) {
                 expected = Some((*q, *v));
             }

@@ -678,6 +678,9 @@ async fn an_unknown_future_layout_or_a_foreign_table_is_refused_untouched() {
     let mut store = schema.store().await;
     store.lock().await.expect("creates the table");
     store.unlock().await.expect("unlock");
+    // A migrator that read the table before it changed notices too.
+    let mut warm = migrator(schema.store().await, vec![create_table(1)]);
+    warm.status().await.expect("our layout");
     schema
         .client()
         .await
@@ -687,6 +690,8 @@ async fn an_unknown_future_layout_or_a_foreign_table_is_refused_untouched() {
         ))
         .await
         .expect("future layout");
+    let err = warm.status().await.expect_err("future layout");
+    assert!(err.to_string().contains("layout 99"), "{err}");
     let before = schema.snapshot().await;
     let mut m = migrator(schema.store().await, vec![create_table(1)]);
     let err = m.run().await.expect_err("future layout");
@@ -701,6 +706,17 @@ async fn an_unknown_future_layout_or_a_foreign_table_is_refused_untouched() {
         !schema.lock_held(m.store().lock_key()).await,
         "lock released on the error path"
     );
+    schema
+        .client()
+        .await
+        .batch_execute(&format!(
+            "COMMENT ON TABLE {}.{HISTORY} IS NULL",
+            schema.name
+        ))
+        .await
+        .expect("no marker");
+    let err = warm.status().await.expect_err("no marker");
+    assert!(err.to_string().contains("layout marker"), "{err}");
 
     // A table of the same name that is not ours is never written to.
     let other = server.schema().await;

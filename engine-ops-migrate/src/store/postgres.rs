@@ -35,14 +35,15 @@
 //!   `applied` after it. A crash in between leaves the row in doubt: `status`
 //!   shows it and `run` refuses to go on until the migration's `validate_up`
 //!   settles it or an operator calls [`Migrator::resolve`].
-//! - **Cheap status.** [`load`](StateStore::load) is one round trip (two
-//!   pipelined, prepared queries: the layout check and the rows) whatever
-//!   the number of applied migrations, once the statements are prepared on
-//!   the connection (the first read prepares them). An applied row arrives
-//!   as five values (version, name, the checksum's 32 bytes decoded by the
-//!   server, finish time, duration) plus NULLs for an absent phase and for
-//!   what only a step in doubt carries, so its cost still grows with the history (about 0.6 µs
-//!   per row on loopback).
+//! - **Cheap status.** [`load`](StateStore::load) is one round trip (one
+//!   prepared statement returns the layout marker and the rows, from one
+//!   snapshot) whatever the number of applied migrations, once it is
+//!   prepared on the connection (the first read checks the catalog and
+//!   prepares it). An applied row arrives as five values (version, name,
+//!   the checksum's 32 bytes decoded by the server, finish time, duration)
+//!   plus NULLs for an absent phase and for what only a step in doubt
+//!   carries, so its cost still grows with the history (about 0.6 µs per
+//!   row on loopback).
 //!
 //! # The history table
 //!
@@ -804,7 +805,11 @@ impl PostgresStore {
                   WHERE n.nspname = $1 AND c.relname = $2)"
     }
 
-    /// The history query: every row (unordered: [`History::new`] sorts).
+    /// The history query, `$1` the quoted, qualified table name: one row
+    /// with a NULL version carrying the table's comment (the layout marker;
+    /// absent when the table has no comment), then every history row
+    /// (unordered: [`History::new`] sorts). Layout and rows come from one
+    /// statement, so from one snapshot and in one request.
     ///
     /// Shaped for the common row (applied, no phase): the checksum comes as
     /// its 32 bytes (the server decodes the hex; the client need not), and
@@ -815,7 +820,13 @@ impl PostgresStore {
     /// ([`rows_text_sql`](Self::rows_text_sql)) to name the bad row.
     fn rows_sql(&self) -> String {
         format!(
-            "SELECT version, name, decode(checksum, 'hex'), phase, \
+            "SELECT NULL::int8, d.description, NULL::bytea, NULL::text, NULL::text, \
+                    NULL::timestamptz, NULL::timestamptz, NULL::int8 \
+               FROM pg_description d \
+              WHERE d.objoid = to_regclass($1) \
+                AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 \
+             UNION ALL \
+             SELECT version, name, decode(checksum, 'hex'), phase, \
                     NULLIF(state, '{STATE_APPLIED}'), \
                     CASE WHEN state <> '{STATE_APPLIED}' THEN started_at END, \
                     applied_at, execution_ms \
@@ -851,9 +862,9 @@ impl PostgresStore {
         Ok(st)
     }
 
-    fn table_state(&self, row: &Row) -> Result<TableState> {
-        let schema_exists: bool = row.get(0);
-        let comment: Option<String> = row.get(1);
+    /// The table's state from the catalog: whether its schema exists and
+    /// its comment (`None`: no such table; empty: a table without comment).
+    fn table_state(&self, schema_exists: bool, comment: Option<String>) -> Result<TableState> {
         let Some(comment) = comment else {
             return Ok(TableState::Missing { schema_exists });
         };
@@ -886,7 +897,7 @@ impl PostgresStore {
             )
             .await
             .map_err(|e| self.err("cannot read the catalog", e))?;
-        self.table_state(&row)
+        self.table_state(row.get(0), row.get(1))
     }
 
     /// Creates the history table if it is missing, checks its layout
@@ -1043,13 +1054,25 @@ impl PostgresStore {
     }
 
     /// Decodes rows of [`rows_sql`](Self::rows_sql) (`text == false`: the
-    /// checksum as bytes, state and start time NULL for applied rows) or of
-    /// [`rows_text_sql`](Self::rows_text_sql) (`text == true`). `None`: a
-    /// checksum of the first kind is not 32 bytes; decode the rows as stored
-    /// to name it.
+    /// layout row first checked, the checksum as bytes, state and start time
+    /// NULL for applied rows) or of [`rows_text_sql`](Self::rows_text_sql)
+    /// (`text == true`). `None`: a checksum of the first kind is not 32
+    /// bytes; decode the rows as stored to name it.
     fn decode(&self, rows: &[Row], text: bool) -> Result<Option<History>> {
+        if !text {
+            // Found wherever the server put it (a parallel plan may not put
+            // it first); no such row: the table has no comment.
+            let comment = rows
+                .iter()
+                .find(|r| r.get::<_, Option<i64>>(0).is_none())
+                .map_or_else(String::new, |r| r.get(1));
+            self.table_state(true, Some(comment))?;
+        }
         let mut out = HistoryRows::with_capacity(rows.len());
         for r in rows {
+            if !text && r.get::<_, Option<i64>>(0).is_none() {
+                continue;
+            }
             let (checksum, state) = if text {
                 (StoredChecksum::Hex(r.get(2)), r.get(4))
             } else {
@@ -1074,6 +1097,26 @@ impl PostgresStore {
             .map_err(|reason| self.bad_row(reason))?;
         }
         Ok(Some(out.finish()))
+    }
+
+    /// Decodes rows of the history query, or reads them again as stored
+    /// when a checksum in them is not 32 bytes (to name the row).
+    async fn decode_or_reread(&mut self, rows: &[Row]) -> Result<History> {
+        match self.decode(rows, false)? {
+            Some(history) => Ok(history),
+            None => self.load_text().await,
+        }
+    }
+
+    /// After the history query failed on `error`, which says a checksum is
+    /// not hex: checks the layout, then reads the rows as stored to name
+    /// the bad one.
+    async fn reread(&mut self, error: &tokio_postgres::Error) -> Result<History> {
+        tracing::debug!(%error, "history query refused a checksum; reading the rows as stored");
+        if let TableState::Missing { .. } = self.catalog().await? {
+            return Ok(History::default());
+        }
+        self.load_text().await
     }
 
     /// Reads the rows as stored and decodes them (the slow path, for a row
@@ -1149,70 +1192,55 @@ impl StateStore for PostgresStore {
 
     async fn load(&mut self) -> Result<History> {
         self.heal().await?;
-        let catalog_st = self.catalog_stmt().await?;
-        let client = &self.conn().client;
-        let names: [&(dyn ToSql + Sync); 2] = [&self.schema, &self.table];
-        let (catalog, rows) = match &self.rows_stmt {
-            // Steady state: both prepared requests are written before either
-            // answer is read, one round trip whatever the number of rows.
-            Some(rows_st) => {
-                let (c, r) = self
-                    .conn()
-                    .guarded(join2(
-                        client.query_one(&catalog_st, &names),
-                        client.query(rows_st, &[]),
-                    ))
-                    .await;
-                (c, Some(r))
+        if let Some(st) = self.rows_stmt.clone() {
+            // Steady state: one prepared statement reads the layout marker
+            // and every row, one request whatever the number of rows.
+            let rows = self
+                .conn()
+                .guarded(self.conn().client.query(&st, &[&self.qualified]))
+                .await;
+            match rows {
+                Ok(rows) => return self.decode_or_reread(&rows).await,
+                Err(e) if e.code() == Some(&SqlState::INVALID_PARAMETER_VALUE) => {
+                    return self.reread(&e).await;
+                }
+                // Dropped, or replaced by a table of another shape: the
+                // catalog says what it is now.
+                Err(_) => self.rows_stmt = None,
             }
-            None => (
-                self.conn()
-                    .guarded(client.query_one(&catalog_st, &names))
-                    .await,
-                None,
-            ),
-        };
-        let catalog = catalog.map_err(|e| self.err("cannot read the catalog", e))?;
-        if let TableState::Missing { .. } = self.table_state(&catalog)? {
+        }
+        if let TableState::Missing { .. } = self.catalog().await? {
             return Ok(History::default());
         }
-        let rows = match rows {
-            Some(rows) => rows,
-            None => {
-                // First read on this connection: prepare the history query
-                // (it can only be prepared once the table exists).
-                let sql = self.rows_sql();
-                let prepared = self.conn().guarded(self.conn().client.prepare(&sql)).await;
-                match prepared {
-                    Ok(st) => {
-                        let rows = self
-                            .conn()
-                            .guarded(self.conn().client.query(&st, &[]))
-                            .await;
-                        self.rows_stmt = Some(st);
-                        rows
-                    }
-                    Err(e) => Err(e),
-                }
+        // First read on this connection: prepare the history query (it can
+        // only be prepared once the table exists).
+        let sql = self.rows_sql();
+        let client = &self.conn().client;
+        let rows = match self
+            .conn()
+            .guarded(client.prepare_typed(&sql, &[Type::TEXT]))
+            .await
+        {
+            Ok(st) => {
+                let rows = self
+                    .conn()
+                    .guarded(client.query(&st, &[&self.qualified]))
+                    .await;
+                self.rows_stmt = Some(st);
+                rows
             }
+            Err(e) => Err(e),
         };
-        let rows = match rows {
-            Ok(rows) => rows,
-            // `decode(checksum, 'hex')` refused a checksum that is not hex.
-            Err(e) if e.code() == Some(&SqlState::INVALID_PARAMETER_VALUE) => {
-                return self.load_text().await;
-            }
+        match rows {
+            Ok(rows) => self.decode_or_reread(&rows).await,
+            Err(e) if e.code() == Some(&SqlState::INVALID_PARAMETER_VALUE) => self.reread(&e).await,
             Err(e) => {
                 self.rows_stmt = None;
-                return Err(self.err(
+                Err(self.err(
                     format!("cannot read the history table {}", self.qualified),
                     e,
-                ));
+                ))
             }
-        };
-        match self.decode(&rows, false)? {
-            Some(history) => Ok(history),
-            None => self.load_text().await,
         }
     }
 

@@ -140,6 +140,6 @@ pub use store::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use store::postgres::{PgContext, PostgresStore, PostgresStoreBuilder};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
-pub use store::sql::SqlMigration;
+pub use store::sql::{SqlContext, SqlMigration};
 #[cfg(feature = "sqlite")]
 pub use store::sqlite::{SqliteStore, SqliteStoreBuilder};

@@ -316,75 +316,83 @@ impl SqlMigration {
     }
 }
 
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-fn verdict(query: &str, holds: Option<bool>) -> crate::Validation {
-    crate::Validation::check(
-        holds == Some(true),
-        format!("post-condition `{query}` returned {holds:?}"),
-    )
+/// A database context a [`SqlMigration`] can run on: the PostgreSQL step
+/// context (`PgContext`, feature `postgres`) or a SQLite
+/// `rusqlite::Connection` (feature `sqlite`).
+///
+/// Sealed: the two backends of this crate implement it.
+#[async_trait::async_trait]
+pub trait SqlContext: Send + sealed::Sealed {
+    /// Sends `sql` (one or more statements) as one request.
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    async fn execute_batch(&mut self, sql: &str) -> Result<(), crate::BoxError>;
+
+    /// Runs `query`, which returns one row with one boolean column (or NULL).
+    ///
+    /// # Errors
+    ///
+    /// The database's error, or a query that returns no row.
+    async fn query_flag(&mut self, query: &str) -> Result<Option<bool>, crate::BoxError>;
+}
+
+mod sealed {
+    /// Keeps [`SqlContext`](super::SqlContext) to this crate's backends.
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
 }
 
 #[cfg(feature = "postgres")]
+impl sealed::Sealed for super::postgres::PgContext {}
+
+#[cfg(feature = "postgres")]
 #[async_trait::async_trait]
-impl crate::Migration<super::postgres::PgContext> for SqlMigration {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn source(&self) -> &[u8] {
-        self.source.as_bytes()
-    }
-    fn phase(&self) -> Option<Phase> {
-        self.phase
-    }
-    fn reversible(&self) -> bool {
-        !self.down.is_empty()
-    }
-    fn transactional(&self) -> bool {
-        self.transactional
-    }
-    async fn up(&self, ctx: &mut super::postgres::PgContext) -> Result<(), crate::BoxError> {
-        for batch in &self.up {
-            ctx.batch_execute(batch).await?;
-        }
+impl SqlContext for super::postgres::PgContext {
+    async fn execute_batch(&mut self, sql: &str) -> Result<(), crate::BoxError> {
+        self.batch_execute(sql).await?;
         Ok(())
     }
-    async fn down(&self, ctx: &mut super::postgres::PgContext) -> Result<(), crate::BoxError> {
-        if self.down.is_empty() {
-            return Err(format!("migration {} ({}) has no down", self.version, self.name).into());
-        }
-        for batch in &self.down {
-            ctx.batch_execute(batch).await?;
-        }
-        Ok(())
-    }
-    async fn validate_up(
-        &self,
-        ctx: &mut super::postgres::PgContext,
-    ) -> Result<crate::Validation, crate::BoxError> {
-        let Some(q) = &self.validate_up else {
-            return Ok(crate::Validation::NotChecked);
-        };
-        let row = ctx.query_one(q.as_str(), &[]).await?;
-        Ok(verdict(q, row.try_get(0)?))
-    }
-    async fn validate_down(
-        &self,
-        ctx: &mut super::postgres::PgContext,
-    ) -> Result<crate::Validation, crate::BoxError> {
-        let Some(q) = &self.validate_down else {
-            return Ok(crate::Validation::NotChecked);
-        };
-        let row = ctx.query_one(q.as_str(), &[]).await?;
-        Ok(verdict(q, row.try_get(0)?))
+
+    async fn query_flag(&mut self, query: &str) -> Result<Option<bool>, crate::BoxError> {
+        Ok(self.query_one(query, &[]).await?.try_get(0)?)
     }
 }
 
 #[cfg(feature = "sqlite")]
+impl sealed::Sealed for rusqlite::Connection {}
+
+#[cfg(feature = "sqlite")]
 #[async_trait::async_trait]
-impl crate::Migration<rusqlite::Connection> for SqlMigration {
+impl SqlContext for rusqlite::Connection {
+    async fn execute_batch(&mut self, sql: &str) -> Result<(), crate::BoxError> {
+        rusqlite::Connection::execute_batch(self, sql)?;
+        Ok(())
+    }
+
+    async fn query_flag(&mut self, query: &str) -> Result<Option<bool>, crate::BoxError> {
+        Ok(self.query_row(query, [], |r| r.get(0))?)
+    }
+}
+
+/// Runs a post-condition query, if there is one.
+async fn check<C: SqlContext>(
+    ctx: &mut C,
+    query: Option<&str>,
+) -> Result<crate::Validation, crate::BoxError> {
+    let Some(query) = query else {
+        return Ok(crate::Validation::NotChecked);
+    };
+    let holds = ctx.query_flag(query).await?;
+    Ok(crate::Validation::check(
+        holds == Some(true),
+        format!("post-condition `{query}` returned {holds:?}"),
+    ))
+}
+
+#[async_trait::async_trait]
+impl<C: SqlContext> crate::Migration<C> for SqlMigration {
     fn version(&self) -> u64 {
         self.version
     }
@@ -403,40 +411,26 @@ impl crate::Migration<rusqlite::Connection> for SqlMigration {
     fn transactional(&self) -> bool {
         self.transactional
     }
-    async fn up(&self, db: &mut rusqlite::Connection) -> Result<(), crate::BoxError> {
+    async fn up(&self, ctx: &mut C) -> Result<(), crate::BoxError> {
         for batch in &self.up {
-            db.execute_batch(batch)?;
+            ctx.execute_batch(batch).await?;
         }
         Ok(())
     }
-    async fn down(&self, db: &mut rusqlite::Connection) -> Result<(), crate::BoxError> {
+    async fn down(&self, ctx: &mut C) -> Result<(), crate::BoxError> {
         if self.down.is_empty() {
             return Err(format!("migration {} ({}) has no down", self.version, self.name).into());
         }
         for batch in &self.down {
-            db.execute_batch(batch)?;
+            ctx.execute_batch(batch).await?;
         }
         Ok(())
     }
-    async fn validate_up(
-        &self,
-        db: &mut rusqlite::Connection,
-    ) -> Result<crate::Validation, crate::BoxError> {
-        let Some(q) = &self.validate_up else {
-            return Ok(crate::Validation::NotChecked);
-        };
-        let holds: Option<bool> = db.query_row(q, [], |r| r.get(0))?;
-        Ok(verdict(q, holds))
+    async fn validate_up(&self, ctx: &mut C) -> Result<crate::Validation, crate::BoxError> {
+        check(ctx, self.validate_up.as_deref()).await
     }
-    async fn validate_down(
-        &self,
-        db: &mut rusqlite::Connection,
-    ) -> Result<crate::Validation, crate::BoxError> {
-        let Some(q) = &self.validate_down else {
-            return Ok(crate::Validation::NotChecked);
-        };
-        let holds: Option<bool> = db.query_row(q, [], |r| r.get(0))?;
-        Ok(verdict(q, holds))
+    async fn validate_down(&self, ctx: &mut C) -> Result<crate::Validation, crate::BoxError> {
+        check(ctx, self.validate_down.as_deref()).await
     }
 }
 

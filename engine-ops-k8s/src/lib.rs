@@ -1,8 +1,98 @@
-//! Kubernetes adapter for engine-ops.
+//! Kubernetes manifests for engine-ops rollouts, as typed Rust instead of a
+//! Helm chart.
 //!
-//! **Not implemented yet.** This crate will carry typed manifests (blue and
-//! green Deployments, active and preview Services, a rolling Deployment,
-//! HorizontalPodAutoscaler, PodDisruptionBudget) and cluster operations on
-//! kube-rs (server-side apply, Service selector switch, rollout observation,
-//! undo). Today it exports nothing; the project's Kubernetes test control
-//! plane lives in `tools/k8s-testenv/`.
+//! One checked description of an application ([`manifest::App`]) renders
+//! the objects of a **rolling** deployment (a native Deployment with its
+//! Service, ServiceAccount, ConfigMap, PodDisruptionBudget and
+//! HorizontalPodAutoscaler) or of a **blue-green** deployment (a pod
+//! template, a ReplicaSet per track, an active and a preview Service, the
+//! budget and the autoscaler on the live track), as [`k8s_openapi`] types.
+//! Sets are written as multi-document YAML or JSON for `kubectl apply` /
+//! GitOps, and read back from such files into the typed set.
+//!
+//! What it fixes compared with a values-file chart: every value exists and
+//! is checked before anything is sent (an image must be pinned by digest,
+//! probe paths start with `/`, ports are in range, `maxSurge` and
+//! `maxUnavailable` are not both zero, the budget can be met), selectors
+//! of different tracks and apps never overlap, the autoscaler always
+//! targets an object of the same set and owns the replica count alone, and
+//! a configuration change rolls the pods (checksum annotation).
+//!
+//! # Example: a rolling application
+//!
+//! ```
+//! use engine_ops_k8s::manifest::{
+//!     App, Autoscaling, IntOrPercent, Port, Probe, Prometheus, Resources, Rolling,
+//! };
+//!
+//! let app = App::builder(
+//!     "shop",
+//!     "prod",
+//!     "registry.example/shop@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945",
+//! )
+//! .version("1.4.2")
+//! .port(Port::new("http", 8080).service_port(80))
+//! .port(Port::new("health", 9090))
+//! .readiness(Probe::http("/api/v1/health/ready").port("health"))
+//! .liveness(Probe::http("/api/v1/health/live").port("health").period_seconds(20))
+//! .resources(Resources::new().cpu_request("250m").memory_request("256Mi"))
+//! .autoscaling(Autoscaling::new(3, 10).cpu_utilization(70))
+//! .prometheus(Prometheus::new("health"))
+//! .config("LOG_LEVEL", "info")
+//! .build()?;
+//!
+//! let set = Rolling::new()
+//!     .max_surge(IntOrPercent::Count(1))
+//!     .max_unavailable(IntOrPercent::Count(0))
+//!     .render(&app)?;
+//! let yaml = set.to_yaml()?;
+//! assert!(yaml.contains("kind: Deployment"));
+//! assert!(yaml.contains("maxSurge: 1"));
+//! // The autoscaler owns the replica count: the Deployment does not set it.
+//! assert_eq!(set.deployment.spec.as_ref().and_then(|s| s.replicas), None);
+//! // Kept in git, edited, read back:
+//! assert_eq!(engine_ops_k8s::manifest::RollingSet::from_yaml(&yaml)?, set);
+//! # Ok::<(), engine_ops_k8s::manifest::Error>(())
+//! ```
+//!
+//! # Choosing the Kubernetes version (k8s-openapi)
+//!
+//! This crate depends on `k8s-openapi` without a version feature, as a
+//! library must. The application that uses it picks exactly one, matching
+//! the oldest API server it supports:
+//!
+//! ```toml
+//! [dependencies]
+//! engine-ops-k8s = "0.1"
+//! k8s-openapi = { version = "0.29", features = ["v1_35"] }
+//! ```
+//!
+//! Versions 1.33 to 1.37 work. The native `preStop` sleep
+//! ([`manifest::PreStop::Sleep`]) needs an API server of 1.30 or later;
+//! use [`manifest::PreStop::Exec`] for older ones. This repository's
+//! tests, examples and benches use `v1_35`, the version of its test
+//! control plane.
+//!
+//! # YAML
+//!
+//! YAML is read and written with `serde-saphyr`. `serde_yaml` is archived;
+//! its forks `serde_yaml_ng`, `serde_norway` and `yaml_serde` keep its code
+//! on `unsafe-libyaml` (machine-translated C, no longer maintained
+//! upstream), and `serde_yml` was found unsound (RUSTSEC-2025-0068) and is
+//! deprecated. `serde-saphyr` is pure Rust under `#![forbid(unsafe_code)]`,
+//! actively maintained, quotes strings that YAML 1.1 readers (such as
+//! `kubectl`) would take for booleans or numbers, and is the YAML crate
+//! kube-client itself uses, so it adds nothing to a kube-rs build.
+//!
+//! # Not here yet
+//!
+//! Cluster operations (server-side apply, traffic switches, watching a
+//! rollout, undo) are not part of this crate yet; apply the rendered YAML
+//! with `kubectl apply --server-side`, or send the [`manifest::Object`]s
+//! with a `kube::Client`.
+//!
+//! # Features
+//!
+//! None: the crate has no optional parts.
+
+pub mod manifest;

@@ -1,0 +1,263 @@
+//! Checks of a set read back from YAML or JSON: the same rules as
+//! [`AppBuilder::build`](super::AppBuilder::build) on the values that reach
+//! the cluster, plus the agreements between objects that hand edits can
+//! break (selectors, references, the config checksum).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::app::config_checksum;
+use super::labels::{CONFIG_CHECKSUM, INSTANCE, MUTABLE_IMAGE, TRACK};
+use super::{Error, IntOrPercent, validate};
+
+/// `Kind/name`.
+pub(crate) fn reference(kind: &str, meta: &ObjectMeta) -> String {
+    format!("{kind}/{}", meta.name.as_deref().unwrap_or(""))
+}
+
+/// Every object is in the namespace of the first one.
+pub(crate) fn same_namespace(objects: &[(String, &ObjectMeta)]) -> Result<(), Error> {
+    let Some((_, first)) = objects.first() else {
+        return Ok(());
+    };
+    for (object, meta) in objects {
+        if meta.namespace.is_none() {
+            return Err(Error::inconsistent(
+                object.clone(),
+                "metadata.namespace is not set; set it so the set cannot land in whatever \
+                 namespace the client defaults to",
+            ));
+        }
+        if meta.namespace != first.namespace {
+            return Err(Error::inconsistent(
+                object.clone(),
+                format!(
+                    "metadata.namespace {:?} differs from {:?}; keep the set in one namespace",
+                    meta.namespace.as_deref().unwrap_or(""),
+                    first.namespace.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The object is named `name`.
+pub(crate) fn named(object: &str, meta: &ObjectMeta, name: &str) -> Result<(), Error> {
+    if meta.name.as_deref() != Some(name) {
+        return Err(Error::inconsistent(
+            object,
+            format!("metadata.name must be {name:?} (derived from the app's name)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The engine-ops selector of `app`'s `track`.
+pub(crate) fn expected_selector(app: &str, track: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (INSTANCE.to_owned(), app.to_owned()),
+        (TRACK.to_owned(), track.to_owned()),
+    ])
+}
+
+/// A label selector is exactly `matchLabels: expected`.
+pub(crate) fn selector_is(
+    object: &str,
+    field: &str,
+    selector: Option<&LabelSelector>,
+    expected: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let ok = selector.is_some_and(|s| {
+        s.match_labels.as_ref() == Some(expected)
+            && s.match_expressions.as_ref().is_none_or(Vec::is_empty)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::inconsistent(
+            object,
+            format!(
+                "{field} must be matchLabels {expected:?}; any other selector could overlap \
+                 another track's or another app's pods"
+            ),
+        ))
+    }
+}
+
+/// A map selector (a Service's) is exactly `expected`.
+pub(crate) fn map_selector_is(
+    object: &str,
+    selector: Option<&BTreeMap<String, String>>,
+    expected: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    if selector != Some(expected) {
+        return Err(Error::inconsistent(
+            object,
+            format!("spec.selector must be {expected:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A `minAvailable` that the replicas can meet.
+pub(crate) fn min_available(
+    object: &str,
+    min_available: Option<&IntOrString>,
+    replicas: u32,
+) -> Result<(), Error> {
+    if let Some(v) = min_available
+        && let IntOrPercent::Count(m) =
+            IntOrPercent::from_k8s(&format!("{object} spec.minAvailable"), v)?
+        && replicas < m
+    {
+        return Err(Error::ReplicasBelowMinAvailable {
+            field: format!("{object} spec.minAvailable"),
+            replicas,
+            min_available: m,
+        });
+    }
+    Ok(())
+}
+
+/// The pod template: images, ports, probes, service account, config.
+pub(crate) fn pod_template(
+    object: &str,
+    template: Option<&PodTemplateSpec>,
+    service_account: &ServiceAccount,
+    config_map: Option<&ConfigMap>,
+) -> Result<(), Error> {
+    let field = |f: &str| format!("{object} spec.template.{f}");
+    let Some(template) = template else {
+        return Err(Error::inconsistent(object, "has no pod template"));
+    };
+    let annotations = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.clone())
+        .unwrap_or_default();
+    let allow_tag = annotations.get(MUTABLE_IMAGE).map(String::as_str) == Some("allowed");
+    let Some(spec) = &template.spec else {
+        return Err(Error::inconsistent(object, "the pod template has no spec"));
+    };
+    if spec.service_account_name != service_account.metadata.name {
+        return Err(Error::inconsistent(
+            object,
+            format!(
+                "spec.template.spec.serviceAccountName {:?} is not the set's ServiceAccount {:?}",
+                spec.service_account_name.as_deref().unwrap_or(""),
+                service_account.metadata.name.as_deref().unwrap_or("")
+            ),
+        ));
+    }
+    let expected_sum = config_map.map(|c| config_checksum(&c.data.clone().unwrap_or_default()));
+    if annotations.get(CONFIG_CHECKSUM) != expected_sum.as_ref() {
+        return Err(Error::inconsistent(
+            object,
+            match expected_sum {
+                Some(sum) => format!(
+                    "pod annotation {CONFIG_CHECKSUM} does not match the ConfigMap's data, so a \
+                     config change would not roll the pods; set it to {sum:?}"
+                ),
+                None => {
+                    format!("pod annotation {CONFIG_CHECKSUM} is set but there is no ConfigMap")
+                }
+            },
+        ));
+    }
+    let cm_name = config_map.and_then(|c| c.metadata.name.as_deref());
+    for (i, v) in spec.volumes.iter().flatten().enumerate() {
+        if let Some(c) = &v.config_map
+            && Some(c.name.as_str()) != cm_name
+        {
+            return Err(Error::inconsistent(
+                object,
+                format!(
+                    "spec.template.spec.volumes[{i}] mounts ConfigMap {:?}, which the set does not hold",
+                    c.name
+                ),
+            ));
+        }
+    }
+    if spec.containers.is_empty() {
+        return Err(Error::inconsistent(
+            object,
+            "the pod template has no container",
+        ));
+    }
+    let grace = spec.termination_grace_period_seconds.unwrap_or(30);
+    for (i, c) in spec.containers.iter().enumerate() {
+        let cf = |f: &str| field(&format!("spec.containers[{i}].{f}"));
+        validate::image(&cf("image"), c.image.as_deref().unwrap_or(""), allow_tag)?;
+        let names: Vec<&str> = c
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| p.name.as_deref())
+            .collect();
+        for (j, p) in c.ports.iter().flatten().enumerate() {
+            validate::port(
+                &cf(&format!("ports[{j}].containerPort")),
+                i64::from(p.container_port),
+            )?;
+        }
+        for (name, probe) in [
+            ("startupProbe", &c.startup_probe),
+            ("readinessProbe", &c.readiness_probe),
+            ("livenessProbe", &c.liveness_probe),
+        ] {
+            let Some(get) = probe.as_ref().and_then(|p| p.http_get.as_ref()) else {
+                continue;
+            };
+            validate::probe_path(
+                &cf(&format!("{name}.httpGet.path")),
+                get.path.as_deref().unwrap_or(""),
+            )?;
+            match &get.port {
+                IntOrString::Int(n) => {
+                    validate::port(&cf(&format!("{name}.httpGet.port")), i64::from(*n))?;
+                }
+                IntOrString::String(s) if !names.contains(&s.as_str()) => {
+                    return Err(Error::invalid(
+                        cf(&format!("{name}.httpGet.port")),
+                        format!("no container port is named {s:?}"),
+                    ));
+                }
+                IntOrString::String(_) => {}
+            }
+        }
+        for (j, e) in c.env_from.iter().flatten().enumerate() {
+            if let Some(r) = &e.config_map_ref
+                && Some(r.name.as_str()) != cm_name
+            {
+                return Err(Error::inconsistent(
+                    object,
+                    format!(
+                        "spec.template.spec.containers[{i}].envFrom[{j}] reads ConfigMap {:?}, \
+                         which the set does not hold",
+                        r.name
+                    ),
+                ));
+            }
+        }
+        let sleep = c
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.as_ref())
+            .and_then(|h| h.sleep.as_ref())
+            .map_or(0, |s| s.seconds);
+        if sleep > 0 && grace <= sleep {
+            return Err(Error::invalid(
+                field("spec.terminationGracePeriodSeconds"),
+                format!(
+                    "{grace} s leaves no time to shut down after the {sleep} s preStop sleep; \
+                     make it longer"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

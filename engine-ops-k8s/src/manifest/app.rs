@@ -77,6 +77,12 @@ impl IntOrPercent {
     }
 }
 
+impl From<IntOrPercent> for IntOrString {
+    fn from(v: IntOrPercent) -> Self {
+        v.to_k8s()
+    }
+}
+
 /// The transport protocol of a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

@@ -91,3 +91,5 @@ pub fn blue_green_app(namespace: &str) -> App {
         .build()
         .expect("the blue-green test app is valid")
 }
+
+pub mod cluster;

@@ -67,7 +67,8 @@
 //! k8s-openapi = { version = "0.29", features = ["v1_35"] }
 //! ```
 //!
-//! Versions 1.33 to 1.37 work. The native `preStop` sleep
+//! The library builds against every version k8s-openapi 0.29 models,
+//! 1.33 to 1.37. The native `preStop` sleep
 //! ([`manifest::PreStop::Sleep`]) needs an API server of 1.30 or later;
 //! use [`manifest::PreStop::Exec`] for older ones. This repository's
 //! tests, examples and benches use `v1_35`, the version of its test

@@ -260,7 +260,7 @@ impl BlueGreenSet {
             .insert(TRACK.to_owned(), track.as_str().to_owned());
         ReplicaSet {
             metadata: meta,
-            spec: Some(ReplicaSetSpec {
+            spec: super::compat::spec(ReplicaSetSpec {
                 replicas: replicas.map(to_i32),
                 selector: LabelSelector {
                     match_labels: Some(check::expected_selector(app, track.as_str())),
@@ -512,7 +512,7 @@ impl BlueGreenSet {
         let replicas = match &self.horizontal_pod_autoscaler {
             Some(h) => {
                 let href = check::reference("HorizontalPodAutoscaler", &h.metadata);
-                let Some(hs) = &h.spec else {
+                let Some(hs) = super::compat::spec_ref(&h.spec) else {
                     return Err(Error::inconsistent(href, "has no spec"));
                 };
                 let t = &hs.scale_target_ref;

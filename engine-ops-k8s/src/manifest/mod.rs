@@ -24,6 +24,7 @@
 mod app;
 mod blue_green;
 mod check;
+mod compat;
 mod error;
 pub mod labels;
 mod object;

@@ -152,7 +152,7 @@ impl Rolling {
         };
         let deployment = Deployment {
             metadata: meta,
-            spec: Some(DeploymentSpec {
+            spec: super::compat::spec(DeploymentSpec {
                 replicas,
                 selector: app.selector(ROLLING_TRACK),
                 template: app.pod_template(Some(ROLLING_TRACK)),
@@ -384,7 +384,7 @@ impl RollingSet {
             super::MAX_NAME_LEN,
             true,
         )?;
-        let Some(spec) = &d.spec else {
+        let Some(spec) = super::compat::spec_ref(&d.spec) else {
             return Err(Error::inconsistent(dref, "has no spec"));
         };
         let selector = check::expected_selector(&name, ROLLING_TRACK);
@@ -453,7 +453,7 @@ impl RollingSet {
         let replicas = match &self.horizontal_pod_autoscaler {
             Some(h) => {
                 let href = check::reference("HorizontalPodAutoscaler", &h.metadata);
-                let Some(hs) = &h.spec else {
+                let Some(hs) = super::compat::spec_ref(&h.spec) else {
                     return Err(Error::inconsistent(href, "has no spec"));
                 };
                 let t = &hs.scale_target_ref;

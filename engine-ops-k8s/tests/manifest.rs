@@ -1,5 +1,19 @@
 //! The manifests without a cluster: bad input, the original chart's flaws,
 //! selectors, and reading rendered (and hand-edited) YAML back.
+//!
+//! The original system's manifest flaws and the tests that show them gone
+//! (the cluster side of each is in `tests/cluster.rs`):
+//!
+//! | flaw | test |
+//! |---|---|
+//! | mutable `engine-ops:<color>` tags with `IfNotPresent` | `a_tag_instead_of_a_digest_is_refused`, `a_tag_accepted_on_purpose_is_pulled_always_and_marked` |
+//! | probes on `/health/*`, which the app does not serve; probes under the API's rate limiter | `probes_use_the_paths_given_and_have_no_default`, `a_probe_path_without_a_leading_slash_is_refused` |
+//! | `app: engine-ops` selected the blue and green pods too | `selectors_never_overlap_between_tracks_or_apps`, `each_selector_selects_its_own_pods`, `edited_selectors_that_could_overlap_are_refused` |
+//! | `podAntiAffinity` inside the container spec | `anti_affinity_is_on_the_pod_not_in_the_container` |
+//! | `replicas: 3` fighting the HPA; HPA on a missing Deployment | `the_autoscaler_owns_the_replica_count_and_targets_this_sets_deployment`, `the_blue_green_autoscaler_and_budget_follow_the_live_track` |
+//! | `--record` deprecated; chart did not render (missing values); missing ServiceAccount; no preview Service; no rolling parameters; no preStop | `every_reference_inside_a_set_resolves_within_it` |
+//! | `maxSurge: 0` could not be expressed | `max_surge_zero_can_be_expressed` |
+//! | two releases could not select each other's pods | `each_selector_selects_its_own_pods`, and `blue_green_set_serves_the_active_track_and_switches` on the cluster |
 
 mod common;
 
@@ -306,6 +320,21 @@ fn other_bad_values_name_their_field() {
             "termination_grace_period_seconds",
         ),
         (minimal("shop").replicas(0), "replicas"),
+        (
+            minimal("shop")
+                .security(engine_ops_k8s::manifest::PodSecurity::restricted().run_as_user(0)),
+            "security.run_as_user",
+        ),
+        (
+            minimal("shop").env_from(
+                "S",
+                engine_ops_k8s::manifest::EnvValue::Secret {
+                    name: "Bad_Name".to_owned(),
+                    key: "k".to_owned(),
+                },
+            ),
+            "env[0].secret",
+        ),
         (
             minimal("shop").label("app.kubernetes.io/instance", "other"),
             "labels[app.kubernetes.io/instance]",

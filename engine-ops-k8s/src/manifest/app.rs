@@ -1583,8 +1583,7 @@ impl AppBuilder {
             validate::env_name(&format!("{field}.name"), name)?;
             match v {
                 EnvValue::Secret { name, key } => {
-                    validate::dns_label(&format!("{field}.secret"), name, 253, false)
-                        .or_else(|_| subdomain(&format!("{field}.secret"), name))?;
+                    subdomain(&format!("{field}.secret"), name)?;
                     validate::config_key(&format!("{field}.key"), key)?;
                 }
                 EnvValue::Field(path) if path.is_empty() => {
@@ -1608,6 +1607,13 @@ impl AppBuilder {
             ));
         }
         app.resources.check()?;
+        if app.security.run_as_user == Some(0) {
+            return Err(Error::invalid(
+                "security.run_as_user",
+                "0 is root, which the restricted profile (runAsNonRoot) refuses at pod start; \
+                 use a non-zero user id",
+            ));
+        }
         let Some(readiness) = &app.readiness else {
             return Err(Error::invalid(
                 "readiness",

@@ -491,63 +491,6 @@ fn container(s: &mut RollingSet) -> &mut k8s_openapi::api::core::v1::Container {
         .expect("container")
 }
 
-/// Strings that YAML 1.1 readers take for something else when unquoted.
-const TRICKY: &[&str] = &[
-    "yes",
-    "no",
-    "on",
-    "off",
-    "y",
-    "n",
-    "Y",
-    "N",
-    "true",
-    "False",
-    "NO",
-    "~",
-    "null",
-    "",
-    "0755",
-    "0o17",
-    "0x1F",
-    "1e3",
-    "1_000",
-    ".inf",
-    ".NaN",
-    "2024-01-01",
-    "12:30:00",
-    "1:20",
-    "- a",
-    ": b",
-    "#c",
-    "a #b",
-    " lead",
-    "trail ",
-    "a\nb",
-    "a\n",
-    "\ta",
-    "\"q\"",
-    "'s'",
-    "=",
-    "<<",
-    "*alias",
-    "&anchor",
-    "!tag",
-    "%YAML",
-    "@at",
-    "`tick",
-    "{a: 1}",
-    "[1]",
-    "---",
-    "...",
-    "? k",
-    "| x",
-    "> y",
-    "é ü ✓",
-    "\\",
-    "a\\nb",
-];
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_reads_the_yaml_as_written() {
     let Some(_client) = cluster::client().await else {
@@ -556,7 +499,7 @@ async fn kubectl_reads_the_yaml_as_written() {
     let mut b = App::builder("tricky", "default", common::image("tricky"))
         .port(Port::new("http", 8080))
         .readiness(Probe::http("/ready"));
-    for (i, v) in TRICKY.iter().enumerate() {
+    for (i, v) in common::TRICKY.iter().enumerate() {
         b = b.config(format!("k{i:02}"), *v);
     }
     let set = Rolling::new()

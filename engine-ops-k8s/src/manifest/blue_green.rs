@@ -433,45 +433,8 @@ impl BlueGreenSet {
             super::MAX_NAME_LEN,
             true,
         )?;
-        let mut metas = vec![
-            (tref.clone(), &self.pod_template.metadata),
-            (
-                check::reference("ServiceAccount", &self.service_account.metadata),
-                &self.service_account.metadata,
-            ),
-            (
-                check::reference("Service", &self.active_service.metadata),
-                &self.active_service.metadata,
-            ),
-            (
-                check::reference("Service", &self.preview_service.metadata),
-                &self.preview_service.metadata,
-            ),
-        ];
-        metas.extend(
-            self.config_map
-                .iter()
-                .map(|c| (check::reference("ConfigMap", &c.metadata), &c.metadata)),
-        );
-        metas.extend(self.pod_disruption_budget.iter().map(|p| {
-            (
-                check::reference("PodDisruptionBudget", &p.metadata),
-                &p.metadata,
-            )
-        }));
-        metas.extend(self.horizontal_pod_autoscaler.iter().map(|h| {
-            (
-                check::reference("HorizontalPodAutoscaler", &h.metadata),
-                &h.metadata,
-            )
-        }));
-        for (object, meta) in &metas[..2] {
-            check::named(object, meta, &name)?;
-        }
-        for (object, meta) in &metas[4..] {
-            check::named(object, meta, &name)?;
-        }
-        check::same_namespace(&metas)?;
+        // The Services' names were matched when the set was assembled.
+        check::names_and_namespace(&self.objects(), &name, |o| matches!(o, Object::Service(_)))?;
         let labels = self
             .pod_template
             .template
@@ -510,30 +473,12 @@ impl BlueGreenSet {
             &preview,
         )?;
         let replicas = match &self.horizontal_pod_autoscaler {
-            Some(h) => {
-                let href = check::reference("HorizontalPodAutoscaler", &h.metadata);
-                let Some(hs) = super::compat::spec_ref(&h.spec) else {
-                    return Err(Error::inconsistent(href, "has no spec"));
-                };
-                let t = &hs.scale_target_ref;
-                let want = track_name(&name, self.active);
-                if t.kind != "ReplicaSet"
-                    || t.name != want
-                    || t.api_version.as_deref() != Some("apps/v1")
-                {
-                    return Err(Error::inconsistent(
-                        href,
-                        format!(
-                            "spec.scaleTargetRef is {} {}/{}, not the active track's apps/v1 \
-                             ReplicaSet/{want}",
-                            t.api_version.as_deref().unwrap_or(""),
-                            t.kind,
-                            t.name
-                        ),
-                    ));
-                }
-                u32::try_from(hs.min_replicas.unwrap_or(1)).ok()
-            }
+            Some(h) => Some(check::hpa_target(
+                h,
+                "ReplicaSet",
+                &track_name(&name, self.active),
+                "the active track's",
+            )?),
             None => {
                 let fixed = self
                     .pod_template

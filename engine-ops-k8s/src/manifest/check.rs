@@ -5,55 +5,83 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::app::config_checksum;
 use super::labels::{CONFIG_CHECKSUM, INSTANCE, MUTABLE_IMAGE, TRACK};
-use super::{Error, IntOrPercent, validate};
+use super::{Error, IntOrPercent, Object, validate};
 
 /// `Kind/name`.
 pub(crate) fn reference(kind: &str, meta: &ObjectMeta) -> String {
     format!("{kind}/{}", meta.name.as_deref().unwrap_or(""))
 }
 
-/// Every object is in the namespace of the first one.
-pub(crate) fn same_namespace(objects: &[(String, &ObjectMeta)]) -> Result<(), Error> {
-    let Some((_, first)) = objects.first() else {
-        return Ok(());
-    };
-    for (object, meta) in objects {
-        if meta.namespace.is_none() {
+/// Every object is named `name` (but those `exempt` from it) and all are
+/// in one namespace, which is set.
+pub(crate) fn names_and_namespace(
+    objects: &[Object],
+    name: &str,
+    exempt: impl Fn(&Object) -> bool,
+) -> Result<(), Error> {
+    let namespace = objects.first().and_then(|o| o.metadata().namespace.clone());
+    for o in objects {
+        if !exempt(o) && o.name() != name {
             return Err(Error::inconsistent(
-                object.clone(),
-                "metadata.namespace is not set; set it so the set cannot land in whatever \
-                 namespace the client defaults to",
+                o.reference(),
+                format!("metadata.name must be {name:?} (derived from the app's name)"),
             ));
         }
-        if meta.namespace != first.namespace {
-            return Err(Error::inconsistent(
-                object.clone(),
-                format!(
-                    "metadata.namespace {:?} differs from {:?}; keep the set in one namespace",
-                    meta.namespace.as_deref().unwrap_or(""),
-                    first.namespace.as_deref().unwrap_or("")
-                ),
-            ));
+        match &o.metadata().namespace {
+            None => {
+                return Err(Error::inconsistent(
+                    o.reference(),
+                    "metadata.namespace is not set; set it so the set cannot land in whatever \
+                     namespace the client defaults to",
+                ));
+            }
+            Some(ns) if Some(ns) != namespace.as_ref() => {
+                return Err(Error::inconsistent(
+                    o.reference(),
+                    format!(
+                        "metadata.namespace {ns:?} differs from {:?}; keep the set in one \
+                         namespace",
+                        namespace.as_deref().unwrap_or("")
+                    ),
+                ));
+            }
+            Some(_) => {}
         }
     }
     Ok(())
 }
 
-/// The object is named `name`.
-pub(crate) fn named(object: &str, meta: &ObjectMeta, name: &str) -> Result<(), Error> {
-    if meta.name.as_deref() != Some(name) {
+/// The autoscaler targets `apps/v1 <kind>/<name>`; returns its minimum.
+pub(crate) fn hpa_target(
+    hpa: &HorizontalPodAutoscaler,
+    kind: &str,
+    name: &str,
+    what: &str,
+) -> Result<u32, Error> {
+    let href = reference("HorizontalPodAutoscaler", &hpa.metadata);
+    let Some(spec) = super::compat::spec_ref(&hpa.spec) else {
+        return Err(Error::inconsistent(href, "has no spec"));
+    };
+    let t = &spec.scale_target_ref;
+    if t.kind != kind || t.name != name || t.api_version.as_deref() != Some("apps/v1") {
         return Err(Error::inconsistent(
-            object,
-            format!("metadata.name must be {name:?} (derived from the app's name)"),
+            href,
+            format!(
+                "spec.scaleTargetRef is {} {}/{}, not {what} apps/v1 {kind}/{name}",
+                t.api_version.as_deref().unwrap_or(""),
+                t.kind,
+                t.name
+            ),
         ));
     }
-    Ok(())
+    Ok(u32::try_from(spec.min_replicas.unwrap_or(1)).unwrap_or(0))
 }
 
 /// The engine-ops selector of `app`'s `track`.

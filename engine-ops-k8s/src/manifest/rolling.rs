@@ -346,38 +346,7 @@ impl RollingSet {
         let d = &self.deployment;
         let dref = check::reference("Deployment", &d.metadata);
         let name = d.metadata.name.clone().unwrap_or_default();
-        let mut metas = vec![
-            (dref.clone(), &d.metadata),
-            (
-                check::reference("ServiceAccount", &self.service_account.metadata),
-                &self.service_account.metadata,
-            ),
-            (
-                check::reference("Service", &self.service.metadata),
-                &self.service.metadata,
-            ),
-        ];
-        metas.extend(
-            self.config_map
-                .iter()
-                .map(|c| (check::reference("ConfigMap", &c.metadata), &c.metadata)),
-        );
-        metas.extend(self.pod_disruption_budget.iter().map(|p| {
-            (
-                check::reference("PodDisruptionBudget", &p.metadata),
-                &p.metadata,
-            )
-        }));
-        metas.extend(self.horizontal_pod_autoscaler.iter().map(|h| {
-            (
-                check::reference("HorizontalPodAutoscaler", &h.metadata),
-                &h.metadata,
-            )
-        }));
-        for (object, meta) in &metas {
-            check::named(object, meta, &name)?;
-        }
-        check::same_namespace(&metas)?;
+        check::names_and_namespace(&self.objects(), &name, |_| false)?;
         super::validate::dns_label(
             &format!("{dref} metadata.name"),
             &name,
@@ -452,26 +421,7 @@ impl RollingSet {
         )?;
         let replicas = match &self.horizontal_pod_autoscaler {
             Some(h) => {
-                let href = check::reference("HorizontalPodAutoscaler", &h.metadata);
-                let Some(hs) = super::compat::spec_ref(&h.spec) else {
-                    return Err(Error::inconsistent(href, "has no spec"));
-                };
-                let t = &hs.scale_target_ref;
-                if t.kind != "Deployment"
-                    || t.name != name
-                    || t.api_version.as_deref() != Some("apps/v1")
-                {
-                    return Err(Error::inconsistent(
-                        href,
-                        format!(
-                            "spec.scaleTargetRef is {} {}/{}, not this set's Deployment \
-                             apps/v1 Deployment/{name}",
-                            t.api_version.as_deref().unwrap_or(""),
-                            t.kind,
-                            t.name
-                        ),
-                    ));
-                }
+                let min = check::hpa_target(h, "Deployment", &name, "this set's Deployment")?;
                 if spec.replicas.is_some() {
                     return Err(Error::inconsistent(
                         &dref,
@@ -479,7 +429,7 @@ impl RollingSet {
                          every apply would reset what the autoscaler chose: remove it",
                     ));
                 }
-                u32::try_from(hs.min_replicas.unwrap_or(1)).unwrap_or(0)
+                min
             }
             None => u32::try_from(spec.replicas.unwrap_or(1)).unwrap_or(0),
         };

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{BoxError, Checksum, Direction};
+use crate::{BoxError, Checksum, Direction, RecordChange, RecordState};
 
 /// Errors returned by the [`Migrator`](crate::Migrator) and the state stores.
 ///
@@ -204,6 +204,40 @@ pub enum Error {
         store: String,
         /// The format found.
         found: String,
+    },
+
+    /// A state store refused to record a change that does not follow from
+    /// the migration's recorded state (for example the end of a step that
+    /// was never begun, or a revert of a migration that is not applied).
+    #[error(
+        "state store {store} refused to record {change} for migration {version}, which is {state}; nothing was recorded; the store was changed by another program or by hand, or its StateStore methods were called out of order (use the Migrator)"
+    )]
+    Refused {
+        /// The store.
+        store: String,
+        /// The migration's version.
+        version: u64,
+        /// What the store records for it.
+        state: RecordState,
+        /// The change it refused.
+        change: RecordChange,
+    },
+
+    /// A state store method was called against the step protocol (see
+    /// [`store`](crate::store)): a write without the lock, a second step
+    /// while one is open, or the end of a step that is not the open one.
+    #[error(
+        "state store {store} refused to record {change} for migration {version}: {problem}; nothing was recorded; drive stores through the Migrator, or call them in the order lock, begin, commit or abort, unlock"
+    )]
+    ProtocolViolation {
+        /// The store.
+        store: String,
+        /// The migration's version.
+        version: u64,
+        /// The change it refused.
+        change: RecordChange,
+        /// What is out of order.
+        problem: String,
     },
 
     /// A configuration value is invalid.

@@ -126,7 +126,10 @@ pub mod store;
 pub use async_trait::async_trait;
 pub use checksum::{Checksum, ParseChecksumError};
 pub use error::{Error, Result};
-pub use history::{AppliedMigration, History, InDoubt, Resolution, ResolvedBy, StepIntent};
+pub use history::{
+    AppliedMigration, History, InDoubt, RecordChange, RecordState, Resolution, ResolvedBy,
+    StepIntent,
+};
 pub use migration::{BoxError, Direction, Migration, MigrationInfo, Phase, Validation};
 pub use migrator::{Migrator, MigratorBuilder, Observer, Progress, Rollback, RollbackPolicy};
 pub use plan::{Divergence, Duplicate, MigrationRef, Plan, Problem, plan};

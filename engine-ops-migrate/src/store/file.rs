@@ -66,7 +66,6 @@
 //! appends and fsyncs) and needs a Tokio runtime with the time driver while
 //! it waits for the lock.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{ErrorKind, Write};
@@ -76,9 +75,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::ledger::{Ledger, Refusal, Session, Transition};
 use crate::{
-    AppliedMigration, Checksum, Direction, Error, History, InDoubt, Phase, Resolution, ResolvedBy,
-    Result, StateStore, StepIntent,
+    Checksum, Direction, Error, History, InDoubt, Phase, Resolution, ResolvedBy, Result,
+    StateStore, StepIntent,
 };
 
 /// The journal format this build reads and writes.
@@ -132,16 +132,28 @@ enum Event {
     },
 }
 
-#[derive(Debug, Clone)]
-enum VState {
-    Applied(AppliedMigration),
-    InDoubt(InDoubt, Option<AppliedMigration>),
+/// Why an event cannot follow the ones before it.
+#[derive(Debug)]
+enum Mismatch {
+    /// A record the ledger refuses.
+    Refused(Refusal),
+    /// An `open` record out of place.
+    Structure(String),
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused(r) => r.fmt(f),
+            Self::Structure(s) => f.write_str(s),
+        }
+    }
 }
 
 /// The replayed journal.
 #[derive(Debug, Default, Clone)]
 struct Journal {
-    states: BTreeMap<u64, VState>,
+    ledger: Ledger,
     opened: bool,
     next_seq: u64,
     records: u64,
@@ -151,140 +163,72 @@ struct Journal {
 
 impl Journal {
     fn history(&self) -> History {
-        let mut applied = Vec::new();
-        let mut in_doubt = Vec::new();
-        for s in self.states.values() {
-            match s {
-                VState::Applied(a) => applied.push(a.clone()),
-                VState::InDoubt(d, _) => in_doubt.push(d.clone()),
-            }
-        }
-        History { applied, in_doubt }
+        self.ledger.history()
     }
 
-    /// Applies one event; `Err` describes why it cannot follow.
-    fn apply(&mut self, event: &Event) -> std::result::Result<(), String> {
-        match event {
+    /// Applies one event; `Err` says why it cannot follow.
+    fn apply(&mut self, event: &Event) -> std::result::Result<(), Mismatch> {
+        let transition = match event {
             Event::Open { format, .. } => {
                 if self.opened {
-                    return Err("a second open record".into());
+                    return Err(Mismatch::Structure("a second open record".into()));
                 }
                 if format != JOURNAL_FORMAT {
-                    return Err(format!("unknown format {format:?}"));
+                    return Err(Mismatch::Structure(format!("unknown format {format:?}")));
                 }
                 self.opened = true;
                 return Ok(());
             }
             Event::Skip { .. } => return Ok(()),
-            _ if !self.opened => return Err("a record before the open record".into()),
-            _ => {}
-        }
-        match event {
+            _ if !self.opened => {
+                return Err(Mismatch::Structure(
+                    "a record before the open record".into(),
+                ));
+            }
             Event::Intent {
                 direction,
                 version,
                 name,
                 checksum,
                 phase,
+                transactional,
                 at_ms,
-                ..
-            } => {
-                let doubt = InDoubt {
-                    version: *version,
-                    name: name.clone(),
-                    checksum: *checksum,
-                    phase: *phase,
-                    direction: *direction,
-                    started_at_ms: *at_ms,
-                };
-                match (direction, self.states.remove(version)) {
-                    (Direction::Up, None) => {
-                        self.states.insert(*version, VState::InDoubt(doubt, None));
-                    }
-                    (Direction::Down, Some(VState::Applied(a))) => {
-                        self.states
-                            .insert(*version, VState::InDoubt(doubt, Some(a)));
-                    }
-                    (_, prior) => {
-                        let was = describe(prior.as_ref());
-                        if let Some(p) = prior {
-                            self.states.insert(*version, p);
-                        }
-                        return Err(format!(
-                            "an intent to go {direction} for migration {version}, which is {was}"
-                        ));
-                    }
-                }
-            }
+            } => Transition::Begin(StepIntent {
+                direction: *direction,
+                version: *version,
+                name: name.clone(),
+                checksum: *checksum,
+                phase: *phase,
+                transactional: *transactional,
+                started_at_ms: *at_ms,
+            }),
             Event::Done {
                 direction,
                 version,
                 at_ms,
                 duration_ms,
-            } => match self.states.remove(version) {
-                Some(VState::InDoubt(d, _)) if d.direction == *direction => {
-                    if *direction == Direction::Up {
-                        let rec = AppliedMigration {
-                            version: d.version,
-                            name: d.name,
-                            checksum: d.checksum,
-                            phase: d.phase,
-                            applied_at_ms: *at_ms,
-                            duration_ms: *duration_ms,
-                        };
-                        self.states.insert(*version, VState::Applied(rec));
-                    }
-                }
-                prior => return Err(self.mismatch("done", *version, prior)),
+            } => Transition::Finish {
+                direction: *direction,
+                version: *version,
+                at_ms: *at_ms,
+                duration_ms: *duration_ms,
             },
-            Event::Aborted { direction, version } => match self.states.remove(version) {
-                Some(VState::InDoubt(d, before)) if d.direction == *direction => {
-                    if let Some(a) = before {
-                        self.states.insert(*version, VState::Applied(a));
-                    }
-                }
-                prior => return Err(self.mismatch("aborted", *version, prior)),
+            Event::Aborted { direction, version } => Transition::Undo {
+                direction: *direction,
+                version: *version,
             },
             Event::Resolved {
                 version,
                 resolution,
                 at_ms,
                 ..
-            } => match self.states.remove(version) {
-                Some(VState::InDoubt(d, before)) => {
-                    if *resolution == Resolution::Applied {
-                        let rec = before.unwrap_or(AppliedMigration {
-                            version: d.version,
-                            name: d.name,
-                            checksum: d.checksum,
-                            phase: d.phase,
-                            applied_at_ms: *at_ms,
-                            duration_ms: 0,
-                        });
-                        self.states.insert(*version, VState::Applied(rec));
-                    }
-                }
-                prior => return Err(self.mismatch("resolved", *version, prior)),
+            } => Transition::Resolve {
+                version: *version,
+                resolution: *resolution,
+                at_ms: *at_ms,
             },
-            Event::Open { .. } | Event::Skip { .. } => {}
-        }
-        Ok(())
-    }
-
-    fn mismatch(&mut self, what: &str, version: u64, prior: Option<VState>) -> String {
-        let was = describe(prior.as_ref());
-        if let Some(p) = prior {
-            self.states.insert(version, p);
-        }
-        format!("a {what} record for migration {version}, which is {was}")
-    }
-}
-
-fn describe(state: Option<&VState>) -> String {
-    match state {
-        None => "not applied".into(),
-        Some(VState::Applied(_)) => "applied".into(),
-        Some(VState::InDoubt(d, _)) => format!("in doubt ({})", d.direction),
+        };
+        self.ledger.apply(transition).map_err(Mismatch::Refused)
     }
 }
 
@@ -397,7 +341,7 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<Journal> {
             });
         }
         j.apply(&rec.event)
-            .map_err(|reason| corrupt(line_no, reason))?;
+            .map_err(|reason| corrupt(line_no, reason.to_string()))?;
         j.next_seq += 1;
         j.records += 1;
     }
@@ -459,6 +403,7 @@ pub struct FileStore<C = ()> {
     poll_interval: Duration,
     context: C,
     writer: Option<Writer>,
+    session: Session,
 }
 
 impl<C> fmt::Debug for FileStore<C> {
@@ -531,6 +476,7 @@ impl<C> FileStoreBuilder<C> {
             poll_interval: self.poll_interval,
             context: self.context,
             writer: None,
+            session: Session::default(),
         })
     }
 }
@@ -681,9 +627,11 @@ impl<C> FileStore<C> {
             next.records += 1;
         }
         let written = match refused {
-            Some(reason) => Err(Error::Backend {
-                store: path.display().to_string(),
-                source: format!("refusing to record {reason}").into(),
+            Some(Mismatch::Refused(r)) => Err(r.into_error(path.display().to_string())),
+            Some(Mismatch::Structure(reason)) => Err(Error::Corrupt {
+                path: path.clone(),
+                line: usize::try_from(next.records + 1).unwrap_or(usize::MAX),
+                reason,
             }),
             None => journal
                 .write_all(&out)
@@ -721,6 +669,9 @@ impl<C: Send> StateStore for FileStore<C> {
 
     async fn lock(&mut self) -> Result<()> {
         if self.writer.is_some() {
+            // Held already; a step a cancelled operation left open stays
+            // in doubt in the journal.
+            self.session.lock();
             return Ok(());
         }
         let lock_file = OpenOptions::new()
@@ -777,10 +728,12 @@ impl<C: Send> StateStore for FileStore<C> {
             state: None,
             unsynced: false,
         });
+        self.session.lock();
         Ok(())
     }
 
     async fn unlock(&mut self) -> Result<()> {
+        self.session.unlock();
         let Some(mut w) = self.writer.take() else {
             return Ok(());
         };
@@ -823,6 +776,9 @@ impl<C: Send> StateStore for FileStore<C> {
     }
 
     async fn begin(&mut self, intent: &StepIntent) -> Result<()> {
+        self.session
+            .check_begin(intent)
+            .map_err(|v| v.into_error(self.describe()))?;
         let event = Event::Intent {
             direction: intent.direction,
             version: intent.version,
@@ -833,7 +789,9 @@ impl<C: Send> StateStore for FileStore<C> {
             at_ms: intent.started_at_ms,
         };
         // Durable before the migration can have any effect.
-        self.append(&[event], true)
+        self.append(&[event], true)?;
+        self.session.begun(intent, false);
+        Ok(())
     }
 
     async fn commit(
@@ -842,6 +800,9 @@ impl<C: Send> StateStore for FileStore<C> {
         finished_at_ms: u64,
         duration_ms: u64,
     ) -> Result<()> {
+        self.session
+            .end(intent, true)
+            .map_err(|v| v.into_error(self.describe()))?;
         let event = Event::Done {
             direction: intent.direction,
             version: intent.version,
@@ -852,6 +813,9 @@ impl<C: Send> StateStore for FileStore<C> {
     }
 
     async fn abort(&mut self, intent: &StepIntent) -> Result<()> {
+        self.session
+            .end(intent, false)
+            .map_err(|v| v.into_error(self.describe()))?;
         let event = Event::Aborted {
             direction: intent.direction,
             version: intent.version,
@@ -866,6 +830,9 @@ impl<C: Send> StateStore for FileStore<C> {
         by: ResolvedBy,
         at_ms: u64,
     ) -> Result<()> {
+        self.session
+            .check_resolve(doubt.version, resolution)
+            .map_err(|v| v.into_error(self.describe()))?;
         let event = Event::Resolved {
             version: doubt.version,
             resolution,
@@ -991,7 +958,9 @@ mod tests {
         let bytes = lines(vec![open(), done(1)]);
         let err = replay(Path::new("j"), &bytes).expect_err("done without intent");
         assert!(
-            err.to_string().contains("a done record for migration 1"),
+            err.to_string().contains(
+                "it records the end of the up step for migration 1, which is not applied"
+            ),
             "{err}"
         );
         let bytes = lines(vec![intent(1)]);

@@ -24,6 +24,33 @@
 //! migration's validator) or an operator settles it with
 //! [`resolve`](StateStore::resolve).
 //!
+//! # What a record may become
+//!
+//! Every store of this crate checks each write against one model. Per
+//! version a store records nothing (not applied), an applied record, or a
+//! step in doubt (an `up` that started, or a `down` of an applied migration
+//! that started; the latter keeps the applied record's name and checksum):
+//!
+//! | call | from | to |
+//! |---|---|---|
+//! | `begin` (intent recorded) up / down | not applied / applied | in doubt |
+//! | `commit` of that step, up / down | in doubt | applied / not applied |
+//! | `abort` of that step, up / down | in doubt | not applied / applied |
+//! | `commit` of a step run in a transaction, up / down | not applied / applied | applied / not applied |
+//! | `resolve` as applied / not applied | in doubt | applied / not applied |
+//!
+//! and the protocol around it: writes need the lock; one step at a time;
+//! `commit` and `abort` end the step that was begun (and end it whether
+//! they succeed or not); `resolve` runs outside a step; `lock` and `unlock`
+//! abandon a step a cancelled operation left open (a transaction is rolled
+//! back, a recorded intent stays in doubt). A write the record does not
+//! allow fails with [`Error::Refused`](crate::Error::Refused) (naming the
+//! version, its state and the change), a call out of protocol with
+//! [`Error::ProtocolViolation`](crate::Error::ProtocolViolation); either
+//! way nothing is recorded. The in-memory store, the file store and the
+//! database stores are tested against each other on random call sequences,
+//! so a test on the memory store fails where the others would.
+//!
 //! # Implementing a database backend
 //!
 //! - `Context` is an owned wrapper (for example a dedicated connection): the
@@ -40,10 +67,14 @@
 //!   intent row complete.
 //! - `abort`: roll the transaction back (or, after the migrator compensated a
 //!   non-transactional step, delete the intent row).
+//! - Refuse what the model above refuses, with the same errors: guard each
+//!   statement by the row's state (`UPDATE … WHERE version = $1 AND state =
+//!   'applying'`) and treat "no row changed" as a refusal.
 //! - [`context`](StateStore::context) must also work outside a step:
 //!   validators that settle steps in doubt run there.
 
 pub mod file;
+pub(crate) mod ledger;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -123,7 +154,11 @@ pub trait StateStore: Send {
     ///
     /// # Errors
     ///
-    /// I/O or backend errors; nothing has run yet.
+    /// [`Error::Refused`](crate::Error::Refused) when the record does not
+    /// allow the step (applying an applied migration, reverting one that is
+    /// not applied), [`Error::ProtocolViolation`](crate::Error::ProtocolViolation)
+    /// without the lock or while another step is open; I/O or backend
+    /// errors. Nothing has run yet.
     async fn begin(&mut self, intent: &StepIntent) -> Result<()>;
 
     /// Finishes a step that succeeded: records `intent.version` as applied
@@ -131,7 +166,11 @@ pub trait StateStore: Send {
     ///
     /// # Errors
     ///
-    /// I/O or backend errors; the step is then in doubt.
+    /// [`Error::ProtocolViolation`](crate::Error::ProtocolViolation) when
+    /// `intent` is not the open step; [`Error::Refused`](crate::Error::Refused)
+    /// when the record does not allow it (the step's transaction, if it
+    /// has one, is rolled back); I/O or backend errors (the step is then in
+    /// doubt, or rolled back with its transaction).
     async fn commit(
         &mut self,
         intent: &StepIntent,
@@ -144,14 +183,18 @@ pub trait StateStore: Send {
     ///
     /// # Errors
     ///
-    /// I/O or backend errors; the step is then in doubt.
+    /// [`Error::ProtocolViolation`](crate::Error::ProtocolViolation) when
+    /// `intent` is not the open step; I/O or backend errors (the step is
+    /// then in doubt).
     async fn abort(&mut self, intent: &StepIntent) -> Result<()>;
 
     /// Settles a step in doubt as applied or not applied.
     ///
     /// # Errors
     ///
-    /// I/O or backend errors.
+    /// [`Error::Refused`](crate::Error::Refused) when `doubt.version` is not
+    /// in doubt, [`Error::ProtocolViolation`](crate::Error::ProtocolViolation)
+    /// without the lock or inside a step; I/O or backend errors.
     async fn resolve(
         &mut self,
         doubt: &InDoubt,

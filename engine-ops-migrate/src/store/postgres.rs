@@ -110,9 +110,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, ToStatement};
 
+use super::ledger::{Refusal, RowChange, RowState, Session, Step};
 use super::sql::{
-    BadRow, HistoryRows, LAYOUT, STATE_APPLIED, STATE_APPLYING, STATE_REVERTING, StoredChecksum,
-    StoredRow, db_ms, db_version, from_db_ms, ident, phase_str, unsupported_layout,
+    BadRow, HistoryRows, LAYOUT, StoredChecksum, StoredRow, db_ms, db_version, from_db_ms, ident,
+    if_applying, phase_str, record_sql, refusal, state_sql, unsupported_layout,
 };
 use crate::{
     Checksum, Direction, Error, History, InDoubt, Resolution, ResolvedBy, Result, StateStore,
@@ -512,7 +513,7 @@ impl PostgresStoreBuilder {
             ctx: PgContext::new(conn),
             round_trips,
             locked: false,
-            in_tx: false,
+            session: Session::default(),
             table_ready: false,
             insert_applied: None,
             catalog_stmt: None,
@@ -626,8 +627,9 @@ pub struct PostgresStore {
     round_trips: Arc<AtomicU64>,
     /// Whether this session holds the advisory lock.
     locked: bool,
-    /// Whether a step transaction is open.
-    in_tx: bool,
+    /// The step protocol (lock, open step; an open transactional step is
+    /// an open transaction).
+    session: Session,
     /// Whether the history table was checked (or created) under the lock.
     table_ready: bool,
     /// The prepared `INSERT` of an applied row (per connection).
@@ -759,9 +761,9 @@ impl PostgresStore {
         &self.ctx.conn
     }
 
-    /// Reconnects if the connection died (killed by a guard, or lost), and
-    /// rolls back a step transaction left open by a cancelled operation.
-    /// The server released everything the dead session held.
+    /// Reconnects if the connection died (killed by a guard, or lost).
+    /// The server released everything the dead session held: the lock and
+    /// an open step's transaction.
     async fn heal(&mut self) -> Result<()> {
         if self.conn().is_dead() {
             self.conn().kill();
@@ -771,16 +773,26 @@ impl PostgresStore {
             self.catalog_stmt = None;
             self.rows_stmt = None;
             self.locked = false;
-            self.in_tx = false;
+            self.session.unlock();
             self.table_ready = false;
-        } else if self.in_tx {
-            self.in_tx = false;
-            if !self.ctx.pending_begin.swap(false, Ordering::SeqCst) {
-                self.conn()
-                    .guarded(self.conn().client.batch_execute("ROLLBACK"))
-                    .await
-                    .map_err(|e| self.err("cannot roll back an abandoned step", e))?;
-            }
+        }
+        Ok(())
+    }
+
+    /// Ends a step a cancelled operation left open: its transaction is
+    /// rolled back; a recorded intent stays in doubt.
+    async fn abandon(&mut self) -> Result<()> {
+        let Some(step) = self.session.abandon() else {
+            return Ok(());
+        };
+        if step.hidden
+            && !self.ctx.pending_begin.swap(false, Ordering::SeqCst)
+            && !self.conn().is_dead()
+        {
+            self.conn()
+                .guarded(self.conn().client.batch_execute("ROLLBACK"))
+                .await
+                .map_err(|e| self.err("cannot roll back an abandoned step", e))?;
         }
         Ok(())
     }
@@ -819,6 +831,7 @@ impl PostgresStore {
     /// the query; [`load`](StateStore::load) then reads the rows as stored
     /// ([`rows_text_sql`](Self::rows_text_sql)) to name the bad row.
     fn rows_sql(&self) -> String {
+        let applied = RowState::Applied.as_str();
         format!(
             "SELECT NULL::int8, d.description, NULL::bytea, NULL::text, NULL::text, \
                     NULL::timestamptz, NULL::timestamptz, NULL::int8 \
@@ -827,8 +840,8 @@ impl PostgresStore {
                 AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 \
              UNION ALL \
              SELECT version, name, decode(checksum, 'hex'), phase, \
-                    NULLIF(state, '{STATE_APPLIED}'), \
-                    CASE WHEN state <> '{STATE_APPLIED}' THEN started_at END, \
+                    NULLIF(state, '{applied}'), \
+                    CASE WHEN state <> '{applied}' THEN started_at END, \
                     applied_at, execution_ms \
                FROM {}",
             self.qualified
@@ -1081,7 +1094,8 @@ impl PostgresStore {
                 };
                 (
                     StoredChecksum::Digest(Checksum::from_bytes(digest)),
-                    r.get::<_, Option<&str>>(4).unwrap_or(STATE_APPLIED),
+                    r.get::<_, Option<&str>>(4)
+                        .unwrap_or(RowState::Applied.as_str()),
                 )
             };
             out.push(StoredRow {
@@ -1139,21 +1153,80 @@ impl PostgresStore {
         }
     }
 
-    /// Runs one statement outside a step transaction and checks it changed
-    /// exactly one row.
-    async fn one_row(
+    /// Runs the statement recording `step` for `version` (see
+    /// [`record_sql`]) outside a step transaction: `columns` are its other
+    /// columns, `params` its parameters after the version (`$2`, `$3`,
+    /// ...). A statement that changes no row (or an insert that finds one)
+    /// is a refusal naming the row's state.
+    async fn record(
         &self,
-        action: &str,
-        sql: &str,
+        version: u64,
+        step: Step,
+        columns: &[(&str, &str)],
         params: &[(&(dyn ToSql + Sync), Type)],
-    ) -> Result<bool> {
-        let n = self
+    ) -> Result<()> {
+        let db_v = db_version(version)?;
+        let sql = record_sql(&self.qualified, step, "$1", columns);
+        let mut all: Vec<(&(dyn ToSql + Sync), Type)> = Vec::with_capacity(params.len() + 1);
+        all.push((&db_v, Type::INT8));
+        all.extend_from_slice(params);
+        let changed = self
             .conn()
-            .guarded(self.conn().client.execute_typed(sql, params))
-            .await
-            .map_err(|e| self.err(action.to_owned(), e))?;
-        Ok(n == 1)
+            .guarded(self.conn().client.execute_typed(&sql, &all))
+            .await;
+        match changed {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(self.refused(version, step).await),
+            Err(e) if is_conflict(step, &e) => Err(self.refused(version, step).await),
+            Err(e) => Err(self.err(
+                format!("cannot record {} for migration {version}", step.change()),
+                e,
+            )),
+        }
     }
+
+    /// The refusal of `step` for `version`, naming the row's state (read
+    /// outside any step transaction).
+    async fn refused(&self, version: u64, step: Step) -> Error {
+        let Ok(db_v) = db_version(version) else {
+            return Refusal::new(version, step, None).into_error(self.describe.clone());
+        };
+        let sql = state_sql(&self.qualified, "$1");
+        let row = self
+            .conn()
+            .guarded(
+                self.conn()
+                    .client
+                    .query_typed_opt(&sql, &[(&db_v, Type::INT8)]),
+            )
+            .await;
+        match row {
+            Ok(row) => {
+                let state: Option<String> = row.map(|r| r.get(0));
+                match refusal(version, step, state.as_deref()) {
+                    Ok(r) => r.into_error(self.describe.clone()),
+                    Err(reason) => self.bad_row(reason),
+                }
+            }
+            Err(e) => self.err(
+                format!("cannot read the state of migration {version} to report a refused change"),
+                e,
+            ),
+        }
+    }
+}
+
+/// Whether `e` is an insert finding its row already there.
+fn is_conflict(step: Step, e: &tokio_postgres::Error) -> bool {
+    matches!(step.row_change(), RowChange::Insert(_))
+        && e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// A Unix time in milliseconds as a `timestamptz` parameter.
+fn pg_time(ms: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 #[async_trait::async_trait]
@@ -1166,11 +1239,14 @@ impl StateStore for PostgresStore {
 
     async fn lock(&mut self) -> Result<()> {
         self.heal().await?;
+        self.abandon().await?;
         if !self.locked {
             self.take_lock().await?;
         }
+        self.session.lock();
         // The lock is ours from here: release it on every error path.
         if let Err(e) = self.ensure_table().await {
+            self.session.unlock();
             self.release().await?;
             return Err(e);
         }
@@ -1178,15 +1254,9 @@ impl StateStore for PostgresStore {
     }
 
     async fn unlock(&mut self) -> Result<()> {
-        if self.in_tx {
-            self.in_tx = false;
-            if !self.ctx.pending_begin.swap(false, Ordering::SeqCst) && !self.conn().is_dead() {
-                let _ = self
-                    .conn()
-                    .guarded(self.conn().client.batch_execute("ROLLBACK"))
-                    .await;
-            }
-        }
+        // A failed rollback ends the session in `release` at the latest.
+        let _ = self.abandon().await;
+        self.session.unlock();
         self.release().await
     }
 
@@ -1253,62 +1323,52 @@ impl StateStore for PostgresStore {
     }
 
     async fn begin(&mut self, intent: &StepIntent) -> Result<()> {
-        let version = db_version(intent.version)?;
-        if !self.locked {
-            return Err(self.bad_row(
-                "a step was started without the migration lock; use the Migrator".into(),
-            ));
-        }
-        if intent.transactional {
+        db_version(intent.version)?;
+        self.session
+            .check_begin(intent)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
+        let hidden = self.undoes_on_abort(intent);
+        if hidden {
             // Sent with the step's first request (or its commit): one round
             // trip less per step.
             self.ctx.pending_begin.store(true, Ordering::SeqCst);
-            self.in_tx = true;
-            return Ok(());
-        }
-        let q = &self.qualified;
-        let started = db_ms(intent.started_at_ms);
-        match intent.direction {
-            Direction::Up => {
-                let sql = format!(
-                    "INSERT INTO {q} (version, name, checksum, phase, state, transactional, started_at) \
-                     VALUES ($1, $2, $3, $4, '{STATE_APPLYING}', false, to_timestamp($5::int8 / 1000.0))"
-                );
-                let checksum = intent.checksum.to_hex();
-                let phase = phase_str(intent.phase);
-                self.one_row(
-                    "cannot record the intent of a non-transactional step",
-                    &sql,
-                    &[
-                        (&version, Type::INT8),
-                        (&intent.name, Type::TEXT),
-                        (&checksum, Type::TEXT),
-                        (&phase, Type::TEXT),
-                        (&started, Type::INT8),
-                    ],
-                )
-                .await?;
-            }
-            Direction::Down => {
-                let sql = format!(
-                    "UPDATE {q} SET state = '{STATE_REVERTING}', started_at = to_timestamp($2::int8 / 1000.0) \
-                     WHERE version = $1 AND state = '{STATE_APPLIED}'"
-                );
-                if !self
-                    .one_row(
-                        "cannot record the intent of a non-transactional step",
-                        &sql,
-                        &[(&version, Type::INT8), (&started, Type::INT8)],
+        } else {
+            let started = pg_time(intent.started_at_ms);
+            match intent.direction {
+                Direction::Up => {
+                    let checksum = intent.checksum.to_hex();
+                    let phase = phase_str(intent.phase);
+                    self.record(
+                        intent.version,
+                        Step::Begin(Direction::Up),
+                        &[
+                            ("name", "$2"),
+                            ("checksum", "$3"),
+                            ("phase", "$4"),
+                            ("transactional", "false"),
+                            ("started_at", "$5"),
+                        ],
+                        &[
+                            (&intent.name, Type::TEXT),
+                            (&checksum, Type::TEXT),
+                            (&phase, Type::TEXT),
+                            (&started, Type::TIMESTAMPTZ),
+                        ],
                     )
-                    .await?
-                {
-                    return Err(self.bad_row(format!(
-                        "has no applied row to revert for version {}",
-                        intent.version
-                    )));
+                    .await?;
+                }
+                Direction::Down => {
+                    self.record(
+                        intent.version,
+                        Step::Begin(Direction::Down),
+                        &[("started_at", "$2")],
+                        &[(&started, Type::TIMESTAMPTZ)],
+                    )
+                    .await?;
                 }
             }
         }
+        self.session.begun(intent, hidden);
         Ok(())
     }
 
@@ -1319,16 +1379,46 @@ impl StateStore for PostgresStore {
         duration_ms: u64,
     ) -> Result<()> {
         let version = db_version(intent.version)?;
-        let q = &self.qualified;
-        let finished = db_ms(finished_at_ms);
+        let step = self
+            .session
+            .end(intent, true)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
+        let finished = pg_time(finished_at_ms);
         let took = db_ms(duration_ms);
-        match (intent.transactional, intent.direction) {
-            (true, Direction::Up) => {
+        if !step.hidden {
+            return match intent.direction {
+                Direction::Up => {
+                    self.record(
+                        intent.version,
+                        Step::Finish(Direction::Up),
+                        &[("applied_at", "$2"), ("execution_ms", "$3")],
+                        &[(&finished, Type::TIMESTAMPTZ), (&took, Type::INT8)],
+                    )
+                    .await
+                }
+                Direction::Down => {
+                    self.record(intent.version, Step::Finish(Direction::Down), &[], &[])
+                        .await
+                }
+            };
+        }
+        match intent.direction {
+            Direction::Up => {
                 self.flush_begin().await?;
                 if self.insert_applied.is_none() {
-                    let sql = format!(
-                        "INSERT INTO {q} (version, name, checksum, phase, state, transactional, started_at, applied_at, execution_ms) \
-                         VALUES ($1, $2, $3, $4, '{STATE_APPLIED}', true, $5, $6, $7)"
+                    let sql = record_sql(
+                        &self.qualified,
+                        Step::Commit(Direction::Up),
+                        "$1",
+                        &[
+                            ("name", "$2"),
+                            ("checksum", "$3"),
+                            ("phase", "$4"),
+                            ("transactional", "true"),
+                            ("started_at", "$5"),
+                            ("applied_at", "$6"),
+                            ("execution_ms", "$7"),
+                        ],
                     );
                     let stmt = self
                         .conn()
@@ -1353,15 +1443,14 @@ impl StateStore for PostgresStore {
                 };
                 let checksum = intent.checksum.to_hex();
                 let phase = phase_str(intent.phase);
-                let started = UNIX_EPOCH + Duration::from_millis(intent.started_at_ms);
-                let applied = UNIX_EPOCH + Duration::from_millis(finished_at_ms);
+                let started = pg_time(intent.started_at_ms);
                 let params: [&(dyn ToSql + Sync); 7] = [
                     &version,
                     &intent.name,
                     &checksum,
                     &phase,
                     &started,
-                    &applied,
+                    &finished,
                     &took,
                 ];
                 // The row and COMMIT in one round trip. If the INSERT fails,
@@ -1375,15 +1464,22 @@ impl StateStore for PostgresStore {
                         client.batch_execute("COMMIT"),
                     ))
                     .await;
-                self.in_tx = false;
-                if let Err(e) = inserted {
-                    return Err(self.err(
-                        format!(
-                            "cannot record migration {} ({}); its transaction was rolled back",
-                            intent.version, intent.name
-                        ),
-                        e,
-                    ));
+                match inserted {
+                    Err(e) if is_conflict(Step::Commit(Direction::Up), &e) => {
+                        return Err(self
+                            .refused(intent.version, Step::Commit(Direction::Up))
+                            .await);
+                    }
+                    Err(e) => {
+                        return Err(self.err(
+                            format!(
+                                "cannot record migration {} ({}); its transaction was rolled back",
+                                intent.version, intent.name
+                            ),
+                            e,
+                        ));
+                    }
+                    Ok(_) => {}
                 }
                 committed.map_err(|e| {
                     self.err(
@@ -1395,16 +1491,16 @@ impl StateStore for PostgresStore {
                     )
                 })?;
             }
-            (true, Direction::Down) => {
+            Direction::Down => {
                 self.flush_begin().await?;
+                let sql = record_sql(&self.qualified, Step::Commit(Direction::Down), "$1", &[]);
                 let deleted = self
                     .conn()
-                    .guarded(self.conn().client.execute_typed(
-                        &format!(
-                            "DELETE FROM {q} WHERE version = $1 AND state = '{STATE_APPLIED}'"
-                        ),
-                        &[(&version, Type::INT8)],
-                    ))
+                    .guarded(
+                        self.conn()
+                            .client
+                            .execute_typed(&sql, &[(&version, Type::INT8)]),
+                    )
                     .await;
                 let ok = matches!(deleted, Ok(1));
                 let end = if ok { "COMMIT" } else { "ROLLBACK" };
@@ -1412,7 +1508,6 @@ impl StateStore for PostgresStore {
                     .conn()
                     .guarded(self.conn().client.batch_execute(end))
                     .await;
-                self.in_tx = false;
                 match deleted {
                     Err(e) => {
                         return Err(self.err(
@@ -1425,63 +1520,25 @@ impl StateStore for PostgresStore {
                     }
                     Ok(1) => {}
                     Ok(_) => {
-                        return Err(self.bad_row(format!(
-                            "is missing for version {} while reverting it; the revert was rolled back",
-                            intent.version
-                        )));
+                        // The revert's effects went with the rollback.
+                        return Err(self
+                            .refused(intent.version, Step::Commit(Direction::Down))
+                            .await);
                     }
                 }
                 ended.map_err(|e| self.err("cannot commit the revert", e))?;
-            }
-            (false, Direction::Up) => {
-                let sql = format!(
-                    "UPDATE {q} SET state = '{STATE_APPLIED}', applied_at = to_timestamp($2::int8 / 1000.0), execution_ms = $3 \
-                     WHERE version = $1 AND state = '{STATE_APPLYING}'"
-                );
-                if !self
-                    .one_row(
-                        "cannot record a finished non-transactional step",
-                        &sql,
-                        &[
-                            (&version, Type::INT8),
-                            (&finished, Type::INT8),
-                            (&took, Type::INT8),
-                        ],
-                    )
-                    .await?
-                {
-                    return Err(self.bad_row(format!(
-                        "lost its intent row for version {}",
-                        intent.version
-                    )));
-                }
-            }
-            (false, Direction::Down) => {
-                let sql =
-                    format!("DELETE FROM {q} WHERE version = $1 AND state = '{STATE_REVERTING}'");
-                if !self
-                    .one_row(
-                        "cannot record a finished non-transactional revert",
-                        &sql,
-                        &[(&version, Type::INT8)],
-                    )
-                    .await?
-                {
-                    return Err(self.bad_row(format!(
-                        "lost its intent row for version {}",
-                        intent.version
-                    )));
-                }
             }
         }
         Ok(())
     }
 
     async fn abort(&mut self, intent: &StepIntent) -> Result<()> {
-        let version = db_version(intent.version)?;
-        let q = &self.qualified;
-        if intent.transactional {
-            self.in_tx = false;
+        db_version(intent.version)?;
+        let step = self
+            .session
+            .end(intent, false)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
+        if step.hidden {
             if self.ctx.pending_begin.swap(false, Ordering::SeqCst) {
                 // Nothing was sent: there is no transaction to roll back.
                 return Ok(());
@@ -1496,21 +1553,8 @@ impl StateStore for PostgresStore {
                 .await
                 .map_err(|e| self.err("cannot roll back the failed step", e));
         }
-        let sql = match intent.direction {
-            Direction::Up => {
-                format!("DELETE FROM {q} WHERE version = $1 AND state = '{STATE_APPLYING}'")
-            }
-            Direction::Down => format!(
-                "UPDATE {q} SET state = '{STATE_APPLIED}' WHERE version = $1 AND state = '{STATE_REVERTING}'"
-            ),
-        };
-        self.one_row(
-            "cannot clear the intent of an undone step",
-            &sql,
-            &[(&version, Type::INT8)],
-        )
-        .await?;
-        Ok(())
+        self.record(intent.version, Step::Undo(intent.direction), &[], &[])
+            .await
     }
 
     async fn resolve(
@@ -1520,54 +1564,40 @@ impl StateStore for PostgresStore {
         by: ResolvedBy,
         at_ms: u64,
     ) -> Result<()> {
-        let version = db_version(doubt.version)?;
-        let q = &self.qualified;
+        db_version(doubt.version)?;
+        self.session
+            .check_resolve(doubt.version, resolution)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
         let by = match by {
             ResolvedBy::Validation => "validation",
             ResolvedBy::Operator => "operator",
         };
-        let at = db_ms(at_ms);
-        let changed = match (resolution, doubt.direction) {
-            (Resolution::Applied, Direction::Up) => {
-                self.one_row(
-                    "cannot settle a step in doubt",
-                    &format!(
-                        "UPDATE {q} SET state = '{STATE_APPLIED}', applied_at = to_timestamp($2::int8 / 1000.0), \
-                                execution_ms = 0, resolved_by = $3 \
-                          WHERE version = $1 AND state = '{STATE_APPLYING}'"
-                    ),
-                    &[(&version, Type::INT8), (&at, Type::INT8), (&by, Type::TEXT)],
+        match resolution {
+            Resolution::Applied => {
+                let at = pg_time(at_ms);
+                let applied_at = if_applying("$2", "applied_at");
+                let execution_ms = if_applying("0", "execution_ms");
+                self.record(
+                    doubt.version,
+                    Step::Resolve(Resolution::Applied),
+                    &[
+                        ("applied_at", &applied_at),
+                        ("execution_ms", &execution_ms),
+                        ("resolved_by", "$3"),
+                    ],
+                    &[(&at, Type::TIMESTAMPTZ), (&by, Type::TEXT)],
                 )
-                .await?
+                .await
             }
-            (Resolution::Applied, Direction::Down) => {
-                self.one_row(
-                    "cannot settle a step in doubt",
-                    &format!(
-                        "UPDATE {q} SET state = '{STATE_APPLIED}', resolved_by = $2 \
-                          WHERE version = $1 AND state = '{STATE_REVERTING}'"
-                    ),
-                    &[(&version, Type::INT8), (&by, Type::TEXT)],
+            Resolution::NotApplied => {
+                self.record(
+                    doubt.version,
+                    Step::Resolve(Resolution::NotApplied),
+                    &[],
+                    &[],
                 )
-                .await?
+                .await
             }
-            (Resolution::NotApplied, _) => {
-                self.one_row(
-                    "cannot settle a step in doubt",
-                    &format!(
-                        "DELETE FROM {q} WHERE version = $1 AND state IN ('{STATE_APPLYING}', '{STATE_REVERTING}')"
-                    ),
-                    &[(&version, Type::INT8)],
-                )
-                .await?
-            }
-        };
-        if changed {
-            Ok(())
-        } else {
-            Err(Error::NotInDoubt {
-                version: doubt.version,
-            })
         }
     }
 }

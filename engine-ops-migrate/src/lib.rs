@@ -50,6 +50,9 @@
 //!   transactional step and its history row atomic.
 //! - It does not schedule expand and contract phases around a rollout; it
 //!   records and reports them.
+//! - The file store cannot tell a journal whose last whole records were
+//!   removed (or an older backup) from a shorter valid one; see its
+//!   [limits](store::file#limits-by-design) and the remedies there.
 //!
 //! # Example
 //!

@@ -504,3 +504,148 @@ async fn missing_directory_is_a_clear_io_error() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The history the complete lines of a journal describe, read with
+/// `serde_json` alone (not the crate's reader): `(applied, in doubt)`
+/// versions.
+fn committed(bytes: &[u8]) -> (Vec<u64>, Vec<(u64, Direction)>) {
+    let complete = bytes
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(&bytes[..0], |i| &bytes[..=i]);
+    let mut applied = std::collections::BTreeSet::new();
+    let mut doubt = std::collections::BTreeMap::new();
+    for line in complete.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(line).expect("a complete line is JSON");
+        let event = &v["rec"]["event"];
+        let (kind, body) = event
+            .as_object()
+            .and_then(|o| o.iter().next())
+            .expect("one event");
+        let version = body["version"].as_u64();
+        let direction = match body["direction"].as_str() {
+            Some("down") => Direction::Down,
+            _ => Direction::Up,
+        };
+        match (kind.as_str(), version) {
+            ("intent", Some(v)) => {
+                doubt.insert(v, direction);
+            }
+            ("done", Some(v)) => {
+                doubt.remove(&v);
+                if direction == Direction::Up {
+                    applied.insert(v);
+                } else {
+                    applied.remove(&v);
+                }
+            }
+            _ => {}
+        }
+    }
+    (applied.into_iter().collect(), doubt.into_iter().collect())
+}
+
+/// A crash can cut the journal at any byte. Cut anywhere in its last two
+/// records (including just before the final newline, which leaves a whole
+/// record without its newline), every reader sees exactly the complete
+/// records, a run and a rollback go on from there, and afterwards the
+/// journal still reads: nothing is ever reported as damaged.
+#[tokio::test]
+async fn a_cut_at_every_byte_of_the_last_two_records_reads_and_writes_on() -> anyhow::Result<()> {
+    let source = three_applied().await?;
+    let full = std::fs::read(state(source.path()))?;
+    let effects = std::fs::read(source.path().join("effects.txt"))?;
+    // Start of the sixth line: the intent of step 3, then its done record.
+    let tail_start = full
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(4)
+        .map(|(i, _)| i + 1)
+        .expect("seven lines");
+    let root = common::fast_tempdir();
+    for cut in tail_start..=full.len() {
+        let (applied, doubt) = committed(&full[..cut]);
+        for (i, operation) in ["run", "rollback"].into_iter().enumerate() {
+            let dir = root.path().join(format!("{cut}-{i}"));
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(state(&dir), &full[..cut])?;
+            std::fs::write(dir.join("effects.txt"), &effects)?;
+
+            let status = migrator(&dir, 3).status().await;
+            let status = status.map_err(|e| anyhow::anyhow!("cut at {cut}: status: {e}"))?;
+            let seen_applied: Vec<u64> = status
+                .entries
+                .iter()
+                .filter(|e| e.state == MigrationState::Applied)
+                .map(|e| e.version)
+                .collect();
+            let seen_doubt: Vec<(u64, Direction)> = status
+                .entries
+                .iter()
+                .filter_map(|e| e.in_doubt.map(|d| (e.version, d)))
+                .collect();
+            assert_eq!(seen_applied, applied, "cut at {cut}");
+            assert_eq!(seen_doubt, doubt, "cut at {cut}");
+            assert_eq!(
+                std::fs::read(state(&dir))?,
+                &full[..cut],
+                "cut at {cut}: a reader wrote"
+            );
+
+            let mut m = migrator(&dir, 3);
+            let done = match operation {
+                "run" => m.run().await.map(|_| ()),
+                _ => m.rollback(Rollback::Last(1)).await.map(|_| ()),
+            };
+            done.map_err(|e| anyhow::anyhow!("cut at {cut}: {operation}: {e}"))?;
+            let after = std::fs::read(state(&dir))?;
+            assert!(
+                after.starts_with(&full[..cut]),
+                "cut at {cut}: history rewritten"
+            );
+            let status = migrator(&dir, 3)
+                .status()
+                .await
+                .map_err(|e| anyhow::anyhow!("cut at {cut}: status after {operation}: {e}"))?;
+            assert!(
+                status.problems.is_empty(),
+                "cut at {cut}: {:?}",
+                status.problems
+            );
+            // A run applies everything; a rollback first settles step 3 (its
+            // effect is there) and then reverts the newest applied step.
+            let expected_applied = if operation == "run" {
+                3
+            } else {
+                applied.len() + doubt.len() - 1
+            };
+            assert_eq!(
+                status.count(MigrationState::Applied),
+                expected_applied,
+                "cut at {cut} then {operation}"
+            );
+            assert_eq!(
+                common::store(&dir).summary()?.uncommitted_tail_bytes,
+                0,
+                "cut at {cut} then {operation}: the torn bytes were acknowledged"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A journal converted to CRLF line endings (by an editor or a checkout
+/// with autocrlf) is refused untouched, and the error says so.
+#[tokio::test]
+async fn a_journal_with_crlf_line_endings_is_refused_with_a_hint() -> anyhow::Result<()> {
+    let dir = three_applied().await?;
+    let text = std::fs::read_to_string(state(dir.path()))?;
+    std::fs::write(state(dir.path()), text.replace('\n', "\r\n"))?;
+    every_operation_fails(dir.path(), |e| {
+        assert!(matches!(e, Error::Corrupt { line: 1, .. }), "{e}");
+        assert!(e.to_string().contains("CRLF"), "{e}");
+        assert!(e.to_string().contains("LF line endings"), "{e}");
+    })
+    .await
+}

@@ -36,22 +36,45 @@
 //!
 //! Every append is one `write` of whole lines, so a crash (a killed
 //! process, or a power loss) can only leave the last line *unterminated*:
-//! bytes after the last newline. Those bytes are an *uncommitted tail*:
-//! readers ignore them and never modify the file. The next writer, under
-//! the lock, appends a newline and then a `skip` record holding the length
-//! and SHA-256 of exactly those bytes (newline included), and goes on after
-//! it; appending never rewrites history.
+//! bytes after the last newline, possibly a whole record without its
+//! newline. Those bytes are an *uncommitted tail*: readers ignore them and
+//! never modify the file. The next writer, under the lock, appends a
+//! newline and then a `skip` record holding the length and SHA-256 of
+//! exactly that line (newline included), and goes on after it; appending
+//! never rewrites history. A line followed by a `skip` record acknowledging
+//! it is such a torn line and does not count, even if it is a valid record;
+//! if that `skip` record was itself cut short and acknowledged in turn, the
+//! line before it counts again (that is what the writer after the cut saw).
+//! A write that fails part-way (a full disk) takes its own bytes back.
 //!
 //! Any complete (newline-terminated) line that fails its check (bad sum,
-//! bad JSON, wrong `seq`, impossible event) is damage, wherever it is,
-//! unless the record right after it is a `skip` acknowledging it byte for
-//! byte: every operation then fails with [`Error::Corrupt`] naming the file
-//! and the line, and the file is left untouched. So a changed byte anywhere
-//! but in the file's final newline is detected. Two limits: removing the
-//! final newline makes the last record look torn (it is then ignored, and
-//! its step is typically in doubt); and a power loss during the very append
-//! that acknowledges a torn tail can leave two torn pieces, reported as
-//! damage rather than guessed at.
+//! bad JSON, wrong `seq`, impossible event, CRLF line endings) is damage,
+//! wherever it is, unless it is acknowledged that way: every operation
+//! then fails with [`Error::Corrupt`] naming the file and the line, and
+//! the file is left untouched. So a changed byte anywhere but in the file's
+//! final newline is detected.
+//!
+//! # Limits (by design)
+//!
+//! - **Whole records removed from the end cannot be detected.** A journal
+//!   cut exactly after a record reads as a valid, shorter journal: its last
+//!   steps look never applied (or in doubt), and the next run applies them
+//!   again. The same holds for a journal restored from an older backup. Each
+//!   line proves itself and the lines before it, not that no line followed.
+//!   Keep the state file with the data it describes (restored together,
+//!   backed up together), make `up` safe to repeat or let `validate_up`
+//!   notice its effects, or use a database store (feature `postgres` or
+//!   `sqlite`), whose history commits in the same transaction as the step.
+//!   A store that must notice a lost tail needs a second witness: for
+//!   example the record count kept somewhere the journal's backups are not
+//!   (a database row, the lock file) and compared on every read.
+//! - **The final newline.** Removing it makes the last record look torn:
+//!   readers ignore that record (its step typically shows in doubt) and
+//!   the next writer acknowledges it.
+//! - **A crash during the append that acknowledges torn bytes** that are
+//!   not a whole record, after its first newline and before the end of its
+//!   `skip` record, leaves two torn pieces; they are reported as damage
+//!   rather than guessed at.
 //!
 //! # Locking
 //!
@@ -166,6 +189,51 @@ impl Journal {
         self.ledger.history()
     }
 
+    /// The bytes that append `events` after this journal, as a writer
+    /// writes them in one `write`: first a newline and a `skip` record for
+    /// an uncommitted tail, then an `open` record for a new journal, then
+    /// the events. The journal moves ahead as if they were written; `Err`
+    /// (a refused event) leaves it part-way, to be read again.
+    fn append_bytes(
+        &mut self,
+        events: &[Event],
+        now_ms: u64,
+    ) -> std::result::Result<Vec<u8>, Mismatch> {
+        let mut out = Vec::with_capacity(256 * (events.len() + 2));
+        let mut all: Vec<Event> = Vec::with_capacity(events.len() + 2);
+        if !self.tail.is_empty() {
+            // The tail has no newline (that is what makes it a tail): end
+            // it, and acknowledge it with its newline.
+            let mut region = std::mem::take(&mut self.tail);
+            region.push(b'\n');
+            out.push(b'\n');
+            all.push(Event::Skip {
+                bytes: region.len() as u64,
+                sha256: hex::encode(Sha256::digest(&region)),
+            });
+        }
+        if !self.opened {
+            all.push(Event::Open {
+                format: JOURNAL_FORMAT.to_owned(),
+                created_at_ms: now_ms,
+            });
+        }
+        all.extend(events.iter().cloned());
+        for event in all {
+            self.apply(&event)?;
+            encode_line(
+                &mut out,
+                &Rec {
+                    seq: self.next_seq,
+                    event,
+                },
+            );
+            self.next_seq += 1;
+            self.records += 1;
+        }
+        Ok(out)
+    }
+
     /// Applies one event; `Err` says why it cannot follow.
     fn apply(&mut self, event: &Event) -> std::result::Result<(), Mismatch> {
         let transition = match event {
@@ -235,6 +303,9 @@ impl Journal {
 /// Checks and decodes one line (without its newline).
 fn decode_line(line: &[u8]) -> std::result::Result<Rec, String> {
     let head = PREFIX.len() + HEX_LEN + MIDDLE.len();
+    if line.last() == Some(&b'\r') {
+        return Err("the line ends with a carriage return: the file was converted to CRLF (Windows) line endings; convert it back to LF line endings (for example with dos2unix) and try again".into());
+    }
     if line.len() <= head
         || !line.starts_with(PREFIX)
         || &line[PREFIX.len() + HEX_LEN..head] != MIDDLE
@@ -271,52 +342,57 @@ fn encode_line(out: &mut Vec<u8>, rec: &Rec) {
     out.extend_from_slice(b"}\n");
 }
 
+/// Whether the complete line `line` (without its newline) is a `skip`
+/// record acknowledging exactly `before` (a line and its newline).
+fn acknowledges(rec: &std::result::Result<Rec, String>, before: &[u8]) -> bool {
+    matches!(rec, Ok(Rec { event: Event::Skip { bytes: n, sha256 }, .. })
+        if usize::try_from(*n).ok() == Some(before.len())
+            && *sha256 == hex::encode(Sha256::digest(before)))
+}
+
 /// Replays the journal bytes; never modifies anything.
 fn replay(path: &Path, bytes: &[u8]) -> Result<Journal> {
     let mut j = Journal {
         next_seq: 1,
         ..Journal::default()
     };
-    // Start offset and first line number (1-based) of the run of bad lines
-    // since the last valid record, with the reason of the first.
-    let mut bad: Option<(usize, usize, String)> = None;
-    let mut offset = 0;
-    let mut line_no = 0;
     let corrupt = |line: usize, reason: String| Error::Corrupt {
         path: path.to_owned(),
         line,
         reason,
     };
-    while offset < bytes.len() {
-        line_no += 1;
-        let Some(nl) = bytes[offset..].iter().position(|&b| b == b'\n') else {
-            // Unterminated last segment: never committed.
-            if bad.is_none() {
-                bad = Some((offset, line_no, String::new()));
-            }
-            break;
-        };
-        let line = &bytes[offset..offset + nl];
-        let start = offset;
+    // Complete lines (start, end without the newline), then the
+    // unterminated tail: bytes a crash cut short, never committed.
+    let mut lines = Vec::new();
+    let mut offset = 0;
+    while let Some(nl) = bytes[offset..].iter().position(|&b| b == b'\n') {
+        lines.push((offset, offset + nl));
         offset += nl + 1;
-        let rec = match decode_line(line) {
-            Ok(rec) => rec,
-            Err(reason) => {
-                if bad.is_none() {
-                    bad = Some((start, line_no, reason));
-                }
-                continue;
-            }
-        };
-        if let Some((bad_start, bad_line, reason)) = bad.take() {
-            let region = &bytes[bad_start..start];
-            let acknowledged = matches!(&rec.event, Event::Skip { bytes: n, sha256 }
-                if usize::try_from(*n).ok() == Some(region.len())
-                    && *sha256 == hex::encode(Sha256::digest(region)));
-            if !acknowledged {
-                return Err(corrupt(bad_line, reason));
-            }
-        } else if matches!(rec.event, Event::Skip { .. }) {
+    }
+    let decoded: Vec<_> = lines
+        .iter()
+        .map(|&(start, end)| decode_line(&bytes[start..end]))
+        .collect();
+    // A line is torn bytes acknowledged by the writer after it when the
+    // next line is a skip record covering exactly it, and that skip is not
+    // itself acknowledged (a torn acknowledgement: the writer after it saw
+    // the line before it as committed). Decided from the end.
+    let mut acknowledged = vec![false; lines.len()];
+    for i in (0..lines.len().saturating_sub(1)).rev() {
+        let (start, _) = lines[i];
+        let (next_start, _) = lines[i + 1];
+        acknowledged[i] =
+            !acknowledged[i + 1] && acknowledges(&decoded[i + 1], &bytes[start..next_start]);
+    }
+    for (i, rec) in decoded.into_iter().enumerate() {
+        let line_no = i + 1;
+        if acknowledged[i] {
+            continue;
+        }
+        // A complete line that fails its check: appends are whole lines
+        // in one write, so a crash cannot produce it. Damage.
+        let rec = rec.map_err(|reason| corrupt(line_no, reason))?;
+        if matches!(rec.event, Event::Skip { .. }) && !(i > 0 && acknowledged[i - 1]) {
             return Err(corrupt(
                 line_no,
                 "a skip record with no torn bytes before it".into(),
@@ -345,15 +421,7 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<Journal> {
         j.next_seq += 1;
         j.records += 1;
     }
-    if let Some((bad_start, bad_line, reason)) = bad {
-        let region = &bytes[bad_start..];
-        if region.contains(&b'\n') {
-            // A complete line that fails its check: appends are whole lines
-            // in one write, so a crash cannot produce it. Damage.
-            return Err(corrupt(bad_line, reason));
-        }
-        j.tail = region.to_vec();
-    }
+    j.tail = bytes[offset..].to_vec();
     Ok(j)
 }
 
@@ -588,63 +656,38 @@ impl<C> FileStore<C> {
         let (Some(next), Some(journal)) = (w.state.as_mut(), w.journal.as_mut()) else {
             return Ok(());
         };
-        let mut out = Vec::with_capacity(256 * (events.len() + 2));
-        let mut all: Vec<Event> = Vec::with_capacity(events.len() + 2);
-        if !next.tail.is_empty() {
-            let mut region = std::mem::take(&mut next.tail);
-            if region.last() != Some(&b'\n') {
-                region.push(b'\n');
-                out.push(b'\n');
-            }
-            all.push(Event::Skip {
-                bytes: region.len() as u64,
-                sha256: hex::encode(Sha256::digest(&region)),
-            });
-        }
-        if !next.opened {
-            all.push(Event::Open {
-                format: JOURNAL_FORMAT.to_owned(),
-                created_at_ms: crate::migrator::now_ms(),
-            });
-        }
-        all.extend(events.iter().cloned());
         // The in-memory state moves ahead of the file here; on any error it
         // is dropped below and re-read from the file on the next append.
-        let mut refused = None;
-        for event in all {
-            if let Err(reason) = next.apply(&event) {
-                refused = Some(reason);
-                break;
-            }
-            encode_line(
-                &mut out,
-                &Rec {
-                    seq: next.next_seq,
-                    event,
-                },
-            );
-            next.next_seq += 1;
-            next.records += 1;
-        }
-        let written = match refused {
-            Some(Mismatch::Refused(r)) => Err(r.into_error(path.display().to_string())),
-            Some(Mismatch::Structure(reason)) => Err(Error::Corrupt {
+        let written = match next.append_bytes(events, crate::migrator::now_ms()) {
+            Err(Mismatch::Refused(r)) => Err(r.into_error(path.display().to_string())),
+            Err(Mismatch::Structure(reason)) => Err(Error::Corrupt {
                 path: path.clone(),
                 line: usize::try_from(next.records + 1).unwrap_or(usize::MAX),
                 reason,
             }),
-            None => journal
-                .write_all(&out)
-                .map_err(io_err("append to state file", &path))
-                .and_then(|()| {
-                    if sync {
-                        journal
-                            .sync_data()
-                            .map_err(io_err("fsync state file", &path))
-                    } else {
-                        Ok(())
-                    }
-                }),
+            Ok(out) => {
+                let before = journal.metadata().map(|m| m.len());
+                journal
+                    .write_all(&out)
+                    .map_err(|e| {
+                        // A short write (a full disk, an I/O error) leaves
+                        // part of this append behind: take back exactly
+                        // those bytes, which nobody can have relied on.
+                        if let Ok(len) = before {
+                            let _ = journal.set_len(len);
+                        }
+                        io_err("append to state file", &path)(e)
+                    })
+                    .and_then(|()| {
+                        if sync {
+                            journal
+                                .sync_data()
+                                .map_err(io_err("fsync state file", &path))
+                        } else {
+                            Ok(())
+                        }
+                    })
+            }
         };
         match written {
             Ok(()) => {
@@ -971,6 +1014,53 @@ mod tests {
         assert!(err.to_string().contains("record number 1 where 3"), "{err}");
     }
 
+    /// The last record lost its newline (a torn write, or `truncate -s -1`):
+    /// readers ignore it, the next writer acknowledges it, and from then on
+    /// the journal reads as that writer saw it.
+    #[test]
+    fn a_whole_record_without_its_newline_is_a_torn_tail() {
+        let p = Path::new("j");
+        let mut file = lines(vec![open(), intent(1), done(1)]);
+        file.pop();
+        let mut view = replay(p, &file).expect("opens");
+        assert_eq!(
+            view.history().in_doubt.len(),
+            1,
+            "the done record is ignored"
+        );
+        let appended = view.append_bytes(&[done(1)], 0).expect("append");
+        file.extend_from_slice(&appended);
+        let read = replay(p, &file).expect("reads after the append");
+        assert_eq!(read.history(), view.history());
+        assert_eq!(read.history().applied.len(), 1);
+        assert_eq!(read.records, 4, "open, intent, skip, done");
+    }
+
+    /// The append that acknowledges torn bytes is itself cut just before
+    /// its final newline: the next writer sees the first torn record as
+    /// committed (its acknowledgement never completed) and acknowledges the
+    /// cut skip record; readers agree.
+    #[test]
+    fn a_torn_acknowledgement_is_acknowledged_in_turn() {
+        let p = Path::new("j");
+        let mut file = lines(vec![open(), intent(1), done(1)]);
+        file.pop();
+        let mut first = replay(p, &file).expect("opens");
+        let appended = first.append_bytes(&[], 0).expect("a bare acknowledgement");
+        file.extend_from_slice(&appended[..appended.len() - 1]);
+        let mut second = replay(p, &file).expect("opens after the torn acknowledgement");
+        assert_eq!(
+            second.history().applied.len(),
+            1,
+            "the done record now counts"
+        );
+        let appended = second.append_bytes(&[intent(2)], 0).expect("append");
+        file.extend_from_slice(&appended);
+        let read = replay(p, &file).expect("reads");
+        assert_eq!(read.history(), second.history());
+        assert_eq!(read.next_seq, second.next_seq);
+    }
+
     #[test]
     fn unknown_format_is_refused() {
         let bytes = lines(vec![Event::Open {
@@ -1024,6 +1114,43 @@ mod tests {
         events
     }
 
+    /// Where a crash cuts bytes: anywhere, or (half the time) within two
+    /// bytes of a newline, where torn records lose or keep their newline.
+    #[derive(Debug, Clone, Copy)]
+    enum Cut {
+        Anywhere(f64),
+        NearNewline(f64, i8),
+    }
+
+    impl Cut {
+        fn at(self, bytes: &[u8]) -> usize {
+            match self {
+                Self::Anywhere(f) => ((bytes.len() as f64) * f) as usize,
+                Self::NearNewline(f, delta) => {
+                    let newlines: Vec<usize> = bytes
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, b)| **b == b'\n')
+                        .map(|(i, _)| i + 1)
+                        .collect();
+                    let Some(&end) = newlines.get(((newlines.len() as f64) * f) as usize) else {
+                        return bytes.len();
+                    };
+                    end.saturating_add_signed(isize::from(delta))
+                        .min(bytes.len())
+                }
+            }
+        }
+    }
+
+    fn cut_point() -> impl proptest::strategy::Strategy<Value = Cut> {
+        use proptest::strategy::Strategy;
+        proptest::prop_oneof![
+            (0.0_f64..=1.0).prop_map(Cut::Anywhere),
+            (0.0_f64..1.0, -2_i8..=1).prop_map(|(f, d)| Cut::NearNewline(f, d)),
+        ]
+    }
+
     proptest::proptest! {
         /// A crash can cut the file at any byte: it still opens, and says
         /// exactly what the complete records say.
@@ -1042,6 +1169,63 @@ mod tests {
             proptest::prop_assert_eq!(j.history(), expected.history());
             proptest::prop_assert_eq!(j.records as usize, complete);
             proptest::prop_assert_eq!(j.tail.len(), cut - truncated.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1));
+        }
+
+        /// A writer appends after a journal cut at any byte; its own append
+        /// may be cut at any byte too (a crash during it), and another
+        /// writer appends after that. Every reader then sees exactly what
+        /// the writer before it saw: no record it relied on disappears, and
+        /// no torn record appears. The one exception, reported as damage:
+        /// torn bytes that are not a whole record, whose acknowledging
+        /// append is itself cut between its first newline and the end of
+        /// the skip record.
+        #[test]
+        fn appends_after_any_cut_read_back_as_their_writer_saw_them(
+            steps in proptest::collection::vec((0_u8..3, proptest::bool::weighted(0.9)), 0..10),
+            cut_at in cut_point(),
+            second_cut in proptest::option::of(cut_point()),
+        ) {
+            let p = Path::new("j");
+            let bytes = lines(journal(&steps));
+            let cut = cut_at.at(&bytes);
+            let mut file = bytes[..cut].to_vec();
+            let mut view = replay(p, &file).expect("a cut journal opens");
+            let torn = view.tail.clone();
+            let appended = view.append_bytes(&[intent(1000)], 0).expect("a new version may begin");
+            file.extend_from_slice(&appended);
+            let read = replay(p, &file).expect("the journal reads after the append");
+            proptest::prop_assert_eq!(read.history(), view.history());
+            proptest::prop_assert!(read.tail.is_empty());
+            proptest::prop_assert_eq!(read.next_seq, view.next_seq);
+
+            if let Some(c2) = second_cut {
+                let keep = cut + c2.at(&appended);
+                let file = &file[..keep];
+                match replay(p, file) {
+                    Ok(mut view) => {
+                        let mut file = file.to_vec();
+                        let appended = view
+                            .append_bytes(&[intent(1001)], 0)
+                            .expect("another new version may begin");
+                        file.extend_from_slice(&appended);
+                        let read = replay(p, &file).expect("the journal reads after both appends");
+                        proptest::prop_assert_eq!(read.history(), view.history());
+                        proptest::prop_assert!(read.tail.is_empty());
+                    }
+                    Err(e) => {
+                        let skip_line_end = appended
+                            .iter()
+                            .skip(1)
+                            .position(|&b| b == b'\n')
+                            .map_or(0, |i| i + 2);
+                        let documented = !torn.is_empty()
+                            && decode_line(&torn).is_err()
+                            && keep > cut
+                            && keep < cut + skip_line_end;
+                        proptest::prop_assert!(documented, "cut {} then {}: {}", cut, keep, e);
+                    }
+                }
+            }
         }
 
         /// Any changed byte, except in the final newline, is an error

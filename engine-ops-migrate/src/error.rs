@@ -160,10 +160,12 @@ pub enum Error {
 
     /// The lock stayed taken for the whole wait.
     #[error(
-        "timed out after {waited:?} waiting for the migration lock {lock}; another migrator is running, or wait longer with a larger lock timeout"
+        "timed out after {} waiting for the migration lock {lock}; another migrator is running (wait for it to finish, or wait longer with a larger lock timeout)",
+        human_duration(*.waited)
     )]
     LockTimeout {
-        /// The lock (a lock file path, or a database lock key).
+        /// The lock (a lock file path, or a database lock key), and who
+        /// holds it when the store can tell.
         lock: String,
         /// How long the migrator waited.
         waited: Duration,
@@ -256,6 +258,16 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+}
+
+/// A duration for people: whole milliseconds below 10 s (`2001 ms`),
+/// tenths of a second above (`61.3 s`).
+pub(crate) fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(10) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 /// `Result<T, Error>`.

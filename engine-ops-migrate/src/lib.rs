@@ -140,7 +140,6 @@ pub use report::{
     MigrationState, ResolvedStep, RollbackReport, RunReport, StatusEntry, StatusReport, StepReport,
     VerifyReport,
 };
-pub use store::StateStore;
 pub use store::file::{FileStore, FileStoreBuilder, JOURNAL_FORMAT, JournalSummary};
 pub use store::memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -149,3 +148,4 @@ pub use store::postgres::{PgContext, PostgresStore, PostgresStoreBuilder};
 pub use store::sql::{SqlContext, SqlMigration};
 #[cfg(feature = "sqlite")]
 pub use store::sqlite::{SqliteStore, SqliteStoreBuilder};
+pub use store::{LockProbe, StateStore};

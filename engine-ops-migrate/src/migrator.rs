@@ -11,8 +11,8 @@ use crate::report::{
     VerifyReport,
 };
 use crate::{
-    BoxError, Direction, Error, InDoubt, Migration, MigrationInfo, Plan, Resolution, ResolvedBy,
-    Result, StateStore, StepIntent, Validation,
+    BoxError, Direction, Error, InDoubt, LockProbe, Migration, MigrationInfo, Plan, Resolution,
+    ResolvedBy, Result, StateStore, StepIntent, Validation,
 };
 
 /// What happens to the earlier steps of a run when a step fails.
@@ -231,7 +231,8 @@ impl<S: StateStore> MigratorBuilder<S> {
 /// | [`run`](Self::run) / [`run_to`](Self::run_to) | whole run | yes |
 /// | [`rollback`](Self::rollback) | whole rollback | yes |
 /// | [`resolve`](Self::resolve) | yes | yes |
-/// | [`status`](Self::status), [`verify`](Self::verify), [`plan`](Self::plan) | no | never |
+/// | [`status`](Self::status), [`verify`](Self::verify) | no (probed, without waiting, when a step is unfinished) | never |
+/// | [`plan`](Self::plan) | no | never |
 ///
 /// # Refusals
 ///
@@ -452,6 +453,39 @@ impl<S: StateStore> Migrator<S> {
     async fn load_plan(&mut self) -> Result<Plan> {
         let history = self.store.load().await?;
         Ok(crate::plan::plan_owned(&self.infos, history))
+    }
+
+    /// [`load_plan`](Self::load_plan) for readers, which take no lock: tells
+    /// steps that are running (another migrator holds the lock) from steps
+    /// a crash left in doubt. Returns the plan and, when its unfinished
+    /// steps are running, who holds the lock.
+    ///
+    /// A step is in doubt only if the lock was free after it was read and
+    /// it was still unfinished, unchanged, when read again: a migrator that
+    /// took the lock in between would have settled or finished it.
+    async fn observe(&mut self) -> Result<(Plan, Option<String>)> {
+        let mut plan = self.load_plan().await?;
+        for _ in 0..3 {
+            if plan.in_doubt.is_empty() {
+                return Ok((plan, None));
+            }
+            match self.store.probe_lock().await? {
+                LockProbe::Held { holder } => return Ok((plan, Some(holder))),
+                LockProbe::Free => {
+                    let again = self.load_plan().await?;
+                    if again.in_doubt == plan.in_doubt {
+                        return Ok((again, None));
+                    }
+                    // Changed under us: a migrator came and went; look again.
+                    plan = again;
+                }
+                _ => return Ok((plan, None)),
+            }
+        }
+        Ok((
+            plan,
+            Some("another migrator (the history changed while it was read)".into()),
+        ))
     }
 
     /// Applies every pending migration, in version order.
@@ -974,6 +1008,11 @@ impl<S: StateStore> Migrator<S> {
 
     /// Every declared and recorded migration with its state. Read only.
     ///
+    /// An unfinished step is [`Running`](MigrationState::Running) (and no
+    /// problem) while another migrator holds the lock, and
+    /// [`InDoubt`](MigrationState::InDoubt) otherwise: the store's lock is
+    /// probed without waiting ([`StateStore::probe_lock`]).
+    ///
     /// # Errors
     ///
     /// Store errors while reading.
@@ -982,8 +1021,17 @@ impl<S: StateStore> Migrator<S> {
     ///
     /// See [`StatusReport::count`](crate::StatusReport::count).
     pub async fn status(&mut self) -> Result<StatusReport> {
-        let plan = self.load_plan().await?;
-        let problems = plan.problems();
+        let (plan, lock_holder) = self.observe().await?;
+        let running = lock_holder.is_some();
+        let doubt_state = if running {
+            MigrationState::Running
+        } else {
+            MigrationState::InDoubt
+        };
+        let mut problems = plan.problems();
+        if running {
+            problems.retain(|p| !matches!(p, crate::Problem::InDoubt(_)));
+        }
         let Plan {
             applied,
             divergent,
@@ -1012,7 +1060,7 @@ impl<S: StateStore> Migrator<S> {
             let state = if has(&divergent, d.version) {
                 MigrationState::Divergent
             } else if doubt.is_some() {
-                MigrationState::InDoubt
+                doubt_state
             } else if rec.is_some() {
                 MigrationState::Applied
             } else if has(&out_of_order, d.version) {
@@ -1056,7 +1104,7 @@ impl<S: StateStore> Migrator<S> {
                     version: x.version,
                     name: x.name.clone(),
                     phase: x.phase,
-                    state: MigrationState::InDoubt,
+                    state: doubt_state,
                     checksum: x.checksum,
                     applied_at_ms: None,
                     duration_ms: None,
@@ -1069,12 +1117,16 @@ impl<S: StateStore> Migrator<S> {
             store: self.store.describe(),
             entries,
             problems,
+            lock_holder,
         })
     }
 
     /// Compares every declared checksum (computed from the sources when the
     /// migrator was built) and name with the whole history; reports every
-    /// problem, not just the first. Read only.
+    /// problem, not just the first. Read only. An unfinished step is a
+    /// problem (in doubt) only when nobody holds the lock; while another
+    /// migrator holds it, the step is listed as
+    /// [`running`](VerifyReport::running) instead.
     ///
     /// # Errors
     ///
@@ -1092,16 +1144,24 @@ impl<S: StateStore> Migrator<S> {
     /// # }).unwrap();
     /// ```
     pub async fn verify(&mut self) -> Result<VerifyReport> {
-        let plan = self.load_plan().await?;
+        let (plan, lock_holder) = self.observe().await?;
         let mut problems = plan.problems();
         if self.options.allow_out_of_order {
             problems.retain(|p| !matches!(p, crate::Problem::OutOfOrder { .. }));
         }
+        let running = if lock_holder.is_some() {
+            problems.retain(|p| !matches!(p, crate::Problem::InDoubt(_)));
+            plan.in_doubt.clone()
+        } else {
+            Vec::new()
+        };
         Ok(VerifyReport {
             store: self.store.describe(),
             declared: self.infos.len(),
             recorded: plan.applied.len() + plan.in_doubt.len(),
             problems,
+            running,
+            lock_holder,
         })
     }
 }

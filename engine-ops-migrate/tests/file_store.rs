@@ -649,3 +649,76 @@ async fn a_journal_with_crlf_line_endings_is_refused_with_a_hint() -> anyhow::Re
     })
     .await
 }
+
+/// A step whose migrator is running right now (it holds the lock) is not
+/// a step left in doubt by a crash: readers say it is running, and who
+/// holds the lock, without reporting a problem. Once the holder is gone
+/// (here: dropped, as a killed process would be) the same record is in
+/// doubt.
+#[tokio::test]
+async fn a_running_step_is_not_in_doubt() -> anyhow::Result<()> {
+    use engine_ops_migrate::{MigrationInfo, StateStore, StepIntent};
+    let dir = three_applied().await?;
+    let mut running = common::store(dir.path());
+    running.lock().await?;
+    let step = StepIntent::new(
+        &MigrationInfo::of(&EffectMigration::new(4)),
+        Direction::Up,
+        1,
+    );
+    running.begin(&step).await?;
+
+    let mut reader = migrator(dir.path(), 4);
+    let verify = reader.verify().await?;
+    assert!(
+        verify.is_ok(),
+        "a running step is no problem: {:?}",
+        verify.problems
+    );
+    assert_eq!(
+        verify.running.iter().map(|d| d.version).collect::<Vec<_>>(),
+        [4]
+    );
+    let holder = verify.lock_holder.expect("the holder is named");
+    assert!(
+        holder.starts_with(&format!("process {} (", std::process::id())),
+        "{holder}"
+    );
+    let status = reader.status().await?;
+    assert_eq!(status.count(MigrationState::InDoubt), 0);
+    assert_eq!(status.count(MigrationState::Running), 1);
+    assert_eq!(status.entries[3].in_doubt, Some(Direction::Up));
+    assert!(status.problems.is_empty(), "{:?}", status.problems);
+    assert!(status.lock_holder.is_some());
+
+    // A writer that finds the lock taken names the holder too.
+    let mut waiter = Migrator::builder(
+        FileStore::builder(state(dir.path()))
+            .lock_timeout(Duration::from_millis(50))
+            .context(Effects {
+                path: dir.path().join("effects.txt"),
+            })
+            .build()?,
+    )
+    .migrations(effect_migrations(4))
+    .build()?;
+    let err = waiter.run().await.expect_err("the lock is held");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("held by process {}", std::process::id())),
+        "{text}"
+    );
+    assert!(
+        text.contains("timed out after 5"),
+        "milliseconds, not a Debug duration: {text}"
+    );
+
+    drop(running);
+    let verify = reader.verify().await?;
+    assert!(!verify.is_ok(), "the holder is gone: in doubt");
+    assert!(verify.running.is_empty() && verify.lock_holder.is_none());
+    let status = reader.status().await?;
+    assert_eq!(status.count(MigrationState::InDoubt), 1);
+    assert_eq!(status.lock_holder, None);
+    Ok(())
+}

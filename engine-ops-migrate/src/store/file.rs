@@ -81,9 +81,15 @@
 //! Writers take an exclusive OS lock (`File::try_lock`, that is `flock` on
 //! Unix and `LockFileEx` on Windows) on a sibling file `<state>.lock` for
 //! the whole run, polling until a configurable timeout. The lock file is
-//! never deleted (deleting lock files reopens the race it closes). Readers
-//! (`status`, `verify`, `plan`) take no lock: they see every committed
-//! record, and a record being written is at worst an uncommitted tail.
+//! never deleted (deleting lock files reopens the race it closes); while
+//! locked it holds one line naming the holder (process id, program, host,
+//! since when), which a writer that times out and a reader that finds the
+//! lock taken report. Readers (`status`, `verify`, `plan`) take no lock:
+//! they see every committed record, and a record being written is at worst
+//! an uncommitted tail. When they find a step unfinished they probe the
+//! lock ([`StateStore::probe_lock`]: a shared lock taken and dropped at
+//! once, never waited for): held means the step is running, free means a
+//! crash left it in doubt.
 //!
 //! The file store does blocking file I/O inside its async methods (small
 //! appends and fsyncs) and needs a Tokio runtime with the time driver while
@@ -91,13 +97,15 @@
 
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::LockProbe;
+use super::holder::{Holder, UNKNOWN_HOLDER, new_token};
 use super::ledger::{Ledger, Refusal, Session, Transition};
 use crate::{
     Checksum, Direction, Error, History, InDoubt, Phase, Resolution, ResolvedBy, Result,
@@ -472,6 +480,8 @@ pub struct FileStore<C = ()> {
     context: C,
     writer: Option<Writer>,
     session: Session,
+    /// Tells this store's lock from another instance's in the same process.
+    token: String,
 }
 
 impl<C> fmt::Debug for FileStore<C> {
@@ -545,6 +555,7 @@ impl<C> FileStoreBuilder<C> {
             context: self.context,
             writer: None,
             session: Session::default(),
+            token: new_token(),
         })
     }
 }
@@ -732,7 +743,11 @@ impl<C: Send> StateStore for FileStore<C> {
                     let waited = started.elapsed();
                     if waited >= self.lock_timeout {
                         return Err(Error::LockTimeout {
-                            lock: self.lock_path.display().to_string(),
+                            lock: format!(
+                                "{}, held by {}",
+                                self.lock_path.display(),
+                                read_holder(&lock_file)
+                            ),
                             waited,
                         });
                     }
@@ -744,7 +759,9 @@ impl<C: Send> StateStore for FileStore<C> {
                 }
             }
         }
-        // Locked: open (or create) the journal for appending.
+        // Locked: say who holds it (for those who wait, and readers), then
+        // open (or create) the journal for appending.
+        write_holder(&lock_file, &Holder::me(&self.token));
         let journal = match OpenOptions::new()
             .append(true)
             .create_new(true)
@@ -786,12 +803,40 @@ impl<C: Send> StateStore for FileStore<C> {
                 .map_err(io_err("fsync state file", &self.path)),
             _ => Ok(()),
         };
+        // Nobody holds it any more: clear the holder's identity first.
+        let _ = w.lock_file.set_len(0);
         let unlocked = w
             .lock_file
             .unlock()
             .map_err(io_err("unlock", &self.lock_path));
         synced?;
         unlocked
+    }
+
+    async fn probe_lock(&mut self) -> Result<LockProbe> {
+        if self.writer.is_some() {
+            return Ok(LockProbe::Held {
+                holder: format!("this store (process {})", std::process::id()),
+            });
+        }
+        // Never creates the lock file: no lock file, no holder.
+        let lock_file = match File::open(&self.lock_path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(LockProbe::Free),
+            Err(e) => return Err(io_err("open lock file", &self.lock_path)(e)),
+        };
+        // A shared lock: probing readers do not block each other, and a
+        // writer's exclusive lock blocks them.
+        match lock_file.try_lock_shared() {
+            Ok(()) => {
+                let _ = lock_file.unlock();
+                Ok(LockProbe::Free)
+            }
+            Err(TryLockError::WouldBlock) => Ok(LockProbe::Held {
+                holder: read_holder(&lock_file),
+            }),
+            Err(TryLockError::Error(e)) => Err(io_err("probe the lock", &self.lock_path)(e)),
+        }
     }
 
     async fn load(&mut self) -> Result<History> {
@@ -883,6 +928,29 @@ impl<C: Send> StateStore for FileStore<C> {
             at_ms,
         };
         self.append(&[event], true)
+    }
+}
+
+/// Records `holder` in the lock file (best effort: only messages use it).
+fn write_holder(lock_file: &File, holder: &Holder) {
+    let mut f = lock_file;
+    let line = holder.to_line();
+    let _ = f
+        .set_len(0)
+        .and_then(|()| f.seek(SeekFrom::Start(0)))
+        .and_then(|_| f.write_all(line.as_bytes()));
+}
+
+/// Who the lock file says holds the lock.
+fn read_holder(lock_file: &File) -> String {
+    let mut f = lock_file;
+    let mut text = String::new();
+    let read = f
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| f.read_to_string(&mut text));
+    match read.ok().and_then(|_| Holder::parse(&text)) {
+        Some(holder) => holder.describe(),
+        None => UNKNOWN_HOLDER.to_owned(),
     }
 }
 

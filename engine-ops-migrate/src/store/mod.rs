@@ -74,6 +74,7 @@
 //!   validators that settle steps in doubt run there.
 
 pub mod file;
+pub(crate) mod holder;
 pub(crate) mod ledger;
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -84,6 +85,22 @@ pub mod sql;
 pub mod sqlite;
 
 use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StepIntent};
+
+/// What [`StateStore::probe_lock`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockProbe {
+    /// Nobody holds the lock.
+    Free,
+    /// Someone holds it: a migrator is at work.
+    Held {
+        /// Who, as far as the store can tell (a process and host, a
+        /// database session).
+        holder: String,
+    },
+    /// The store cannot tell without waiting.
+    Unknown,
+}
 
 /// A place that records migration state and runs steps.
 ///
@@ -132,6 +149,19 @@ pub trait StateStore: Send {
     ///
     /// I/O or backend errors while making the last records durable.
     async fn unlock(&mut self) -> Result<()>;
+
+    /// Whether the lock is held right now, without waiting for it (and
+    /// without holding it for more than a moment). Readers use it to tell
+    /// a step that is running from one a crash left in doubt: both look
+    /// the same in the history. The default says
+    /// [`LockProbe::Unknown`], so such steps are reported in doubt.
+    ///
+    /// # Errors
+    ///
+    /// I/O or backend errors.
+    async fn probe_lock(&mut self) -> Result<LockProbe> {
+        Ok(LockProbe::Unknown)
+    }
 
     /// Reads the history. Never modifies the store.
     ///

@@ -28,7 +28,12 @@
 //!   also asks the server to notice a vanished client during long statements
 //!   (`client_connection_check_interval`, PostgreSQL 14+). The lock key is
 //!   derived from the history table's schema and name, so two applications
-//!   with their own tables in one database do not block each other.
+//!   with their own tables in one database do not block each other. The
+//!   session's `application_name` is `engine-ops-migrate` unless the URL or
+//!   [`application_name`](PostgresStoreBuilder::application_name) says
+//!   otherwise; a migrator that times out, and a reader that finds a step
+//!   unfinished while the lock is held (running, not in doubt: read from
+//!   `pg_locks`, nothing taken), name the holding session.
 //! - **Non-transactional migrations** ([`Migration::transactional`] `false`,
 //!   for `CREATE INDEX CONCURRENTLY` or `ALTER TYPE … ADD VALUE`): an intent
 //!   row (`state = 'applying'`) is committed before the step and turned into
@@ -110,6 +115,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, ToStatement};
 
+use super::LockProbe;
 use super::ledger::{Refusal, RowChange, RowState, Session, Step};
 use super::sql::{
     BadRow, HistoryRows, LAYOUT, StoredChecksum, StoredRow, db_ms, db_version, from_db_ms, ident,
@@ -372,6 +378,7 @@ pub struct PostgresStoreBuilder {
     table: String,
     lock_timeout: Duration,
     poll_max: Duration,
+    application_name: Option<String>,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
@@ -382,6 +389,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("table", &self.table)
             .field("lock_timeout", &self.lock_timeout)
             .field("lock_poll_max", &self.poll_max)
+            .field("application_name", &self.application_name)
             .finish()
     }
 }
@@ -448,6 +456,15 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// The `application_name` of the store's session, which
+    /// `pg_stat_activity` shows and this store names when another
+    /// migrator waits for its lock or reads its steps as running. Default:
+    /// the URL's `application_name`, else `engine-ops-migrate`.
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = Some(name.into());
+        self
+    }
+
     /// The longest pause between two attempts to take the lock (default
     /// 100 ms; the pause starts at 2 ms and doubles, with jitter).
     pub fn lock_poll_max(mut self, interval: Duration) -> Self {
@@ -464,9 +481,18 @@ impl PostgresStoreBuilder {
     /// [`Error::Backend`] when the server cannot be reached or refuses the
     /// credentials.
     pub async fn connect(self) -> Result<PostgresStore> {
-        let config = self
+        let mut config = self
             .config
             .map_err(|reason| Error::InvalidConfig { reason })?;
+        match self.application_name {
+            Some(name) => {
+                config.application_name(&name);
+            }
+            None if config.get_application_name().is_none() => {
+                config.application_name("engine-ops-migrate");
+            }
+            None => {}
+        }
         if let Some(schema) = &self.schema {
             check_ident("schema", schema)?;
         }
@@ -704,6 +730,7 @@ impl PostgresStore {
             table: "engine_ops_migrations".into(),
             lock_timeout: Duration::from_secs(60),
             poll_max: Duration::from_millis(100),
+            application_name: None,
         }
     }
 
@@ -986,29 +1013,41 @@ impl PostgresStore {
         }
     }
 
-    async fn holder(&self) -> String {
+    /// The session holding the lock (`backend pid 123 (application
+    /// "migrate", from 10.0.0.7, connected 4 s ago)`), read from `pg_locks`
+    /// without taking it; `None` when nobody holds it.
+    async fn holder(&self) -> Result<Option<String>> {
         let (k1, k2) = self.lock_key;
         let class = i64::from(k1.cast_unsigned());
         let obj = i64::from(k2.cast_unsigned());
         let row = self
             .conn()
             .guarded(self.conn().client.query_typed_opt(
-                "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'), \
+                "SELECT l.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'), \
                         coalesce(extract(epoch FROM now() - a.backend_start)::int8, 0) \
-                   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                   FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
                   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
                     AND l.classid::int8 = $1 AND l.objid::int8 = $2 LIMIT 1",
                 &[(&class, Type::INT8), (&obj, Type::INT8)],
             ))
-            .await;
-        match row {
-            Ok(Some(r)) => format!(
-                ", held by backend pid {} (application {:?}, from {}, connected {} s ago)",
+            .await
+            .map_err(|e| self.err("cannot read who holds the migration lock", e))?;
+        Ok(row.map(|r| {
+            format!(
+                "backend pid {} (application {:?}, from {}, connected {} s ago)",
                 r.get::<_, i32>(0),
                 r.get::<_, String>(1),
                 r.get::<_, String>(2),
                 r.get::<_, i64>(3)
-            ),
+            )
+        }))
+    }
+
+    /// [`holder`](Self::holder) for messages.
+    async fn holder_text(&self) -> String {
+        match self.holder().await {
+            Ok(Some(holder)) => format!(", held by {holder}"),
             _ => String::new(),
         }
     }
@@ -1040,7 +1079,7 @@ impl PostgresStore {
             }
             let waited = started.elapsed();
             if waited >= self.lock_timeout {
-                let holder = self.holder().await;
+                let holder = self.holder_text().await;
                 return Err(Error::LockTimeout {
                     lock: format!("advisory lock ({k1}, {k2}) of {}{holder}", self.describe),
                     waited,
@@ -1048,7 +1087,7 @@ impl PostgresStore {
             }
             if !reported && waited >= Duration::from_secs(1) {
                 reported = true;
-                let holder = self.holder().await;
+                let holder = self.holder_text().await;
                 tracing::info!(
                     lock = %format!("({k1}, {k2})"),
                     table = %self.qualified,
@@ -1258,6 +1297,19 @@ impl StateStore for PostgresStore {
         let _ = self.abandon().await;
         self.session.unlock();
         self.release().await
+    }
+
+    async fn probe_lock(&mut self) -> Result<LockProbe> {
+        self.heal().await?;
+        if self.locked {
+            return Ok(LockProbe::Held {
+                holder: format!("this store (process {})", std::process::id()),
+            });
+        }
+        Ok(match self.holder().await? {
+            Some(holder) => LockProbe::Held { holder },
+            None => LockProbe::Free,
+        })
     }
 
     async fn load(&mut self) -> Result<History> {

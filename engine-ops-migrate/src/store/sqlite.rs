@@ -21,9 +21,12 @@
 //!   polled without blocking up to
 //!   [`lock_timeout`](SqliteStoreBuilder::lock_timeout). SQLite's file locks
 //!   belong to the connection and the process: `unlock`, dropping the store,
-//!   a panic that drops it, or the death of the process releases it. An
-//!   in-memory database (`:memory:`) is private to its connection and needs
-//!   no lock file.
+//!   a panic that drops it, or the death of the process releases it. The
+//!   holder commits its identity (process id, program, host, since when) in
+//!   the lock database before it keeps the lock, so a migrator that times
+//!   out, and a reader that finds a step unfinished while the lock is held
+//!   (running, not in doubt), name it. An in-memory database (`:memory:`)
+//!   is private to its connection and needs no lock file.
 //! - **Non-transactional migrations** (for `VACUUM`, or for steps that must
 //!   commit part by part): an intent row (`state = 'applying'`) is committed
 //!   first and completed after. A crash in between leaves the step in doubt
@@ -73,6 +76,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
+use super::LockProbe;
+use super::holder::{Holder, UNKNOWN_HOLDER, new_token};
 use super::ledger::{RowChange, Session, Step};
 use super::sql::{
     BadRow, HistoryRows, LAYOUT, StoredChecksum, StoredRow, db_ms, db_version, from_db_ms, ident,
@@ -200,6 +205,7 @@ impl SqliteStoreBuilder {
             lock: None,
             locked: false,
             session: Session::default(),
+            token: new_token(),
             lock_timeout: self.lock_timeout,
             poll_max: self.poll_max,
             table_ready: false,
@@ -231,6 +237,8 @@ pub struct SqliteStore {
     locked: bool,
     /// The step protocol (lock, open step).
     session: Session,
+    /// Tells this store's lock from another instance's in the same process.
+    token: String,
     lock_timeout: Duration,
     poll_max: Duration,
     table_ready: bool,
@@ -434,12 +442,21 @@ impl SqliteStore {
         };
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
+        let mut records_left = 3;
         loop {
             match lock.execute_batch("BEGIN IMMEDIATE") {
                 Ok(()) => {
-                    self.lock = Some(lock);
-                    self.locked = true;
-                    return Ok(());
+                    let ours = recorded_holder(&lock).is_some_and(|h| h.token == self.token);
+                    if ours || records_left == 0 {
+                        self.lock = Some(lock);
+                        self.locked = true;
+                        return Ok(());
+                    }
+                    // Record who holds it (what others read is what is
+                    // committed), then take it again at once.
+                    records_left -= 1;
+                    record_holder(&lock, &Holder::me(&self.token));
+                    continue;
                 }
                 Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {}
                 Err(e) => {
@@ -448,9 +465,11 @@ impl SqliteStore {
             }
             let waited = started.elapsed();
             if waited >= self.lock_timeout {
+                let holder = recorded_holder(&lock)
+                    .map_or_else(|| UNKNOWN_HOLDER.to_owned(), |h| h.describe());
                 self.lock = Some(lock);
                 return Err(Error::LockTimeout {
-                    lock: format!("{} (BEGIN IMMEDIATE)", path.display()),
+                    lock: format!("{} (BEGIN IMMEDIATE), held by {holder}", path.display()),
                     waited,
                 });
             }
@@ -464,10 +483,22 @@ impl SqliteStore {
             return Ok(());
         }
         self.locked = false;
-        if let Some(lock) = &self.lock
-            && !lock.is_autocommit()
-            && lock.execute_batch("ROLLBACK").is_err()
-        {
+        let stuck = self.lock.as_ref().is_some_and(|lock| {
+            if lock.is_autocommit() {
+                return false;
+            }
+            // Clear the holder's identity as the lock goes (no such table:
+            // nothing recorded; roll back instead).
+            if lock
+                .execute_batch(&format!("DELETE FROM {HOLDER_TABLE}; COMMIT"))
+                .is_err()
+                && !lock.is_autocommit()
+            {
+                let _ = lock.execute_batch("ROLLBACK");
+            }
+            !lock.is_autocommit()
+        });
+        if stuck {
             // Closing the connection releases its file locks for sure.
             self.lock = None;
         }
@@ -603,6 +634,39 @@ impl SqliteStore {
     }
 }
 
+/// The lock database's table naming the holder (one row).
+const HOLDER_TABLE: &str = "engine_ops_lock_holder";
+
+/// The holder recorded in the lock database, if it can be read now.
+fn recorded_holder(lock: &Connection) -> Option<Holder> {
+    lock.query_row(
+        &format!("SELECT line FROM {HOLDER_TABLE} WHERE id = 1"),
+        [],
+        |r| r.get::<_, String>(0),
+    )
+    .ok()
+    .and_then(|line| Holder::parse(&line))
+}
+
+/// Commits `holder` in the lock database, inside the `BEGIN IMMEDIATE`
+/// the caller holds (which ends). Best effort: only messages use it.
+fn record_holder(lock: &Connection, holder: &Holder) {
+    let recorded = lock
+        .execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {HOLDER_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), line TEXT NOT NULL)"
+        ))
+        .and_then(|()| {
+            lock.execute(
+                &format!("INSERT OR REPLACE INTO {HOLDER_TABLE} (id, line) VALUES (1, ?1)"),
+                params![holder.to_line()],
+            )
+        })
+        .and_then(|_| lock.execute_batch("COMMIT"));
+    if recorded.is_err() && !lock.is_autocommit() {
+        let _ = lock.execute_batch("ROLLBACK");
+    }
+}
+
 /// The UTC text of a Unix time in milliseconds given by `param`.
 fn utc_text(param: &str) -> String {
     format!("strftime('%Y-%m-%dT%H:%M:%fZ', {param} / 1000.0, 'unixepoch')")
@@ -635,6 +699,48 @@ impl StateStore for SqliteStore {
         self.session.unlock();
         self.release()?;
         healed
+    }
+
+    async fn probe_lock(&mut self) -> Result<LockProbe> {
+        let Some(path) = self.lock_path.clone() else {
+            // An in-memory database is private to this store.
+            return Ok(LockProbe::Free);
+        };
+        if self.locked {
+            return Ok(LockProbe::Held {
+                holder: format!("this store (process {})", std::process::id()),
+            });
+        }
+        // Never creates the lock database: none, no holder.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let probe = match Connection::open_with_flags(&path, flags) {
+            Ok(c) => c,
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::CannotOpen) => {
+                return Ok(LockProbe::Free);
+            }
+            Err(e) => {
+                return Err(self.err(
+                    format!("cannot open the lock database {}", path.display()),
+                    e,
+                ));
+            }
+        };
+        probe
+            .busy_timeout(Duration::ZERO)
+            .map_err(|e| self.err("cannot set up the lock database", e))?;
+        match probe.execute_batch("BEGIN IMMEDIATE; ROLLBACK") {
+            Ok(()) => Ok(LockProbe::Free),
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                // The holder's record is committed; wait a moment for a
+                // commit in progress.
+                let _ = probe.busy_timeout(Duration::from_millis(100));
+                Ok(LockProbe::Held {
+                    holder: recorded_holder(&probe)
+                        .map_or_else(|| UNKNOWN_HOLDER.to_owned(), |h| h.describe()),
+                })
+            }
+            Err(e) => Err(self.err(format!("cannot probe the lock {}", path.display()), e)),
+        }
     }
 
     async fn load(&mut self) -> Result<History> {

@@ -138,6 +138,22 @@ pub enum Error {
         name: String,
     },
 
+    /// A target version ([`Migrator::run_to`](crate::Migrator::run_to),
+    /// [`Rollback::To`](crate::Rollback::To)) that no declared (or, for a
+    /// rollback, recorded) migration has.
+    #[error(
+        "there is no migration {version} ({}); nothing was changed; give the version of a declared migration (a rollback also takes 0: before the first)",
+        declared_range(*.lowest, *.highest)
+    )]
+    UnknownVersion {
+        /// The version asked for.
+        version: u64,
+        /// The lowest declared version.
+        lowest: Option<u64>,
+        /// The highest declared version.
+        highest: Option<u64>,
+    },
+
     /// A rollback asked for more steps than are applied.
     #[error(
         "cannot roll back {requested} migrations: only {applied} are applied; ask for {applied} or fewer"
@@ -197,7 +213,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// The state store was written by an unknown, probably newer, format.
+    /// The state store was written in a format (a journal format, a
+    /// history table layout) this build does not know, probably by a newer
+    /// version.
     #[error(
         "state store {store} has format {found:?}, which this build does not know; use a newer engine-ops-migrate"
     )]
@@ -242,6 +260,18 @@ pub enum Error {
         problem: String,
     },
 
+    /// The state store holds something engine-ops-migrate did not create
+    /// (another tool's table of the same name).
+    #[error(
+        "state store {store} holds {found}, which engine-ops-migrate did not create; nothing was changed; choose another history table name (or state file) for the migrations"
+    )]
+    ForeignStore {
+        /// The store.
+        store: String,
+        /// What it found.
+        found: String,
+    },
+
     /// A configuration value is invalid.
     #[error("invalid configuration: {reason}")]
     InvalidConfig {
@@ -258,6 +288,14 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+}
+
+fn declared_range(lowest: Option<u64>, highest: Option<u64>) -> String {
+    match (lowest, highest) {
+        (Some(l), Some(h)) if l == h => format!("the only declared version is {l}"),
+        (Some(l), Some(h)) => format!("the declared versions go from {l} to {h}"),
+        _ => "no migration is declared".into(),
+    }
 }
 
 /// A duration for people: whole milliseconds below 10 s (`2001 ms`),

@@ -722,3 +722,57 @@ async fn a_running_step_is_not_in_doubt() -> anyhow::Result<()> {
     assert_eq!(status.lock_holder, None);
     Ok(())
 }
+
+/// A run or a rollback that will be refused is refused before anything is
+/// written, also when a step in doubt would first be settled: the error
+/// says nothing ran, and the journal's bytes prove it.
+#[tokio::test]
+async fn refusals_after_settling_a_step_in_doubt_write_nothing() -> anyhow::Result<()> {
+    // 1, 2 applied; 3 (irreversible) left in doubt, its effect present.
+    let build = |dir: &Path, n: u64| -> anyhow::Result<Migrator<FileStore<Effects>>> {
+        let mut migrations = effect_migrations(n);
+        let mut irreversible = EffectMigration::new(3);
+        irreversible.reversible = false;
+        migrations[2] = Box::new(irreversible);
+        Ok(Migrator::builder(common::store(dir))
+            .migrations(migrations)
+            .build()?)
+    };
+    let dir = tempfile::tempdir()?;
+    build(dir.path(), 3)?.run().await?;
+    let mut l = lines(dir.path());
+    l.pop(); // step 3's done record: 3 is in doubt
+    write_lines(dir.path(), &l);
+    let before = std::fs::read(state(dir.path()))?;
+
+    // Settling 3 would record it applied; reverting it is then refused.
+    let err = build(dir.path(), 3)?
+        .rollback(Rollback::Last(1))
+        .await
+        .expect_err("irreversible");
+    assert!(
+        matches!(err, Error::Irreversible { version: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(state(dir.path()))?, before, "rollback wrote");
+
+    // A declared 4 below a 5 in doubt is out of order once 5 is settled as
+    // applied: the run is refused before the settlement is recorded.
+    let dir = tempfile::tempdir()?;
+    let mut m = Migrator::builder(common::store(dir.path()))
+        .migrations(effect_migrations(3))
+        .migration(EffectMigration::new(5))
+        .build()?;
+    m.run().await?;
+    let mut l = lines(dir.path());
+    l.pop(); // step 5's done record: 5 is in doubt
+    write_lines(dir.path(), &l);
+    let before = std::fs::read(state(dir.path()))?;
+    let err = migrator(dir.path(), 5)
+        .run()
+        .await
+        .expect_err("4 is out of order once 5 is settled");
+    assert!(matches!(err, Error::OutOfOrder { version: 4, .. }), "{err}");
+    assert_eq!(std::fs::read(state(dir.path()))?, before, "run wrote");
+    Ok(())
+}

@@ -168,7 +168,8 @@ pub trait StateStore: Send {
     /// # Errors
     ///
     /// [`Error::Corrupt`](crate::Error::Corrupt) for damaged state,
-    /// [`Error::UnsupportedFormat`](crate::Error::UnsupportedFormat), I/O or
+    /// [`Error::UnsupportedFormat`](crate::Error::UnsupportedFormat),
+    /// [`Error::ForeignStore`](crate::Error::ForeignStore), I/O or
     /// backend errors.
     async fn load(&mut self) -> Result<History>;
 

@@ -59,7 +59,8 @@
 //! (with its schema) the first time the lock is taken, and carries its
 //! layout version in its table comment (`engine-ops-migrate history layout
 //! 1`). A table with an unknown layout, or an existing table without the
-//! marker, is refused with [`Error::UnsupportedFormat`] and left untouched.
+//! marker, is refused with [`Error::UnsupportedFormat`] or
+//! [`Error::ForeignStore`] and left untouched.
 //!
 //! | column | type | meaning |
 //! |---|---|---|
@@ -917,10 +918,10 @@ impl PostgresStore {
                 store: self.describe.clone(),
                 found: unsupported_layout(n),
             }),
-            None => Err(Error::UnsupportedFormat {
+            None => Err(Error::ForeignStore {
                 store: self.describe.clone(),
                 found: format!(
-                    "a table without the engine-ops-migrate layout marker in its comment ({comment:?}); choose another history table name"
+                    "a table without the engine-ops-migrate layout marker in its comment ({comment:?})"
                 ),
             }),
         }

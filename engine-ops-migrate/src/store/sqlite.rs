@@ -45,7 +45,8 @@
 //! first time the lock is taken, together with `<table>_layout`, a one-row
 //! table holding the layout version (`1`). A table with an unknown layout,
 //! or an existing table without the layout table, is refused with
-//! [`Error::UnsupportedFormat`] and left untouched. Columns: `version`
+//! [`Error::UnsupportedFormat`] (an unknown layout) or
+//! [`Error::ForeignStore`] (not ours) and left untouched. Columns: `version`
 //! (primary key), `name`, `checksum`, `phase`, `state` (`applied`,
 //! `applying`, `reverting`), `transactional`, `started_at_ms`,
 //! `applied_at_ms`, `applied_at` (UTC text), `execution_ms`, `resolved_by`.
@@ -375,10 +376,10 @@ impl SqliteStore {
                     }),
                 }
             }
-            _ => Err(Error::UnsupportedFormat {
+            _ => Err(Error::ForeignStore {
                 store: self.describe.clone(),
                 found: format!(
-                    "a table {} without its layout table {} (not an engine-ops-migrate history); choose another history table name",
+                    "a table {} without its layout table {}",
                     ident(&self.table),
                     ident(&self.layout_table())
                 ),

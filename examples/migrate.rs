@@ -696,7 +696,25 @@ async fn drive<S: StateStore>(
                     phase_label(m.phase)
                 );
             }
-            let problems = plan.problems();
+            let mut problems = plan.problems();
+            if !plan.in_doubt.is_empty() {
+                // Unfinished steps: running (another migrator holds the
+                // lock; this run would wait for it) or in doubt.
+                let verify = migrator.verify().await?;
+                for d in &verify.running {
+                    say!(
+                        "running: migration {} ({}): its {} step is running (the migration lock is held by {})",
+                        d.version,
+                        d.name,
+                        d.direction,
+                        verify.lock_holder.as_deref().unwrap_or("another migrator")
+                    );
+                }
+                problems.retain(|p| {
+                    !matches!(p, engine_ops_migrate::Problem::InDoubt(d)
+                        if verify.running.iter().any(|r| r.version == d.version))
+                });
+            }
             for p in &problems {
                 say!("problem: {p}");
             }

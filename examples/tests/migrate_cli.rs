@@ -743,8 +743,11 @@ fn a_running_step_is_reported_as_running_not_in_doubt() {
         states(&report).contains(&(3, "in_doubt".to_owned())),
         "{report}"
     );
-    let verify = run(dir.path(), &with_state(&args, &["verify"]), &[]);
-    assert_eq!(code(&verify), 1, "{}", stdout(&verify));
+    for command in [&["verify"][..], &["migrate", "--dry-run"]] {
+        let output = run(dir.path(), &with_state(&args, command), &[]);
+        assert_eq!(code(&output), 1, "{command:?}: {}", stdout(&output));
+        assert!(stdout(&output).contains("in doubt"), "{}", stdout(&output));
+    }
     let rerun = run(dir.path(), &with_state(&args, &["migrate"]), &[]);
     assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
     assert_eq!(applied_count(&status_json(dir.path(), &args)), 4);

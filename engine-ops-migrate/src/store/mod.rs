@@ -59,6 +59,9 @@
 //!   (a session advisory lock on a dedicated connection, `BEGIN IMMEDIATE`),
 //!   polled up to a timeout; `unlock` releases it, and so must `Drop`.
 //! - `load` returns the whole history in a bounded number of round trips.
+//! - [`probe_lock`](StateStore::probe_lock) says, without waiting, whether
+//!   another session holds the lock (and who), so readers show a step that
+//!   is running as running rather than in doubt.
 //! - `begin`: for an intent with `transactional == true`, open a
 //!   transaction on the context's connection and return `true` from
 //!   `undoes_on_abort`; otherwise commit an intent row first.

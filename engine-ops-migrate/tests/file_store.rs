@@ -776,3 +776,59 @@ async fn refusals_after_settling_a_step_in_doubt_write_nothing() -> anyhow::Resu
     assert_eq!(std::fs::read(state(dir.path()))?, before, "run wrote");
     Ok(())
 }
+
+/// Sleeps in its first `up`, then behaves like `EffectMigration::new(4)`.
+struct SlowOnce(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    EffectMigration,
+);
+
+#[async_trait::async_trait]
+impl engine_ops_migrate::Migration<Effects> for SlowOnce {
+    fn version(&self) -> u64 {
+        4
+    }
+    fn name(&self) -> &str {
+        &self.1.name
+    }
+    fn source(&self) -> &[u8] {
+        self.1.source.as_bytes()
+    }
+    async fn up(&self, fx: &mut Effects) -> Result<(), engine_ops_migrate::BoxError> {
+        if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        self.1.up(fx).await
+    }
+    async fn down(&self, fx: &mut Effects) -> Result<(), engine_ops_migrate::BoxError> {
+        self.1.down(fx).await
+    }
+    async fn validate_up(
+        &self,
+        fx: &mut Effects,
+    ) -> Result<engine_ops_migrate::Validation, engine_ops_migrate::BoxError> {
+        self.1.validate_up(fx).await
+    }
+}
+
+/// A run cancelled mid-step leaves its store holding the lock: that same
+/// migrator's readers see the step in doubt (nothing of it is running),
+/// not running; its next run takes over and settles it.
+#[tokio::test]
+async fn a_cancelled_run_leaves_its_step_in_doubt_not_running() -> anyhow::Result<()> {
+    let dir = three_applied().await?;
+    let mut m = Migrator::builder(common::store(dir.path()))
+        .migrations(effect_migrations(3))
+        .migration(SlowOnce(Default::default(), EffectMigration::new(4)))
+        .build()?;
+    let cancelled = tokio::time::timeout(Duration::from_millis(100), m.run()).await;
+    assert!(cancelled.is_err(), "cancelled mid-step");
+    let status = m.status().await?;
+    assert_eq!(status.count(MigrationState::InDoubt), 1, "{status:?}");
+    assert_eq!(status.lock_holder, None);
+    let report = m.run().await?;
+    assert_eq!(report.resolved[0].resolution, Resolution::NotApplied);
+    assert_eq!(report.applied.len(), 1);
+    assert_eq!(m.status().await?.count(MigrationState::Applied), 4);
+    Ok(())
+}

@@ -815,9 +815,9 @@ impl<C: Send> StateStore for FileStore<C> {
 
     async fn probe_lock(&mut self) -> Result<LockProbe> {
         if self.writer.is_some() {
-            return Ok(LockProbe::Held {
-                holder: format!("this store (process {})", std::process::id()),
-            });
+            // This store holds it (a cancelled operation left it so):
+            // nobody else can, and nothing of this store is running.
+            return Ok(LockProbe::Free);
         }
         // Never creates the lock file: no lock file, no holder.
         let lock_file = match File::open(&self.lock_path) {

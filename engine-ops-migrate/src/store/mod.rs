@@ -93,9 +93,9 @@ use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StepIntent};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LockProbe {
-    /// Nobody holds the lock.
+    /// Nobody else holds the lock.
     Free,
-    /// Someone holds it: a migrator is at work.
+    /// Another session holds it: a migrator is at work.
     Held {
         /// Who, as far as the store can tell (a process and host, a
         /// database session).
@@ -153,11 +153,12 @@ pub trait StateStore: Send {
     /// I/O or backend errors while making the last records durable.
     async fn unlock(&mut self) -> Result<()>;
 
-    /// Whether the lock is held right now, without waiting for it (and
-    /// without holding it for more than a moment). Readers use it to tell
-    /// a step that is running from one a crash left in doubt: both look
-    /// the same in the history. The default says
-    /// [`LockProbe::Unknown`], so such steps are reported in doubt.
+    /// Whether another session holds the lock right now, without waiting
+    /// for it (and without holding it for more than a moment); a lock this
+    /// store holds itself counts as free. Readers use it to tell a step
+    /// that is running from one a crash left in doubt: both look the same
+    /// in the history. The default says [`LockProbe::Unknown`], so such
+    /// steps are reported in doubt.
     ///
     /// # Errors
     ///

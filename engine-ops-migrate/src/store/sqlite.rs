@@ -708,9 +708,9 @@ impl StateStore for SqliteStore {
             return Ok(LockProbe::Free);
         };
         if self.locked {
-            return Ok(LockProbe::Held {
-                holder: format!("this store (process {})", std::process::id()),
-            });
+            // This store holds it (a cancelled operation left it so):
+            // nobody else can, and nothing of this store is running.
+            return Ok(LockProbe::Free);
         }
         // Never creates the lock database: none, no holder.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;

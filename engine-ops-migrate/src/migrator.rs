@@ -639,7 +639,10 @@ impl<S: StateStore> Migrator<S> {
 
     async fn run_locked(&mut self, target: Option<u64>, started: Instant) -> Result<RunReport> {
         let history = self.store.load().await?;
-        let first = crate::plan::plan_owned(&self.infos, history.clone());
+        // Kept only when steps in doubt may be settled (the usual history
+        // is moved into the plan, not copied).
+        let kept = (!history.in_doubt.is_empty()).then(|| history.clone());
+        let first = crate::plan::plan_owned(&self.infos, history);
         self.refuse(&first)?;
         // Decide the steps in doubt, and check the run as if they were
         // settled, before anything is written: a refused run writes nothing.
@@ -650,7 +653,10 @@ impl<S: StateStore> Migrator<S> {
                 .run_steps(plan, steps, Vec::new(), target, started)
                 .await;
         }
-        self.check_run(self.settled_plan(history, &decisions), target)?;
+        self.check_run(
+            self.settled_plan(kept.unwrap_or_default(), &decisions),
+            target,
+        )?;
         let resolved = self.record_decisions(decisions).await?;
         let settled = self.load_plan().await?;
         let (plan, steps) = self.check_run(settled, target)?;
@@ -1002,7 +1008,8 @@ impl<S: StateStore> Migrator<S> {
         started: Instant,
     ) -> Result<RollbackReport> {
         let history = self.store.load().await?;
-        let first = crate::plan::plan_owned(&self.infos, history.clone());
+        let kept = (!history.in_doubt.is_empty()).then(|| history.clone());
+        let first = crate::plan::plan_owned(&self.infos, history);
         if let Some(d) = first.duplicates.iter().find(|d| d.recorded) {
             return Err(Error::DuplicateRecord { version: d.version });
         }
@@ -1021,7 +1028,10 @@ impl<S: StateStore> Migrator<S> {
         let (resolved, steps) = if decisions.is_empty() {
             (Vec::new(), self.check_rollback(&first, request)?)
         } else {
-            self.check_rollback(&self.settled_plan(history, &decisions), request)?;
+            self.check_rollback(
+                &self.settled_plan(kept.unwrap_or_default(), &decisions),
+                request,
+            )?;
             let resolved = self.record_decisions(decisions).await?;
             let plan = self.load_plan().await?;
             (resolved, self.check_rollback(&plan, request)?)

@@ -12,8 +12,11 @@
 //! The state file comes from `--state PATH`, else `$ENGINE_OPS_MIGRATE_STATE`,
 //! else a per-user state directory (printed on every run; never a source
 //! folder). Exit codes: 0 success, 1 failed verification or any error, 2 bad
-//! usage (unknown command, `abc` or `-1` as a count, an unknown database
-//! URL scheme, ...).
+//! usage, with one line saying what is wrong and nothing changed (unknown
+//! command, `abc` or `-1` as a count, `--to` a version no migration has,
+//! rolling back more migrations than are applied, an empty or unknown
+//! database URL, ...). A closed stdout or stderr (`| head`) stops the
+//! output, never the work: the command finishes and exits as usual.
 //!
 //! With `--database-url` (or `$ENGINE_OPS_MIGRATE_DATABASE_URL`) the same
 //! commands run the demo's SQL for real, with the history in the database:
@@ -27,7 +30,9 @@
 //! to the state file) through an expand / contract change: create `items`,
 //! add `sku`, backfill it from `legacy_code`, then drop `legacy_code`
 //! (irreversible). Set `ENGINE_OPS_MIGRATE_DEMO_FAIL=V` to make migration V's
-//! `up` fail and watch the automatic rollback.
+//! `up` fail and watch the automatic rollback, or
+//! `ENGINE_OPS_MIGRATE_DEMO_PAUSE=V` to make it wait a minute first (run
+//! `status` meanwhile: the step is running, and the lock's holder is named).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,6 +46,39 @@ use engine_ops_migrate::{
     StatusReport, Validation,
 };
 use serde_json::{Value, json};
+
+/// Prints a line on stdout. A closed stdout (`| head`) ends the output,
+/// not the command: the work goes on, and the exit code is the usual one.
+macro_rules! say {
+    ($($arg:tt)*) => { emit(Stream::Out, format_args!($($arg)*)) };
+}
+
+/// Prints a line on stderr, like [`say!`].
+macro_rules! note {
+    ($($arg:tt)*) => { emit(Stream::Err, format_args!($($arg)*)) };
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Out,
+    Err,
+}
+
+/// The first write error other than a closed pipe (a full disk, say),
+/// reported when the command ends.
+static OUTPUT_ERROR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn emit(stream: Stream, args: std::fmt::Arguments<'_>) {
+    let written = match stream {
+        Stream::Out => writeln!(std::io::stdout().lock(), "{args}"),
+        Stream::Err => writeln!(std::io::stderr().lock(), "{args}"),
+    };
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let _ = OUTPUT_ERROR.set(format!("cannot write the output: {e}"));
+    }
+}
 
 /// Migrations for the engine-ops demo database, on a crash-safe state file.
 #[derive(Debug, Parser)]
@@ -220,6 +258,14 @@ fn injected_failure(version: u64) -> Result<(), BoxError> {
     }
 }
 
+/// Waits a minute when `ENGINE_OPS_MIGRATE_DEMO_PAUSE` names `version`.
+async fn injected_pause(version: u64) {
+    if std::env::var("ENGINE_OPS_MIGRATE_DEMO_PAUSE").is_ok_and(|v| v.trim() == version.to_string())
+    {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+}
+
 #[engine_ops_migrate::async_trait]
 impl Migration<DemoDb> for DemoMigration {
     fn version(&self) -> u64 {
@@ -243,6 +289,7 @@ impl Migration<DemoDb> for DemoMigration {
     }
 
     async fn up(&self, ctx: &mut DemoDb) -> Result<(), BoxError> {
+        injected_pause(self.version).await;
         let mut db = ctx.load()?;
         match self.change {
             Change::CreateItems => {
@@ -415,6 +462,7 @@ where
         Migration::<C>::transactional(&self.sql)
     }
     async fn up(&self, ctx: &mut C) -> Result<(), BoxError> {
+        injected_pause(self.sql.version()).await;
         Migration::<C>::up(&self.sql, ctx).await?;
         if self.fail {
             injected_failure(self.sql.version())?;
@@ -484,7 +532,7 @@ fn print_progress(event: &Progress) {
             } else {
                 "reverted"
             };
-            println!("  {verb} {version:>4} {name:<28} {:>6.1} ms", ms(*duration));
+            say!("  {verb} {version:>4} {name:<28} {:>6.1} ms", ms(*duration));
         }
         Progress::Failed {
             version,
@@ -493,12 +541,16 @@ fn print_progress(event: &Progress) {
             error,
             ..
         } => {
-            println!("  FAILED   {version:>4} {name:<28} ({direction}): {error}");
+            say!("  FAILED   {version:>4} {name:<28} ({direction}): {error}");
         }
         Progress::Resolved(step) => {
-            println!(
+            say!(
                 "  settled  {:>4} {:<28} in doubt ({}) -> {:?} by {:?}",
-                step.version, step.name, step.direction, step.resolution, step.by
+                step.version,
+                step.name,
+                step.direction,
+                step.resolution,
+                step.by
             );
         }
         _ => {}
@@ -510,9 +562,12 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn print_status(status: &StatusReport) {
-    println!(
+    say!(
         "{:>7}  {:<28} {:<8} {:<11} applied at (unix ms)",
-        "version", "name", "phase", "state"
+        "version",
+        "name",
+        "phase",
+        "state"
     );
     for e in &status.entries {
         let state = match e.state {
@@ -522,12 +577,13 @@ fn print_status(status: &StatusReport) {
             MigrationState::Pending => "pending",
             MigrationState::OutOfOrder => "OUT-OF-ORDER",
             MigrationState::InDoubt => "IN-DOUBT",
+            MigrationState::Running => "RUNNING",
             _ => "?",
         };
         let at = e
             .applied_at_ms
             .map_or_else(|| "-".to_owned(), |t| t.to_string());
-        println!(
+        say!(
             "{:>7}  {:<28} {:<8} {:<11} {at}",
             e.version,
             e.name,
@@ -536,9 +592,22 @@ fn print_status(status: &StatusReport) {
         );
     }
     for p in &status.problems {
-        println!("problem: {p}");
+        say!("problem: {p}");
     }
-    println!(
+    if let Some(holder) = &status.lock_holder {
+        for e in status
+            .entries
+            .iter()
+            .filter(|e| e.state == MigrationState::Running)
+        {
+            say!(
+                "note: migration {} ({}) is running: the migration lock is held by {holder}",
+                e.version,
+                e.name
+            );
+        }
+    }
+    say!(
         "{} applied, {} pending, {} problem(s)",
         status.count(MigrationState::Applied),
         status.count(MigrationState::Pending),
@@ -553,9 +622,10 @@ async fn execute(cli: Cli, target: Target) -> anyhow::Result<ExitCode> {
         Target::Postgres(url) => {
             let store = PostgresStore::builder(&url)
                 .lock_timeout(lock_timeout)
+                .application_name("engine-ops migrate example")
                 .connect()
                 .await?;
-            eprintln!("database: {}", store.describe());
+            note!("database: {}", store.describe());
             let migrator = Migrator::builder(store)
                 .migrations(sql_migrations::<PgContext>())
                 .observer(print_progress)
@@ -566,7 +636,7 @@ async fn execute(cli: Cli, target: Target) -> anyhow::Result<ExitCode> {
             let store = SqliteStore::builder(path)
                 .lock_timeout(lock_timeout)
                 .open()?;
-            eprintln!("database: {}", store.describe());
+            note!("database: {}", store.describe());
             let migrator = Migrator::builder(store)
                 .migrations(sql_migrations::<<SqliteStore as StateStore>::Context>())
                 .observer(print_progress)
@@ -600,7 +670,7 @@ async fn execute(cli: Cli, target: Target) -> anyhow::Result<ExitCode> {
     drive(migrator, cli.command, |store| {
         let torn = store.summary()?.uncommitted_tail_bytes;
         if torn > 0 {
-            println!(
+            say!(
                 "note: the state file ends with {torn} byte(s) of a record cut short by a crash; they were never committed and are ignored"
             );
         }
@@ -619,18 +689,36 @@ async fn drive<S: StateStore>(
         Command::Migrate { to, dry_run: true } => {
             let plan = migrator.plan(to).await?;
             for m in &plan.pending {
-                println!(
+                say!(
                     "  would apply {:>4} {:<28} {}",
                     m.version,
                     m.name,
                     phase_label(m.phase)
                 );
             }
-            let problems = plan.problems();
-            for p in &problems {
-                println!("problem: {p}");
+            let mut problems = plan.problems();
+            if !plan.in_doubt.is_empty() {
+                // Unfinished steps: running (another migrator holds the
+                // lock; this run would wait for it) or in doubt.
+                let verify = migrator.verify().await?;
+                for d in &verify.running {
+                    say!(
+                        "running: migration {} ({}): its {} step is running (the migration lock is held by {})",
+                        d.version,
+                        d.name,
+                        d.direction,
+                        verify.lock_holder.as_deref().unwrap_or("another migrator")
+                    );
+                }
+                problems.retain(|p| {
+                    !matches!(p, engine_ops_migrate::Problem::InDoubt(d)
+                        if verify.running.iter().any(|r| r.version == d.version))
+                });
             }
-            println!(
+            for p in &problems {
+                say!("problem: {p}");
+            }
+            say!(
                 "dry run: {} to apply, {} above the target, {} problem(s); nothing was changed",
                 plan.pending.len(),
                 plan.above_target.len(),
@@ -647,7 +735,7 @@ async fn drive<S: StateStore>(
                 Some(v) => migrator.run_to(v).await?,
                 None => migrator.run().await?,
             };
-            println!(
+            say!(
                 "migrate: {} applied, {} settled, {} still pending, took {} ms",
                 report.applied.len(),
                 report.resolved.len(),
@@ -659,13 +747,7 @@ async fn drive<S: StateStore>(
         Command::Status { json } => {
             let status = migrator.status().await?;
             if json {
-                let text = serde_json::to_string_pretty(&status)?;
-                let mut stdout = std::io::stdout().lock();
-                // A closed pipe (`| head`) is not an error worth a panic.
-                match writeln!(stdout, "{text}") {
-                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
-                    _ => {}
-                }
+                say!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 print_status(&status);
                 status_note(migrator.store())?;
@@ -678,7 +760,7 @@ async fn drive<S: StateStore>(
                 (n, None) => Rollback::Last(usize::try_from(n.unwrap_or(1))?),
             };
             let report = migrator.rollback(request).await?;
-            println!(
+            say!(
                 "rollback: {} reverted, took {} ms",
                 report.reverted.len(),
                 report.duration_ms
@@ -688,9 +770,18 @@ async fn drive<S: StateStore>(
         Command::Verify => {
             let report = migrator.verify().await?;
             for p in &report.problems {
-                println!("problem: {p}");
+                say!("problem: {p}");
             }
-            println!(
+            for d in &report.running {
+                say!(
+                    "running: migration {} ({}): its {} step is running (the migration lock is held by {})",
+                    d.version,
+                    d.name,
+                    d.direction,
+                    report.lock_holder.as_deref().unwrap_or("another migrator")
+                );
+            }
+            say!(
                 "verify: {} declared, {} recorded, {} problem(s)",
                 report.declared,
                 report.recorded,
@@ -708,9 +799,11 @@ async fn drive<S: StateStore>(
                 Verdict::NotApplied => Resolution::NotApplied,
             };
             let doubt = migrator.resolve(version, resolution).await?;
-            println!(
+            say!(
                 "resolve: migration {} ({}) recorded as {:?}",
-                doubt.version, doubt.name, resolution
+                doubt.version,
+                doubt.name,
+                resolution
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -719,12 +812,12 @@ async fn drive<S: StateStore>(
 
 fn describe_state(state: &Path, from_default: bool) {
     if from_default {
-        eprintln!(
+        note!(
             "state file: {} (default; set --state or ENGINE_OPS_MIGRATE_STATE)",
             state.display()
         );
     } else {
-        eprintln!("state file: {}", state.display());
+        note!("state file: {}", state.display());
     }
 }
 
@@ -732,14 +825,21 @@ fn describe_state(state: &Path, from_default: bool) {
 async fn main() -> ExitCode {
     // clap exits with 2 on bad usage (unknown command, `abc` or `-1` as N).
     let cli = Cli::parse();
-    let database_url = cli
-        .database_url
-        .clone()
-        .or_else(|| std::env::var("ENGINE_OPS_MIGRATE_DATABASE_URL").ok())
-        .filter(|u| !u.is_empty() && cli.state.is_none());
+    if let Some(usage) = bad_usage(&cli) {
+        note!("error: {usage}");
+        return ExitCode::from(2);
+    }
+    let database_url = match (&cli.database_url, &cli.state) {
+        (Some(url), _) => Some(url.clone()),
+        // An empty variable counts as unset.
+        (None, None) => std::env::var("ENGINE_OPS_MIGRATE_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty()),
+        (None, Some(_)) => None,
+    };
     if let Some(url) = database_url {
         let Some(target) = database_target(&url) else {
-            eprintln!(
+            note!(
                 "error: unsupported database URL {:?}; use postgres://user:password@host/db or sqlite:PATH",
                 url.split('@').next_back().unwrap_or_default()
             );
@@ -758,15 +858,89 @@ async fn main() -> ExitCode {
     finish(execute(cli, Target::File(state)).await)
 }
 
+/// Bad usage clap cannot see: empty values, and target versions no demo
+/// migration has (the library refuses those too, but only once a store is
+/// open; checked here, nothing is created or connected to).
+fn bad_usage(cli: &Cli) -> Option<String> {
+    if cli.database_url.as_deref() == Some("") {
+        return Some(
+            "--database-url is empty; give postgres://user:password@host/db or sqlite:PATH, or leave it out to use the state file".into(),
+        );
+    }
+    if cli.state.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        return Some("--state is empty; give the state file's path, or leave it out".into());
+    }
+    let (target, zero_ok) = match cli.command {
+        Command::Migrate { to: Some(v), .. } => (v, false),
+        Command::Rollback { to: Some(v), .. } => (v, true),
+        _ => return None,
+    };
+    let known = DEMO.iter().any(|d| d.0 == target) || (zero_ok && target == 0);
+    (!known).then(|| {
+        engine_ops_migrate::Error::UnknownVersion {
+            version: target,
+            lowest: DEMO.first().map(|d| d.0),
+            highest: DEMO.last().map(|d| d.0),
+        }
+        .to_string()
+    })
+}
+
 fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
-    match result {
+    let code = match result {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+        Err(err) => report(&err),
+    };
+    match OUTPUT_ERROR.get() {
+        Some(e) if code == ExitCode::SUCCESS => {
+            note!("error: {e}");
             ExitCode::FAILURE
         }
+        _ => code,
     }
+}
+
+/// Prints `err` for a CLI user and picks the exit code: 2 for bad usage
+/// (one line), 1 otherwise.
+fn report(err: &anyhow::Error) -> ExitCode {
+    use engine_ops_migrate::Error;
+    match err.downcast_ref::<Error>() {
+        Some(e @ (Error::UnknownVersion { .. } | Error::RollbackTooFar { .. })) => {
+            note!("error: {e}");
+            return ExitCode::from(2);
+        }
+        // The library's advice names a library call; a CLI user runs a
+        // command.
+        Some(Error::InDoubt {
+            version,
+            name,
+            direction,
+            detail,
+            ..
+        }) => {
+            note!(
+                "error: migration {version} ({name}) is in doubt: its {direction} step started and never finished ({detail}); inspect the data, then run `migrate resolve {version} applied` if its effects are there or `migrate resolve {version} not-applied` if they are not (with the same --state or --database-url)"
+            );
+            return ExitCode::FAILURE;
+        }
+        Some(Error::UndoFailed {
+            version,
+            name,
+            direction,
+            cause,
+            source,
+            ..
+        }) => {
+            note!(
+                "error: migration {version} ({name}) failed during {direction} ({cause}) and could not be undone ({source}), so it is left in doubt; inspect the data, then run `migrate resolve {version} applied` or `migrate resolve {version} not-applied` (with the same --state or --database-url)"
+            );
+            return ExitCode::FAILURE;
+        }
+        _ => {}
+    }
+    note!("error: {err}");
+    for cause in err.chain().skip(1) {
+        note!("  caused by: {cause}");
+    }
+    ExitCode::FAILURE
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{BoxError, Checksum, Direction};
+use crate::{BoxError, Checksum, Direction, RecordChange, RecordState};
 
 /// Errors returned by the [`Migrator`](crate::Migrator) and the state stores.
 ///
@@ -138,6 +138,22 @@ pub enum Error {
         name: String,
     },
 
+    /// A target version ([`Migrator::run_to`](crate::Migrator::run_to),
+    /// [`Rollback::To`](crate::Rollback::To)) that no declared (or, for a
+    /// rollback, recorded) migration has.
+    #[error(
+        "there is no migration {version} ({}); nothing was changed; give the version of a declared migration (a rollback also takes 0: before the first)",
+        declared_range(*.lowest, *.highest)
+    )]
+    UnknownVersion {
+        /// The version asked for.
+        version: u64,
+        /// The lowest declared version.
+        lowest: Option<u64>,
+        /// The highest declared version.
+        highest: Option<u64>,
+    },
+
     /// A rollback asked for more steps than are applied.
     #[error(
         "cannot roll back {requested} migrations: only {applied} are applied; ask for {applied} or fewer"
@@ -160,10 +176,12 @@ pub enum Error {
 
     /// The lock stayed taken for the whole wait.
     #[error(
-        "timed out after {waited:?} waiting for the migration lock {lock}; another migrator is running, or wait longer with a larger lock timeout"
+        "timed out after {} waiting for the migration lock {lock}; another migrator is running (wait for it to finish, or wait longer with a larger lock timeout)",
+        human_duration(*.waited)
     )]
     LockTimeout {
-        /// The lock (a lock file path, or a database lock key).
+        /// The lock (a lock file path, or a database lock key), and who
+        /// holds it when the store can tell.
         lock: String,
         /// How long the migrator waited.
         waited: Duration,
@@ -195,7 +213,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// The state store was written by an unknown, probably newer, format.
+    /// The state store was written in a format (a journal format, a
+    /// history table layout) this build does not know, probably by a newer
+    /// version.
     #[error(
         "state store {store} has format {found:?}, which this build does not know; use a newer engine-ops-migrate"
     )]
@@ -203,6 +223,52 @@ pub enum Error {
         /// The store.
         store: String,
         /// The format found.
+        found: String,
+    },
+
+    /// A state store refused to record a change that does not follow from
+    /// the migration's recorded state (for example the end of a step that
+    /// was never begun, or a revert of a migration that is not applied).
+    #[error(
+        "state store {store} refused to record {change} for migration {version}, which is {state}; nothing was recorded; the store was changed by another program or by hand, or its StateStore methods were called out of order (use the Migrator)"
+    )]
+    Refused {
+        /// The store.
+        store: String,
+        /// The migration's version.
+        version: u64,
+        /// What the store records for it.
+        state: RecordState,
+        /// The change it refused.
+        change: RecordChange,
+    },
+
+    /// A state store method was called against the step protocol (see
+    /// [`store`](crate::store)): a write without the lock, a second step
+    /// while one is open, or the end of a step that is not the open one.
+    #[error(
+        "state store {store} refused to record {change} for migration {version}: {problem}; nothing was recorded; drive stores through the Migrator, or call them in the order lock, begin, commit or abort, unlock"
+    )]
+    ProtocolViolation {
+        /// The store.
+        store: String,
+        /// The migration's version.
+        version: u64,
+        /// The change it refused.
+        change: RecordChange,
+        /// What is out of order.
+        problem: String,
+    },
+
+    /// The state store holds something engine-ops-migrate did not create
+    /// (another tool's table of the same name).
+    #[error(
+        "state store {store} holds {found}, which engine-ops-migrate did not create; nothing was changed; choose another history table name (or state file) for the migrations"
+    )]
+    ForeignStore {
+        /// The store.
+        store: String,
+        /// What it found.
         found: String,
     },
 
@@ -222,6 +288,24 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+}
+
+fn declared_range(lowest: Option<u64>, highest: Option<u64>) -> String {
+    match (lowest, highest) {
+        (Some(l), Some(h)) if l == h => format!("the only declared version is {l}"),
+        (Some(l), Some(h)) => format!("the declared versions go from {l} to {h}"),
+        _ => "no migration is declared".into(),
+    }
+}
+
+/// A duration for people: whole milliseconds below 10 s (`2001 ms`),
+/// tenths of a second above (`61.3 s`).
+pub(crate) fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(10) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 /// `Result<T, Error>`.

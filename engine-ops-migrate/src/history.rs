@@ -211,3 +211,60 @@ pub enum ResolvedBy {
     /// An operator, through [`Migrator::resolve`](crate::Migrator::resolve).
     Operator,
 }
+
+/// What a store records for one migration version, as named by
+/// [`Error::Refused`](crate::Error::Refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RecordState {
+    /// No record: never applied, or reverted.
+    NotApplied,
+    /// Recorded as applied.
+    Applied,
+    /// A step in this direction started and has not finished.
+    InDoubt(Direction),
+}
+
+impl std::fmt::Display for RecordState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotApplied => f.write_str("not applied"),
+            Self::Applied => f.write_str("applied"),
+            Self::InDoubt(direction) => {
+                write!(
+                    f,
+                    "in doubt (its {direction} step started and never finished)"
+                )
+            }
+        }
+    }
+}
+
+/// A change a store was asked to record for one migration version, as
+/// named by [`Error::Refused`](crate::Error::Refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RecordChange {
+    /// The start of a step ([`StateStore::begin`](crate::StateStore::begin)).
+    Begin(Direction),
+    /// The successful end of a step ([`StateStore::commit`](crate::StateStore::commit)).
+    Commit(Direction),
+    /// The end of a step whose effects were undone ([`StateStore::abort`](crate::StateStore::abort)).
+    Abort(Direction),
+    /// The settlement of a step in doubt ([`StateStore::resolve`](crate::StateStore::resolve)).
+    Resolve(Resolution),
+}
+
+impl std::fmt::Display for RecordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Begin(d) => write!(f, "the start of the {d} step"),
+            Self::Commit(d) => write!(f, "the end of the {d} step"),
+            Self::Abort(d) => write!(f, "the undoing of the {d} step"),
+            Self::Resolve(Resolution::Applied) => f.write_str("a settlement as applied"),
+            Self::Resolve(Resolution::NotApplied) => f.write_str("a settlement as not applied"),
+        }
+    }
+}

@@ -50,6 +50,9 @@
 //!   transactional step and its history row atomic.
 //! - It does not schedule expand and contract phases around a rollout; it
 //!   records and reports them.
+//! - The file store cannot tell a journal whose last whole records were
+//!   removed (or an older backup) from a shorter valid one; see its
+//!   [limits](store::file#limits-by-design) and the remedies there.
 //!
 //! # Example
 //!
@@ -126,7 +129,10 @@ pub mod store;
 pub use async_trait::async_trait;
 pub use checksum::{Checksum, ParseChecksumError};
 pub use error::{Error, Result};
-pub use history::{AppliedMigration, History, InDoubt, Resolution, ResolvedBy, StepIntent};
+pub use history::{
+    AppliedMigration, History, InDoubt, RecordChange, RecordState, Resolution, ResolvedBy,
+    StepIntent,
+};
 pub use migration::{BoxError, Direction, Migration, MigrationInfo, Phase, Validation};
 pub use migrator::{Migrator, MigratorBuilder, Observer, Progress, Rollback, RollbackPolicy};
 pub use plan::{Divergence, Duplicate, MigrationRef, Plan, Problem, plan};
@@ -134,7 +140,6 @@ pub use report::{
     MigrationState, ResolvedStep, RollbackReport, RunReport, StatusEntry, StatusReport, StepReport,
     VerifyReport,
 };
-pub use store::StateStore;
 pub use store::file::{FileStore, FileStoreBuilder, JOURNAL_FORMAT, JournalSummary};
 pub use store::memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -143,3 +148,4 @@ pub use store::postgres::{PgContext, PostgresStore, PostgresStoreBuilder};
 pub use store::sql::{SqlContext, SqlMigration};
 #[cfg(feature = "sqlite")]
 pub use store::sqlite::{SqliteStore, SqliteStoreBuilder};
+pub use store::{LockProbe, StateStore};

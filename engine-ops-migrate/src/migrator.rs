@@ -10,9 +10,10 @@ use crate::report::{
     MigrationState, ResolvedStep, RollbackReport, RunReport, StatusEntry, StatusReport, StepReport,
     VerifyReport,
 };
+use crate::store::ledger::{Ledger, Transition};
 use crate::{
-    BoxError, Direction, Error, InDoubt, Migration, MigrationInfo, Plan, Resolution, ResolvedBy,
-    Result, StateStore, StepIntent, Validation,
+    BoxError, Direction, Error, History, InDoubt, LockProbe, Migration, MigrationInfo, Plan,
+    Resolution, ResolvedBy, Result, StateStore, StepIntent, Validation,
 };
 
 /// What happens to the earlier steps of a run when a step fails.
@@ -231,7 +232,8 @@ impl<S: StateStore> MigratorBuilder<S> {
 /// | [`run`](Self::run) / [`run_to`](Self::run_to) | whole run | yes |
 /// | [`rollback`](Self::rollback) | whole rollback | yes |
 /// | [`resolve`](Self::resolve) | yes | yes |
-/// | [`status`](Self::status), [`verify`](Self::verify), [`plan`](Self::plan) | no | never |
+/// | [`status`](Self::status), [`verify`](Self::verify) | no (probed, without waiting, when a step is unfinished) | never |
+/// | [`plan`](Self::plan) | no | never |
 ///
 /// # Refusals
 ///
@@ -239,13 +241,16 @@ impl<S: StateStore> MigratorBuilder<S> {
 /// migrations (changed name or source), missing ones (applied, no longer
 /// declared), out-of-order ones (never applied, below the highest applied)
 /// or duplicate records, unless the builder opted in for that version. The
-/// error names the migration and the way out.
+/// error names the migration and the way out. A refused run or rollback
+/// writes nothing, not even the settlement of a step in doubt (below): it
+/// is checked as if its steps in doubt were settled first.
 ///
 /// # Steps in doubt
 ///
 /// A crash between a step's intent record and its completion (possible on
 /// stores without transactions, and for non-transactional steps on
-/// databases) leaves the step *in doubt*. `status` and `verify` show it.
+/// databases) leaves the step *in doubt*. `status` and `verify` show it
+/// (as *running* instead while another migrator holds the lock).
 /// `run` and `rollback` first try to settle it with the migration's own
 /// validators:
 ///
@@ -454,6 +459,39 @@ impl<S: StateStore> Migrator<S> {
         Ok(crate::plan::plan_owned(&self.infos, history))
     }
 
+    /// [`load_plan`](Self::load_plan) for readers, which take no lock: tells
+    /// steps that are running (another migrator holds the lock) from steps
+    /// a crash left in doubt. Returns the plan and, when its unfinished
+    /// steps are running, who holds the lock.
+    ///
+    /// A step is in doubt only if the lock was free after it was read and
+    /// it was still unfinished, unchanged, when read again: a migrator that
+    /// took the lock in between would have settled or finished it.
+    async fn observe(&mut self) -> Result<(Plan, Option<String>)> {
+        let mut plan = self.load_plan().await?;
+        for _ in 0..3 {
+            if plan.in_doubt.is_empty() {
+                return Ok((plan, None));
+            }
+            match self.store.probe_lock().await? {
+                LockProbe::Held { holder } => return Ok((plan, Some(holder))),
+                LockProbe::Free => {
+                    let again = self.load_plan().await?;
+                    if again.in_doubt == plan.in_doubt {
+                        return Ok((again, None));
+                    }
+                    // Changed under us: a migrator came and went; look again.
+                    plan = again;
+                }
+                _ => return Ok((plan, None)),
+            }
+        }
+        Ok((
+            plan,
+            Some("another migrator (the history changed while it was read)".into()),
+        ))
+    }
+
     /// Applies every pending migration, in version order.
     ///
     /// # Errors
@@ -474,16 +512,32 @@ impl<S: StateStore> Migrator<S> {
     ///
     /// # Errors
     ///
-    /// As [`run`](Self::run).
+    /// [`Error::UnknownVersion`] (before the lock is taken) when no
+    /// declared migration has version `target`; otherwise as
+    /// [`run`](Self::run).
     ///
     /// # Examples
     ///
     /// ```
-    /// # use engine_ops_migrate::{MemoryStore, Migrator};
+    /// # use engine_ops_migrate::{BoxError, Error, MemoryStore, Migration, Migrator};
+    /// # struct Step(u64);
+    /// # #[async_trait::async_trait]
+    /// # impl Migration<()> for Step {
+    /// #     fn version(&self) -> u64 { self.0 }
+    /// #     fn name(&self) -> &str { "step" }
+    /// #     fn source(&self) -> &[u8] { b"step" }
+    /// #     async fn up(&self, _: &mut ()) -> Result<(), BoxError> { Ok(()) }
+    /// #     async fn down(&self, _: &mut ()) -> Result<(), BoxError> { Ok(()) }
+    /// # }
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let mut migrator = Migrator::builder(MemoryStore::new()).build()?;
+    /// let mut migrator = Migrator::builder(MemoryStore::new())
+    ///     .migrations((1..=4).map(|v| Box::new(Step(v)) as Box<dyn Migration<()>>))
+    ///     .build()?;
     /// let report = migrator.run_to(3).await?;
-    /// assert_eq!(report.target, Some(3));
+    /// assert_eq!((report.applied.len(), report.still_pending), (3, 1));
+    /// // A version no migration has is refused before anything runs.
+    /// let err = migrator.run_to(7).await.unwrap_err();
+    /// assert!(matches!(err, Error::UnknownVersion { version: 7, .. }));
     /// # Ok::<_, engine_ops_migrate::Error>(())
     /// # }).unwrap();
     /// ```
@@ -492,6 +546,11 @@ impl<S: StateStore> Migrator<S> {
     }
 
     async fn run_inner(&mut self, target: Option<u64>) -> Result<RunReport> {
+        if let Some(t) = target
+            && self.index_of(t).is_none()
+        {
+            return Err(self.unknown_version(t));
+        }
         let started = Instant::now();
         self.store.lock().await?;
         let result = self.run_locked(target, started).await;
@@ -531,15 +590,20 @@ impl<S: StateStore> Migrator<S> {
         Ok(())
     }
 
-    async fn run_locked(&mut self, target: Option<u64>, started: Instant) -> Result<RunReport> {
-        let first = self.load_plan().await?;
-        self.refuse(&first)?;
-        let resolved = self.settle_in_doubt(&first).await?;
-        let mut plan = if resolved.is_empty() {
-            first
-        } else {
-            self.load_plan().await?
-        };
+    /// [`Error::UnknownVersion`] for `version`.
+    fn unknown_version(&self, version: u64) -> Error {
+        Error::UnknownVersion {
+            version,
+            lowest: self.infos.first().map(|i| i.version),
+            highest: self.infos.last().map(|i| i.version),
+        }
+    }
+
+    /// The steps a run executes, in order, or why it may not start: the
+    /// checks that depend on what is applied (out of order, a `WholeRun`
+    /// over an irreversible step). Pure.
+    fn check_run(&self, plan: Plan, target: Option<u64>) -> Result<(Plan, Vec<usize>)> {
+        let mut plan = plan;
         if self.options.allow_out_of_order {
             plan = plan.allow_out_of_order();
         } else if let Some(m) = plan.out_of_order.first() {
@@ -560,19 +624,53 @@ impl<S: StateStore> Migrator<S> {
         if self.options.policy == RollbackPolicy::WholeRun
             && let Some(&i) = steps.iter().find(|&&i| !self.migrations[i].reversible())
         {
-            {
-                let m = &self.migrations[i];
-                return Err(Error::InvalidConfig {
-                    reason: format!(
-                        "RollbackPolicy::WholeRun needs every step of the run to be reversible, but migration {} ({}) is not; use RollbackPolicy::FailedStep or run up to {} first",
-                        m.version(),
-                        m.name(),
-                        m.version()
-                    ),
-                });
-            }
+            let m = &self.migrations[i];
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "RollbackPolicy::WholeRun needs every step of the run to be reversible, but migration {} ({}) is not; use RollbackPolicy::FailedStep or run up to {} first",
+                    m.version(),
+                    m.name(),
+                    m.version()
+                ),
+            });
         }
+        Ok((plan, steps))
+    }
 
+    async fn run_locked(&mut self, target: Option<u64>, started: Instant) -> Result<RunReport> {
+        let history = self.store.load().await?;
+        // Kept only when steps in doubt may be settled (the usual history
+        // is moved into the plan, not copied).
+        let kept = (!history.in_doubt.is_empty()).then(|| history.clone());
+        let first = crate::plan::plan_owned(&self.infos, history);
+        self.refuse(&first)?;
+        // Decide the steps in doubt, and check the run as if they were
+        // settled, before anything is written: a refused run writes nothing.
+        let decisions = self.decide_in_doubt(&first).await?;
+        if decisions.is_empty() {
+            let (plan, steps) = self.check_run(first, target)?;
+            return self
+                .run_steps(plan, steps, Vec::new(), target, started)
+                .await;
+        }
+        self.check_run(
+            self.settled_plan(kept.unwrap_or_default(), &decisions),
+            target,
+        )?;
+        let resolved = self.record_decisions(decisions).await?;
+        let settled = self.load_plan().await?;
+        let (plan, steps) = self.check_run(settled, target)?;
+        self.run_steps(plan, steps, resolved, target, started).await
+    }
+
+    async fn run_steps(
+        &mut self,
+        plan: Plan,
+        steps: Vec<usize>,
+        resolved: Vec<ResolvedStep>,
+        target: Option<u64>,
+        started: Instant,
+    ) -> Result<RunReport> {
         let mut applied: Vec<StepReport> = Vec::with_capacity(steps.len());
         for &i in &steps {
             match self.execute(i, Direction::Up).await {
@@ -731,8 +829,9 @@ impl<S: StateStore> Migrator<S> {
         })
     }
 
-    /// Settles the steps in doubt of `plan` with their validators.
-    async fn settle_in_doubt(&mut self, plan: &Plan) -> Result<Vec<ResolvedStep>> {
+    /// Decides the steps in doubt of `plan` with their validators, without
+    /// recording anything (see the type docs for the rules).
+    async fn decide_in_doubt(&mut self, plan: &Plan) -> Result<Vec<(InDoubt, Resolution)>> {
         let mut out = Vec::new();
         for doubt in &plan.in_doubt {
             let refuse = |detail: String| Error::InDoubt {
@@ -774,12 +873,38 @@ impl<S: StateStore> Migrator<S> {
                     Err(e) => return Err(refuse(format!("validate_down failed: {e}"))),
                 },
             };
+            out.push((doubt.clone(), resolution));
+        }
+        Ok(out)
+    }
+
+    /// The plan `history` gives once `decisions` are recorded. Pure.
+    fn settled_plan(&self, history: History, decisions: &[(InDoubt, Resolution)]) -> Plan {
+        let mut ledger = Ledger::from_history(history);
+        for (doubt, resolution) in decisions {
+            // Each decision is for a step in doubt of this very history.
+            let _ = ledger.apply(Transition::Resolve {
+                version: doubt.version,
+                resolution: *resolution,
+                at_ms: now_ms(),
+            });
+        }
+        crate::plan::plan_owned(&self.infos, ledger.history())
+    }
+
+    /// Records `decisions` (from [`decide_in_doubt`](Self::decide_in_doubt)).
+    async fn record_decisions(
+        &mut self,
+        decisions: Vec<(InDoubt, Resolution)>,
+    ) -> Result<Vec<ResolvedStep>> {
+        let mut out = Vec::with_capacity(decisions.len());
+        for (doubt, resolution) in decisions {
             self.store
-                .resolve(doubt, resolution, ResolvedBy::Validation, now_ms())
+                .resolve(&doubt, resolution, ResolvedBy::Validation, now_ms())
                 .await?;
             let step = ResolvedStep {
                 version: doubt.version,
-                name: doubt.name.clone(),
+                name: doubt.name,
                 direction: doubt.direction,
                 resolution,
                 by: ResolvedBy::Validation,
@@ -792,13 +917,18 @@ impl<S: StateStore> Migrator<S> {
 
     /// Reverts applied migrations, newest first.
     ///
-    /// Everything is checked before the first `down` runs: each migration
-    /// to revert must be declared, unchanged (or opted in) and reversible.
+    /// Everything is checked before anything is written: steps in doubt
+    /// are decided by their validators, and the rollback is checked as if
+    /// they were settled (each migration to revert must be declared,
+    /// unchanged or opted in, and reversible); only then are the
+    /// settlements recorded and the first `down` run.
     ///
     /// # Errors
     ///
     /// [`Error::Irreversible`], [`Error::Missing`], [`Error::Divergent`],
-    /// [`Error::RollbackTooFar`], [`Error::InDoubt`], a failed `down`
+    /// [`Error::RollbackTooFar`], [`Error::UnknownVersion`] (for
+    /// [`Rollback::To`] a version neither declared nor recorded, other than
+    /// 0), [`Error::InDoubt`], a failed `down`
     /// ([`Error::StepFailed`] / [`Error::UndoFailed`]),
     /// [`Error::LockTimeout`] and store errors.
     ///
@@ -823,21 +953,10 @@ impl<S: StateStore> Migrator<S> {
         Ok(report)
     }
 
-    async fn rollback_locked(
-        &mut self,
-        request: Rollback,
-        started: Instant,
-    ) -> Result<RollbackReport> {
-        let first = self.load_plan().await?;
-        if let Some(d) = first.duplicates.iter().find(|d| d.recorded) {
-            return Err(Error::DuplicateRecord { version: d.version });
-        }
-        let resolved = self.settle_in_doubt(&first).await?;
-        let plan = if resolved.is_empty() {
-            first
-        } else {
-            self.load_plan().await?
-        };
+    /// The steps a rollback reverts, newest first, or why it may not
+    /// start: each must be declared, unchanged (or opted in) and
+    /// reversible. Pure.
+    fn check_rollback(&self, plan: &Plan, request: Rollback) -> Result<Vec<usize>> {
         let to_revert: Vec<_> = match request {
             Rollback::Last(n) => {
                 if n > plan.applied.len() {
@@ -846,16 +965,15 @@ impl<S: StateStore> Migrator<S> {
                         applied: plan.applied.len(),
                     });
                 }
-                plan.rollback_order().take(n).cloned().collect()
+                plan.rollback_order().take(n).collect()
             }
             Rollback::To(v) => plan
                 .rollback_order()
                 .take_while(|a| a.version > v)
-                .cloned()
                 .collect(),
         };
         let mut steps = Vec::with_capacity(to_revert.len());
-        for rec in &to_revert {
+        for rec in to_revert {
             let Some(i) = self.index_of(rec.version) else {
                 return Err(Error::Missing {
                     version: rec.version,
@@ -865,15 +983,13 @@ impl<S: StateStore> Migrator<S> {
             if let Some(d) = plan.divergent.iter().find(|d| d.version == rec.version)
                 && !self.options.allow_divergent.contains(&d.version)
             {
-                {
-                    return Err(Error::Divergent {
-                        version: d.version,
-                        declared_name: d.declared_name.clone(),
-                        recorded_name: d.recorded_name.clone(),
-                        declared_checksum: d.declared_checksum,
-                        recorded_checksum: d.recorded_checksum,
-                    });
-                }
+                return Err(Error::Divergent {
+                    version: d.version,
+                    declared_name: d.declared_name.clone(),
+                    recorded_name: d.recorded_name.clone(),
+                    declared_checksum: d.declared_checksum,
+                    recorded_checksum: d.recorded_checksum,
+                });
             }
             if !self.migrations[i].reversible() {
                 return Err(Error::Irreversible {
@@ -883,6 +999,43 @@ impl<S: StateStore> Migrator<S> {
             }
             steps.push(i);
         }
+        Ok(steps)
+    }
+
+    async fn rollback_locked(
+        &mut self,
+        request: Rollback,
+        started: Instant,
+    ) -> Result<RollbackReport> {
+        let history = self.store.load().await?;
+        let kept = (!history.in_doubt.is_empty()).then(|| history.clone());
+        let first = crate::plan::plan_owned(&self.infos, history);
+        if let Some(d) = first.duplicates.iter().find(|d| d.recorded) {
+            return Err(Error::DuplicateRecord { version: d.version });
+        }
+        if let Rollback::To(v) = request {
+            let recorded = |v: u64| {
+                first.applied.iter().any(|a| a.version == v)
+                    || first.in_doubt.iter().any(|d| d.version == v)
+            };
+            if v != 0 && self.index_of(v).is_none() && !recorded(v) {
+                return Err(self.unknown_version(v));
+            }
+        }
+        // Decide the steps in doubt, and check the rollback as if they were
+        // settled, before anything is written.
+        let decisions = self.decide_in_doubt(&first).await?;
+        let (resolved, steps) = if decisions.is_empty() {
+            (Vec::new(), self.check_rollback(&first, request)?)
+        } else {
+            self.check_rollback(
+                &self.settled_plan(kept.unwrap_or_default(), &decisions),
+                request,
+            )?;
+            let resolved = self.record_decisions(decisions).await?;
+            let plan = self.load_plan().await?;
+            (resolved, self.check_rollback(&plan, request)?)
+        };
         let mut reverted = Vec::with_capacity(steps.len());
         for i in steps {
             reverted.push(self.execute(i, Direction::Down).await?);
@@ -974,6 +1127,11 @@ impl<S: StateStore> Migrator<S> {
 
     /// Every declared and recorded migration with its state. Read only.
     ///
+    /// An unfinished step is [`Running`](MigrationState::Running) (and no
+    /// problem) while another migrator holds the lock, and
+    /// [`InDoubt`](MigrationState::InDoubt) otherwise: the store's lock is
+    /// probed without waiting ([`StateStore::probe_lock`]).
+    ///
     /// # Errors
     ///
     /// Store errors while reading.
@@ -982,8 +1140,17 @@ impl<S: StateStore> Migrator<S> {
     ///
     /// See [`StatusReport::count`](crate::StatusReport::count).
     pub async fn status(&mut self) -> Result<StatusReport> {
-        let plan = self.load_plan().await?;
-        let problems = plan.problems();
+        let (plan, lock_holder) = self.observe().await?;
+        let running = lock_holder.is_some();
+        let doubt_state = if running {
+            MigrationState::Running
+        } else {
+            MigrationState::InDoubt
+        };
+        let mut problems = plan.problems();
+        if running {
+            problems.retain(|p| !matches!(p, crate::Problem::InDoubt(_)));
+        }
         let Plan {
             applied,
             divergent,
@@ -1012,7 +1179,7 @@ impl<S: StateStore> Migrator<S> {
             let state = if has(&divergent, d.version) {
                 MigrationState::Divergent
             } else if doubt.is_some() {
-                MigrationState::InDoubt
+                doubt_state
             } else if rec.is_some() {
                 MigrationState::Applied
             } else if has(&out_of_order, d.version) {
@@ -1056,7 +1223,7 @@ impl<S: StateStore> Migrator<S> {
                     version: x.version,
                     name: x.name.clone(),
                     phase: x.phase,
-                    state: MigrationState::InDoubt,
+                    state: doubt_state,
                     checksum: x.checksum,
                     applied_at_ms: None,
                     duration_ms: None,
@@ -1069,12 +1236,16 @@ impl<S: StateStore> Migrator<S> {
             store: self.store.describe(),
             entries,
             problems,
+            lock_holder,
         })
     }
 
     /// Compares every declared checksum (computed from the sources when the
     /// migrator was built) and name with the whole history; reports every
-    /// problem, not just the first. Read only.
+    /// problem, not just the first. Read only. An unfinished step is a
+    /// problem (in doubt) only when nobody holds the lock; while another
+    /// migrator holds it, the step is listed as
+    /// [`running`](VerifyReport::running) instead.
     ///
     /// # Errors
     ///
@@ -1092,16 +1263,24 @@ impl<S: StateStore> Migrator<S> {
     /// # }).unwrap();
     /// ```
     pub async fn verify(&mut self) -> Result<VerifyReport> {
-        let plan = self.load_plan().await?;
+        let (plan, lock_holder) = self.observe().await?;
         let mut problems = plan.problems();
         if self.options.allow_out_of_order {
             problems.retain(|p| !matches!(p, crate::Problem::OutOfOrder { .. }));
         }
+        let running = if lock_holder.is_some() {
+            problems.retain(|p| !matches!(p, crate::Problem::InDoubt(_)));
+            plan.in_doubt.clone()
+        } else {
+            Vec::new()
+        };
         Ok(VerifyReport {
             store: self.store.describe(),
             declared: self.infos.len(),
             recorded: plan.applied.len() + plan.in_doubt.len(),
             problems,
+            running,
+            lock_holder,
         })
     }
 }

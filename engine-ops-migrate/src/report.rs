@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Checksum, Direction, Phase, Problem, Resolution, ResolvedBy};
+use crate::{Checksum, Direction, InDoubt, Phase, Problem, Resolution, ResolvedBy};
 
 /// One step executed by a run or a rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,8 +84,12 @@ pub enum MigrationState {
     Pending,
     /// Declared, not applied, below the highest applied version.
     OutOfOrder,
-    /// Started and never finished.
+    /// Started and never finished, and nobody holds the lock: a crash (or
+    /// a failed undo) left it; a run refuses to go on until it is settled.
     InDoubt,
+    /// Started and not finished while another migrator holds the lock: it
+    /// is most likely running right now (see [`StatusReport::lock_holder`]).
+    Running,
 }
 
 /// One row of a [`StatusReport`].
@@ -106,7 +110,7 @@ pub struct StatusEntry {
     pub applied_at_ms: Option<u64>,
     /// How long it took to apply, in milliseconds.
     pub duration_ms: Option<u64>,
-    /// For steps in doubt: the interrupted direction.
+    /// For steps in doubt (or running): the unfinished direction.
     pub in_doubt: Option<Direction>,
 }
 
@@ -118,8 +122,13 @@ pub struct StatusReport {
     pub store: String,
     /// Every declared or recorded migration, ascending by version.
     pub entries: Vec<StatusEntry>,
-    /// Every problem (see [`Plan::problems`](crate::Plan::problems)).
+    /// Every problem (see [`Plan::problems`](crate::Plan::problems));
+    /// a running step is none.
     pub problems: Vec<Problem>,
+    /// Who held the migration lock when unfinished steps were found: they
+    /// are [`Running`](MigrationState::Running), not in doubt. `None` when
+    /// nothing was unfinished or the lock was free.
+    pub lock_holder: Option<String>,
 }
 
 impl StatusReport {
@@ -153,8 +162,14 @@ pub struct VerifyReport {
     pub declared: usize,
     /// Recorded migrations compared.
     pub recorded: usize,
-    /// Every problem, not just the first.
+    /// Every problem, not just the first; a running step is none.
     pub problems: Vec<Problem>,
+    /// Steps started and not finished while another migrator holds the
+    /// lock: most likely running right now.
+    pub running: Vec<InDoubt>,
+    /// Who held the migration lock when [`running`](Self::running) steps
+    /// were found.
+    pub lock_holder: Option<String>,
 }
 
 impl VerifyReport {

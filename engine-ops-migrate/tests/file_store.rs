@@ -504,3 +504,331 @@ async fn missing_directory_is_a_clear_io_error() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The history the complete lines of a journal describe, read with
+/// `serde_json` alone (not the crate's reader): `(applied, in doubt)`
+/// versions.
+fn committed(bytes: &[u8]) -> (Vec<u64>, Vec<(u64, Direction)>) {
+    let complete = bytes
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(&bytes[..0], |i| &bytes[..=i]);
+    let mut applied = std::collections::BTreeSet::new();
+    let mut doubt = std::collections::BTreeMap::new();
+    for line in complete.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(line).expect("a complete line is JSON");
+        let event = &v["rec"]["event"];
+        let (kind, body) = event
+            .as_object()
+            .and_then(|o| o.iter().next())
+            .expect("one event");
+        let version = body["version"].as_u64();
+        let direction = match body["direction"].as_str() {
+            Some("down") => Direction::Down,
+            _ => Direction::Up,
+        };
+        match (kind.as_str(), version) {
+            ("intent", Some(v)) => {
+                doubt.insert(v, direction);
+            }
+            ("done", Some(v)) => {
+                doubt.remove(&v);
+                if direction == Direction::Up {
+                    applied.insert(v);
+                } else {
+                    applied.remove(&v);
+                }
+            }
+            _ => {}
+        }
+    }
+    (applied.into_iter().collect(), doubt.into_iter().collect())
+}
+
+/// A crash can cut the journal at any byte. Cut anywhere in its last two
+/// records (including just before the final newline, which leaves a whole
+/// record without its newline), every reader sees exactly the complete
+/// records, a run and a rollback go on from there, and afterwards the
+/// journal still reads: nothing is ever reported as damaged.
+#[tokio::test]
+async fn a_cut_at_every_byte_of_the_last_two_records_reads_and_writes_on() -> anyhow::Result<()> {
+    let source = three_applied().await?;
+    let full = std::fs::read(state(source.path()))?;
+    let effects = std::fs::read(source.path().join("effects.txt"))?;
+    // Start of the sixth line: the intent of step 3, then its done record.
+    let tail_start = full
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(4)
+        .map(|(i, _)| i + 1)
+        .expect("seven lines");
+    let root = common::fast_tempdir();
+    for cut in tail_start..=full.len() {
+        let (applied, doubt) = committed(&full[..cut]);
+        for (i, operation) in ["run", "rollback"].into_iter().enumerate() {
+            let dir = root.path().join(format!("{cut}-{i}"));
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(state(&dir), &full[..cut])?;
+            std::fs::write(dir.join("effects.txt"), &effects)?;
+
+            let status = migrator(&dir, 3).status().await;
+            let status = status.map_err(|e| anyhow::anyhow!("cut at {cut}: status: {e}"))?;
+            let seen_applied: Vec<u64> = status
+                .entries
+                .iter()
+                .filter(|e| e.state == MigrationState::Applied)
+                .map(|e| e.version)
+                .collect();
+            let seen_doubt: Vec<(u64, Direction)> = status
+                .entries
+                .iter()
+                .filter_map(|e| e.in_doubt.map(|d| (e.version, d)))
+                .collect();
+            assert_eq!(seen_applied, applied, "cut at {cut}");
+            assert_eq!(seen_doubt, doubt, "cut at {cut}");
+            assert_eq!(
+                std::fs::read(state(&dir))?,
+                &full[..cut],
+                "cut at {cut}: a reader wrote"
+            );
+
+            let mut m = migrator(&dir, 3);
+            let done = match operation {
+                "run" => m.run().await.map(|_| ()),
+                _ => m.rollback(Rollback::Last(1)).await.map(|_| ()),
+            };
+            done.map_err(|e| anyhow::anyhow!("cut at {cut}: {operation}: {e}"))?;
+            let after = std::fs::read(state(&dir))?;
+            assert!(
+                after.starts_with(&full[..cut]),
+                "cut at {cut}: history rewritten"
+            );
+            let status = migrator(&dir, 3)
+                .status()
+                .await
+                .map_err(|e| anyhow::anyhow!("cut at {cut}: status after {operation}: {e}"))?;
+            assert!(
+                status.problems.is_empty(),
+                "cut at {cut}: {:?}",
+                status.problems
+            );
+            // A run applies everything; a rollback first settles step 3 (its
+            // effect is there) and then reverts the newest applied step.
+            let expected_applied = if operation == "run" {
+                3
+            } else {
+                applied.len() + doubt.len() - 1
+            };
+            assert_eq!(
+                status.count(MigrationState::Applied),
+                expected_applied,
+                "cut at {cut} then {operation}"
+            );
+            assert_eq!(
+                common::store(&dir).summary()?.uncommitted_tail_bytes,
+                0,
+                "cut at {cut} then {operation}: the torn bytes were acknowledged"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A journal converted to CRLF line endings (by an editor or a checkout
+/// with autocrlf) is refused untouched, and the error says so.
+#[tokio::test]
+async fn a_journal_with_crlf_line_endings_is_refused_with_a_hint() -> anyhow::Result<()> {
+    let dir = three_applied().await?;
+    let text = std::fs::read_to_string(state(dir.path()))?;
+    std::fs::write(state(dir.path()), text.replace('\n', "\r\n"))?;
+    every_operation_fails(dir.path(), |e| {
+        assert!(matches!(e, Error::Corrupt { line: 1, .. }), "{e}");
+        assert!(e.to_string().contains("CRLF"), "{e}");
+        assert!(e.to_string().contains("LF line endings"), "{e}");
+    })
+    .await
+}
+
+/// A step whose migrator is running right now (it holds the lock) is not
+/// a step left in doubt by a crash: readers say it is running, and who
+/// holds the lock, without reporting a problem. Once the holder is gone
+/// (here: dropped, as a killed process would be) the same record is in
+/// doubt.
+#[tokio::test]
+async fn a_running_step_is_not_in_doubt() -> anyhow::Result<()> {
+    use engine_ops_migrate::{MigrationInfo, StateStore, StepIntent};
+    let dir = three_applied().await?;
+    let mut running = common::store(dir.path());
+    running.lock().await?;
+    let step = StepIntent::new(
+        &MigrationInfo::of(&EffectMigration::new(4)),
+        Direction::Up,
+        1,
+    );
+    running.begin(&step).await?;
+
+    let mut reader = migrator(dir.path(), 4);
+    let verify = reader.verify().await?;
+    assert!(
+        verify.is_ok(),
+        "a running step is no problem: {:?}",
+        verify.problems
+    );
+    assert_eq!(
+        verify.running.iter().map(|d| d.version).collect::<Vec<_>>(),
+        [4]
+    );
+    let holder = verify.lock_holder.expect("the holder is named");
+    assert!(
+        holder.starts_with(&format!("process {} (", std::process::id())),
+        "{holder}"
+    );
+    let status = reader.status().await?;
+    assert_eq!(status.count(MigrationState::InDoubt), 0);
+    assert_eq!(status.count(MigrationState::Running), 1);
+    assert_eq!(status.entries[3].in_doubt, Some(Direction::Up));
+    assert!(status.problems.is_empty(), "{:?}", status.problems);
+    assert!(status.lock_holder.is_some());
+
+    // A writer that finds the lock taken names the holder too.
+    let mut waiter = Migrator::builder(
+        FileStore::builder(state(dir.path()))
+            .lock_timeout(Duration::from_millis(50))
+            .context(Effects {
+                path: dir.path().join("effects.txt"),
+            })
+            .build()?,
+    )
+    .migrations(effect_migrations(4))
+    .build()?;
+    let err = waiter.run().await.expect_err("the lock is held");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("held by process {}", std::process::id())),
+        "{text}"
+    );
+    assert!(
+        text.contains("timed out after 5"),
+        "milliseconds, not a Debug duration: {text}"
+    );
+
+    drop(running);
+    let verify = reader.verify().await?;
+    assert!(!verify.is_ok(), "the holder is gone: in doubt");
+    assert!(verify.running.is_empty() && verify.lock_holder.is_none());
+    let status = reader.status().await?;
+    assert_eq!(status.count(MigrationState::InDoubt), 1);
+    assert_eq!(status.lock_holder, None);
+    Ok(())
+}
+
+/// A run or a rollback that will be refused is refused before anything is
+/// written, also when a step in doubt would first be settled: the error
+/// says nothing ran, and the journal's bytes prove it.
+#[tokio::test]
+async fn refusals_after_settling_a_step_in_doubt_write_nothing() -> anyhow::Result<()> {
+    // 1, 2 applied; 3 (irreversible) left in doubt, its effect present.
+    let build = |dir: &Path, n: u64| -> anyhow::Result<Migrator<FileStore<Effects>>> {
+        let mut migrations = effect_migrations(n);
+        let mut irreversible = EffectMigration::new(3);
+        irreversible.reversible = false;
+        migrations[2] = Box::new(irreversible);
+        Ok(Migrator::builder(common::store(dir))
+            .migrations(migrations)
+            .build()?)
+    };
+    let dir = tempfile::tempdir()?;
+    build(dir.path(), 3)?.run().await?;
+    let mut l = lines(dir.path());
+    l.pop(); // step 3's done record: 3 is in doubt
+    write_lines(dir.path(), &l);
+    let before = std::fs::read(state(dir.path()))?;
+
+    // Settling 3 would record it applied; reverting it is then refused.
+    let err = build(dir.path(), 3)?
+        .rollback(Rollback::Last(1))
+        .await
+        .expect_err("irreversible");
+    assert!(
+        matches!(err, Error::Irreversible { version: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(state(dir.path()))?, before, "rollback wrote");
+
+    // A declared 4 below a 5 in doubt is out of order once 5 is settled as
+    // applied: the run is refused before the settlement is recorded.
+    let dir = tempfile::tempdir()?;
+    let mut m = Migrator::builder(common::store(dir.path()))
+        .migrations(effect_migrations(3))
+        .migration(EffectMigration::new(5))
+        .build()?;
+    m.run().await?;
+    let mut l = lines(dir.path());
+    l.pop(); // step 5's done record: 5 is in doubt
+    write_lines(dir.path(), &l);
+    let before = std::fs::read(state(dir.path()))?;
+    let err = migrator(dir.path(), 5)
+        .run()
+        .await
+        .expect_err("4 is out of order once 5 is settled");
+    assert!(matches!(err, Error::OutOfOrder { version: 4, .. }), "{err}");
+    assert_eq!(std::fs::read(state(dir.path()))?, before, "run wrote");
+    Ok(())
+}
+
+/// Sleeps in its first `up`, then behaves like `EffectMigration::new(4)`.
+struct SlowOnce(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    EffectMigration,
+);
+
+#[async_trait::async_trait]
+impl engine_ops_migrate::Migration<Effects> for SlowOnce {
+    fn version(&self) -> u64 {
+        4
+    }
+    fn name(&self) -> &str {
+        &self.1.name
+    }
+    fn source(&self) -> &[u8] {
+        self.1.source.as_bytes()
+    }
+    async fn up(&self, fx: &mut Effects) -> Result<(), engine_ops_migrate::BoxError> {
+        if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        self.1.up(fx).await
+    }
+    async fn down(&self, fx: &mut Effects) -> Result<(), engine_ops_migrate::BoxError> {
+        self.1.down(fx).await
+    }
+    async fn validate_up(
+        &self,
+        fx: &mut Effects,
+    ) -> Result<engine_ops_migrate::Validation, engine_ops_migrate::BoxError> {
+        self.1.validate_up(fx).await
+    }
+}
+
+/// A run cancelled mid-step leaves its store holding the lock: that same
+/// migrator's readers see the step in doubt (nothing of it is running),
+/// not running; its next run takes over and settles it.
+#[tokio::test]
+async fn a_cancelled_run_leaves_its_step_in_doubt_not_running() -> anyhow::Result<()> {
+    let dir = three_applied().await?;
+    let mut m = Migrator::builder(common::store(dir.path()))
+        .migrations(effect_migrations(3))
+        .migration(SlowOnce(Default::default(), EffectMigration::new(4)))
+        .build()?;
+    let cancelled = tokio::time::timeout(Duration::from_millis(100), m.run()).await;
+    assert!(cancelled.is_err(), "cancelled mid-step");
+    let status = m.status().await?;
+    assert_eq!(status.count(MigrationState::InDoubt), 1, "{status:?}");
+    assert_eq!(status.lock_holder, None);
+    let report = m.run().await?;
+    assert_eq!(report.resolved[0].resolution, Resolution::NotApplied);
+    assert_eq!(report.applied.len(), 1);
+    assert_eq!(m.status().await?.count(MigrationState::Applied), 4);
+    Ok(())
+}

@@ -542,3 +542,38 @@ async fn observer_sees_one_start_and_finish_per_step() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_target_that_is_not_a_migration_is_refused_before_anything_runs() -> anyhow::Result<()> {
+    let mut mig = migrator(
+        MemoryStore::with_context(Db::default()),
+        vec![m(1), m(2), m(3)],
+    );
+    let err = mig.run_to(7).await.expect_err("no migration 7");
+    assert!(
+        matches!(err, Error::UnknownVersion { version: 7, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("1 to 3"), "{err}");
+    assert!(mig.store().context_ref().calls.is_empty(), "nothing ran");
+
+    mig.run_to(2).await?;
+    let err = mig
+        .rollback(Rollback::To(99))
+        .await
+        .expect_err("no migration 99");
+    assert!(
+        matches!(err, Error::UnknownVersion { version: 99, .. }),
+        "{err}"
+    );
+    let err = mig
+        .rollback(Rollback::Last(5))
+        .await
+        .expect_err("only 2 applied");
+    assert!(matches!(err, Error::RollbackTooFar { .. }), "{err}");
+    assert_eq!(mig.status().await?.count(MigrationState::Applied), 2);
+    // 0 (everything) and any declared version are targets.
+    assert!(mig.rollback(Rollback::To(3)).await?.reverted.is_empty());
+    assert_eq!(mig.rollback(Rollback::To(0)).await?.reverted.len(), 2);
+    Ok(())
+}

@@ -729,7 +729,11 @@ async fn an_unknown_future_layout_or_a_foreign_table_is_refused_untouched() {
     let before = other.snapshot().await;
     let mut m = migrator(other.store().await, vec![create_table(1)]);
     let err = m.run().await.expect_err("foreign table");
-    assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
+    // Not ours: no advice to upgrade, but to pick another table.
+    let text = err.to_string();
+    assert!(!text.contains("newer"), "{text}");
+    assert!(text.contains("engine-ops-migrate did not create"), "{text}");
+    assert!(text.contains("history table"), "{text}");
     assert_eq!(other.snapshot().await, before);
 }
 
@@ -800,6 +804,11 @@ async fn the_lock_times_out_naming_its_holder_and_is_per_history_table() {
     let text = err.to_string();
     assert!(matches!(err, Error::LockTimeout { .. }), "{text}");
     assert!(text.contains("held by backend pid"), "{text}");
+    assert!(
+        text.contains("application \"engine-ops-migrate\""),
+        "the store names its sessions: {text}"
+    );
+    assert!(text.contains("timed out after 3"), "milliseconds: {text}");
 
     // Another application's history table in the same database: no waiting.
     let mut neighbour = schema
@@ -817,6 +826,59 @@ async fn the_lock_times_out_naming_its_holder_and_is_per_history_table() {
     waiter.lock().await.expect("free now");
     waiter.unlock().await.expect("unlock");
     assert!(!schema.lock_held(holder.lock_key()).await);
+}
+
+/// A non-transactional step whose migrator holds the lock right now is
+/// running, not in doubt, and readers name the session holding the lock;
+/// once that session is gone, the same row is in doubt.
+#[tokio::test]
+async fn a_running_step_is_not_in_doubt() {
+    let Some(server) = server().await else { return };
+    let schema = server.schema().await;
+    let index = concurrent_index(1, "effects");
+    let mut running = schema
+        .builder()
+        .application_name("migrate-under-test")
+        .connect()
+        .await
+        .expect("store");
+    running.lock().await.expect("lock");
+    let info = engine_ops_migrate::MigrationInfo::of::<PgContext>(&index);
+    running
+        .begin(&engine_ops_migrate::StepIntent::new(
+            &info,
+            engine_ops_migrate::Direction::Up,
+            1,
+        ))
+        .await
+        .expect("begin");
+
+    let mut reader = migrator(schema.store().await, vec![index.clone()]);
+    let verify = reader.verify().await.expect("verify");
+    assert!(verify.is_ok(), "{:?}", verify.problems);
+    assert_eq!(verify.running.len(), 1);
+    let holder = verify.lock_holder.expect("named");
+    assert!(
+        holder.contains("application \"migrate-under-test\""),
+        "{holder}"
+    );
+    let status = reader.status().await.expect("status");
+    assert_eq!(status.count(MigrationState::Running), 1);
+    assert!(status.problems.is_empty());
+
+    drop(running);
+    // The server ends the session when the connection closes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = reader.status().await.expect("status");
+        if status.count(MigrationState::InDoubt) == 1 {
+            assert_eq!(status.lock_holder, None);
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running: {status:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!reader.verify().await.expect("verify").is_ok());
 }
 
 #[tokio::test]

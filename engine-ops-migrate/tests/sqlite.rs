@@ -491,7 +491,11 @@ fn an_unknown_future_layout_or_a_foreign_table_is_refused_untouched() {
         let before = foreign.snapshot();
         let mut m = migrator(foreign.store(), vec![create_table(1)]);
         let err = m.run().await.expect_err("foreign table");
-        assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
+        // Not ours: no advice to upgrade, but to pick another table.
+        let text = err.to_string();
+        assert!(!text.contains("newer"), "{text}");
+        assert!(text.contains("engine-ops-migrate did not create"), "{text}");
+        assert!(text.contains("history table"), "{text}");
         assert_eq!(foreign.snapshot(), before);
     });
 }
@@ -539,11 +543,13 @@ fn the_lock_times_out_naming_its_file_and_is_per_history_table() {
         let err = waiter.lock().await.expect_err("held");
         assert!(started.elapsed() >= Duration::from_millis(200));
         assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("app.db.engine_ops_migrations.lock"), "{text}");
         assert!(
-            err.to_string()
-                .contains("app.db.engine_ops_migrations.lock"),
-            "{err}"
+            text.contains(&format!("held by process {} (", std::process::id())),
+            "the holder is named: {text}"
         );
+        assert!(text.contains("timed out after 2"), "{text}");
 
         let mut neighbour = db
             .builder()
@@ -557,6 +563,47 @@ fn the_lock_times_out_naming_its_file_and_is_per_history_table() {
         holder.unlock().await.expect("unlock");
         waiter.lock().await.expect("free now");
         waiter.unlock().await.expect("unlock");
+    });
+}
+
+/// A non-transactional step whose migrator holds the lock right now is
+/// running, not in doubt; once that migrator is gone (its store dropped,
+/// as a killed process's would be) the same row is in doubt.
+#[test]
+fn a_running_step_is_not_in_doubt() {
+    let db = Db::new();
+    rt().block_on(async {
+        let slow = two_part(1);
+        let mut running = db.store();
+        running.lock().await.expect("lock");
+        let info = engine_ops_migrate::MigrationInfo::of::<Connection>(&slow);
+        running
+            .begin(&engine_ops_migrate::StepIntent::new(
+                &info,
+                engine_ops_migrate::Direction::Up,
+                1,
+            ))
+            .await
+            .expect("begin");
+
+        let mut reader = migrator(db.store(), vec![slow.clone()]);
+        let verify = reader.verify().await.expect("verify");
+        assert!(verify.is_ok(), "{:?}", verify.problems);
+        assert_eq!(verify.running.len(), 1);
+        let holder = verify.lock_holder.expect("named");
+        assert!(
+            holder.starts_with(&format!("process {} (", std::process::id())),
+            "{holder}"
+        );
+        let status = reader.status().await.expect("status");
+        assert_eq!(status.count(MigrationState::Running), 1);
+        assert!(status.problems.is_empty());
+
+        drop(running);
+        let status = reader.status().await.expect("status");
+        assert_eq!(status.count(MigrationState::InDoubt), 1);
+        assert_eq!(status.lock_holder, None);
+        assert!(!reader.verify().await.expect("verify").is_ok());
     });
 }
 

@@ -1,12 +1,14 @@
 //! An in-memory state store for tests.
+//!
+//! It records and refuses exactly what the file store does (both keep their
+//! history in the same model of record transitions, and check the same step
+//! protocol), so a test on the memory store fails where the file store
+//! would.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::{
-    AppliedMigration, Direction, History, InDoubt, Resolution, ResolvedBy, Result, StateStore,
-    StepIntent,
-};
+use super::ledger::{Ledger, OpenStep, Session, Transition};
+use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StateStore, StepIntent};
 
 /// A state store that keeps its history in memory, for tests and examples.
 ///
@@ -27,24 +29,19 @@ use crate::{
 /// ```
 pub struct MemoryStore<C = ()> {
     context: C,
-    entries: BTreeMap<u64, Entry>,
+    ledger: Ledger,
+    session: Session,
     snapshot: Option<fn(&C) -> C>,
     saved: Option<C>,
-    locked: bool,
-}
-
-#[derive(Debug, Clone)]
-enum Entry {
-    Applied(AppliedMigration),
-    InDoubt(InDoubt, Option<AppliedMigration>),
 }
 
 impl<C: fmt::Debug> fmt::Debug for MemoryStore<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
             .field("context", &self.context)
-            .field("entries", &self.entries.len())
+            .field("history", &self.ledger.history())
             .field("transactional", &self.snapshot.is_some())
+            .field("locked", &self.session.is_locked())
             .finish()
     }
 }
@@ -83,14 +80,17 @@ impl<C> MemoryStore<C> {
     pub fn with_context(context: C) -> Self {
         Self {
             context,
-            entries: BTreeMap::new(),
+            ledger: Ledger::default(),
+            session: Session::default(),
             snapshot: None,
             saved: None,
-            locked: false,
         }
     }
 
-    /// Seeds the store with a history (for example one left by a crash).
+    /// Seeds the store with a history (for example one left by a crash),
+    /// replacing what it held. A step in doubt while reverting that is
+    /// settled as applied gets back its name, checksum and phase, but not
+    /// its finish time or duration (0): a [`History`] does not carry them.
     ///
     /// # Examples
     ///
@@ -102,12 +102,7 @@ impl<C> MemoryStore<C> {
     /// ```
     #[must_use]
     pub fn with_history(mut self, history: History) -> Self {
-        for a in history.applied {
-            self.entries.insert(a.version, Entry::Applied(a));
-        }
-        for d in history.in_doubt {
-            self.entries.insert(d.version, Entry::InDoubt(d, None));
-        }
+        self.ledger = Ledger::from_history(history);
         self
     }
 
@@ -126,19 +121,19 @@ impl<C> MemoryStore<C> {
     /// Whether the lock is held.
     #[must_use]
     pub fn is_locked(&self) -> bool {
-        self.locked
+        self.session.is_locked()
     }
 
-    fn history(&self) -> History {
-        let mut applied = Vec::new();
-        let mut in_doubt = Vec::new();
-        for e in self.entries.values() {
-            match e {
-                Entry::Applied(a) => applied.push(a.clone()),
-                Entry::InDoubt(d, _) => in_doubt.push(d.clone()),
-            }
+    /// Ends a step left open by a cancelled operation: a transactional one
+    /// is rolled back (its snapshot restored); a recorded intent stays in
+    /// doubt.
+    fn abandon(&mut self, step: Option<OpenStep>) {
+        if step.is_some_and(|s| s.hidden)
+            && let Some(saved) = self.saved.take()
+        {
+            self.context = saved;
         }
-        History::new(applied, in_doubt)
+        self.saved = None;
     }
 }
 
@@ -161,27 +156,31 @@ impl<C: Clone> MemoryStore<C> {
     }
 }
 
+const STORE: &str = "memory store";
+
 #[async_trait::async_trait]
 impl<C: Send> StateStore for MemoryStore<C> {
     type Context = C;
 
     fn describe(&self) -> String {
-        "memory store".to_owned()
+        STORE.to_owned()
     }
 
     async fn lock(&mut self) -> Result<()> {
         // The store is owned by one migrator: nobody else can hold the lock.
-        self.locked = true;
+        let left_open = self.session.lock();
+        self.abandon(left_open);
         Ok(())
     }
 
     async fn unlock(&mut self) -> Result<()> {
-        self.locked = false;
+        let left_open = self.session.unlock();
+        self.abandon(left_open);
         Ok(())
     }
 
     async fn load(&mut self) -> Result<History> {
-        Ok(self.history())
+        Ok(self.ledger.history())
     }
 
     fn context(&mut self) -> &mut C {
@@ -193,18 +192,18 @@ impl<C: Send> StateStore for MemoryStore<C> {
     }
 
     async fn begin(&mut self, intent: &StepIntent) -> Result<()> {
-        if self.undoes_on_abort(intent) {
+        self.session
+            .check_begin(intent)
+            .map_err(|v| v.into_error(STORE))?;
+        let hidden = self.undoes_on_abort(intent);
+        if hidden {
             self.saved = self.snapshot.map(|snap| snap(&self.context));
         } else {
-            let before = match self.entries.remove(&intent.version) {
-                Some(Entry::Applied(a)) => Some(a),
-                Some(Entry::InDoubt(_, before)) => before,
-                None => None,
-            };
-            let doubt = InDoubt::from_intent(intent);
-            self.entries
-                .insert(intent.version, Entry::InDoubt(doubt, before));
+            self.ledger
+                .apply(Transition::Begin(intent.clone()))
+                .map_err(|r| r.into_error(STORE))?;
         }
+        self.session.begun(intent, hidden);
         Ok(())
     }
 
@@ -214,40 +213,49 @@ impl<C: Send> StateStore for MemoryStore<C> {
         finished_at_ms: u64,
         duration_ms: u64,
     ) -> Result<()> {
-        self.saved = None;
-        match intent.direction {
-            Direction::Up => {
-                let rec = AppliedMigration {
-                    version: intent.version,
-                    name: intent.name.clone(),
-                    checksum: intent.checksum,
-                    phase: intent.phase,
-                    applied_at_ms: finished_at_ms,
-                    duration_ms,
-                };
-                self.entries.insert(intent.version, Entry::Applied(rec));
+        let step = self
+            .session
+            .end(intent, true)
+            .map_err(|v| v.into_error(STORE))?;
+        let transition = if step.hidden {
+            Transition::Commit {
+                intent: intent.clone(),
+                at_ms: finished_at_ms,
+                duration_ms,
             }
-            Direction::Down => {
-                self.entries.remove(&intent.version);
+        } else {
+            Transition::Finish {
+                direction: intent.direction,
+                version: intent.version,
+                at_ms: finished_at_ms,
+                duration_ms,
             }
+        };
+        let recorded = self.ledger.apply(transition);
+        if recorded.is_err() && step.hidden {
+            // Like a database whose history insert fails: the transaction,
+            // and the step's effects with it, roll back.
+            self.abandon(Some(step));
         }
-        Ok(())
+        self.saved = None;
+        recorded.map_err(|r| r.into_error(STORE))
     }
 
     async fn abort(&mut self, intent: &StepIntent) -> Result<()> {
-        if let Some(saved) = self.saved.take() {
-            self.context = saved;
+        let step = self
+            .session
+            .end(intent, false)
+            .map_err(|v| v.into_error(STORE))?;
+        if step.hidden {
+            self.abandon(Some(step));
+            return Ok(());
         }
-        match self.entries.remove(&intent.version) {
-            Some(Entry::InDoubt(_, Some(before))) => {
-                self.entries.insert(intent.version, Entry::Applied(before));
-            }
-            Some(Entry::InDoubt(_, None)) | None => {}
-            Some(applied @ Entry::Applied(_)) => {
-                self.entries.insert(intent.version, applied);
-            }
-        }
-        Ok(())
+        self.ledger
+            .apply(Transition::Undo {
+                direction: intent.direction,
+                version: intent.version,
+            })
+            .map_err(|r| r.into_error(STORE))
     }
 
     async fn resolve(
@@ -257,31 +265,15 @@ impl<C: Send> StateStore for MemoryStore<C> {
         _by: ResolvedBy,
         at_ms: u64,
     ) -> Result<()> {
-        let before = match self.entries.remove(&doubt.version) {
-            Some(Entry::InDoubt(_, before)) => before,
-            Some(other) => {
-                self.entries.insert(doubt.version, other);
-                return Err(crate::Error::NotInDoubt {
-                    version: doubt.version,
-                });
-            }
-            None => {
-                return Err(crate::Error::NotInDoubt {
-                    version: doubt.version,
-                });
-            }
-        };
-        if resolution == Resolution::Applied {
-            let rec = before.unwrap_or_else(|| AppliedMigration {
+        self.session
+            .check_resolve(doubt.version, resolution)
+            .map_err(|v| v.into_error(STORE))?;
+        self.ledger
+            .apply(Transition::Resolve {
                 version: doubt.version,
-                name: doubt.name.clone(),
-                checksum: doubt.checksum,
-                phase: doubt.phase,
-                applied_at_ms: at_ms,
-                duration_ms: 0,
-            });
-            self.entries.insert(doubt.version, Entry::Applied(rec));
-        }
-        Ok(())
+                resolution,
+                at_ms,
+            })
+            .map_err(|r| r.into_error(STORE))
     }
 }

@@ -24,6 +24,33 @@
 //! migration's validator) or an operator settles it with
 //! [`resolve`](StateStore::resolve).
 //!
+//! # What a record may become
+//!
+//! Every store of this crate checks each write against one model. Per
+//! version a store records nothing (not applied), an applied record, or a
+//! step in doubt (an `up` that started, or a `down` of an applied migration
+//! that started; the latter keeps the applied record's name and checksum):
+//!
+//! | call | from | to |
+//! |---|---|---|
+//! | `begin` (intent recorded) up / down | not applied / applied | in doubt |
+//! | `commit` of that step, up / down | in doubt | applied / not applied |
+//! | `abort` of that step, up / down | in doubt | not applied / applied |
+//! | `commit` of a step run in a transaction, up / down | not applied / applied | applied / not applied |
+//! | `resolve` as applied / not applied | in doubt | applied / not applied |
+//!
+//! and the protocol around it: writes need the lock; one step at a time;
+//! `commit` and `abort` end the step that was begun (and end it whether
+//! they succeed or not); `resolve` runs outside a step; `lock` and `unlock`
+//! abandon a step a cancelled operation left open (a transaction is rolled
+//! back, a recorded intent stays in doubt). A write the record does not
+//! allow fails with [`Error::Refused`](crate::Error::Refused) (naming the
+//! version, its state and the change), a call out of protocol with
+//! [`Error::ProtocolViolation`](crate::Error::ProtocolViolation); either
+//! way nothing is recorded. The in-memory store, the file store and the
+//! database stores are tested against each other on random call sequences,
+//! so a test on the memory store fails where the others would.
+//!
 //! # Implementing a database backend
 //!
 //! - `Context` is an owned wrapper (for example a dedicated connection): the
@@ -32,6 +59,9 @@
 //!   (a session advisory lock on a dedicated connection, `BEGIN IMMEDIATE`),
 //!   polled up to a timeout; `unlock` releases it, and so must `Drop`.
 //! - `load` returns the whole history in a bounded number of round trips.
+//! - [`probe_lock`](StateStore::probe_lock) says, without waiting, whether
+//!   another session holds the lock (and who), so readers show a step that
+//!   is running as running rather than in doubt.
 //! - `begin`: for an intent with `transactional == true`, open a
 //!   transaction on the context's connection and return `true` from
 //!   `undoes_on_abort`; otherwise commit an intent row first.
@@ -40,10 +70,15 @@
 //!   intent row complete.
 //! - `abort`: roll the transaction back (or, after the migrator compensated a
 //!   non-transactional step, delete the intent row).
+//! - Refuse what the model above refuses, with the same errors: guard each
+//!   statement by the row's state (`UPDATE … WHERE version = $1 AND state =
+//!   'applying'`) and treat "no row changed" as a refusal.
 //! - [`context`](StateStore::context) must also work outside a step:
 //!   validators that settle steps in doubt run there.
 
 pub mod file;
+pub(crate) mod holder;
+pub(crate) mod ledger;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -53,6 +88,22 @@ pub mod sql;
 pub mod sqlite;
 
 use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StepIntent};
+
+/// What [`StateStore::probe_lock`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockProbe {
+    /// Nobody else holds the lock.
+    Free,
+    /// Another session holds it: a migrator is at work.
+    Held {
+        /// Who, as far as the store can tell (a process and host, a
+        /// database session).
+        holder: String,
+    },
+    /// The store cannot tell without waiting.
+    Unknown,
+}
 
 /// A place that records migration state and runs steps.
 ///
@@ -102,12 +153,27 @@ pub trait StateStore: Send {
     /// I/O or backend errors while making the last records durable.
     async fn unlock(&mut self) -> Result<()>;
 
+    /// Whether another session holds the lock right now, without waiting
+    /// for it (and without holding it for more than a moment); a lock this
+    /// store holds itself counts as free. Readers use it to tell a step
+    /// that is running from one a crash left in doubt: both look the same
+    /// in the history. The default says [`LockProbe::Unknown`], so such
+    /// steps are reported in doubt.
+    ///
+    /// # Errors
+    ///
+    /// I/O or backend errors.
+    async fn probe_lock(&mut self) -> Result<LockProbe> {
+        Ok(LockProbe::Unknown)
+    }
+
     /// Reads the history. Never modifies the store.
     ///
     /// # Errors
     ///
     /// [`Error::Corrupt`](crate::Error::Corrupt) for damaged state,
-    /// [`Error::UnsupportedFormat`](crate::Error::UnsupportedFormat), I/O or
+    /// [`Error::UnsupportedFormat`](crate::Error::UnsupportedFormat),
+    /// [`Error::ForeignStore`](crate::Error::ForeignStore), I/O or
     /// backend errors.
     async fn load(&mut self) -> Result<History>;
 
@@ -123,7 +189,11 @@ pub trait StateStore: Send {
     ///
     /// # Errors
     ///
-    /// I/O or backend errors; nothing has run yet.
+    /// [`Error::Refused`](crate::Error::Refused) when the record does not
+    /// allow the step (applying an applied migration, reverting one that is
+    /// not applied), [`Error::ProtocolViolation`](crate::Error::ProtocolViolation)
+    /// without the lock or while another step is open; I/O or backend
+    /// errors. Nothing has run yet.
     async fn begin(&mut self, intent: &StepIntent) -> Result<()>;
 
     /// Finishes a step that succeeded: records `intent.version` as applied
@@ -131,7 +201,11 @@ pub trait StateStore: Send {
     ///
     /// # Errors
     ///
-    /// I/O or backend errors; the step is then in doubt.
+    /// [`Error::ProtocolViolation`](crate::Error::ProtocolViolation) when
+    /// `intent` is not the open step; [`Error::Refused`](crate::Error::Refused)
+    /// when the record does not allow it (the step's transaction, if it
+    /// has one, is rolled back); I/O or backend errors (the step is then in
+    /// doubt, or rolled back with its transaction).
     async fn commit(
         &mut self,
         intent: &StepIntent,
@@ -144,14 +218,18 @@ pub trait StateStore: Send {
     ///
     /// # Errors
     ///
-    /// I/O or backend errors; the step is then in doubt.
+    /// [`Error::ProtocolViolation`](crate::Error::ProtocolViolation) when
+    /// `intent` is not the open step; I/O or backend errors (the step is
+    /// then in doubt).
     async fn abort(&mut self, intent: &StepIntent) -> Result<()>;
 
     /// Settles a step in doubt as applied or not applied.
     ///
     /// # Errors
     ///
-    /// I/O or backend errors.
+    /// [`Error::Refused`](crate::Error::Refused) when `doubt.version` is not
+    /// in doubt, [`Error::ProtocolViolation`](crate::Error::ProtocolViolation)
+    /// without the lock or inside a step; I/O or backend errors.
     async fn resolve(
         &mut self,
         doubt: &InDoubt,

@@ -28,7 +28,12 @@
 //!   also asks the server to notice a vanished client during long statements
 //!   (`client_connection_check_interval`, PostgreSQL 14+). The lock key is
 //!   derived from the history table's schema and name, so two applications
-//!   with their own tables in one database do not block each other.
+//!   with their own tables in one database do not block each other. The
+//!   session's `application_name` is `engine-ops-migrate` unless the URL or
+//!   [`application_name`](PostgresStoreBuilder::application_name) says
+//!   otherwise; a migrator that times out, and a reader that finds a step
+//!   unfinished while the lock is held (running, not in doubt: read from
+//!   `pg_locks`, nothing taken), name the holding session.
 //! - **Non-transactional migrations** ([`Migration::transactional`] `false`,
 //!   for `CREATE INDEX CONCURRENTLY` or `ALTER TYPE … ADD VALUE`): an intent
 //!   row (`state = 'applying'`) is committed before the step and turned into
@@ -54,7 +59,8 @@
 //! (with its schema) the first time the lock is taken, and carries its
 //! layout version in its table comment (`engine-ops-migrate history layout
 //! 1`). A table with an unknown layout, or an existing table without the
-//! marker, is refused with [`Error::UnsupportedFormat`] and left untouched.
+//! marker, is refused with [`Error::UnsupportedFormat`] or
+//! [`Error::ForeignStore`] and left untouched.
 //!
 //! | column | type | meaning |
 //! |---|---|---|
@@ -110,9 +116,11 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, ToStatement};
 
+use super::LockProbe;
+use super::ledger::{Refusal, RowChange, RowState, Session, Step};
 use super::sql::{
-    BadRow, HistoryRows, LAYOUT, STATE_APPLIED, STATE_APPLYING, STATE_REVERTING, StoredChecksum,
-    StoredRow, db_ms, db_version, from_db_ms, ident, phase_str, unsupported_layout,
+    BadRow, HistoryRows, LAYOUT, StoredChecksum, StoredRow, db_ms, db_version, from_db_ms, ident,
+    if_applying, phase_str, record_sql, refusal, state_sql, unsupported_layout,
 };
 use crate::{
     Checksum, Direction, Error, History, InDoubt, Resolution, ResolvedBy, Result, StateStore,
@@ -371,6 +379,7 @@ pub struct PostgresStoreBuilder {
     table: String,
     lock_timeout: Duration,
     poll_max: Duration,
+    application_name: Option<String>,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
@@ -381,6 +390,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("table", &self.table)
             .field("lock_timeout", &self.lock_timeout)
             .field("lock_poll_max", &self.poll_max)
+            .field("application_name", &self.application_name)
             .finish()
     }
 }
@@ -447,6 +457,15 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// The `application_name` of the store's session, which
+    /// `pg_stat_activity` shows and this store names when another
+    /// migrator waits for its lock or reads its steps as running. Default:
+    /// the URL's `application_name`, else `engine-ops-migrate`.
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = Some(name.into());
+        self
+    }
+
     /// The longest pause between two attempts to take the lock (default
     /// 100 ms; the pause starts at 2 ms and doubles, with jitter).
     pub fn lock_poll_max(mut self, interval: Duration) -> Self {
@@ -463,9 +482,18 @@ impl PostgresStoreBuilder {
     /// [`Error::Backend`] when the server cannot be reached or refuses the
     /// credentials.
     pub async fn connect(self) -> Result<PostgresStore> {
-        let config = self
+        let mut config = self
             .config
             .map_err(|reason| Error::InvalidConfig { reason })?;
+        match self.application_name {
+            Some(name) => {
+                config.application_name(&name);
+            }
+            None if config.get_application_name().is_none() => {
+                config.application_name("engine-ops-migrate");
+            }
+            None => {}
+        }
         if let Some(schema) = &self.schema {
             check_ident("schema", schema)?;
         }
@@ -512,7 +540,7 @@ impl PostgresStoreBuilder {
             ctx: PgContext::new(conn),
             round_trips,
             locked: false,
-            in_tx: false,
+            session: Session::default(),
             table_ready: false,
             insert_applied: None,
             catalog_stmt: None,
@@ -626,8 +654,9 @@ pub struct PostgresStore {
     round_trips: Arc<AtomicU64>,
     /// Whether this session holds the advisory lock.
     locked: bool,
-    /// Whether a step transaction is open.
-    in_tx: bool,
+    /// The step protocol (lock, open step; an open transactional step is
+    /// an open transaction).
+    session: Session,
     /// Whether the history table was checked (or created) under the lock.
     table_ready: bool,
     /// The prepared `INSERT` of an applied row (per connection).
@@ -702,6 +731,7 @@ impl PostgresStore {
             table: "engine_ops_migrations".into(),
             lock_timeout: Duration::from_secs(60),
             poll_max: Duration::from_millis(100),
+            application_name: None,
         }
     }
 
@@ -759,9 +789,9 @@ impl PostgresStore {
         &self.ctx.conn
     }
 
-    /// Reconnects if the connection died (killed by a guard, or lost), and
-    /// rolls back a step transaction left open by a cancelled operation.
-    /// The server released everything the dead session held.
+    /// Reconnects if the connection died (killed by a guard, or lost).
+    /// The server released everything the dead session held: the lock and
+    /// an open step's transaction.
     async fn heal(&mut self) -> Result<()> {
         if self.conn().is_dead() {
             self.conn().kill();
@@ -771,16 +801,26 @@ impl PostgresStore {
             self.catalog_stmt = None;
             self.rows_stmt = None;
             self.locked = false;
-            self.in_tx = false;
+            self.session.unlock();
             self.table_ready = false;
-        } else if self.in_tx {
-            self.in_tx = false;
-            if !self.ctx.pending_begin.swap(false, Ordering::SeqCst) {
-                self.conn()
-                    .guarded(self.conn().client.batch_execute("ROLLBACK"))
-                    .await
-                    .map_err(|e| self.err("cannot roll back an abandoned step", e))?;
-            }
+        }
+        Ok(())
+    }
+
+    /// Ends a step a cancelled operation left open: its transaction is
+    /// rolled back; a recorded intent stays in doubt.
+    async fn abandon(&mut self) -> Result<()> {
+        let Some(step) = self.session.abandon() else {
+            return Ok(());
+        };
+        if step.hidden
+            && !self.ctx.pending_begin.swap(false, Ordering::SeqCst)
+            && !self.conn().is_dead()
+        {
+            self.conn()
+                .guarded(self.conn().client.batch_execute("ROLLBACK"))
+                .await
+                .map_err(|e| self.err("cannot roll back an abandoned step", e))?;
         }
         Ok(())
     }
@@ -819,6 +859,7 @@ impl PostgresStore {
     /// the query; [`load`](StateStore::load) then reads the rows as stored
     /// ([`rows_text_sql`](Self::rows_text_sql)) to name the bad row.
     fn rows_sql(&self) -> String {
+        let applied = RowState::Applied.as_str();
         format!(
             "SELECT NULL::int8, d.description, NULL::bytea, NULL::text, NULL::text, \
                     NULL::timestamptz, NULL::timestamptz, NULL::int8 \
@@ -827,8 +868,8 @@ impl PostgresStore {
                 AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 \
              UNION ALL \
              SELECT version, name, decode(checksum, 'hex'), phase, \
-                    NULLIF(state, '{STATE_APPLIED}'), \
-                    CASE WHEN state <> '{STATE_APPLIED}' THEN started_at END, \
+                    NULLIF(state, '{applied}'), \
+                    CASE WHEN state <> '{applied}' THEN started_at END, \
                     applied_at, execution_ms \
                FROM {}",
             self.qualified
@@ -877,10 +918,10 @@ impl PostgresStore {
                 store: self.describe.clone(),
                 found: unsupported_layout(n),
             }),
-            None => Err(Error::UnsupportedFormat {
+            None => Err(Error::ForeignStore {
                 store: self.describe.clone(),
                 found: format!(
-                    "a table without the engine-ops-migrate layout marker in its comment ({comment:?}); choose another history table name"
+                    "a table without the engine-ops-migrate layout marker in its comment ({comment:?})"
                 ),
             }),
         }
@@ -973,29 +1014,41 @@ impl PostgresStore {
         }
     }
 
-    async fn holder(&self) -> String {
+    /// The session holding the lock (`backend pid 123 (application
+    /// "migrate", from 10.0.0.7, connected 4 s ago)`), read from `pg_locks`
+    /// without taking it; `None` when nobody holds it.
+    async fn holder(&self) -> Result<Option<String>> {
         let (k1, k2) = self.lock_key;
         let class = i64::from(k1.cast_unsigned());
         let obj = i64::from(k2.cast_unsigned());
         let row = self
             .conn()
             .guarded(self.conn().client.query_typed_opt(
-                "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'), \
+                "SELECT l.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'), \
                         coalesce(extract(epoch FROM now() - a.backend_start)::int8, 0) \
-                   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                   FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
                   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
                     AND l.classid::int8 = $1 AND l.objid::int8 = $2 LIMIT 1",
                 &[(&class, Type::INT8), (&obj, Type::INT8)],
             ))
-            .await;
-        match row {
-            Ok(Some(r)) => format!(
-                ", held by backend pid {} (application {:?}, from {}, connected {} s ago)",
+            .await
+            .map_err(|e| self.err("cannot read who holds the migration lock", e))?;
+        Ok(row.map(|r| {
+            format!(
+                "backend pid {} (application {:?}, from {}, connected {} s ago)",
                 r.get::<_, i32>(0),
                 r.get::<_, String>(1),
                 r.get::<_, String>(2),
                 r.get::<_, i64>(3)
-            ),
+            )
+        }))
+    }
+
+    /// [`holder`](Self::holder) for messages.
+    async fn holder_text(&self) -> String {
+        match self.holder().await {
+            Ok(Some(holder)) => format!(", held by {holder}"),
             _ => String::new(),
         }
     }
@@ -1027,7 +1080,7 @@ impl PostgresStore {
             }
             let waited = started.elapsed();
             if waited >= self.lock_timeout {
-                let holder = self.holder().await;
+                let holder = self.holder_text().await;
                 return Err(Error::LockTimeout {
                     lock: format!("advisory lock ({k1}, {k2}) of {}{holder}", self.describe),
                     waited,
@@ -1035,7 +1088,7 @@ impl PostgresStore {
             }
             if !reported && waited >= Duration::from_secs(1) {
                 reported = true;
-                let holder = self.holder().await;
+                let holder = self.holder_text().await;
                 tracing::info!(
                     lock = %format!("({k1}, {k2})"),
                     table = %self.qualified,
@@ -1081,7 +1134,8 @@ impl PostgresStore {
                 };
                 (
                     StoredChecksum::Digest(Checksum::from_bytes(digest)),
-                    r.get::<_, Option<&str>>(4).unwrap_or(STATE_APPLIED),
+                    r.get::<_, Option<&str>>(4)
+                        .unwrap_or(RowState::Applied.as_str()),
                 )
             };
             out.push(StoredRow {
@@ -1139,21 +1193,80 @@ impl PostgresStore {
         }
     }
 
-    /// Runs one statement outside a step transaction and checks it changed
-    /// exactly one row.
-    async fn one_row(
+    /// Runs the statement recording `step` for `version` (see
+    /// [`record_sql`]) outside a step transaction: `columns` are its other
+    /// columns, `params` its parameters after the version (`$2`, `$3`,
+    /// ...). A statement that changes no row (or an insert that finds one)
+    /// is a refusal naming the row's state.
+    async fn record(
         &self,
-        action: &str,
-        sql: &str,
+        version: u64,
+        step: Step,
+        columns: &[(&str, &str)],
         params: &[(&(dyn ToSql + Sync), Type)],
-    ) -> Result<bool> {
-        let n = self
+    ) -> Result<()> {
+        let db_v = db_version(version)?;
+        let sql = record_sql(&self.qualified, step, "$1", columns);
+        let mut all: Vec<(&(dyn ToSql + Sync), Type)> = Vec::with_capacity(params.len() + 1);
+        all.push((&db_v, Type::INT8));
+        all.extend_from_slice(params);
+        let changed = self
             .conn()
-            .guarded(self.conn().client.execute_typed(sql, params))
-            .await
-            .map_err(|e| self.err(action.to_owned(), e))?;
-        Ok(n == 1)
+            .guarded(self.conn().client.execute_typed(&sql, &all))
+            .await;
+        match changed {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(self.refused(version, step).await),
+            Err(e) if is_conflict(step, &e) => Err(self.refused(version, step).await),
+            Err(e) => Err(self.err(
+                format!("cannot record {} for migration {version}", step.change()),
+                e,
+            )),
+        }
     }
+
+    /// The refusal of `step` for `version`, naming the row's state (read
+    /// outside any step transaction).
+    async fn refused(&self, version: u64, step: Step) -> Error {
+        let Ok(db_v) = db_version(version) else {
+            return Refusal::new(version, step, None).into_error(self.describe.clone());
+        };
+        let sql = state_sql(&self.qualified, "$1");
+        let row = self
+            .conn()
+            .guarded(
+                self.conn()
+                    .client
+                    .query_typed_opt(&sql, &[(&db_v, Type::INT8)]),
+            )
+            .await;
+        match row {
+            Ok(row) => {
+                let state: Option<String> = row.map(|r| r.get(0));
+                match refusal(version, step, state.as_deref()) {
+                    Ok(r) => r.into_error(self.describe.clone()),
+                    Err(reason) => self.bad_row(reason),
+                }
+            }
+            Err(e) => self.err(
+                format!("cannot read the state of migration {version} to report a refused change"),
+                e,
+            ),
+        }
+    }
+}
+
+/// Whether `e` is an insert finding its row already there.
+fn is_conflict(step: Step, e: &tokio_postgres::Error) -> bool {
+    matches!(step.row_change(), RowChange::Insert(_))
+        && e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// A Unix time in milliseconds as a `timestamptz` parameter.
+fn pg_time(ms: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 #[async_trait::async_trait]
@@ -1166,11 +1279,14 @@ impl StateStore for PostgresStore {
 
     async fn lock(&mut self) -> Result<()> {
         self.heal().await?;
+        self.abandon().await?;
         if !self.locked {
             self.take_lock().await?;
         }
+        self.session.lock();
         // The lock is ours from here: release it on every error path.
         if let Err(e) = self.ensure_table().await {
+            self.session.unlock();
             self.release().await?;
             return Err(e);
         }
@@ -1178,16 +1294,23 @@ impl StateStore for PostgresStore {
     }
 
     async fn unlock(&mut self) -> Result<()> {
-        if self.in_tx {
-            self.in_tx = false;
-            if !self.ctx.pending_begin.swap(false, Ordering::SeqCst) && !self.conn().is_dead() {
-                let _ = self
-                    .conn()
-                    .guarded(self.conn().client.batch_execute("ROLLBACK"))
-                    .await;
-            }
-        }
+        // A failed rollback ends the session in `release` at the latest.
+        let _ = self.abandon().await;
+        self.session.unlock();
         self.release().await
+    }
+
+    async fn probe_lock(&mut self) -> Result<LockProbe> {
+        self.heal().await?;
+        if self.locked {
+            // This store holds it (a cancelled operation left it so):
+            // nobody else can, and nothing of this store is running.
+            return Ok(LockProbe::Free);
+        }
+        Ok(match self.holder().await? {
+            Some(holder) => LockProbe::Held { holder },
+            None => LockProbe::Free,
+        })
     }
 
     async fn load(&mut self) -> Result<History> {
@@ -1253,62 +1376,52 @@ impl StateStore for PostgresStore {
     }
 
     async fn begin(&mut self, intent: &StepIntent) -> Result<()> {
-        let version = db_version(intent.version)?;
-        if !self.locked {
-            return Err(self.bad_row(
-                "a step was started without the migration lock; use the Migrator".into(),
-            ));
-        }
-        if intent.transactional {
+        db_version(intent.version)?;
+        self.session
+            .check_begin(intent)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
+        let hidden = self.undoes_on_abort(intent);
+        if hidden {
             // Sent with the step's first request (or its commit): one round
             // trip less per step.
             self.ctx.pending_begin.store(true, Ordering::SeqCst);
-            self.in_tx = true;
-            return Ok(());
-        }
-        let q = &self.qualified;
-        let started = db_ms(intent.started_at_ms);
-        match intent.direction {
-            Direction::Up => {
-                let sql = format!(
-                    "INSERT INTO {q} (version, name, checksum, phase, state, transactional, started_at) \
-                     VALUES ($1, $2, $3, $4, '{STATE_APPLYING}', false, to_timestamp($5::int8 / 1000.0))"
-                );
-                let checksum = intent.checksum.to_hex();
-                let phase = phase_str(intent.phase);
-                self.one_row(
-                    "cannot record the intent of a non-transactional step",
-                    &sql,
-                    &[
-                        (&version, Type::INT8),
-                        (&intent.name, Type::TEXT),
-                        (&checksum, Type::TEXT),
-                        (&phase, Type::TEXT),
-                        (&started, Type::INT8),
-                    ],
-                )
-                .await?;
-            }
-            Direction::Down => {
-                let sql = format!(
-                    "UPDATE {q} SET state = '{STATE_REVERTING}', started_at = to_timestamp($2::int8 / 1000.0) \
-                     WHERE version = $1 AND state = '{STATE_APPLIED}'"
-                );
-                if !self
-                    .one_row(
-                        "cannot record the intent of a non-transactional step",
-                        &sql,
-                        &[(&version, Type::INT8), (&started, Type::INT8)],
+        } else {
+            let started = pg_time(intent.started_at_ms);
+            match intent.direction {
+                Direction::Up => {
+                    let checksum = intent.checksum.to_hex();
+                    let phase = phase_str(intent.phase);
+                    self.record(
+                        intent.version,
+                        Step::Begin(Direction::Up),
+                        &[
+                            ("name", "$2"),
+                            ("checksum", "$3"),
+                            ("phase", "$4"),
+                            ("transactional", "false"),
+                            ("started_at", "$5"),
+                        ],
+                        &[
+                            (&intent.name, Type::TEXT),
+                            (&checksum, Type::TEXT),
+                            (&phase, Type::TEXT),
+                            (&started, Type::TIMESTAMPTZ),
+                        ],
                     )
-                    .await?
-                {
-                    return Err(self.bad_row(format!(
-                        "has no applied row to revert for version {}",
-                        intent.version
-                    )));
+                    .await?;
+                }
+                Direction::Down => {
+                    self.record(
+                        intent.version,
+                        Step::Begin(Direction::Down),
+                        &[("started_at", "$2")],
+                        &[(&started, Type::TIMESTAMPTZ)],
+                    )
+                    .await?;
                 }
             }
         }
+        self.session.begun(intent, hidden);
         Ok(())
     }
 
@@ -1319,16 +1432,46 @@ impl StateStore for PostgresStore {
         duration_ms: u64,
     ) -> Result<()> {
         let version = db_version(intent.version)?;
-        let q = &self.qualified;
-        let finished = db_ms(finished_at_ms);
+        let step = self
+            .session
+            .end(intent, true)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
+        let finished = pg_time(finished_at_ms);
         let took = db_ms(duration_ms);
-        match (intent.transactional, intent.direction) {
-            (true, Direction::Up) => {
+        if !step.hidden {
+            return match intent.direction {
+                Direction::Up => {
+                    self.record(
+                        intent.version,
+                        Step::Finish(Direction::Up),
+                        &[("applied_at", "$2"), ("execution_ms", "$3")],
+                        &[(&finished, Type::TIMESTAMPTZ), (&took, Type::INT8)],
+                    )
+                    .await
+                }
+                Direction::Down => {
+                    self.record(intent.version, Step::Finish(Direction::Down), &[], &[])
+                        .await
+                }
+            };
+        }
+        match intent.direction {
+            Direction::Up => {
                 self.flush_begin().await?;
                 if self.insert_applied.is_none() {
-                    let sql = format!(
-                        "INSERT INTO {q} (version, name, checksum, phase, state, transactional, started_at, applied_at, execution_ms) \
-                         VALUES ($1, $2, $3, $4, '{STATE_APPLIED}', true, $5, $6, $7)"
+                    let sql = record_sql(
+                        &self.qualified,
+                        Step::Commit(Direction::Up),
+                        "$1",
+                        &[
+                            ("name", "$2"),
+                            ("checksum", "$3"),
+                            ("phase", "$4"),
+                            ("transactional", "true"),
+                            ("started_at", "$5"),
+                            ("applied_at", "$6"),
+                            ("execution_ms", "$7"),
+                        ],
                     );
                     let stmt = self
                         .conn()
@@ -1353,15 +1496,14 @@ impl StateStore for PostgresStore {
                 };
                 let checksum = intent.checksum.to_hex();
                 let phase = phase_str(intent.phase);
-                let started = UNIX_EPOCH + Duration::from_millis(intent.started_at_ms);
-                let applied = UNIX_EPOCH + Duration::from_millis(finished_at_ms);
+                let started = pg_time(intent.started_at_ms);
                 let params: [&(dyn ToSql + Sync); 7] = [
                     &version,
                     &intent.name,
                     &checksum,
                     &phase,
                     &started,
-                    &applied,
+                    &finished,
                     &took,
                 ];
                 // The row and COMMIT in one round trip. If the INSERT fails,
@@ -1375,15 +1517,22 @@ impl StateStore for PostgresStore {
                         client.batch_execute("COMMIT"),
                     ))
                     .await;
-                self.in_tx = false;
-                if let Err(e) = inserted {
-                    return Err(self.err(
-                        format!(
-                            "cannot record migration {} ({}); its transaction was rolled back",
-                            intent.version, intent.name
-                        ),
-                        e,
-                    ));
+                match inserted {
+                    Err(e) if is_conflict(Step::Commit(Direction::Up), &e) => {
+                        return Err(self
+                            .refused(intent.version, Step::Commit(Direction::Up))
+                            .await);
+                    }
+                    Err(e) => {
+                        return Err(self.err(
+                            format!(
+                                "cannot record migration {} ({}); its transaction was rolled back",
+                                intent.version, intent.name
+                            ),
+                            e,
+                        ));
+                    }
+                    Ok(_) => {}
                 }
                 committed.map_err(|e| {
                     self.err(
@@ -1395,16 +1544,16 @@ impl StateStore for PostgresStore {
                     )
                 })?;
             }
-            (true, Direction::Down) => {
+            Direction::Down => {
                 self.flush_begin().await?;
+                let sql = record_sql(&self.qualified, Step::Commit(Direction::Down), "$1", &[]);
                 let deleted = self
                     .conn()
-                    .guarded(self.conn().client.execute_typed(
-                        &format!(
-                            "DELETE FROM {q} WHERE version = $1 AND state = '{STATE_APPLIED}'"
-                        ),
-                        &[(&version, Type::INT8)],
-                    ))
+                    .guarded(
+                        self.conn()
+                            .client
+                            .execute_typed(&sql, &[(&version, Type::INT8)]),
+                    )
                     .await;
                 let ok = matches!(deleted, Ok(1));
                 let end = if ok { "COMMIT" } else { "ROLLBACK" };
@@ -1412,7 +1561,6 @@ impl StateStore for PostgresStore {
                     .conn()
                     .guarded(self.conn().client.batch_execute(end))
                     .await;
-                self.in_tx = false;
                 match deleted {
                     Err(e) => {
                         return Err(self.err(
@@ -1425,63 +1573,25 @@ impl StateStore for PostgresStore {
                     }
                     Ok(1) => {}
                     Ok(_) => {
-                        return Err(self.bad_row(format!(
-                            "is missing for version {} while reverting it; the revert was rolled back",
-                            intent.version
-                        )));
+                        // The revert's effects went with the rollback.
+                        return Err(self
+                            .refused(intent.version, Step::Commit(Direction::Down))
+                            .await);
                     }
                 }
                 ended.map_err(|e| self.err("cannot commit the revert", e))?;
-            }
-            (false, Direction::Up) => {
-                let sql = format!(
-                    "UPDATE {q} SET state = '{STATE_APPLIED}', applied_at = to_timestamp($2::int8 / 1000.0), execution_ms = $3 \
-                     WHERE version = $1 AND state = '{STATE_APPLYING}'"
-                );
-                if !self
-                    .one_row(
-                        "cannot record a finished non-transactional step",
-                        &sql,
-                        &[
-                            (&version, Type::INT8),
-                            (&finished, Type::INT8),
-                            (&took, Type::INT8),
-                        ],
-                    )
-                    .await?
-                {
-                    return Err(self.bad_row(format!(
-                        "lost its intent row for version {}",
-                        intent.version
-                    )));
-                }
-            }
-            (false, Direction::Down) => {
-                let sql =
-                    format!("DELETE FROM {q} WHERE version = $1 AND state = '{STATE_REVERTING}'");
-                if !self
-                    .one_row(
-                        "cannot record a finished non-transactional revert",
-                        &sql,
-                        &[(&version, Type::INT8)],
-                    )
-                    .await?
-                {
-                    return Err(self.bad_row(format!(
-                        "lost its intent row for version {}",
-                        intent.version
-                    )));
-                }
             }
         }
         Ok(())
     }
 
     async fn abort(&mut self, intent: &StepIntent) -> Result<()> {
-        let version = db_version(intent.version)?;
-        let q = &self.qualified;
-        if intent.transactional {
-            self.in_tx = false;
+        db_version(intent.version)?;
+        let step = self
+            .session
+            .end(intent, false)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
+        if step.hidden {
             if self.ctx.pending_begin.swap(false, Ordering::SeqCst) {
                 // Nothing was sent: there is no transaction to roll back.
                 return Ok(());
@@ -1496,21 +1606,8 @@ impl StateStore for PostgresStore {
                 .await
                 .map_err(|e| self.err("cannot roll back the failed step", e));
         }
-        let sql = match intent.direction {
-            Direction::Up => {
-                format!("DELETE FROM {q} WHERE version = $1 AND state = '{STATE_APPLYING}'")
-            }
-            Direction::Down => format!(
-                "UPDATE {q} SET state = '{STATE_APPLIED}' WHERE version = $1 AND state = '{STATE_REVERTING}'"
-            ),
-        };
-        self.one_row(
-            "cannot clear the intent of an undone step",
-            &sql,
-            &[(&version, Type::INT8)],
-        )
-        .await?;
-        Ok(())
+        self.record(intent.version, Step::Undo(intent.direction), &[], &[])
+            .await
     }
 
     async fn resolve(
@@ -1520,54 +1617,40 @@ impl StateStore for PostgresStore {
         by: ResolvedBy,
         at_ms: u64,
     ) -> Result<()> {
-        let version = db_version(doubt.version)?;
-        let q = &self.qualified;
+        db_version(doubt.version)?;
+        self.session
+            .check_resolve(doubt.version, resolution)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
         let by = match by {
             ResolvedBy::Validation => "validation",
             ResolvedBy::Operator => "operator",
         };
-        let at = db_ms(at_ms);
-        let changed = match (resolution, doubt.direction) {
-            (Resolution::Applied, Direction::Up) => {
-                self.one_row(
-                    "cannot settle a step in doubt",
-                    &format!(
-                        "UPDATE {q} SET state = '{STATE_APPLIED}', applied_at = to_timestamp($2::int8 / 1000.0), \
-                                execution_ms = 0, resolved_by = $3 \
-                          WHERE version = $1 AND state = '{STATE_APPLYING}'"
-                    ),
-                    &[(&version, Type::INT8), (&at, Type::INT8), (&by, Type::TEXT)],
+        match resolution {
+            Resolution::Applied => {
+                let at = pg_time(at_ms);
+                let applied_at = if_applying("$2", "applied_at");
+                let execution_ms = if_applying("0", "execution_ms");
+                self.record(
+                    doubt.version,
+                    Step::Resolve(Resolution::Applied),
+                    &[
+                        ("applied_at", &applied_at),
+                        ("execution_ms", &execution_ms),
+                        ("resolved_by", "$3"),
+                    ],
+                    &[(&at, Type::TIMESTAMPTZ), (&by, Type::TEXT)],
                 )
-                .await?
+                .await
             }
-            (Resolution::Applied, Direction::Down) => {
-                self.one_row(
-                    "cannot settle a step in doubt",
-                    &format!(
-                        "UPDATE {q} SET state = '{STATE_APPLIED}', resolved_by = $2 \
-                          WHERE version = $1 AND state = '{STATE_REVERTING}'"
-                    ),
-                    &[(&version, Type::INT8), (&by, Type::TEXT)],
+            Resolution::NotApplied => {
+                self.record(
+                    doubt.version,
+                    Step::Resolve(Resolution::NotApplied),
+                    &[],
+                    &[],
                 )
-                .await?
+                .await
             }
-            (Resolution::NotApplied, _) => {
-                self.one_row(
-                    "cannot settle a step in doubt",
-                    &format!(
-                        "DELETE FROM {q} WHERE version = $1 AND state IN ('{STATE_APPLYING}', '{STATE_REVERTING}')"
-                    ),
-                    &[(&version, Type::INT8)],
-                )
-                .await?
-            }
-        };
-        if changed {
-            Ok(())
-        } else {
-            Err(Error::NotInDoubt {
-                version: doubt.version,
-            })
         }
     }
 }

@@ -24,14 +24,8 @@
 
 use std::fmt;
 
+use super::ledger::{Refusal, RowChange, RowState, Step};
 use crate::{AppliedMigration, Checksum, Direction, Error, History, InDoubt, Phase, Result};
-
-/// History row state: applied.
-pub(crate) const STATE_APPLIED: &str = "applied";
-/// History row state: a non-transactional `up` started and has not finished.
-pub(crate) const STATE_APPLYING: &str = "applying";
-/// History row state: a non-transactional `down` started and has not finished.
-pub(crate) const STATE_REVERTING: &str = "reverting";
 
 /// The layout of the history tables this build writes and reads.
 pub(crate) const LAYOUT: u32 = 1;
@@ -82,11 +76,95 @@ pub(crate) fn unsupported_layout(found: impl fmt::Display) -> String {
     format!("history table layout {found} (this build reads layout {LAYOUT})")
 }
 
+/// `state IN ('a', 'b')` for the row states `from`.
+fn state_in(from: &[RowState]) -> String {
+    let states: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    format!("state IN ({})", states.join(", "))
+}
+
+/// The statement that records `step` for one version of `table` (quoted):
+/// whether it inserts, updates or deletes the row, the states it may start
+/// from and the state it leaves all come from the ledger's table
+/// ([`Step::row_change`]); `version` is the version's placeholder and
+/// `columns` the dialect's other columns as `(column, value expression)`.
+/// An update or delete that changes no row, or an insert that finds one,
+/// is a refusal (see [`refusal`]).
+pub(crate) fn record_sql(
+    table: &str,
+    step: Step,
+    version: &str,
+    columns: &[(&str, &str)],
+) -> String {
+    match step.row_change() {
+        RowChange::Insert(to) => {
+            let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
+            let values: Vec<&str> = columns.iter().map(|(_, v)| *v).collect();
+            let sep = if columns.is_empty() { "" } else { ", " };
+            format!(
+                "INSERT INTO {table} (version, state{sep}{}) VALUES ({version}, '{}'{sep}{})",
+                names.join(", "),
+                to.as_str(),
+                values.join(", ")
+            )
+        }
+        RowChange::Update { from, to } => {
+            let sets: String = columns
+                .iter()
+                .map(|(c, v)| format!(", {c} = {v}"))
+                .collect();
+            format!(
+                "UPDATE {table} SET state = '{}'{sets} WHERE version = {version} AND {}",
+                to.as_str(),
+                state_in(from)
+            )
+        }
+        RowChange::Delete { from } => format!(
+            "DELETE FROM {table} WHERE version = {version} AND {}",
+            state_in(from)
+        ),
+    }
+}
+
+/// `CASE WHEN state = 'applying' THEN {then} ELSE {column} END`: a column
+/// that settling a step in doubt sets for an interrupted `up` and keeps for
+/// an interrupted `down` (whose applied record is still there).
+pub(crate) fn if_applying(then: &str, column: &str) -> String {
+    format!(
+        "CASE WHEN state = '{}' THEN {then} ELSE {column} END",
+        RowState::Applying.as_str()
+    )
+}
+
+/// The query that reads one version's state, to name it in a refusal
+/// (`version`: its placeholder).
+pub(crate) fn state_sql(table: &str, version: &str) -> String {
+    format!("SELECT state FROM {table} WHERE version = {version}")
+}
+
+/// The refusal of `step` for `version`, whose row state column reads
+/// `state` (`None`: no row); `Err` for a state this build does not know.
+pub(crate) fn refusal(
+    version: u64,
+    step: Step,
+    state: Option<&str>,
+) -> std::result::Result<Refusal, String> {
+    let row = match state {
+        None => None,
+        Some(text) => Some(RowState::parse(text).ok_or_else(|| {
+            format!(
+                "history row for version {version} has unknown state {text:?}; restore the row from a backup or fix it by hand"
+            )
+        })?),
+    };
+    Ok(Refusal::new(version, step, row))
+}
+
 /// A history row's checksum as the query returned it.
 pub(crate) enum StoredChecksum<'a> {
     /// The column as stored: SHA-256 hex.
     Hex(&'a str),
     /// Already decoded (by the server).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Digest(Checksum),
 }
 
@@ -146,8 +224,8 @@ impl HistoryRows {
             })?,
         };
         let phase = parse_phase(phase).map_err(bad)?;
-        let direction = match state {
-            STATE_APPLIED => {
+        let direction = match RowState::parse(state) {
+            Some(RowState::Applied) => {
                 self.applied.push(AppliedMigration {
                     version,
                     name,
@@ -158,9 +236,9 @@ impl HistoryRows {
                 });
                 return Ok(());
             }
-            STATE_APPLYING => Direction::Up,
-            STATE_REVERTING => Direction::Down,
-            other => return Err(bad(format!("has unknown state {other:?}"))),
+            Some(RowState::Applying) => Direction::Up,
+            Some(RowState::Reverting) => Direction::Down,
+            None => return Err(bad(format!("has unknown state {state:?}"))),
         };
         self.in_doubt.push(InDoubt {
             version,
@@ -468,13 +546,13 @@ mod tests {
     fn rows_become_applied_or_in_doubt_and_bad_rows_are_named() {
         let hex = Checksum::of_source(b"m").to_hex();
         let mut rows = HistoryRows::with_capacity(3);
-        rows.push(row(3, &hex, None, STATE_REVERTING))
+        rows.push(row(3, &hex, None, "reverting"))
             .expect("reverting");
-        rows.push(row(1, &hex, Some("expand"), STATE_APPLIED))
+        rows.push(row(1, &hex, Some("expand"), "applied"))
             .expect("applied");
         rows.push(StoredRow {
             checksum: StoredChecksum::Digest(Checksum::of_source(b"m")),
-            ..row(2, "", None, STATE_APPLYING)
+            ..row(2, "", None, "applying")
         })
         .expect("applying");
         let history = rows.finish();
@@ -489,10 +567,77 @@ mod tests {
         assert_eq!(doubts, [(2, Direction::Up, 5), (3, Direction::Down, 5)]);
 
         let err = |r| HistoryRows::default().push(r).expect_err("bad row");
-        assert!(err(row(-1, &hex, None, STATE_APPLIED)).contains("negative version"));
-        assert!(err(row(4, "zz", None, STATE_APPLIED)).contains("version 4 has checksum \"zz\""));
-        assert!(err(row(4, &hex, Some("sideways"), STATE_APPLIED)).contains("sideways"));
+        assert!(err(row(-1, &hex, None, "applied")).contains("negative version"));
+        assert!(err(row(4, "zz", None, "applied")).contains("version 4 has checksum \"zz\""));
+        assert!(err(row(4, &hex, Some("sideways"), "applied")).contains("sideways"));
         assert!(err(row(4, &hex, None, "gone")).contains("unknown state \"gone\""));
+    }
+
+    /// Every statement rendered from the ledger's table, run on a real
+    /// table from every row state: it changes the row exactly when the
+    /// table admits that state, and leaves the state the table says.
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn record_statements_do_what_the_ledger_table_says() {
+        use super::super::ledger::Step;
+        let conn = rusqlite::Connection::open_in_memory().expect("sqlite");
+        conn.execute_batch("CREATE TABLE h (version INTEGER PRIMARY KEY, state TEXT NOT NULL)")
+            .expect("table");
+        let rows = [
+            None,
+            Some(RowState::Applied),
+            Some(RowState::Applying),
+            Some(RowState::Reverting),
+        ];
+        for step in Step::ALL {
+            let change = step.row_change();
+            let sql = record_sql("h", step, "?1", &[]);
+            for row in rows {
+                conn.execute("DELETE FROM h", []).expect("clear");
+                if let Some(state) = row {
+                    conn.execute(
+                        "INSERT INTO h VALUES (1, ?1)",
+                        rusqlite::params![state.as_str()],
+                    )
+                    .expect("seed");
+                }
+                let changed = conn.execute(&sql, rusqlite::params![1]).unwrap_or(0);
+                assert_eq!(changed == 1, change.admits(row), "{sql} from {row:?}");
+                let after: Option<String> = conn
+                    .query_row(&state_sql("h", "?1"), rusqlite::params![1], |r| r.get(0))
+                    .ok();
+                let expected = if change.admits(row) {
+                    change.result()
+                } else {
+                    row
+                };
+                assert_eq!(
+                    after.as_deref().and_then(RowState::parse),
+                    expected,
+                    "{sql} from {row:?}"
+                );
+                let refused = refusal(1, step, after.as_deref()).expect("known state");
+                assert_eq!(refused.version, 1);
+            }
+        }
+    }
+
+    #[test]
+    fn record_statements_take_their_guards_from_the_ledger_table() {
+        use super::super::ledger::Step;
+        let sql = |step| record_sql("t", step, "$1", &[("started_at", "$2")]);
+        assert_eq!(
+            sql(Step::Begin(Direction::Up)),
+            "INSERT INTO t (version, state, started_at) VALUES ($1, 'applying', $2)"
+        );
+        assert_eq!(
+            sql(Step::Begin(Direction::Down)),
+            "UPDATE t SET state = 'reverting', started_at = $2 WHERE version = $1 AND state IN ('applied')"
+        );
+        assert_eq!(
+            record_sql("t", Step::Resolve(crate::Resolution::NotApplied), "$1", &[]),
+            "DELETE FROM t WHERE version = $1 AND state IN ('applying', 'reverting')"
+        );
     }
 
     #[test]

@@ -21,9 +21,12 @@
 //!   polled without blocking up to
 //!   [`lock_timeout`](SqliteStoreBuilder::lock_timeout). SQLite's file locks
 //!   belong to the connection and the process: `unlock`, dropping the store,
-//!   a panic that drops it, or the death of the process releases it. An
-//!   in-memory database (`:memory:`) is private to its connection and needs
-//!   no lock file.
+//!   a panic that drops it, or the death of the process releases it. The
+//!   holder commits its identity (process id, program, host, since when) in
+//!   the lock database before it keeps the lock, so a migrator that times
+//!   out, and a reader that finds a step unfinished while the lock is held
+//!   (running, not in doubt), name it. An in-memory database (`:memory:`)
+//!   is private to its connection and needs no lock file.
 //! - **Non-transactional migrations** (for `VACUUM`, or for steps that must
 //!   commit part by part): an intent row (`state = 'applying'`) is committed
 //!   first and completed after. A crash in between leaves the step in doubt
@@ -42,7 +45,8 @@
 //! first time the lock is taken, together with `<table>_layout`, a one-row
 //! table holding the layout version (`1`). A table with an unknown layout,
 //! or an existing table without the layout table, is refused with
-//! [`Error::UnsupportedFormat`] and left untouched. Columns: `version`
+//! [`Error::UnsupportedFormat`] (an unknown layout) or
+//! [`Error::ForeignStore`] (not ours) and left untouched. Columns: `version`
 //! (primary key), `name`, `checksum`, `phase`, `state` (`applied`,
 //! `applying`, `reverting`), `transactional`, `started_at_ms`,
 //! `applied_at_ms`, `applied_at` (UTC text), `execution_ms`, `resolved_by`.
@@ -71,11 +75,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
+use super::LockProbe;
+use super::holder::{Holder, UNKNOWN_HOLDER, new_token};
+use super::ledger::{RowChange, Session, Step};
 use super::sql::{
-    BadRow, HistoryRows, LAYOUT, STATE_APPLIED, STATE_APPLYING, STATE_REVERTING, StoredChecksum,
-    StoredRow, db_ms, db_version, from_db_ms, ident, phase_str, unsupported_layout,
+    BadRow, HistoryRows, LAYOUT, StoredChecksum, StoredRow, db_ms, db_version, from_db_ms, ident,
+    if_applying, phase_str, record_sql, refusal, state_sql, unsupported_layout,
 };
 use crate::{
     Direction, Error, History, InDoubt, Resolution, ResolvedBy, Result, StateStore, StepIntent,
@@ -198,6 +205,8 @@ impl SqliteStoreBuilder {
             lock_path,
             lock: None,
             locked: false,
+            session: Session::default(),
+            token: new_token(),
             lock_timeout: self.lock_timeout,
             poll_max: self.poll_max,
             table_ready: false,
@@ -227,6 +236,10 @@ pub struct SqliteStore {
     /// The lock database's connection, holding `BEGIN IMMEDIATE` while locked.
     lock: Option<Connection>,
     locked: bool,
+    /// The step protocol (lock, open step).
+    session: Session,
+    /// Tells this store's lock from another instance's in the same process.
+    token: String,
     lock_timeout: Duration,
     poll_max: Duration,
     table_ready: bool,
@@ -363,10 +376,10 @@ impl SqliteStore {
                     }),
                 }
             }
-            _ => Err(Error::UnsupportedFormat {
+            _ => Err(Error::ForeignStore {
                 store: self.describe.clone(),
                 found: format!(
-                    "a table {} without its layout table {} (not an engine-ops-migrate history); choose another history table name",
+                    "a table {} without its layout table {}",
                     ident(&self.table),
                     ident(&self.layout_table())
                 ),
@@ -430,12 +443,21 @@ impl SqliteStore {
         };
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
+        let mut records_left = 3;
         loop {
             match lock.execute_batch("BEGIN IMMEDIATE") {
                 Ok(()) => {
-                    self.lock = Some(lock);
-                    self.locked = true;
-                    return Ok(());
+                    let ours = recorded_holder(&lock).is_some_and(|h| h.token == self.token);
+                    if ours || records_left == 0 {
+                        self.lock = Some(lock);
+                        self.locked = true;
+                        return Ok(());
+                    }
+                    // Record who holds it (what others read is what is
+                    // committed), then take it again at once.
+                    records_left -= 1;
+                    record_holder(&lock, &Holder::me(&self.token));
+                    continue;
                 }
                 Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {}
                 Err(e) => {
@@ -444,9 +466,11 @@ impl SqliteStore {
             }
             let waited = started.elapsed();
             if waited >= self.lock_timeout {
+                let holder = recorded_holder(&lock)
+                    .map_or_else(|| UNKNOWN_HOLDER.to_owned(), |h| h.describe());
                 self.lock = Some(lock);
                 return Err(Error::LockTimeout {
-                    lock: format!("{} (BEGIN IMMEDIATE)", path.display()),
+                    lock: format!("{} (BEGIN IMMEDIATE), held by {holder}", path.display()),
                     waited,
                 });
             }
@@ -460,10 +484,22 @@ impl SqliteStore {
             return Ok(());
         }
         self.locked = false;
-        if let Some(lock) = &self.lock
-            && !lock.is_autocommit()
-            && lock.execute_batch("ROLLBACK").is_err()
-        {
+        let stuck = self.lock.as_ref().is_some_and(|lock| {
+            if lock.is_autocommit() {
+                return false;
+            }
+            // Clear the holder's identity as the lock goes (no such table:
+            // nothing recorded; roll back instead).
+            if lock
+                .execute_batch(&format!("DELETE FROM {HOLDER_TABLE}; COMMIT"))
+                .is_err()
+                && !lock.is_autocommit()
+            {
+                let _ = lock.execute_batch("ROLLBACK");
+            }
+            !lock.is_autocommit()
+        });
+        if stuck {
             // Closing the connection releases its file locks for sure.
             self.lock = None;
         }
@@ -527,13 +563,60 @@ impl SqliteStore {
         Ok(out.finish())
     }
 
-    /// Runs one autocommit statement; whether it changed exactly one row.
-    fn one_row(&self, action: &str, sql: &str, p: impl rusqlite::Params) -> Result<bool> {
-        let n = self
-            .conn
-            .execute(sql, p)
-            .map_err(|e| self.err(action.to_owned(), e))?;
-        Ok(n == 1)
+    /// Runs the statement recording `step` for `version` (see
+    /// [`record_sql`]): `columns` are its other columns, `params` its
+    /// parameters after the version (`?2`, `?3`, ...). A statement that
+    /// changes no row (or an insert that finds one) is a refusal naming the
+    /// row's state.
+    fn record(
+        &self,
+        version: u64,
+        step: Step,
+        columns: &[(&str, &str)],
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<()> {
+        let db_v = db_version(version)?;
+        let sql = record_sql(&ident(&self.table), step, "?1", columns);
+        let mut all: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(params.len() + 1);
+        all.push(&db_v);
+        all.extend_from_slice(params);
+        match self.conn.execute(&sql, all.as_slice()) {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(self.refused(version, step)),
+            Err(e)
+                if matches!(step.row_change(), RowChange::Insert(_))
+                    && e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) =>
+            {
+                Err(self.refused(version, step))
+            }
+            Err(e) => Err(self.err(
+                format!("cannot record {} for migration {version}", step.change()),
+                e,
+            )),
+        }
+    }
+
+    /// The refusal of `step` for `version`, naming the row's state.
+    fn refused(&self, version: u64, step: Step) -> Error {
+        let state: rusqlite::Result<Option<String>> = db_version(version)
+            .map_err(|_| rusqlite::Error::QueryReturnedNoRows)
+            .and_then(|v| {
+                self.conn
+                    .query_row(&state_sql(&ident(&self.table), "?1"), params![v], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+            });
+        match state {
+            Ok(state) => match refusal(version, step, state.as_deref()) {
+                Ok(r) => r.into_error(self.describe.clone()),
+                Err(reason) => self.bad_row(reason),
+            },
+            Err(e) => self.err(
+                format!("cannot read the state of migration {version} to report a refused change"),
+                e,
+            ),
+        }
     }
 
     fn end_tx(&self, commit: bool) -> Result<()> {
@@ -542,6 +625,52 @@ impl SqliteStore {
             .execute_batch(sql)
             .map_err(|e| self.err(format!("cannot {}", sql.to_lowercase()), e))
     }
+
+    /// Ends a step a cancelled operation left open: its transaction (or one
+    /// a migration left open) is rolled back; a recorded intent stays in
+    /// doubt.
+    fn abandon(&mut self) -> Result<()> {
+        self.session.abandon();
+        self.heal()
+    }
+}
+
+/// The lock database's table naming the holder (one row).
+const HOLDER_TABLE: &str = "engine_ops_lock_holder";
+
+/// The holder recorded in the lock database, if it can be read now.
+fn recorded_holder(lock: &Connection) -> Option<Holder> {
+    lock.query_row(
+        &format!("SELECT line FROM {HOLDER_TABLE} WHERE id = 1"),
+        [],
+        |r| r.get::<_, String>(0),
+    )
+    .ok()
+    .and_then(|line| Holder::parse(&line))
+}
+
+/// Commits `holder` in the lock database, inside the `BEGIN IMMEDIATE`
+/// the caller holds (which ends). Best effort: only messages use it.
+fn record_holder(lock: &Connection, holder: &Holder) {
+    let recorded = lock
+        .execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {HOLDER_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), line TEXT NOT NULL)"
+        ))
+        .and_then(|()| {
+            lock.execute(
+                &format!("INSERT OR REPLACE INTO {HOLDER_TABLE} (id, line) VALUES (1, ?1)"),
+                params![holder.to_line()],
+            )
+        })
+        .and_then(|_| lock.execute_batch("COMMIT"));
+    if recorded.is_err() && !lock.is_autocommit() {
+        let _ = lock.execute_batch("ROLLBACK");
+    }
+}
+
+/// The UTC text of a Unix time in milliseconds given by `param`.
+fn utc_text(param: &str) -> String {
+    format!("strftime('%Y-%m-%dT%H:%M:%fZ', {param} / 1000.0, 'unixepoch')")
 }
 
 #[async_trait::async_trait]
@@ -553,11 +682,13 @@ impl StateStore for SqliteStore {
     }
 
     async fn lock(&mut self) -> Result<()> {
-        self.heal()?;
+        self.abandon()?;
         if !self.locked {
             self.take_lock().await?;
         }
+        self.session.lock();
         if let Err(e) = self.ensure_table() {
+            self.session.unlock();
             self.release()?;
             return Err(e);
         }
@@ -565,13 +696,60 @@ impl StateStore for SqliteStore {
     }
 
     async fn unlock(&mut self) -> Result<()> {
-        let healed = self.heal();
+        let healed = self.abandon();
+        self.session.unlock();
         self.release()?;
         healed
     }
 
+    async fn probe_lock(&mut self) -> Result<LockProbe> {
+        let Some(path) = self.lock_path.clone() else {
+            // An in-memory database is private to this store.
+            return Ok(LockProbe::Free);
+        };
+        if self.locked {
+            // This store holds it (a cancelled operation left it so):
+            // nobody else can, and nothing of this store is running.
+            return Ok(LockProbe::Free);
+        }
+        // Never creates the lock database: none, no holder.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let probe = match Connection::open_with_flags(&path, flags) {
+            Ok(c) => c,
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::CannotOpen) => {
+                return Ok(LockProbe::Free);
+            }
+            Err(e) => {
+                return Err(self.err(
+                    format!("cannot open the lock database {}", path.display()),
+                    e,
+                ));
+            }
+        };
+        probe
+            .busy_timeout(Duration::ZERO)
+            .map_err(|e| self.err("cannot set up the lock database", e))?;
+        match probe.execute_batch("BEGIN IMMEDIATE; ROLLBACK") {
+            Ok(()) => Ok(LockProbe::Free),
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+                // The holder's record is committed; wait a moment for a
+                // commit in progress.
+                let _ = probe.busy_timeout(Duration::from_millis(100));
+                Ok(LockProbe::Held {
+                    holder: recorded_holder(&probe)
+                        .map_or_else(|| UNKNOWN_HOLDER.to_owned(), |h| h.describe()),
+                })
+            }
+            Err(e) => Err(self.err(format!("cannot probe the lock {}", path.display()), e)),
+        }
+    }
+
     async fn load(&mut self) -> Result<History> {
-        self.heal()?;
+        // Inside an open step the history is read in its transaction;
+        // otherwise a transaction left open by a migration is rolled back.
+        if self.session.open_step().is_none() {
+            self.heal()?;
+        }
         match self.table_state()? {
             TableState::Missing => Ok(History::default()),
             TableState::Ours => self.read_history(),
@@ -587,53 +765,45 @@ impl StateStore for SqliteStore {
     }
 
     async fn begin(&mut self, intent: &StepIntent) -> Result<()> {
-        let version = db_version(intent.version)?;
-        if !self.locked {
-            return Err(self.bad_row(
-                "a step was started without the migration lock; use the Migrator".into(),
-            ));
-        }
-        if intent.transactional {
-            return self
-                .conn
+        db_version(intent.version)?;
+        self.session
+            .check_begin(intent)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
+        let hidden = self.undoes_on_abort(intent);
+        if hidden {
+            self.heal()?;
+            self.conn
                 .execute_batch("BEGIN IMMEDIATE")
-                .map_err(|e| self.err("cannot begin the step transaction (BEGIN IMMEDIATE); another writer holds the database longer than the busy timeout", e));
-        }
-        let t = ident(&self.table);
-        let started = db_ms(intent.started_at_ms);
-        match intent.direction {
-            Direction::Up => {
-                self.one_row(
-                    "cannot record the intent of a non-transactional step",
-                    &format!(
-                        "INSERT INTO {t} (version, name, checksum, phase, state, transactional, started_at_ms) \
-                         VALUES (?1, ?2, ?3, ?4, '{STATE_APPLYING}', 0, ?5)"
-                    ),
+                .map_err(|e| self.err("cannot begin the step transaction (BEGIN IMMEDIATE); another writer holds the database longer than the busy timeout", e))?;
+        } else {
+            let started = db_ms(intent.started_at_ms);
+            match intent.direction {
+                Direction::Up => self.record(
+                    intent.version,
+                    Step::Begin(Direction::Up),
+                    &[
+                        ("name", "?2"),
+                        ("checksum", "?3"),
+                        ("phase", "?4"),
+                        ("transactional", "0"),
+                        ("started_at_ms", "?5"),
+                    ],
                     params![
-                        version,
                         intent.name,
                         intent.checksum.to_hex(),
                         phase_str(intent.phase),
                         started
                     ],
-                )?;
-            }
-            Direction::Down => {
-                if !self.one_row(
-                    "cannot record the intent of a non-transactional step",
-                    &format!(
-                        "UPDATE {t} SET state = '{STATE_REVERTING}', started_at_ms = ?2 \
-                         WHERE version = ?1 AND state = '{STATE_APPLIED}'"
-                    ),
-                    params![version, started],
-                )? {
-                    return Err(self.bad_row(format!(
-                        "has no applied row to revert for version {}",
-                        intent.version
-                    )));
-                }
+                )?,
+                Direction::Down => self.record(
+                    intent.version,
+                    Step::Begin(Direction::Down),
+                    &[("started_at_ms", "?2")],
+                    params![started],
+                )?,
             }
         }
+        self.session.begun(intent, hidden);
         Ok(())
     }
 
@@ -643,21 +813,48 @@ impl StateStore for SqliteStore {
         finished_at_ms: u64,
         duration_ms: u64,
     ) -> Result<()> {
-        let version = db_version(intent.version)?;
-        let t = ident(&self.table);
+        db_version(intent.version)?;
+        let step = self
+            .session
+            .end(intent, true)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
         let finished = db_ms(finished_at_ms);
         let took = db_ms(duration_ms);
-        match (intent.transactional, intent.direction) {
-            (true, Direction::Up) => {
-                let inserted = self.conn.execute(
-                    &format!(
-                        "INSERT INTO {t} (version, name, checksum, phase, state, transactional, \
-                                          started_at_ms, applied_at_ms, applied_at, execution_ms) \
-                         VALUES (?1, ?2, ?3, ?4, '{STATE_APPLIED}', 1, ?5, ?6, \
-                                 strftime('%Y-%m-%dT%H:%M:%fZ', ?6 / 1000.0, 'unixepoch'), ?7)"
-                    ),
+        let applied_at = utc_text("?2");
+        if !step.hidden {
+            return match intent.direction {
+                Direction::Up => self.record(
+                    intent.version,
+                    Step::Finish(Direction::Up),
+                    &[
+                        ("applied_at_ms", "?2"),
+                        ("applied_at", &applied_at),
+                        ("execution_ms", "?3"),
+                    ],
+                    params![finished, took],
+                ),
+                Direction::Down => {
+                    self.record(intent.version, Step::Finish(Direction::Down), &[], &[])
+                }
+            };
+        }
+        let recorded = match intent.direction {
+            Direction::Up => {
+                let applied_at = utc_text("?6");
+                self.record(
+                    intent.version,
+                    Step::Commit(Direction::Up),
+                    &[
+                        ("name", "?2"),
+                        ("checksum", "?3"),
+                        ("phase", "?4"),
+                        ("transactional", "1"),
+                        ("started_at_ms", "?5"),
+                        ("applied_at_ms", "?6"),
+                        ("applied_at", &applied_at),
+                        ("execution_ms", "?7"),
+                    ],
                     params![
-                        version,
                         intent.name,
                         intent.checksum.to_hex(),
                         phase_str(intent.phase),
@@ -665,100 +862,30 @@ impl StateStore for SqliteStore {
                         finished,
                         took
                     ],
-                );
-                if let Err(e) = inserted {
-                    let _ = self.end_tx(false);
-                    return Err(self.err(
-                        format!(
-                            "cannot record migration {} ({}); its transaction was rolled back",
-                            intent.version, intent.name
-                        ),
-                        e,
-                    ));
-                }
-                self.end_tx(true)?;
+                )
             }
-            (true, Direction::Down) => {
-                let deleted = self.conn.execute(
-                    &format!("DELETE FROM {t} WHERE version = ?1 AND state = '{STATE_APPLIED}'"),
-                    params![version],
-                );
-                match deleted {
-                    Ok(1) => self.end_tx(true)?,
-                    Ok(_) => {
-                        let _ = self.end_tx(false);
-                        return Err(self.bad_row(format!(
-                            "is missing for version {} while reverting it; the revert was rolled back",
-                            intent.version
-                        )));
-                    }
-                    Err(e) => {
-                        let _ = self.end_tx(false);
-                        return Err(self.err(
-                            format!(
-                                "cannot record the revert of migration {}; its transaction was rolled back",
-                                intent.version
-                            ),
-                            e,
-                        ));
-                    }
-                }
-            }
-            (false, Direction::Up) => {
-                if !self.one_row(
-                    "cannot record a finished non-transactional step",
-                    &format!(
-                        "UPDATE {t} SET state = '{STATE_APPLIED}', applied_at_ms = ?2, \
-                                applied_at = strftime('%Y-%m-%dT%H:%M:%fZ', ?2 / 1000.0, 'unixepoch'), execution_ms = ?3 \
-                          WHERE version = ?1 AND state = '{STATE_APPLYING}'"
-                    ),
-                    params![version, finished, took],
-                )? {
-                    return Err(self.bad_row(format!(
-                        "lost its intent row for version {}",
-                        intent.version
-                    )));
-                }
-            }
-            (false, Direction::Down) => {
-                if !self.one_row(
-                    "cannot record a finished non-transactional revert",
-                    &format!("DELETE FROM {t} WHERE version = ?1 AND state = '{STATE_REVERTING}'"),
-                    params![version],
-                )? {
-                    return Err(self.bad_row(format!(
-                        "lost its intent row for version {}",
-                        intent.version
-                    )));
-                }
+            Direction::Down => self.record(intent.version, Step::Commit(Direction::Down), &[], &[]),
+        };
+        match recorded {
+            Ok(()) => self.end_tx(true),
+            Err(e) => {
+                // The step's effects go with its transaction.
+                let _ = self.end_tx(false);
+                Err(e)
             }
         }
-        Ok(())
     }
 
     async fn abort(&mut self, intent: &StepIntent) -> Result<()> {
-        let version = db_version(intent.version)?;
-        if intent.transactional {
-            if self.conn.is_autocommit() {
-                return Ok(());
-            }
-            return self.end_tx(false);
+        db_version(intent.version)?;
+        let step = self
+            .session
+            .end(intent, false)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
+        if step.hidden {
+            return self.heal();
         }
-        let t = ident(&self.table);
-        let sql = match intent.direction {
-            Direction::Up => {
-                format!("DELETE FROM {t} WHERE version = ?1 AND state = '{STATE_APPLYING}'")
-            }
-            Direction::Down => format!(
-                "UPDATE {t} SET state = '{STATE_APPLIED}' WHERE version = ?1 AND state = '{STATE_REVERTING}'"
-            ),
-        };
-        self.one_row(
-            "cannot clear the intent of an undone step",
-            &sql,
-            params![version],
-        )?;
-        Ok(())
+        self.record(intent.version, Step::Undo(intent.direction), &[], &[])
     }
 
     async fn resolve(
@@ -768,46 +895,37 @@ impl StateStore for SqliteStore {
         by: ResolvedBy,
         at_ms: u64,
     ) -> Result<()> {
-        let version = db_version(doubt.version)?;
-        let t = ident(&self.table);
+        db_version(doubt.version)?;
+        self.session
+            .check_resolve(doubt.version, resolution)
+            .map_err(|v| v.into_error(self.describe.clone()))?;
         let by = match by {
             ResolvedBy::Validation => "validation",
             ResolvedBy::Operator => "operator",
         };
-        let at = db_ms(at_ms);
-        let changed = match (resolution, doubt.direction) {
-            (Resolution::Applied, Direction::Up) => self.one_row(
-                "cannot settle a step in doubt",
-                &format!(
-                    "UPDATE {t} SET state = '{STATE_APPLIED}', applied_at_ms = ?2, \
-                            applied_at = strftime('%Y-%m-%dT%H:%M:%fZ', ?2 / 1000.0, 'unixepoch'), \
-                            execution_ms = 0, resolved_by = ?3 \
-                      WHERE version = ?1 AND state = '{STATE_APPLYING}'"
-                ),
-                params![version, at, by],
-            )?,
-            (Resolution::Applied, Direction::Down) => self.one_row(
-                "cannot settle a step in doubt",
-                &format!(
-                    "UPDATE {t} SET state = '{STATE_APPLIED}', resolved_by = ?2 \
-                      WHERE version = ?1 AND state = '{STATE_REVERTING}'"
-                ),
-                params![version, by],
-            )?,
-            (Resolution::NotApplied, _) => self.one_row(
-                "cannot settle a step in doubt",
-                &format!(
-                    "DELETE FROM {t} WHERE version = ?1 AND state IN ('{STATE_APPLYING}', '{STATE_REVERTING}')"
-                ),
-                params![version],
-            )?,
-        };
-        if changed {
-            Ok(())
-        } else {
-            Err(Error::NotInDoubt {
-                version: doubt.version,
-            })
+        match resolution {
+            Resolution::Applied => {
+                let applied_at_ms = if_applying("?2", "applied_at_ms");
+                let applied_at = if_applying(&utc_text("?2"), "applied_at");
+                let execution_ms = if_applying("0", "execution_ms");
+                self.record(
+                    doubt.version,
+                    Step::Resolve(Resolution::Applied),
+                    &[
+                        ("applied_at_ms", &applied_at_ms),
+                        ("applied_at", &applied_at),
+                        ("execution_ms", &execution_ms),
+                        ("resolved_by", "?3"),
+                    ],
+                    params![db_ms(at_ms), by],
+                )
+            }
+            Resolution::NotApplied => self.record(
+                doubt.version,
+                Step::Resolve(Resolution::NotApplied),
+                &[],
+                &[],
+            ),
         }
     }
 }

@@ -52,10 +52,14 @@
 //!   was live before ([`RolloutState::switches`]).
 //! - **Canary** ([`CanaryStrategy`]): weight steps, timed or manual pauses,
 //!   analysis gates and a background analysis with a failed-check threshold;
-//!   replica-weighted with Argo Rollouts' basic-canary arithmetic when there is
-//!   no traffic router (superseded canaries drained within the budget),
-//!   router-weighted otherwise (weight raised only over available pods, lowered
-//!   to 0 before any scale-down on abort).
+//!   replica-weighted with Argo Rollouts' current basic-canary arithmetic when
+//!   there is no traffic router (never above `n + maxSurge`, never fewer
+//!   available pods than `n − maxUnavailable` allows, older tracks drained
+//!   newest revision first after their unavailable pods), router-weighted
+//!   otherwise (weight raised only over available pods, lowered to 0 before any
+//!   scale-down on abort). A template reverted to the stable one mid-canary is
+//!   a rollback, not an abort: the canary is drained and the rollout ends
+//!   Healthy.
 //!
 //! # States
 //!
@@ -122,6 +126,7 @@
 //!
 //! None.
 
+mod basic_canary;
 mod decision;
 mod error;
 mod math;

@@ -378,10 +378,19 @@ pub enum CanaryStep {
 /// Canary parameters.
 ///
 /// Without a traffic router (`traffic_routing = false`, the default) the weight is
-/// carried by replica counts, with Argo Rollouts' basic-canary arithmetic
-/// (`CalculateReplicaCountsForCanary`): canary `ceil(w·n/100)`, stable
-/// `ceil((100-w)·n/100)`, scale-ups within `n + maxSurge` (one more pod when
-/// `w·n/100` is fractional), scale-downs within `Σ available - (n - maxUnavailable)`.
+/// carried by replica counts, with Argo Rollouts' current basic-canary
+/// arithmetic (`CalculateReplicaCountsForBasicCanary`): the (canary, stable)
+/// split over `n` pods, or `n + 1` when surge is allowed, that comes closest
+/// to the weight (for weights 1–99 neither side is empty unless `n` is 1
+/// without surge; a tie keeps the larger canary). Each decision resizes one
+/// thing, in Argo's order: the stable track, else the canary, else the older
+/// tracks. Scale-ups stay within `n + maxSurge` (stable first), scale-downs
+/// within `Σ available − (n − maxUnavailable)`; older tracks (superseded
+/// canaries, the previous stable after promotion, a canary whose template was
+/// reverted) lose their unavailable pods first and are then drained newest
+/// revision first. A step is done when both sides hold their counts, every
+/// canary pod is available and no older track has an available pod; the
+/// canary becomes stable once its `n` pods are available after the last step.
 /// With a router the canary gets `ceil(w·n/100)` replicas beside a full-size
 /// stable and the router's weight is raised only once those are available.
 ///

@@ -194,44 +194,6 @@ fn operator_abort_of_a_routed_canary_puts_all_traffic_on_stable_in_one_decision(
     assert_eq!(active_template(&sim).as_deref(), Some("v1"));
 }
 
-/// Examples of Argo Rollouts' `CalculateReplicaCountsForCanary` (new RS at 0,
-/// stable fully available): the first decision's sizes. The fifth is its test
-/// "add an extra replica to surge when the setWeight rounding adds another
-/// instance" (its doc comment still shows the older rounding).
-#[test]
-fn argo_documented_basic_canary_counts() {
-    use engine_ops_rollout::IntOrPercent::Count;
-    // (replicas, weight, maxUnavailable, maxSurge) -> (new, stable)
-    let cases = [
-        ((10, 10, 1, 1), (1, 9)),
-        ((10, 30, 0, 3), (3, 10)),
-        ((10, 30, 5, 0), (0, 7)),
-        ((10, 5, 1, 0), (1, 10)),
-        ((1, 5, 0, 1), (1, 1)),
-        ((1, 95, 0, 1), (1, 1)),
-    ];
-    for ((n, w, u, s), expected) in cases {
-        let strategy = CanaryStrategy::new([CanaryStep::SetWeight(w), CanaryStep::Pause(None)])
-            .budget(Count(s), Count(u));
-        let v1 = canary("v1", n, strategy);
-        let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
-        sim.set_spec(v1.with_template("v2").expect("valid template"));
-        sim.step().expect("planner step");
-        let tracks = sim.world().tracks();
-        let size = |t: &str| {
-            tracks
-                .iter()
-                .find(|x| x.template == t)
-                .map_or(0, |x| x.spec)
-        };
-        assert_eq!(
-            (size("v2"), size("v1")),
-            expected,
-            "n={n} w={w} u={u} s={s}"
-        );
-    }
-}
-
 #[test]
 fn a_superseded_replica_weighted_canary_is_drained_within_the_budget() {
     let strategy = CanaryStrategy::new([CanaryStep::SetWeight(40), CanaryStep::Pause(None)])

@@ -147,3 +147,156 @@ fn a_state_from_another_layout_version_is_refused() {
     );
     assert!(err.to_string().contains("migrate or discard"), "{err}");
 }
+
+/// Restores the persisted state from its JSON, as a restarted tool does.
+fn restart(sim: &mut Simulator) {
+    let json = serde_json::to_string(sim.state()).expect("state serialises");
+    sim.restore(serde_json::from_str(&json).expect("state deserialises"));
+}
+
+/// Arms a crash of the tool right after the next action it applies.
+fn crash_after_next_action(sim: &mut Simulator) {
+    let next = sim.world().actions_applied() + 1;
+    *sim.world_mut() = sim.world().clone().crash_after_action(next);
+}
+
+/// Replicas 10 → 5 in the middle of a rolling update: the proportional
+/// scaling is two `ScaleTrack` actions. The tool dies after the first; after
+/// the restart the second is emitted again (the planner reads the
+/// desired-replicas / max-replicas annotations from the observed tracks,
+/// not from what it once planned), and the desired total never stays above
+/// 5 + maxSurge 2.
+#[test]
+fn a_proportional_scale_lost_in_a_crash_is_emitted_again() {
+    let v1 = RolloutSpec::builder("v1", 10).build().expect("valid spec");
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    let v2 = v1.with_template("v2").expect("valid template");
+    sim.set_spec(v2.clone());
+    // Run until nothing is left to do before the new pods become ready
+    // (old 8, new 5: 13 desired).
+    while sim.world().tracks().iter().map(|t| t.spec).sum::<u32>() < 13 {
+        sim.step().expect("planner step");
+    }
+    assert_eq!(
+        live(&sim),
+        vec![("v1".to_owned(), 8, 8), ("v2".to_owned(), 5, 0)]
+    );
+    sim.set_spec(v2.with_replicas(5).expect("valid spec"));
+    crash_after_next_action(&mut sim);
+    let out = sim.step().expect("planner step");
+    assert_eq!(out.executed, 1, "the crash split the proportional scaling");
+    assert!(out.decision.actions.len() >= 2);
+    restart(&mut sim);
+    let first = sim.step().expect("planner step after the restart");
+    assert!(
+        !first.decision.actions.is_empty(),
+        "the lost resize must be emitted again"
+    );
+    loop {
+        let total: u32 = sim.world().tracks().iter().map(|t| t.spec).sum();
+        assert!(
+            total <= 7,
+            "desired total {total} above 5 + 2: {:?}",
+            live(&sim)
+        );
+        if sim.step().expect("planner step").settled {
+            break;
+        }
+    }
+    assert_eq!(live(&sim), vec![("v2".to_owned(), 5, 5)]);
+}
+
+/// An abort stops two running checks; the tool dies after the first
+/// `StopCheck`. After the restart the second is stopped too: no check of an
+/// aborted rollout keeps running.
+#[test]
+fn a_stop_check_lost_in_a_crash_is_emitted_again() {
+    let strategy = CanaryStrategy::new([
+        CanaryStep::SetWeight(50),
+        CanaryStep::Analysis(CheckSpec::new("step")),
+    ])
+    .traffic_routing(true)
+    .analysis(CheckSpec::new("background").failure_threshold(1_000));
+    let v1 = RolloutSpec::builder("v1", 4)
+        .strategy(Strategy::Canary(strategy))
+        .build()
+        .expect("valid spec");
+    let world = World::new().check("step", CheckBehaviour::Hang).check(
+        "background",
+        CheckBehaviour::FailEvery(Duration::from_secs(10)),
+    );
+    let mut sim = Simulator::deployed(v1.clone(), world).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    while sim.world().observe().checks.len() < 2 {
+        sim.step().expect("planner step");
+    }
+    sim.command(engine_ops_rollout::Command::Abort);
+    crash_after_next_action(&mut sim);
+    let out = sim.step().expect("planner step");
+    let stops = out
+        .decision
+        .actions
+        .iter()
+        .filter(|a| matches!(a.action, engine_ops_rollout::Action::StopCheck { .. }))
+        .count();
+    assert_eq!((out.executed, stops), (1, 2), "{:#?}", out.decision.actions);
+    restart(&mut sim);
+    sim.set_max_decisions(10_000);
+    sim.run().expect("the aborted rollout settles");
+    assert_eq!(
+        sim.world().observe().checks,
+        vec![],
+        "a check of the aborted rollout still runs"
+    );
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 4, 4)]);
+}
+
+/// `Abort` arrives in the same observation as a new template: the abort
+/// applies to the new template's canary, which is never created; the
+/// superseded canary is drained, traffic stays on stable.
+#[test]
+fn abort_and_a_new_template_in_one_observation() {
+    let bg = BlueGreenStrategy::new()
+        .promotion(engine_ops_rollout::Promotion::Manual)
+        .abort_scale_down_delay(Duration::from_secs(5));
+    let v1 = RolloutSpec::builder("v1", 4)
+        .strategy(Strategy::BlueGreen(bg))
+        .build()
+        .expect("valid spec");
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    sim.run().expect("waits for promotion");
+    sim.set_spec(v1.with_template("v3").expect("valid template"));
+    sim.command(engine_ops_rollout::Command::Abort);
+    let plan = sim.run().expect("the blue-green abort settles");
+    assert_eq!(plan.phase, Phase::Degraded, "{plan}");
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 4, 4)]);
+    assert_eq!(active_template(&sim).as_deref(), Some("v1"));
+
+    for routed in [true, false] {
+        let strategy = CanaryStrategy::new([CanaryStep::SetWeight(20), CanaryStep::Pause(None)])
+            .traffic_routing(routed);
+        let v1 = RolloutSpec::builder("v1", 10)
+            .strategy(Strategy::Canary(strategy))
+            .build()
+            .expect("valid spec");
+        let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+        sim.set_spec(v1.with_template("v2").expect("valid template"));
+        sim.run().expect("paused at 20 %");
+        sim.set_spec(v1.with_template("v3").expect("valid template"));
+        sim.command(engine_ops_rollout::Command::Abort);
+        let plan = sim.run().expect("the abort settles");
+        assert_eq!(plan.phase, Phase::Degraded, "routed {routed}: {plan}");
+        assert!(sim.state().is_aborted());
+        assert_eq!(
+            live(&sim),
+            vec![("v1".to_owned(), 10, 10)],
+            "routed {routed}"
+        );
+        assert!(
+            !sim.world().tracks().iter().any(|t| t.template == "v3"),
+            "the aborted template's track was created"
+        );
+        assert_eq!(sim.world().traffic().canary_weight, 0);
+    }
+}

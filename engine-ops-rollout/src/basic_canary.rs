@@ -287,10 +287,6 @@ pub(crate) struct OtherScale {
 pub(crate) struct Drained {
     /// The resizes, in the order Argo writes them.
     pub(crate) writes: Vec<OtherScale>,
-    /// What Argo reports as "scaled" (the sync then ends): false when the
-    /// cleanup stopped at a stale status or the budget was already spent,
-    /// even if unavailable pods were removed.
-    pub(crate) scaled: bool,
     /// The older track whose status reports more available pods than its
     /// spec, where the cleanup stopped.
     pub(crate) stale: Option<TrackId>,
@@ -367,7 +363,6 @@ pub(crate) fn scale_down_others(f: &Fenceposts, others: &[Other], total_availabl
         }
         max_scale_down -= spec - desired;
     }
-    out.scaled = !out.writes.is_empty();
     out
 }
 

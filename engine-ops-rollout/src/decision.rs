@@ -28,13 +28,24 @@ pub enum Action {
         replicas: u32,
         /// `minReadySeconds` to copy onto it.
         min_ready: Duration,
+        /// The `deployment.kubernetes.io/desired-replicas` annotation to write on it.
+        desired_replicas: u32,
+        /// The `deployment.kubernetes.io/max-replicas` annotation to write on it.
+        max_replicas: u32,
     },
-    /// Set the track's desired size.
+    /// Set the track's desired size and, in the same write, its
+    /// desired-replicas and max-replicas annotations (the size may be
+    /// unchanged when only the annotations are stale, as after a change of
+    /// the rollout's replicas).
     ScaleTrack {
         /// The track.
         track: TrackId,
         /// Absolute size.
         replicas: u32,
+        /// The `deployment.kubernetes.io/desired-replicas` annotation: the rollout's replicas.
+        desired_replicas: u32,
+        /// The `deployment.kubernetes.io/max-replicas` annotation: replicas + maxSurge.
+        max_replicas: u32,
     },
     /// Record a new revision number on an existing track (it became current again, e.g. after undo).
     SetRevision {
@@ -98,7 +109,9 @@ impl fmt::Display for Action {
             } => {
                 write!(f, "create {track} rev {revision} `{template}` x{replicas}")
             }
-            Self::ScaleTrack { track, replicas } => write!(f, "scale {track} to {replicas}"),
+            Self::ScaleTrack {
+                track, replicas, ..
+            } => write!(f, "scale {track} to {replicas}"),
             Self::SetRevision { track, revision } => write!(f, "set {track} revision {revision}"),
             Self::SetActive { track } => write!(f, "switch active to {track}"),
             Self::SetPreview { track: Some(t) } => write!(f, "point preview at {t}"),
@@ -203,13 +216,14 @@ pub struct Condition {
 ///
 /// let v2 = RolloutSpec::builder("app:v2", 10).build()?;
 /// let state = RolloutState::adopt(&v2, [
-///     AdoptedTrack::new(TrackId(0), 1, "app:v1").with_annotations(10, 13),
-///     AdoptedTrack::new(TrackId(1), 2, "app:v2").with_annotations(10, 13),
+///     AdoptedTrack::new(TrackId(0), 1, "app:v1"),
+///     AdoptedTrack::new(TrackId(1), 2, "app:v2"),
 /// ]);
 /// // Old 8 available, new 5 asked for and none available yet: maxScaledDown is 0.
+/// // Both carry the annotations of 10 replicas with maxSurge 3.
 /// let obs = Observation::new(Timestamp::from_secs(30))
-///     .with_track(TrackObs::new(TrackId(0), 8, 8, 8))
-///     .with_track(TrackObs::new(TrackId(1), 5, 0, 0));
+///     .with_track(TrackObs::new(TrackId(0), 8, 8, 8).with_annotations(10, 13))
+///     .with_track(TrackObs::new(TrackId(1), 5, 0, 0).with_annotations(10, 13));
 /// let d = plan(&v2, &state, &obs)?;
 /// assert!(d.actions.is_empty());
 /// assert_eq!(d.phase, Phase::Progressing);

@@ -84,6 +84,19 @@ pub struct TrackObs {
     /// Deployment controller's `cleanupDeployment` refuses.
     #[serde(default)]
     pub status_stale: bool,
+    /// The `deployment.kubernetes.io/desired-replicas` annotation: the
+    /// rollout's replicas when the track was last scaled (`None` if absent).
+    /// A track whose annotation differs from the spec's replicas marks a
+    /// scaling event, as it does for the Deployment controller; the planner
+    /// reads it here, never from its own memory, so a resize lost in a crash
+    /// is emitted again.
+    #[serde(default)]
+    pub desired_replicas: Option<u32>,
+    /// The `deployment.kubernetes.io/max-replicas` annotation: replicas +
+    /// maxSurge when the track was last scaled (`None` if absent); the base
+    /// of proportional scaling.
+    #[serde(default)]
+    pub max_replicas: Option<u32>,
 }
 
 impl TrackObs {
@@ -97,7 +110,17 @@ impl TrackObs {
             ready,
             available,
             status_stale: false,
+            desired_replicas: None,
+            max_replicas: None,
         }
+    }
+
+    /// Sets the desired-replicas and max-replicas annotations the track carries.
+    #[must_use]
+    pub const fn with_annotations(mut self, desired_replicas: u32, max_replicas: u32) -> Self {
+        self.desired_replicas = Some(desired_replicas);
+        self.max_replicas = Some(max_replicas);
+        self
     }
 
     /// Sets `status.replicas` (pods that exist, e.g. while some still terminate).

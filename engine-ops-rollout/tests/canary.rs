@@ -76,7 +76,9 @@ fn routed_canary_raises_weight_only_over_available_pods() {
                 );
                 weights.push(weight);
             }
-            if let Action::ScaleTrack { replicas, track } = a.action
+            if let Action::ScaleTrack {
+                replicas, track, ..
+            } = a.action
                 && Some(track) == obs.traffic.active
             {
                 assert!(
@@ -340,10 +342,11 @@ fn older_sets_are_drained_within_the_availability_budget() {
             AdoptedTrack::new(TrackId(2), 3, "v3"),
         ],
     );
+    // Every ReplicaSet carries the annotations of 4 replicas (maxSurge 1).
     let obs = Observation::new(Timestamp::ZERO)
-        .with_track(TrackObs::new(TrackId(0), 5, 5, 5))
-        .with_track(TrackObs::new(TrackId(1), 5, 5, 5))
-        .with_track(TrackObs::new(TrackId(2), 5, 0, 0));
+        .with_track(TrackObs::new(TrackId(0), 5, 5, 5).with_annotations(4, 5))
+        .with_track(TrackObs::new(TrackId(1), 5, 5, 5).with_annotations(4, 5))
+        .with_track(TrackObs::new(TrackId(2), 5, 0, 0).with_annotations(4, 5));
     let d = plan(&spec, &state, &obs).expect("plan");
     assert_eq!(
         scales(&d),
@@ -420,7 +423,11 @@ fn older_canaries_drain_newest_revision_first() {
     let at = |obs: &[(u64, u32, u32)]| {
         obs.iter().fold(
             Observation::new(Timestamp::ZERO),
-            |o, &(id, spec, avail)| o.with_track(TrackObs::new(TrackId(id), spec, avail, avail)),
+            |o, &(id, spec, avail)| {
+                o.with_track(
+                    TrackObs::new(TrackId(id), spec, avail, avail).with_annotations(10, 10),
+                )
+            },
         )
     };
     let mut state = RolloutState::adopt(&v1, [AdoptedTrack::new(TrackId(0), 1, "v1")]);

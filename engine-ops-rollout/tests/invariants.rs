@@ -214,7 +214,9 @@ fn checked_step(sim: &mut Simulator, s: &Scenario) -> Result<bool, TestCaseError
             }
             // §9.10 / §9.11: the track the active (stable) service selects is
             // never shrunk below the full count while it serves.
-            Action::ScaleTrack { track, replicas } if obs.traffic.active == Some(track) => {
+            Action::ScaleTrack {
+                track, replicas, ..
+            } if obs.traffic.active == Some(track) => {
                 prop_assert!(
                     replicas >= n,
                     "the serving track {} scaled to {} of {}",
@@ -415,7 +417,7 @@ proptest! {
                 // A paused rolling update runs the controller's proportional `sync`,
                 // which may resize tracks within n + maxSurge (checked per step);
                 // blue-green and canary tracks must not grow at all.
-                Action::ScaleTrack { track, replicas } => {
+                Action::ScaleTrack { track, replicas, .. } => {
                     !matches!(s.kind, Kind::Rolling(..))
                         && before.iter().find(|t| t.track == *track).is_none_or(|t| *replicas > t.spec)
                 }

@@ -243,18 +243,21 @@ fn parse(file: String, text: &str) -> Fixture {
 // ----- the planner's view of one recorded line -----
 
 fn adopted(f: &Fixture, line: usize) -> RolloutState {
-    let ann = |t: AdoptedTrack| t.with_annotations(f.fence.replicas, f.fence.max_total());
-    let mut tracks = vec![ann(AdoptedTrack::new(OLD, 1, V1))];
+    let mut tracks = vec![AdoptedTrack::new(OLD, 1, V1)];
     if f.new_exists(line) {
-        tracks.push(ann(AdoptedTrack::new(NEW, 2, V2)));
+        tracks.push(AdoptedTrack::new(NEW, 2, V2));
     }
     RolloutState::adopt(&f.spec, tracks)
 }
 
 fn observation(f: &Fixture, line: usize) -> Observation {
     let l = &f.lines[line];
+    // The Deployment's replicas never change in these recordings: every
+    // ReplicaSet carries the annotations of 10 replicas with maxSurge 3.
     let obs = |t: TrackId, rs: Rs| {
-        TrackObs::new(t, rs.spec, rs.ready, rs.available).with_replicas(rs.replicas)
+        TrackObs::new(t, rs.spec, rs.ready, rs.available)
+            .with_replicas(rs.replicas)
+            .with_annotations(f.fence.replicas, f.fence.max_total())
     };
     let mut o = Observation::new(Timestamp::from_secs(line as u64)).with_track(obs(OLD, l.old));
     if f.new_exists(line) {
@@ -275,11 +278,9 @@ fn target(d: &Decision, track: TrackId) -> Option<u32> {
         Action::CreateTrack {
             track: t, replicas, ..
         }
-        | Action::ScaleTrack { track: t, replicas }
-            if *t == track =>
-        {
-            Some(*replicas)
-        }
+        | Action::ScaleTrack {
+            track: t, replicas, ..
+        } if *t == track => Some(*replicas),
         _ => None,
     })
 }
@@ -297,7 +298,9 @@ fn show_actions(d: &Decision) -> String {
             Action::CreateTrack {
                 track, replicas, ..
             }
-            | Action::ScaleTrack { track, replicas } => Some(format!("{}→{replicas}", name(track))),
+            | Action::ScaleTrack {
+                track, replicas, ..
+            } => Some(format!("{}→{replicas}", name(track))),
             _ => None,
         })
         .collect();
@@ -538,12 +541,7 @@ fn where_the_controller_stays_idle_the_planner_does_too_and_ends_healthy() {
     for f in load_all() {
         // Before the update: the v1 spec over the v1 ReplicaSet alone.
         let v1 = f.spec.with_template(V1).expect("valid template");
-        let state =
-            RolloutState::adopt(
-                &v1,
-                [AdoptedTrack::new(OLD, 1, V1)
-                    .with_annotations(f.fence.replicas, f.fence.max_total())],
-            );
+        let state = RolloutState::adopt(&v1, [AdoptedTrack::new(OLD, 1, V1)]);
         let d = plan(&v1, &state, &observation(&f, 0)).expect("plan");
         assert!(
             d.actions.is_empty(),
@@ -591,12 +589,7 @@ fn where_the_controller_stays_idle_the_planner_does_too_and_ends_healthy() {
 fn a_continuous_replay_through_persisted_state_ends_where_the_controller_did() {
     for f in load_all() {
         let v1 = f.spec.with_template(V1).expect("valid template");
-        let mut state =
-            RolloutState::adopt(
-                &v1,
-                [AdoptedTrack::new(OLD, 1, V1)
-                    .with_annotations(f.fence.replicas, f.fence.max_total())],
-            );
+        let mut state = RolloutState::adopt(&v1, [AdoptedTrack::new(OLD, 1, V1)]);
         let decisions = f.decisions();
         let rows = compare(&f);
         let mut last = None;

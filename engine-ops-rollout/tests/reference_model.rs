@@ -490,6 +490,8 @@ struct WorldTrack {
     available: u32,
     /// The spec changed since the status was last written.
     status_stale: bool,
+    /// The desired-replicas and max-replicas annotations last written.
+    annotations: (u32, u32),
 }
 
 #[derive(Debug, Clone)]
@@ -506,7 +508,8 @@ impl PlannerSide {
             obs = obs.with_track(
                 TrackObs::new(t.id, t.spec, t.available, t.available)
                     .with_replicas(t.replicas)
-                    .with_status_stale(t.status_stale),
+                    .with_status_stale(t.status_stale)
+                    .with_annotations(t.annotations.0, t.annotations.1),
             );
         }
         for c in self.commands.drain(..) {
@@ -544,7 +547,11 @@ impl PlannerSide {
         for a in &d.actions {
             match &a.action {
                 Action::CreateTrack {
-                    track, replicas, ..
+                    track,
+                    replicas,
+                    desired_replicas,
+                    max_replicas,
+                    ..
                 } => {
                     if !self.world.iter().any(|t| t.id == *track) {
                         self.world.push(WorldTrack {
@@ -553,10 +560,16 @@ impl PlannerSide {
                             replicas: 0,
                             available: 0,
                             status_stale: true,
+                            annotations: (*desired_replicas, *max_replicas),
                         });
                     }
                 }
-                Action::ScaleTrack { track, replicas } => {
+                Action::ScaleTrack {
+                    track,
+                    replicas,
+                    desired_replicas,
+                    max_replicas,
+                } => {
                     let t = self
                         .world
                         .iter_mut()
@@ -564,6 +577,7 @@ impl PlannerSide {
                         .expect("present");
                     t.status_stale |= t.spec != *replicas;
                     t.spec = *replicas;
+                    t.annotations = (*desired_replicas, *max_replicas);
                 }
                 Action::DeleteTrack { track } => self.world.retain(|t| t.id != *track),
                 Action::SetRevision { .. } => {}
@@ -673,6 +687,20 @@ fn sizes(c: &Controller) -> Vec<(u64, u32)> {
     v
 }
 
+/// The desired-replicas and max-replicas annotations of every ReplicaSet.
+fn annotations(c: &Controller) -> Vec<(u64, Option<u32>, Option<u32>)> {
+    let mut v: Vec<_> = c
+        .rss
+        .iter()
+        .map(|r| {
+            let u = |x: Option<i32>| x.map(|x| x as u32);
+            (r.name, u(r.desired_annotation), u(r.max_annotation))
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
 /// One sync on both sides; the status catches up afterwards unless `lag`.
 fn sync_both(
     reference: &mut Controller,
@@ -692,6 +720,18 @@ fn sync_both(
         &planner_sizes,
         &sizes(reference),
         "sizes differ after a sync of {:?}",
+        d
+    );
+    let mut planner_annotations: Vec<(u64, Option<u32>, Option<u32>)> = ours
+        .world
+        .iter()
+        .map(|t| (t.id.0, Some(t.annotations.0), Some(t.annotations.1)))
+        .collect();
+    planner_annotations.sort_unstable();
+    prop_assert_eq!(
+        &planner_annotations,
+        &annotations(reference),
+        "replica annotations differ after a sync of {:?}",
         d
     );
     if !d.paused {

@@ -36,10 +36,7 @@ fn a_recorded_rolling_update_replays_decision_by_decision() {
     }
 
     // Replay: adopt the ReplicaSet that existed before the rollout, then plan each line.
-    let mut state = RolloutState::adopt(
-        &v1,
-        [AdoptedTrack::new(TrackId(0), 1, "app:v1").with_annotations(10, 13)],
-    );
+    let mut state = RolloutState::adopt(&v1, [AdoptedTrack::new(TrackId(0), 1, "app:v1")]);
     let observations: Vec<Observation> = recording
         .lines()
         .map(|l| serde_json::from_str(l).expect("observation deserialises"))
@@ -55,7 +52,9 @@ fn a_recorded_rolling_update_replays_decision_by_decision() {
                 } => {
                     expected.insert(*track, *replicas);
                 }
-                Action::ScaleTrack { track, replicas } => {
+                Action::ScaleTrack {
+                    track, replicas, ..
+                } => {
                     expected.insert(*track, *replicas);
                 }
                 Action::DeleteTrack { track } => {

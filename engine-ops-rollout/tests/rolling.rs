@@ -335,17 +335,22 @@ fn a_lagging_old_status_waits_and_says_why() {
     let state = RolloutState::adopt(
         &v2,
         [
-            AdoptedTrack::new(TrackId(0), 1, "v1").with_annotations(10, 13),
-            AdoptedTrack::new(TrackId(1), 2, "v2").with_annotations(10, 13),
+            AdoptedTrack::new(TrackId(0), 1, "v1"),
+            AdoptedTrack::new(TrackId(1), 2, "v2"),
         ],
     );
     let observe = |old_available: u32| {
         Observation::new(Timestamp::ZERO)
             .with_track(
                 TrackObs::new(TrackId(0), 7, old_available, old_available)
-                    .with_replicas(old_available),
+                    .with_replicas(old_available)
+                    .with_annotations(10, 13),
             )
-            .with_track(TrackObs::new(TrackId(1), 6, 3, 3).with_replicas(3))
+            .with_track(
+                TrackObs::new(TrackId(1), 6, 3, 3)
+                    .with_replicas(3)
+                    .with_annotations(10, 13),
+            )
     };
     let d = plan(&v2, &state, &observe(8)).expect("plans");
     assert!(
@@ -371,7 +376,9 @@ fn a_lagging_old_status_waits_and_says_why() {
             .collect::<Vec<_>>(),
         vec![Action::ScaleTrack {
             track: TrackId(0),
-            replicas: 5
+            replicas: 5,
+            desired_replicas: 10,
+            max_replicas: 13,
         }]
     );
     assert!(
@@ -393,8 +400,8 @@ fn a_stale_status_keeps_an_old_revision_from_deletion() {
     let state = RolloutState::adopt(
         &v2,
         [
-            AdoptedTrack::new(TrackId(0), 1, "v1").with_annotations(3, 4),
-            AdoptedTrack::new(TrackId(1), 2, "v2").with_annotations(3, 4),
+            AdoptedTrack::new(TrackId(0), 1, "v1"),
+            AdoptedTrack::new(TrackId(1), 2, "v2"),
         ],
     );
     let observe = |stale: bool| {
@@ -402,9 +409,10 @@ fn a_stale_status_keeps_an_old_revision_from_deletion() {
             .with_track(
                 TrackObs::new(TrackId(0), 0, 0, 0)
                     .with_replicas(0)
-                    .with_status_stale(stale),
+                    .with_status_stale(stale)
+                    .with_annotations(3, 4),
             )
-            .with_track(TrackObs::new(TrackId(1), 3, 3, 3))
+            .with_track(TrackObs::new(TrackId(1), 3, 3, 3).with_annotations(3, 4))
     };
     let deletes = |stale: bool| {
         let d = plan(&v2, &state, &observe(stale)).expect("plans");

@@ -16,6 +16,11 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
     } else {
         f.min_available()
     };
+    cx.stamp = if c.traffic_routing {
+        (n, n)
+    } else {
+        (n, f.max_total())
+    };
     let target = cx.target_arc();
 
     let Some(stable) = cx.st.stable else {
@@ -105,9 +110,14 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
             return;
         }
         if !c.traffic_routing {
-            let weight = effective_weight(c, stage);
-            match pass.reconcile(cx, &f, stable, Some(cand), weight) {
-                Sized::Scaled | Sized::Deferred => {
+            // A decision that finds the stable or canary track annotated with
+            // other replicas than the spec's only sizes (Argo's scaling event:
+            // `syncReplicasOnly`); otherwise the step is judged after sizing,
+            // on what was observed before this decision's resize.
+            let scaling = scaling_event(cx, n, [stable, cand]);
+            match pass.reconcile(cx, &f, stable, Some(cand), effective_weight(c, stage)) {
+                Sized::Deferred => return,
+                _ if scaling => {
                     if stage == Stage::Aborted {
                         aborted_status(cx, stable);
                     } else {
@@ -115,7 +125,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
                     }
                     return;
                 }
-                Sized::Unchanged => {}
+                Sized::Wrote | Sized::Unchanged => {}
             }
         }
         match stage {
@@ -181,13 +191,23 @@ fn effective_weight(c: &CanaryStrategy, stage: Stage) -> u32 {
     }
 }
 
+/// Argo's `isScalingEvent`: the stable or canary track has pods and its
+/// desired-replicas annotation names other replicas than the spec's.
+fn scaling_event(cx: &Cx<'_>, n: u32, tracks: [TrackId; 2]) -> bool {
+    tracks.iter().any(|&id| {
+        cx.o(id)
+            .is_some_and(|t| t.spec_replicas > 0 && t.desired_replicas.is_some_and(|d| d != n))
+    })
+}
+
 /// What one sizing pass did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sized {
-    /// Nothing to change: the step may be judged.
+    /// Nothing written.
     Unchanged,
-    /// A track was resized: the decision ends here (as Argo's sync does).
-    Scaled,
+    /// A track was written (resized, or its annotation stamped); the step is
+    /// still judged, on the observation, as Argo judges it in the same sync.
+    Wrote,
     /// An earlier pass of this decision wrote; sizing again must see those
     /// writes first: the decision ends and asks to be planned again at once.
     Deferred,
@@ -196,7 +216,7 @@ enum Sized {
 /// The sizing passes of one decision (replica-weighted only).
 #[derive(Debug, Default)]
 struct Pass {
-    /// A pass of this decision emitted a resize.
+    /// A pass of this decision emitted a write.
     wrote: bool,
 }
 
@@ -205,7 +225,8 @@ impl Pass {
     /// stable track first, then the canary (`cand`, or the stable track itself
     /// when nothing is in flight), then the older tracks (unavailable pods
     /// first, then newest revision first within the availability budget);
-    /// the first of the three that changes ends the pass.
+    /// the first of the three whose size changes ends the pass (a stale
+    /// desired-replicas annotation alone is stamped on the way).
     fn reconcile(
         &mut self,
         cx: &mut Cx<'_>,
@@ -218,6 +239,19 @@ impl Pass {
             cx.requeue_in(Duration::ZERO);
             return Sized::Deferred;
         }
+        let sized = self.pass(cx, f, stable, cand, weight);
+        self.wrote = sized == Sized::Wrote;
+        sized
+    }
+
+    fn pass(
+        &mut self,
+        cx: &mut Cx<'_>,
+        f: &Fenceposts,
+        stable: TrackId,
+        cand: Option<TrackId>,
+        weight: u32,
+    ) -> Sized {
         let rs = |cx: &Cx<'_>, id: TrackId| {
             cx.o(id).map(|t| Rs {
                 spec: t.spec_replicas,
@@ -253,42 +287,38 @@ impl Pass {
             let (c, s) = basic_canary::approximate_weighted_counts(n, weight, f.max_surge);
             format!("weight {weight}% carried by replicas (canary {c}, stable {s})")
         };
-        let limits = format!(
-            "at most {} desired, at least {} available",
+        let why = format!(
+            "{what}; at most {} desired, at least {} available",
             f.max_total(),
             f.min_available()
         );
-        if cand.is_some()
-            && let Some(s) = pair.stable
-            && s.spec != stable_count
-        {
-            self.wrote = true;
-            cx.ensure_size(stable, stable_count, &format!("{what}; {limits}"));
-            return Sized::Scaled;
+        let mut wrote = Sized::Unchanged;
+        let mut write = |cx: &mut Cx<'_>, id: TrackId, count: u32| {
+            let before = cx.actions_len();
+            let resized = cx.ensure_size_and_stamp(id, count, &why);
+            if cx.actions_len() > before {
+                wrote = Sized::Wrote;
+            }
+            resized
+        };
+        if cand.is_some() && pair.stable.is_some() && write(cx, stable, stable_count) {
+            return Sized::Wrote;
         }
-        if let Some(new) = pair.new
-            && new.spec != new_count
-        {
-            self.wrote = true;
-            cx.ensure_size(new_id, new_count, &format!("{what}; {limits}"));
-            return Sized::Scaled;
+        if pair.new.is_some() && write(cx, new_id, new_count) {
+            return Sized::Wrote;
         }
         let active: Vec<Other> = others.into_iter().filter(|o| o.rs.spec > 0).collect();
         if active.is_empty() {
-            return Sized::Unchanged;
+            return wrote;
         }
         let available: u64 = cx.obs.tracks.iter().map(|t| u64::from(t.available)).sum();
         let drained = basic_canary::scale_down_others(f, &active, available);
-        if drained.writes.is_empty() {
-            if let Some(id) = drained.stale {
-                cx.explain.push(format!(
-                    "older revision {} still reports more available pods than its spec: waiting for its status before draining further",
-                    cx.revision(id)
-                ));
-            }
-            return Sized::Unchanged;
+        if let Some(id) = drained.stale {
+            cx.explain.push(format!(
+                "older revision {} still reports more available pods than its spec: waiting for its status before draining further",
+                cx.revision(id)
+            ));
         }
-        self.wrote = true;
         for s in &drained.writes {
             let why = if s.unhealthy {
                 format!(
@@ -302,14 +332,9 @@ impl Pass {
                 )
             };
             cx.ensure_size(s.id, s.to, &why);
+            wrote = Sized::Wrote;
         }
-        if drained.scaled {
-            Sized::Scaled
-        } else {
-            // Argo reports no scaling when only unavailable pods went (or the
-            // budget was already spent), and judges the step in the same sync.
-            Sized::Unchanged
-        }
+        wrote
     }
 }
 

@@ -4,12 +4,13 @@
 use super::candidate::PAUSED_GATE;
 use super::{Clock, Counted, Cx};
 use crate::math::{self, ScaleKind, W};
-use crate::{Action, DeadlineAction, Fenceposts, Phase, RollingStrategy, TrackId};
+use crate::{DeadlineAction, Fenceposts, Phase, RollingStrategy, TrackId};
 
 pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
     let n = cx.spec.replicas();
     let f = Fenceposts::resolve(n, r.max_surge, r.max_unavailable);
     cx.min_available = f.min_available();
+    cx.stamp = (f.replicas, f.max_total());
     if f.both_zero_rule && n > 0 {
         cx.explain.push(format!(
             "maxSurge {} and maxUnavailable {} both resolve to 0 for {n} replicas: using maxUnavailable 1",
@@ -34,7 +35,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         if let Some(kind) = math::scale(&f, &mut ws, new_idx, cx.st.last_status.replicas) {
             emit_scale(cx, &before, &ws, kind);
         }
-        store_annotations(cx, &ws);
         let protected: Vec<TrackId> = new_idx.map(|i| ws[i].id).into_iter().collect();
         cx.cleanup_history(&protected);
         let new = new_idx.map(|i| ws[i].id);
@@ -51,7 +51,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         if let Some(kind) = math::scale(&f, &mut ws, new_idx, cx.st.last_status.replicas) {
             emit_scale(cx, &before, &ws, kind);
         }
-        store_annotations(cx, &ws);
         let new = new_idx.map(|i| ws[i].id);
         cx.sync_status(new, false, Clock::CountsOnly);
         cx.phase = phase(cx, false);
@@ -84,7 +83,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         ws[new_idx].spec = to;
         ws[new_idx].desired = Some(n);
         ws[new_idx].max = Some(f.max_total());
-        store_annotations(cx, &ws);
         cx.sync_status(Some(new_id), false, Clock::Evaluate);
         cx.phase = phase(cx, false);
         return;
@@ -111,7 +109,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
             let why = old_scale_reason(c, avail, max_scaled_down, f.min_available());
             scale_to(cx, ws[c.index].id, c.from, ws[c.index].spec, why);
         }
-        store_annotations(cx, &ws);
         cx.sync_status(Some(new_id), false, Clock::Evaluate);
         cx.phase = phase(cx, false);
         return;
@@ -191,7 +188,6 @@ fn create_new_track(cx: &mut Cx<'_>, f: &Fenceposts, ws: &mut Vec<W>, target: &s
         max: Some(f.max_total()),
     });
     ws.sort_by_key(|w| w.id);
-    store_annotations(cx, ws);
     cx.progress_new_track(true);
     ws.iter().position(|w| w.id == id).unwrap_or(ws.len() - 1)
 }
@@ -257,7 +253,9 @@ fn phase(cx: &Cx<'_>, complete: bool) -> Phase {
     }
 }
 
-/// Observed live tracks, oldest first, as the arithmetic sees them.
+/// Observed live tracks, oldest first, as the arithmetic sees them (their
+/// replica annotations as observed: what was planned but not written is
+/// planned again).
 fn working_set(cx: &Cx<'_>) -> Vec<W> {
     cx.st
         .tracks
@@ -268,37 +266,28 @@ fn working_set(cx: &Cx<'_>) -> Vec<W> {
                 id: t.id,
                 spec: o.spec_replicas,
                 available: o.available,
-                desired: t.desired_replicas,
-                max: t.max_replicas,
+                desired: o.desired_replicas,
+                max: o.max_replicas,
             })
         })
         .collect()
 }
 
-fn store_annotations(cx: &mut Cx<'_>, ws: &[W]) {
-    for w in ws {
-        if let Some(r) = cx.record_mut(w.id) {
-            r.desired_replicas = w.desired;
-            r.max_replicas = w.max;
-        }
-    }
-}
-
 fn scale_to(cx: &mut Cx<'_>, id: TrackId, from: u32, to: u32, why: String) {
     let rev = cx.revision(id);
-    cx.act(
-        Action::ScaleTrack {
-            track: id,
-            replicas: to,
-        },
-        format!("scale revision {rev} from {from} to {to}: {why}"),
-    );
+    let reason = if from == to {
+        format!("revision {rev} stays at {to}; its replica annotations change: {why}")
+    } else {
+        format!("scale revision {rev} from {from} to {to}: {why}")
+    };
+    cx.emit_scale(id, to, reason);
 }
 
 fn emit_scale(cx: &mut Cx<'_>, before: &[W], after: &[W], kind: ScaleKind) {
     let n = cx.spec.replicas();
     for (b, a) in before.iter().zip(after) {
-        if b.spec == a.spec {
+        // `scaleReplicaSet` writes when the size or an annotation changes.
+        if (b.spec, b.desired, b.max) == (a.spec, a.desired, a.max) {
             continue;
         }
         let why = match kind {

@@ -176,6 +176,10 @@ pub struct RolloutState {
     pub(crate) progress: Option<Progress>,
     pub(crate) last_status: StatusCounts,
     pub(crate) checks: Vec<CheckRecord>,
+    /// A `Promote` arrived in a decision that ended before judging its gate
+    /// (a replica-weighted canary resizing first): it waits for the gate.
+    #[serde(default)]
+    pub(crate) promote_pending: bool,
     pub(crate) switches: Vec<SwitchRecord>,
 }
 
@@ -207,6 +211,7 @@ impl RolloutState {
                 available: 0,
             },
             checks: Vec::new(),
+            promote_pending: false,
             switches: Vec::new(),
         }
     }

@@ -44,11 +44,37 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
                     cx.revision(c)
                 ));
             }
-            let id = cx.begin_candidate(stable, &target, Stage::Provisioning);
-            cx.explain.push(format!(
-                "new colour: revision {} (`{target}`)",
-                cx.revision(id)
-            ));
+            let live = cx.obs.traffic.active;
+            match cx
+                .track_with(&target)
+                .filter(|&t| Some(t) == live && t != stable)
+            {
+                // The target's colour already takes all traffic (an undo to
+                // it, or a template changed back while the next colour was
+                // provisioned): it becomes the stable colour at once, never
+                // a candidate brought up again from its preview size.
+                Some(id) => {
+                    cx.sync_revision(id);
+                    cx.st.stable = Some(id);
+                    cx.st.candidate = None;
+                    cx.st.stage = Stage::Idle;
+                    cx.st.aborted = false;
+                    cx.forget_checks();
+                    cx.explain.push(format!(
+                        "revision {} (`{target}`) already takes all traffic: it is the stable colour (fast-track)",
+                        cx.revision(id)
+                    ));
+                    idle(cx, id);
+                    return;
+                }
+                None => {
+                    let id = cx.begin_candidate(stable, &target, Stage::Provisioning);
+                    cx.explain.push(format!(
+                        "new colour: revision {} (`{target}`)",
+                        cx.revision(id)
+                    ));
+                }
+            }
         }
     }
 

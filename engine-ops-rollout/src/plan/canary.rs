@@ -23,7 +23,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
     };
     let target = cx.target_arc();
 
-    let Some(stable) = cx.st.stable else {
+    let Some(mut stable) = cx.st.stable else {
         let (id, live) = cx.deploy_first(
             &target,
             "first deployment: no stable revision to compare against",
@@ -35,6 +35,19 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
         }
         return;
     };
+
+    // A routed canary whose promotion already switched the active service
+    // serves all traffic: it is the stable track before anything else is
+    // decided (a new or reverted template must not treat it as a candidate).
+    if c.traffic_routing
+        && cx.st.stage == Stage::Promoting
+        && let Some(cand) = cx.st.candidate
+        && cx.obs.traffic.active == Some(cand)
+    {
+        let at = cx.obs.now + c.scale_down_delay;
+        finish(cx, stable, cand, Some(at));
+        stable = cand;
+    }
 
     let step_zero = Stage::Step {
         index: 0,
@@ -83,6 +96,41 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
             idle(cx, c, &f, stable, &mut pass);
             return;
         };
+        if !c.traffic_routing && stage != Stage::Aborted && cx.o(cand).is_none() {
+            // Argo Rollouts creates the canary's ReplicaSet at 0 (even while
+            // paused) and sizes it in a later sync (the stable side may have
+            // to move first).
+            let rev = cx.revision(cand);
+            cx.emit_create(
+                cand,
+                0,
+                format!("create revision {rev} at 0: its size follows from the step's weight"),
+            );
+            if !cx.held_by_pause(cand) {
+                cx.wait_for_pods(cand);
+            }
+            cx.defer_promote();
+            return;
+        }
+        let steps_done = match stage {
+            Stage::Promoting => true,
+            Stage::Step { index, .. } => index >= c.steps.len(),
+            _ => false,
+        };
+        if !c.traffic_routing
+            && cx.st.paused
+            && steps_done
+            && cx.o(cand).is_some_and(|t| t.available >= n)
+            && !scaling_event(cx, n, [stable, cand])
+        {
+            // Argo promotes a canary whose steps are done and whose pods are
+            // all available even while paused (unless the replicas changed:
+            // that sync only sizes, and sizing waits for Resume); nothing is
+            // resized until Resume.
+            finish(cx, stable, cand, None);
+            idle(cx, c, &f, cand, &mut pass);
+            return;
+        }
         if cx.held_by_pause(cand) {
             return;
         }
@@ -97,18 +145,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
         }
         // Without a router, every decision first sizes the tracks for the
         // weight in force (Argo's `reconcileCanaryReplicaSets`), whatever the step.
-        if !c.traffic_routing && stage != Stage::Aborted && cx.o(cand).is_none() {
-            // Argo Rollouts creates the canary's ReplicaSet at 0 and sizes it
-            // in a later sync (the stable side may have to move first).
-            let rev = cx.revision(cand);
-            cx.emit_create(
-                cand,
-                0,
-                format!("create revision {rev} at 0: its size follows from the step's weight"),
-            );
-            cx.wait_for_pods(cand);
-            return;
-        }
         if !c.traffic_routing {
             // A decision that finds the stable or canary track annotated with
             // other replicas than the spec's only sizes (Argo's scaling event:
@@ -116,13 +152,17 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
             // on what was observed before this decision's resize.
             let scaling = scaling_event(cx, n, [stable, cand]);
             match pass.reconcile(cx, &f, stable, Some(cand), effective_weight(c, stage)) {
-                Sized::Deferred => return,
+                Sized::Deferred => {
+                    cx.defer_promote();
+                    return;
+                }
                 _ if scaling => {
                     if stage == Stage::Aborted {
                         aborted_status(cx, stable);
                     } else {
                         cx.wait_for_pods(cand);
                     }
+                    cx.defer_promote();
                     return;
                 }
                 Sized::Wrote | Sized::Unchanged => {}
@@ -690,7 +730,8 @@ fn idle(cx: &mut Cx<'_>, c: &CanaryStrategy, f: &Fenceposts, stable: TrackId, pa
             );
         }
         cx.sweep(&[stable]);
-    } else if cx.o(stable).is_some() {
+    } else if cx.o(stable).is_some() && !cx.st.paused {
+        // Argo halts every resize while the rollout is paused.
         pass.reconcile(cx, f, stable, None, 100);
     }
     cx.cleanup_history(&[stable]);
@@ -700,7 +741,13 @@ fn idle(cx: &mut Cx<'_>, c: &CanaryStrategy, f: &Fenceposts, stable: TrackId, pa
         .iter()
         .all(|t| t.track == stable || (t.spec_replicas == 0 && t.available == 0));
     let complete = cx.avail_of(stable) >= n && (c.traffic_routing || others_drained);
-    cx.sync_status(Some(stable), complete, Clock::Evaluate);
+    // While paused (nothing is resized) the progress deadline does not run.
+    let clock = if cx.st.paused && !complete {
+        Clock::Hold
+    } else {
+        Clock::Evaluate
+    };
+    cx.sync_status(Some(stable), complete, clock);
     cx.phase = cx.idle_phase(complete);
 }
 

@@ -213,6 +213,7 @@ impl<'a> Cx<'a> {
     }
 
     fn take_commands(&mut self) -> Result<(), Error> {
+        self.promote = std::mem::take(&mut self.st.promote_pending);
         for c in &self.obs.commands {
             match *c {
                 Command::Pause => {
@@ -337,6 +338,12 @@ impl<'a> Cx<'a> {
             return;
         }
         self.actions.push(PlannedAction { action, reason });
+    }
+
+    /// The decision ends before its gates are judged: a `Promote` it carries
+    /// waits for the next one.
+    pub(crate) fn defer_promote(&mut self) {
+        self.st.promote_pending = self.promote;
     }
 
     /// Actions emitted so far in this decision.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use common::live;
 use engine_ops_rollout::{
     Action, AdoptedTrack, Command, ConditionKind, ConditionStatus, DeadlineAction, Error,
-    Observation, Phase, ProgressReason, RolloutSpec, RolloutState, Simulator, Timestamp, TrackId,
-    TrackObs, World, plan,
+    IntOrPercent, Observation, Phase, ProgressReason, RollingStrategy, RolloutSpec, RolloutState,
+    Simulator, Strategy, Timestamp, TrackId, TrackObs, World, plan,
 };
 
 fn spec(template: &str, n: u32) -> RolloutSpec {
@@ -424,4 +424,42 @@ fn a_stale_status_keeps_an_old_revision_from_deletion() {
     };
     assert_eq!(deletes(true), 0, "deleted a revision whose status lags");
     assert_eq!(deletes(false), 1);
+}
+
+/// The API server accepts `maxSurge: 200%` (only maxUnavailable is capped at
+/// 100 %); a real controller then creates the new ReplicaSet at all 4
+/// replicas at once. The planner accepts it too and does the same.
+#[test]
+fn max_surge_above_100_percent_is_accepted_as_the_api_server_does() {
+    let v1 = RolloutSpec::builder("v1", 4)
+        .strategy(Strategy::Rolling(RollingStrategy::new(
+            IntOrPercent::Percent(200),
+            IntOrPercent::Count(0),
+        )))
+        .build()
+        .expect("maxSurge 200% is valid");
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let out = sim.step().expect("planner step");
+    assert!(
+        matches!(
+            out.decision.actions[0].action,
+            Action::CreateTrack { replicas: 4, .. }
+        ),
+        "{:?}",
+        out.decision.actions
+    );
+    assert_eq!(sim.run().expect("settles").phase, Phase::Healthy);
+    // maxUnavailable above 100 % is refused, on its own field.
+    let err = RolloutSpec::builder("v1", 4)
+        .strategy(Strategy::Rolling(RollingStrategy::new(
+            IntOrPercent::Percent(200),
+            IntOrPercent::Percent(101),
+        )))
+        .build()
+        .expect_err("maxUnavailable 101% is refused");
+    assert!(
+        matches!(&err, engine_ops_rollout::Error::InvalidSpec { field, .. } if field == "strategy.rolling.max_unavailable"),
+        "{err}"
+    );
 }

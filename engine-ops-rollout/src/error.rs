@@ -14,15 +14,16 @@ use crate::TrackId;
 ///
 /// let err = RolloutSpec::builder("app:v1", 4)
 ///     .strategy(Strategy::Rolling(RollingStrategy::new(
-///         IntOrPercent::Percent(150),
-///         IntOrPercent::Count(1),
+///         IntOrPercent::Percent(150), // maxSurge above 100 % is fine
+///         IntOrPercent::Percent(101),
 ///     )))
 ///     .build()
-///     .expect_err("150 % is refused");
-/// assert!(matches!(&err, Error::InvalidSpec { field, .. } if field == "strategy.rolling.max_surge"));
+///     .expect_err("maxUnavailable 101 % is refused");
+/// assert!(matches!(&err, Error::InvalidSpec { field, .. } if field == "strategy.rolling.max_unavailable"));
 /// assert_eq!(
 ///     err.to_string(),
-///     "invalid rollout spec: `strategy.rolling.max_surge` (150%) is over 100%; use at most 100% or an absolute count"
+///     "invalid rollout spec: `strategy.rolling.max_unavailable` (101%) must not be greater than 100% \
+///      (as the API server refuses `spec.strategy.rollingUpdate.maxUnavailable`); use at most 100% or an absolute count"
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

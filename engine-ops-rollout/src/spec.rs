@@ -230,9 +230,11 @@ impl CheckSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RollingStrategy {
-    /// Pods allowed above the desired count (percentages round up). Default 25 %.
+    /// Pods allowed above the desired count (percentages round up, and may be
+    /// above 100 %, as the API server allows). Default 25 %.
     pub max_surge: IntOrPercent,
-    /// Pods allowed to be unavailable (percentages round down). Default 25 %.
+    /// Pods allowed to be unavailable (percentages round down; at most 100 %).
+    /// Default 25 %.
     pub max_unavailable: IntOrPercent,
 }
 
@@ -695,7 +697,9 @@ impl RolloutSpecBuilder {
     /// # Errors
     ///
     /// [`Error::InvalidSpec`], naming the field, when: the template is empty; a
-    /// percentage is over 100 %; maxSurge and maxUnavailable are both zero; the
+    /// rolling update's maxUnavailable is over 100 % (maxSurge is not bounded,
+    /// as the API server does not bound it); maxSurge and maxUnavailable are
+    /// both zero; the
     /// progress deadline is not longer than `min_ready`; a blue-green preview count
     /// exceeds the replicas; a canary weight is over 100 %; a check name is empty or
     /// repeated, or its failure threshold is 0.
@@ -735,9 +739,12 @@ impl RolloutSpecBuilder {
             ));
         }
         match &self.strategy {
-            Strategy::Rolling(r) => {
-                check_budget("strategy.rolling", r.max_surge, r.max_unavailable)?
-            }
+            Strategy::Rolling(r) => check_budget(
+                "strategy.rolling",
+                r.max_surge,
+                r.max_unavailable,
+                Some("spec.strategy.rollingUpdate"),
+            )?,
             Strategy::BlueGreen(bg) => {
                 if let Some(p) = bg.preview_replicas
                     && p > self.replicas
@@ -767,7 +774,7 @@ impl RolloutSpecBuilder {
                 }
             }
             Strategy::Canary(c) => {
-                check_budget("strategy.canary", c.max_surge, c.max_unavailable)?;
+                check_budget("strategy.canary", c.max_surge, c.max_unavailable, None)?;
                 let mut checks = Vec::new();
                 for (i, step) in c.steps.iter().enumerate() {
                     match step {
@@ -806,21 +813,40 @@ impl TryFrom<RolloutSpecBuilder> for RolloutSpec {
     }
 }
 
-fn check_budget(prefix: &str, surge: IntOrPercent, unavailable: IntOrPercent) -> Result<(), Error> {
-    for (name, v) in [("max_surge", surge), ("max_unavailable", unavailable)] {
-        if let IntOrPercent::Percent(p) = v
-            && p > 100
-        {
-            return Err(Error::InvalidSpec {
-                field: format!("{prefix}.{name}"),
-                reason: format!("({p}%) is over 100%; use at most 100% or an absolute count"),
-            });
-        }
+/// The budget checks of the API server (rolling: `ValidateRollingUpdateDeployment`)
+/// or of Argo Rollouts (canary): maxSurge has no upper bound; maxUnavailable
+/// above 100 % is refused for a rolling update only (Argo clamps it to the
+/// replicas); both may not be zero.
+fn check_budget(
+    prefix: &str,
+    surge: IntOrPercent,
+    unavailable: IntOrPercent,
+    kubernetes_path: Option<&str>,
+) -> Result<(), Error> {
+    let as_kubernetes = |field: &str| {
+        kubernetes_path.map_or_else(String::new, |k| {
+            format!(" (as the API server refuses `{k}.{field}`)")
+        })
+    };
+    if kubernetes_path.is_some()
+        && let IntOrPercent::Percent(p) = unavailable
+        && p > 100
+    {
+        return Err(Error::InvalidSpec {
+            field: format!("{prefix}.max_unavailable"),
+            reason: format!(
+                "({p}%) must not be greater than 100%{}; use at most 100% or an absolute count",
+                as_kubernetes("maxUnavailable")
+            ),
+        });
     }
     if surge.is_zero() && unavailable.is_zero() {
         return Err(Error::InvalidSpec {
             field: format!("{prefix}.max_unavailable"),
-            reason: "may not be 0 when max_surge is 0: the rollout could never replace a pod; allow at least one surge or one unavailable pod".into(),
+            reason: format!(
+                "may not be 0 when max_surge is 0{}: the rollout could never replace a pod; allow at least one surge or one unavailable pod",
+                as_kubernetes("maxUnavailable")
+            ),
         });
     }
     Ok(())
@@ -870,18 +896,28 @@ mod tests {
     }
 
     #[test]
-    fn percent_over_100_is_refused_with_its_field() {
+    fn max_unavailable_over_100_percent_is_refused_with_its_field_max_surge_is_not() {
         let err = RolloutSpec::builder("a", 1)
             .strategy(Strategy::Rolling(RollingStrategy::new(
+                IntOrPercent::Percent(300),
                 IntOrPercent::Percent(101),
-                IntOrPercent::Count(1),
             )))
             .build()
             .expect_err("must be refused");
         assert!(
-            err.to_string().contains("strategy.rolling.max_surge"),
+            err.to_string()
+                .contains("`strategy.rolling.max_unavailable` (101%) must not be greater than 100% (as the API server refuses `spec.strategy.rollingUpdate.maxUnavailable`)"),
             "{err}"
         );
+        // Argo Rollouts bounds neither for a canary (maxUnavailable is clamped to the replicas).
+        let canary = RolloutSpec::builder("a", 4)
+            .strategy(Strategy::Canary(
+                CanaryStrategy::new([])
+                    .budget(IntOrPercent::Percent(300), IntOrPercent::Percent(150)),
+            ))
+            .build()
+            .expect("valid canary");
+        assert_eq!(canary.replicas(), 4);
     }
 
     #[test]

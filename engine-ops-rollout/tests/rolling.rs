@@ -463,3 +463,43 @@ fn max_surge_above_100_percent_is_accepted_as_the_api_server_does() {
         "{err}"
     );
 }
+
+/// Only `minReadySeconds` changes: the Deployment controller writes it onto
+/// the existing ReplicaSet (no new revision), so pods created from then on
+/// count as available only after it. Here 4 → 6 replicas with the change:
+/// the 2 new pods are ready after 5 s, available after 5 + 20 s.
+#[test]
+fn a_min_ready_change_is_written_onto_the_existing_track() {
+    let v1 = spec("v1", 4);
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    // The old pods have been ready for longer than the new minReadySeconds.
+    let later = sim.world().now() + Duration::from_secs(60);
+    sim.world_mut().advance_to(later);
+    let slower = v1
+        .to_builder()
+        .min_ready(Duration::from_secs(20))
+        .build()
+        .expect("valid spec");
+    sim.set_spec(slower.with_replicas(6).expect("valid spec"));
+    for _ in 0..10 {
+        if sim.world().tracks().iter().map(|t| t.spec).sum::<u32>() == 6 {
+            break;
+        }
+        sim.step().expect("planner step");
+    }
+    let start = sim.world().now();
+    sim.world_mut().advance_to(start + Duration::from_secs(6));
+    let available: u32 = sim.world().tracks().iter().map(|t| t.available).sum();
+    assert_eq!(
+        available, 4,
+        "the new pods count as available before minReadySeconds"
+    );
+    assert_eq!(
+        sim.world().tracks().len(),
+        1,
+        "no new revision for minReadySeconds"
+    );
+    sim.run().expect("settles");
+    assert!(sim.world().now() >= start + Duration::from_secs(25));
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 6, 6)]);
+}

@@ -47,6 +47,15 @@ pub enum Action {
         /// The `deployment.kubernetes.io/max-replicas` annotation: replicas + maxSurge.
         max_replicas: u32,
     },
+    /// Set an existing track's `minReadySeconds` (only that field of the
+    /// spec changed: the Deployment controller updates the current
+    /// ReplicaSet instead of creating a new one).
+    SetMinReady {
+        /// The track.
+        track: TrackId,
+        /// Its new `minReadySeconds`.
+        min_ready: Duration,
+    },
     /// Record a new revision number on an existing track (it became current again, e.g. after undo).
     SetRevision {
         /// The track.
@@ -113,6 +122,9 @@ impl fmt::Display for Action {
                 track, replicas, ..
             } => write!(f, "scale {track} to {replicas}"),
             Self::SetRevision { track, revision } => write!(f, "set {track} revision {revision}"),
+            Self::SetMinReady { track, min_ready } => {
+                write!(f, "set {track} minReadySeconds {}", min_ready.as_secs_f64())
+            }
             Self::SetActive { track } => write!(f, "switch active to {track}"),
             Self::SetPreview { track: Some(t) } => write!(f, "point preview at {t}"),
             Self::SetPreview { track: None } => write!(f, "clear preview"),

@@ -1,6 +1,7 @@
 //! What the caller reports to the planner.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +98,16 @@ pub struct TrackObs {
     /// of proportional scaling.
     #[serde(default)]
     pub max_replicas: Option<u32>,
+    /// The track's `spec.minReadySeconds` (`None` if not reported). When it
+    /// differs from the spec's, the planner writes the spec's onto the
+    /// current track ([`Action::SetMinReady`](crate::Action::SetMinReady)).
+    #[serde(default)]
+    pub min_ready: Option<Duration>,
+    /// Pods that are terminating (`status.terminatingReplicas`, reported by
+    /// Kubernetes 1.35 and later; 0 if unknown). A `Recreate` rollout waits
+    /// until no old pod is left, terminating ones included.
+    #[serde(default)]
+    pub terminating: u32,
 }
 
 impl TrackObs {
@@ -112,7 +123,23 @@ impl TrackObs {
             status_stale: false,
             desired_replicas: None,
             max_replicas: None,
+            min_ready: None,
+            terminating: 0,
         }
+    }
+
+    /// Sets the track's `minReadySeconds`.
+    #[must_use]
+    pub const fn with_min_ready(mut self, min_ready: Duration) -> Self {
+        self.min_ready = Some(min_ready);
+        self
+    }
+
+    /// Sets the pods that are terminating.
+    #[must_use]
+    pub const fn with_terminating(mut self, terminating: u32) -> Self {
+        self.terminating = terminating;
+        self
     }
 
     /// Sets the desired-replicas and max-replicas annotations the track carries.

@@ -256,7 +256,8 @@ impl World {
             obs = obs.with_track(
                 TrackObs::new(t.id, t.spec, ready, available)
                     .with_replicas(replicas)
-                    .with_annotations(desired, max),
+                    .with_annotations(desired, max)
+                    .with_min_ready(t.min_ready),
             );
         }
         for c in self.checks.iter().filter(|c| !c.stopped) {
@@ -398,6 +399,9 @@ impl World {
                 self.resize(*track, *replicas)?;
             }
             Action::SetRevision { track, revision } => self.track_mut(*track)?.revision = *revision,
+            Action::SetMinReady { track, min_ready } => {
+                self.track_mut(*track)?.min_ready = *min_ready
+            }
             Action::SetActive { track } => {
                 self.track_mut(*track)?;
                 self.traffic.active = Some(*track);
@@ -537,6 +541,9 @@ fn describe(action: &Action, tracks: &[TrackView]) -> String {
             track, replicas, ..
         } => format!("scale {} to {replicas}", r(*track)),
         Action::SetRevision { track, revision } => format!("relabel {} as r{revision}", r(*track)),
+        Action::SetMinReady { track, min_ready } => {
+            format!("{} minReady {} s", r(*track), min_ready.as_secs_f64())
+        }
         Action::SetActive { track } => format!("switch live to {}", r(*track)),
         Action::SetPreview { track: Some(t) } => format!("preview {}", r(*t)),
         Action::SetPreview { track: None } => "clear preview".to_owned(),

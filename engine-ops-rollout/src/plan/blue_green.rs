@@ -78,6 +78,11 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
         }
     }
 
+    // The current track (the candidate, or the stable one when nothing is
+    // in flight) runs with the spec's minReadySeconds.
+    let current = cx.st.candidate.unwrap_or(stable);
+    cx.sync_min_ready(current);
+
     if cx.abort {
         abort(cx, "operator abort");
     }

@@ -577,6 +577,29 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// `getNewReplicaSet`: the current track gets the spec's `minReadySeconds`
+    /// when only that changed (no new revision for it).
+    pub(crate) fn sync_min_ready(&mut self, id: TrackId) {
+        let want = self.spec.min_ready();
+        let Some(have) = self.o(id).and_then(|t| t.min_ready) else {
+            return;
+        };
+        if have != want {
+            let rev = self.revision(id);
+            self.act(
+                Action::SetMinReady {
+                    track: id,
+                    min_ready: want,
+                },
+                format!(
+                    "revision {rev} runs with minReadySeconds {} s, the spec asks for {} s",
+                    have.as_secs_f64(),
+                    want.as_secs_f64()
+                ),
+            );
+        }
+    }
+
     /// Scales down tracks that are neither `keep`: those already scheduled once
     /// their time has come, others (superseded candidates) at once.
     pub(crate) fn sweep(&mut self, keep: &[TrackId]) {

@@ -26,6 +26,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         .position(|w| cx.template_of(w.id) == Some(&*target));
     if let Some(i) = new_idx {
         cx.sync_revision(ws[i].id);
+        cx.sync_min_ready(ws[i].id);
     }
 
     // syncDeployment step 2–3: paused → proportional scaling and history only.

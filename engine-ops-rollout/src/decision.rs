@@ -17,6 +17,11 @@ use crate::{CheckRun, RolloutState, Timestamp, TrackId};
 #[non_exhaustive]
 pub enum Action {
     /// Create the track (if it does not exist yet) with this revision, template and size.
+    ///
+    /// Emitted again until the track is observed: a tool whose ReplicaSet
+    /// name (from a template hash) collides with another template's derives a
+    /// new name and creates it then, as the Deployment controller does with
+    /// `collisionCount`.
     CreateTrack {
         /// New track id.
         track: TrackId,

@@ -44,6 +44,11 @@
 //!   direct port of the Go code, in a world whose status may lag a sync, keeps it
 //!   exact; `tests/k8s_fixture.rs` compares it with recordings of a real
 //!   kube-controller-manager.
+//! - **Recreate** ([`Strategy::Recreate`]), the Deployment controller's other
+//!   strategy: every old track goes to 0 in one decision, nothing else happens
+//!   while an old pod exists or terminates ([`TrackObs::terminating`]), then the
+//!   new track is created (or scaled) at the full count. The same
+//!   differential proptest keeps it exact.
 //! - **Blue-green** ([`BlueGreenStrategy`]): the new colour comes up beside the
 //!   live one (full or preview size), pre-promotion checks (smoke tests) gate
 //!   promotion (automatic, manual or timed), the switch happens only when the new
@@ -119,8 +124,16 @@
 //! No I/O, no clock, no Kubernetes types: `engine-ops-k8s` maps tracks to
 //! ReplicaSets and Services and executes the actions. Checks are run by the
 //! caller; the planner only starts, stops and judges them. It does not model
-//! terminating pods in the surge budget (KEP-3973), Recreate, experiments,
-//! header/mirror routes or HPA interplay.
+//! terminating pods in the surge budget (KEP-3973; `Recreate` does wait for
+//! them), experiments, header/mirror routes or HPA interplay.
+//!
+//! Tracks are identified by [`TrackId`], not by a pod-template hash, so the
+//! Deployment controller's `collisionCount` has no counterpart in the plan:
+//! a tool that names its ReplicaSets after a template hash and finds the name
+//! taken by a different template must do what the controller does (count the
+//! collision, derive another name, create again). Until the track exists the
+//! planner emits the same [`Action::CreateTrack`] again, so the plan is the
+//! same either way.
 //!
 //! # Feature flags
 //!

@@ -114,6 +114,19 @@ pub struct Fenceposts {
 }
 
 impl Fenceposts {
+    /// The fenceposts of a `Recreate` Deployment: no surge, and none
+    /// unavailable counted (`MaxSurge` and `MaxUnavailable` are 0 when the
+    /// strategy is not a rolling update).
+    #[must_use]
+    pub const fn recreate(replicas: u32) -> Self {
+        Self {
+            replicas,
+            max_surge: 0,
+            max_unavailable: 0,
+            both_zero_rule: false,
+        }
+    }
+
     /// Resolves both fenceposts for `replicas` desired pods.
     #[must_use]
     pub const fn resolve(
@@ -488,6 +501,12 @@ pub enum Strategy {
     BlueGreen(BlueGreenStrategy),
     /// Canary with weight steps, pauses and analysis.
     Canary(CanaryStrategy),
+    /// Kubernetes' `Recreate`: every old track goes to 0, the new track is
+    /// created (or scaled) to the full count only once no old pod is left,
+    /// terminating ones included. There is downtime by design; the progress
+    /// deadline, pause, proportional scaling, history and undo work as for a
+    /// rolling update.
+    Recreate,
 }
 
 impl Strategy {
@@ -496,6 +515,7 @@ impl Strategy {
             Self::Rolling(_) => "rolling",
             Self::BlueGreen(_) => "blue-green",
             Self::Canary(_) => "canary",
+            Self::Recreate => "recreate",
         }
     }
 }
@@ -793,6 +813,7 @@ impl RolloutSpecBuilder {
                 }
                 check_names("strategy.canary.checks", &checks)?;
             }
+            Strategy::Recreate => {}
         }
         Ok(RolloutSpec {
             replicas: self.replicas,

@@ -1,5 +1,6 @@
-//! A direct port of the Kubernetes Deployment controller's rolling update
-//! (`pkg/controller/deployment/{sync,rolling}.go`, `util/deployment_util.go`),
+//! A direct port of the Kubernetes Deployment controller's rolling update and
+//! Recreate (`pkg/controller/deployment/{sync,rolling,recreate}.go`,
+//! `util/deployment_util.go`),
 //! kept deliberately close to the Go code, and a differential proptest showing
 //! the planner sizes tracks exactly as it does.
 //!
@@ -47,6 +48,8 @@ struct Deployment {
     paused: bool,
     revision_history_limit: Option<i32>,
     status_replicas: i32,
+    /// `strategy.type: Recreate` (otherwise RollingUpdate).
+    recreate: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -83,14 +86,17 @@ fn resolve_fenceposts(d: &Deployment) -> (i32, i32) {
 }
 
 fn max_surge(d: &Deployment) -> i32 {
+    if d.recreate {
+        return 0;
+    }
     resolve_fenceposts(d).0
 }
 
 fn max_unavailable(d: &Deployment) -> i32 {
-    let (_, u) = resolve_fenceposts(d);
-    if d.replicas == 0 {
+    if d.recreate || d.replicas == 0 {
         return 0;
     }
+    let (_, u) = resolve_fenceposts(d);
     u.min(d.replicas)
 }
 
@@ -129,9 +135,12 @@ impl Controller {
                 (Some(n), old)
             }
             None if create => {
+                // NewRSNewReplicas
                 let current: i32 = self.spec_sum(&old);
                 let max_total = d.replicas + max_surge(d);
-                let replicas = if current >= max_total {
+                let replicas = if d.recreate {
+                    d.replicas
+                } else if current >= max_total {
                     0
                 } else {
                     (max_total - current).min(d.replicas)
@@ -190,7 +199,51 @@ impl Controller {
             self.sync(d);
             return false;
         }
+        if d.recreate {
+            return self.rollout_recreate(d);
+        }
         self.rollout_rolling(d)
+    }
+
+    /// `rolloutRecreate`; returns whether the deployment is complete.
+    fn rollout_recreate(&mut self, d: &mut Deployment) -> bool {
+        let (mut new, mut old) = self.get_all(d, false);
+        // scaleDownOldReplicaSetsForRecreate
+        let mut scaled = false;
+        for &o in &old {
+            if self.rss[self.by_name(o)].spec > 0 && self.scale_and_record(o, 0, d) {
+                scaled = true;
+            }
+        }
+        if scaled {
+            self.sync_status(d);
+            return false;
+        }
+        // oldPodsRunning: the old ReplicaSets' pods still exist.
+        let old_pods: i32 = old
+            .iter()
+            .map(|&o| self.rss[self.by_name(o)].status_replicas)
+            .sum();
+        if old_pods > 0 {
+            self.sync_status(d);
+            return false;
+        }
+        if new.is_none() {
+            (new, old) = self.get_all(d, true);
+        }
+        let new = new.expect("created");
+        // scaleUpNewReplicaSetForRecreate
+        self.scale_and_record(new, d.replicas, d);
+        let ni = self.by_name(new);
+        let updated = self.rss[ni].status_replicas;
+        let replicas: i32 = self.rss.iter().map(|r| r.status_replicas).sum();
+        let available: i32 = self.rss.iter().map(|r| r.available).sum();
+        let complete = updated == d.replicas && replicas == d.replicas && available == d.replicas;
+        if complete {
+            self.cleanup_deployment(&old, d);
+        }
+        self.sync_status(d);
+        complete
     }
 
     fn is_scaling_event(&mut self, d: &Deployment) -> bool {
@@ -591,11 +644,13 @@ impl PlannerSide {
 }
 
 fn spec_of(d: &Deployment) -> RolloutSpec {
+    let strategy = if d.recreate {
+        Strategy::Recreate
+    } else {
+        Strategy::Rolling(RollingStrategy::new(d.max_surge, d.max_unavailable))
+    };
     RolloutSpec::builder(d.template.clone(), d.replicas as u32)
-        .strategy(Strategy::Rolling(RollingStrategy::new(
-            d.max_surge,
-            d.max_unavailable,
-        )))
+        .strategy(strategy)
         .revision_history_limit(d.revision_history_limit.map(|l| l as u32))
         .build()
         .expect("valid spec")
@@ -647,8 +702,9 @@ fn deployment() -> impl PropStrategy<Value = Deployment> {
         int_or_percent(),
         int_or_percent(),
         prop::option::of(0i32..4),
+        prop::bool::weighted(0.2),
     )
-        .prop_map(|(n, s, u, limit)| {
+        .prop_map(|(n, s, u, limit, recreate)| {
             let zero =
                 |v: IntOrPercent| matches!(v, IntOrPercent::Count(0) | IntOrPercent::Percent(0));
             let u = if zero(s) && zero(u) {
@@ -664,6 +720,7 @@ fn deployment() -> impl PropStrategy<Value = Deployment> {
                 paused: false,
                 revision_history_limit: limit,
                 status_replicas: 0,
+                recreate,
             }
         })
 }
@@ -678,6 +735,7 @@ fn n10_25_25() -> Deployment {
         paused: false,
         revision_history_limit: Some(10),
         status_replicas: 0,
+        recreate: false,
     }
 }
 

@@ -503,3 +503,63 @@ fn a_min_ready_change_is_written_onto_the_existing_track() {
     assert!(sim.world().now() >= start + Duration::from_secs(25));
     assert_eq!(live(&sim), vec![("v1".to_owned(), 6, 6)]);
 }
+
+/// `Recreate`: every old pod goes first; the new track is created at the
+/// full count only once no old pod exists or terminates.
+#[test]
+fn recreate_removes_every_old_pod_before_creating_the_new_track() {
+    let v1 = RolloutSpec::builder("v1", 4)
+        .strategy(Strategy::Recreate)
+        .build()
+        .expect("valid spec");
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let first = sim.step().expect("planner step");
+    let actions: Vec<String> = first
+        .decision
+        .actions
+        .iter()
+        .map(|a| a.action.to_string())
+        .collect();
+    assert_eq!(actions, vec!["scale #0 to 0"]);
+    let run = sim.run().expect("settles");
+    assert_eq!(run.phase, Phase::Healthy);
+    assert_eq!(live(&sim), vec![("v2".to_owned(), 4, 4)]);
+    assert!(
+        common::actions(&run)
+            .iter()
+            .any(|a| matches!(a, Action::CreateTrack { replicas: 4, .. })),
+        "the new track is created at the full count"
+    );
+
+    // Old pods still counted by status.replicas, or still terminating, hold the new track back.
+    let v2 = v1.with_template("v2").expect("valid template");
+    let state = RolloutState::adopt(&v2, [AdoptedTrack::new(TrackId(0), 1, "v1")]);
+    let old = |replicas: u32, terminating: u32| {
+        Observation::new(Timestamp::ZERO).with_track(
+            TrackObs::new(TrackId(0), 0, 0, 0)
+                .with_replicas(replicas)
+                .with_terminating(terminating)
+                .with_annotations(4, 4),
+        )
+    };
+    for (replicas, terminating) in [(1, 0), (0, 2)] {
+        let d = plan(&v2, &state, &old(replicas, terminating)).expect("plans");
+        assert!(d.actions.is_empty(), "{:?}", d.actions);
+        assert!(
+            d.explain
+                .iter()
+                .any(|l| l.starts_with("Recreate: waiting for")),
+            "{:?}",
+            d.explain
+        );
+    }
+    let d = plan(&v2, &state, &old(0, 0)).expect("plans");
+    assert!(matches!(
+        d.actions[..],
+        [engine_ops_rollout::PlannedAction {
+            action: Action::CreateTrack { replicas: 4, .. },
+            ..
+        }]
+    ));
+}

@@ -63,7 +63,8 @@ pub fn plan(
     cx.detect_changes();
     cx.take_commands()?;
     match spec.strategy() {
-        Strategy::Rolling(r) => rolling::plan(&mut cx, r),
+        Strategy::Rolling(r) => rolling::plan(&mut cx, Some(r)),
+        Strategy::Recreate => rolling::plan(&mut cx, None),
         Strategy::BlueGreen(b) => blue_green::plan(&mut cx, b),
         Strategy::Canary(c) => canary::plan(&mut cx, c),
     }

@@ -1,17 +1,24 @@
-//! Rolling update: a port of the Deployment controller's `syncDeployment` /
-//! `rolloutRolling` over tracks.
+//! Rolling update and Recreate: a port of the Deployment controller's
+//! `syncDeployment` / `rolloutRolling` / `rolloutRecreate` over tracks.
 
 use super::candidate::PAUSED_GATE;
 use super::{Clock, Counted, Cx};
 use crate::math::{self, ScaleKind, W};
 use crate::{DeadlineAction, Fenceposts, Phase, RollingStrategy, TrackId};
 
-pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
+/// A rolling update with its strategy, or `Recreate` (`None`).
+pub(super) fn plan(cx: &mut Cx<'_>, rolling: Option<&RollingStrategy>) {
     let n = cx.spec.replicas();
-    let f = Fenceposts::resolve(n, r.max_surge, r.max_unavailable);
+    let f = match rolling {
+        Some(r) => Fenceposts::resolve(n, r.max_surge, r.max_unavailable),
+        None => Fenceposts::recreate(n),
+    };
     cx.min_available = f.min_available();
     cx.stamp = (f.replicas, f.max_total());
-    if f.both_zero_rule && n > 0 {
+    if let Some(r) = rolling
+        && f.both_zero_rule
+        && n > 0
+    {
         cx.explain.push(format!(
             "maxSurge {} and maxUnavailable {} both resolve to 0 for {n} replicas: using maxUnavailable 1",
             r.max_surge, r.max_unavailable
@@ -55,6 +62,11 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         let new = new_idx.map(|i| ws[i].id);
         cx.sync_status(new, false, Clock::CountsOnly);
         cx.phase = phase(cx, false);
+        return;
+    }
+
+    if rolling.is_none() {
+        recreate(cx, &f, &mut ws, new_idx, &target);
         return;
     }
 
@@ -126,6 +138,87 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
             ws[new_idx].spec.saturating_sub(ws[new_idx].available),
             cx.revision(new_id)
         ));
+    }
+    cx.sync_status(Some(new_id), complete, Clock::Evaluate);
+    cx.phase = phase(cx, complete);
+}
+
+/// `rolloutRecreate`: every old track with pods goes to 0 (one decision);
+/// while an old pod still exists or terminates nothing else happens; then the
+/// new track is created at, or scaled to, the full count.
+fn recreate(
+    cx: &mut Cx<'_>,
+    f: &Fenceposts,
+    ws: &mut Vec<W>,
+    new_idx: Option<usize>,
+    target: &str,
+) {
+    let n = f.replicas;
+    let new = new_idx.map(|i| ws[i].id);
+    let active_old: Vec<W> = ws
+        .iter()
+        .filter(|w| Some(w.id) != new && w.spec > 0)
+        .copied()
+        .collect();
+    if !active_old.is_empty() {
+        for w in &active_old {
+            scale_to(
+                cx,
+                w.id,
+                w.spec,
+                0,
+                "Recreate: every old pod goes before any new one starts".into(),
+            );
+        }
+        cx.sync_status(new, false, Clock::Evaluate);
+        cx.phase = phase(cx, false);
+        return;
+    }
+    // oldPodsRunning: pods of old tracks that exist or are still terminating.
+    let running: u32 = cx
+        .st
+        .tracks
+        .iter()
+        .filter(|t| Some(t.id) != new)
+        .filter_map(|t| cx.o(t.id))
+        .map(|o| o.replicas + o.terminating)
+        .sum();
+    if running > 0 {
+        cx.explain.push(format!(
+            "Recreate: waiting for {} of older revisions to be gone",
+            Counted(running, "pod")
+        ));
+        cx.sync_status(new, false, Clock::Evaluate);
+        cx.phase = phase(cx, false);
+        return;
+    }
+    let new_id = match new_idx {
+        Some(i) => {
+            cx.progress_new_track(false);
+            // scaleUpNewReplicaSetForRecreate
+            let w = ws[i];
+            if w.spec != n {
+                scale_to(
+                    cx,
+                    w.id,
+                    w.spec,
+                    n,
+                    "Recreate: no old pod is left; the new revision takes every replica".into(),
+                );
+                ws[i].spec = n;
+            }
+            w.id
+        }
+        None => {
+            let i = create_new_track(cx, f, ws, target);
+            ws[i].id
+        }
+    };
+    let status = cx.counts(Some(new_id));
+    let complete = status.updated == n && status.replicas == n && status.available == n;
+    if complete {
+        cx.st.stable = Some(new_id);
+        cx.cleanup_history(&[new_id]);
     }
     cx.sync_status(Some(new_id), complete, Clock::Evaluate);
     cx.phase = phase(cx, complete);

@@ -91,6 +91,16 @@ pub enum Error {
         /// Decisions made before giving up.
         decisions: u64,
     },
+    /// A recording of `kubectl` watch events cannot be replayed.
+    #[error(
+        "cannot replay the recording at event {event}: {reason}; record it with `kubectl get deploy NAME -w -o json --output-watch-events` and `kubectl get rs -w -o json --output-watch-events`, or with tools/k8s-testenv/record"
+    )]
+    InvalidRecording {
+        /// Index of the offending event (or JSON value) in the text.
+        event: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// The simulator was asked to apply an action to a track it does not have.
     #[error(
         "the simulated cluster has no track {track}; create it before scaling or switching to it"

@@ -84,10 +84,17 @@
 //! [`preview`] runs the planner to completion against a copy of a simulated
 //! cluster ([`World`]) and returns a [`Plan`] that prints as a table of steps
 //! with reasons. [`Simulator`] exposes every step, injects failures (pods never
-//! ready, failing checks, a crash of the tool between two actions). To replay a
-//! recorded world (observations from a real control plane, one per line), start
-//! from [`RolloutState::adopt`] with the ReplicaSets that existed and feed each
-//! observation to [`plan`]; `tests/replay.rs` shows the procedure.
+//! ready, failing checks, a crash of the tool between two actions).
+//!
+//! # Checking the planner against a cluster
+//!
+//! [`replay`] turns what `kubectl get deploy NAME -w -o json
+//! --output-watch-events` and `kubectl get rs -w -o json
+//! --output-watch-events` print into [`Observation`]s, one per event, with the
+//! Deployment's spec and the Deployment controller's writes: plan from each
+//! view and compare, or replay the whole recording through one persisted
+//! state. `tests/k8s_fixture.rs` does both with scenarios recorded from a real
+//! kube-controller-manager by `tools/k8s-testenv/record`.
 //!
 //! # Example
 //!
@@ -145,6 +152,7 @@ mod error;
 mod math;
 mod observation;
 mod plan;
+pub mod replay;
 mod sim;
 mod spec;
 mod state;

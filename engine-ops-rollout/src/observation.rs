@@ -229,7 +229,10 @@ pub enum Command {
     Abort,
     /// After an abort: try the same template again (check attempts are renumbered).
     Retry,
-    /// Stop advancing (replica-count changes are still applied).
+    /// Stop advancing. A rolling or Recreate update still applies replica
+    /// changes proportionally (the Deployment controller's `sync`); a
+    /// replica-weighted canary resizes nothing until `Resume`, as Argo
+    /// Rollouts halts while paused.
     Pause,
     /// Continue after `Pause`; the progress deadline restarts.
     Resume,

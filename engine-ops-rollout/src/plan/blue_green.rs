@@ -102,7 +102,13 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
         }
         match stage {
             Stage::Provisioning => {
-                let want = b.preview_replicas.unwrap_or(n).min(n);
+                // A colour that still takes all traffic (a retry before the
+                // abort could switch back) keeps the full count.
+                let want = if cx.obs.traffic.active == Some(c) {
+                    n
+                } else {
+                    b.preview_replicas.unwrap_or(n).min(n)
+                };
                 cx.ensure_size(c, want, "bring the new colour up beside the live one");
                 if cx.o(c).is_some() {
                     cx.set_preview(
@@ -164,8 +170,12 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
                     "promotion: the new colour must reach the full count before the switch",
                 );
                 if cx.avail_of(c) >= n {
-                    cx.switch_active(c, "the new colour is fully available and its gates passed");
                     cx.st.stage = Stage::PostPromotion;
+                    if cx.obs.traffic.active == Some(c) {
+                        // Already live (a retry before the abort switched back).
+                        continue;
+                    }
+                    cx.switch_active(c, "the new colour is fully available and its gates passed");
                     cx.sync_status(Some(c), false, Clock::Hold);
                     return;
                 }

@@ -96,6 +96,15 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
 
     let mut pass = Pass::default();
     for _ in 0..(c.steps.len() + 6) {
+        if let Stage::Step { index, .. } = cx.st.stage
+            && index >= c.steps.len()
+        {
+            // Past the last step: promoting (sized for 100 % and judged in
+            // the same iteration, as Argo does in one sync).
+            cx.st.stage = Stage::Promoting;
+            cx.explain
+                .push("all steps passed: promoting the canary".into());
+        }
         let stage = cx.st.stage;
         let Some(cand) = cx.st.candidate.filter(|_| stage != Stage::Idle) else {
             idle(cx, c, &f, stable, &mut pass);
@@ -117,14 +126,9 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
             cx.defer_promote();
             return;
         }
-        let steps_done = match stage {
-            Stage::Promoting => true,
-            Stage::Step { index, .. } => index >= c.steps.len(),
-            _ => false,
-        };
         if !c.traffic_routing
             && cx.st.paused
-            && steps_done
+            && stage == Stage::Promoting
             && cx.o(cand).is_some_and(|t| t.available >= n)
             && !scaling_event(cx, n, [stable, cand])
         {
@@ -176,9 +180,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
         match stage {
             Stage::Step { index, since } => {
                 let Some(step) = c.steps.get(index) else {
-                    cx.st.stage = Stage::Promoting;
-                    cx.explain
-                        .push("all steps passed: promoting the canary".into());
                     continue;
                 };
                 match run_step(cx, c, &f, [stable, cand], index, since, step) {

@@ -17,6 +17,11 @@ use crate::{CheckRun, RolloutState, Timestamp, TrackId};
 #[non_exhaustive]
 pub enum Action {
     /// Create the track (if it does not exist yet) with this revision, template and size.
+    ///
+    /// Emitted again until the track is observed: a tool whose ReplicaSet
+    /// name (from a template hash) collides with another template's derives a
+    /// new name and creates it then, as the Deployment controller does with
+    /// `collisionCount`.
     CreateTrack {
         /// New track id.
         track: TrackId,
@@ -28,13 +33,33 @@ pub enum Action {
         replicas: u32,
         /// `minReadySeconds` to copy onto it.
         min_ready: Duration,
+        /// The `deployment.kubernetes.io/desired-replicas` annotation to write on it.
+        desired_replicas: u32,
+        /// The `deployment.kubernetes.io/max-replicas` annotation to write on it.
+        max_replicas: u32,
     },
-    /// Set the track's desired size.
+    /// Set the track's desired size and, in the same write, its
+    /// desired-replicas and max-replicas annotations (the size may be
+    /// unchanged when only the annotations are stale, as after a change of
+    /// the rollout's replicas).
     ScaleTrack {
         /// The track.
         track: TrackId,
         /// Absolute size.
         replicas: u32,
+        /// The `deployment.kubernetes.io/desired-replicas` annotation: the rollout's replicas.
+        desired_replicas: u32,
+        /// The `deployment.kubernetes.io/max-replicas` annotation: replicas + maxSurge.
+        max_replicas: u32,
+    },
+    /// Set an existing track's `minReadySeconds` (only that field of the
+    /// spec changed: the Deployment controller updates the current
+    /// ReplicaSet instead of creating a new one).
+    SetMinReady {
+        /// The track.
+        track: TrackId,
+        /// Its new `minReadySeconds`.
+        min_ready: Duration,
     },
     /// Record a new revision number on an existing track (it became current again, e.g. after undo).
     SetRevision {
@@ -98,8 +123,13 @@ impl fmt::Display for Action {
             } => {
                 write!(f, "create {track} rev {revision} `{template}` x{replicas}")
             }
-            Self::ScaleTrack { track, replicas } => write!(f, "scale {track} to {replicas}"),
+            Self::ScaleTrack {
+                track, replicas, ..
+            } => write!(f, "scale {track} to {replicas}"),
             Self::SetRevision { track, revision } => write!(f, "set {track} revision {revision}"),
+            Self::SetMinReady { track, min_ready } => {
+                write!(f, "set {track} minReadySeconds {}", min_ready.as_secs_f64())
+            }
             Self::SetActive { track } => write!(f, "switch active to {track}"),
             Self::SetPreview { track: Some(t) } => write!(f, "point preview at {t}"),
             Self::SetPreview { track: None } => write!(f, "clear preview"),
@@ -203,13 +233,14 @@ pub struct Condition {
 ///
 /// let v2 = RolloutSpec::builder("app:v2", 10).build()?;
 /// let state = RolloutState::adopt(&v2, [
-///     AdoptedTrack::new(TrackId(0), 1, "app:v1").with_annotations(10, 13),
-///     AdoptedTrack::new(TrackId(1), 2, "app:v2").with_annotations(10, 13),
+///     AdoptedTrack::new(TrackId(0), 1, "app:v1"),
+///     AdoptedTrack::new(TrackId(1), 2, "app:v2"),
 /// ]);
 /// // Old 8 available, new 5 asked for and none available yet: maxScaledDown is 0.
+/// // Both carry the annotations of 10 replicas with maxSurge 3.
 /// let obs = Observation::new(Timestamp::from_secs(30))
-///     .with_track(TrackObs::new(TrackId(0), 8, 8, 8))
-///     .with_track(TrackObs::new(TrackId(1), 5, 0, 0));
+///     .with_track(TrackObs::new(TrackId(0), 8, 8, 8).with_annotations(10, 13))
+///     .with_track(TrackObs::new(TrackId(1), 5, 0, 0).with_annotations(10, 13));
 /// let d = plan(&v2, &state, &obs)?;
 /// assert!(d.actions.is_empty());
 /// assert_eq!(d.phase, Phase::Progressing);

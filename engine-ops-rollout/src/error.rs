@@ -14,15 +14,16 @@ use crate::TrackId;
 ///
 /// let err = RolloutSpec::builder("app:v1", 4)
 ///     .strategy(Strategy::Rolling(RollingStrategy::new(
-///         IntOrPercent::Percent(150),
-///         IntOrPercent::Count(1),
+///         IntOrPercent::Percent(150), // maxSurge above 100 % is fine
+///         IntOrPercent::Percent(101),
 ///     )))
 ///     .build()
-///     .expect_err("150 % is refused");
-/// assert!(matches!(&err, Error::InvalidSpec { field, .. } if field == "strategy.rolling.max_surge"));
+///     .expect_err("maxUnavailable 101 % is refused");
+/// assert!(matches!(&err, Error::InvalidSpec { field, .. } if field == "strategy.rolling.max_unavailable"));
 /// assert_eq!(
 ///     err.to_string(),
-///     "invalid rollout spec: `strategy.rolling.max_surge` (150%) is over 100%; use at most 100% or an absolute count"
+///     "invalid rollout spec: `strategy.rolling.max_unavailable` (101%) must not be greater than 100% \
+///      (as the API server refuses `spec.strategy.rollingUpdate.maxUnavailable`); use at most 100% or an absolute count"
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +90,16 @@ pub enum Error {
     SimulationLimit {
         /// Decisions made before giving up.
         decisions: u64,
+    },
+    /// A recording of `kubectl` watch events cannot be replayed.
+    #[error(
+        "cannot replay the recording at event {event}: {reason}; record it with `kubectl get deploy NAME -w -o json --output-watch-events` and `kubectl get rs -w -o json --output-watch-events`, or with tools/k8s-testenv/record"
+    )]
+    InvalidRecording {
+        /// Index of the offending event (or JSON value) in the text.
+        event: usize,
+        /// What is wrong.
+        reason: String,
     },
     /// The simulator was asked to apply an action to a track it does not have.
     #[error(

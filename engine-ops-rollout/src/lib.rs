@@ -44,6 +44,11 @@
 //!   direct port of the Go code, in a world whose status may lag a sync, keeps it
 //!   exact; `tests/k8s_fixture.rs` compares it with recordings of a real
 //!   kube-controller-manager.
+//! - **Recreate** ([`Strategy::Recreate`]), the Deployment controller's other
+//!   strategy: every old track goes to 0 in one decision, nothing else happens
+//!   while an old pod exists or terminates ([`TrackObs::terminating`]), then the
+//!   new track is created (or scaled) at the full count. The same
+//!   differential proptest keeps it exact.
 //! - **Blue-green** ([`BlueGreenStrategy`]): the new colour comes up beside the
 //!   live one (full or preview size), pre-promotion checks (smoke tests) gate
 //!   promotion (automatic, manual or timed), the switch happens only when the new
@@ -52,10 +57,14 @@
 //!   was live before ([`RolloutState::switches`]).
 //! - **Canary** ([`CanaryStrategy`]): weight steps, timed or manual pauses,
 //!   analysis gates and a background analysis with a failed-check threshold;
-//!   replica-weighted with Argo Rollouts' basic-canary arithmetic when there is
-//!   no traffic router (superseded canaries drained within the budget),
-//!   router-weighted otherwise (weight raised only over available pods, lowered
-//!   to 0 before any scale-down on abort).
+//!   replica-weighted with Argo Rollouts' current basic-canary arithmetic when
+//!   there is no traffic router (never above `n + maxSurge`, never fewer
+//!   available pods than `n − maxUnavailable` allows, older tracks drained
+//!   newest revision first after their unavailable pods), router-weighted
+//!   otherwise (weight raised only over available pods, lowered to 0 before any
+//!   scale-down on abort). A template reverted to the stable one mid-canary is
+//!   a rollback, not an abort: the canary is drained and the rollout ends
+//!   Healthy.
 //!
 //! # States
 //!
@@ -75,10 +84,17 @@
 //! [`preview`] runs the planner to completion against a copy of a simulated
 //! cluster ([`World`]) and returns a [`Plan`] that prints as a table of steps
 //! with reasons. [`Simulator`] exposes every step, injects failures (pods never
-//! ready, failing checks, a crash of the tool between two actions). To replay a
-//! recorded world (observations from a real control plane, one per line), start
-//! from [`RolloutState::adopt`] with the ReplicaSets that existed and feed each
-//! observation to [`plan`]; `tests/replay.rs` shows the procedure.
+//! ready, failing checks, a crash of the tool between two actions).
+//!
+//! # Checking the planner against a cluster
+//!
+//! [`replay`] turns what `kubectl get deploy NAME -w -o json
+//! --output-watch-events` and `kubectl get rs -w -o json
+//! --output-watch-events` print into [`Observation`]s, one per event, with the
+//! Deployment's spec and the Deployment controller's writes: plan from each
+//! view and compare, or replay the whole recording through one persisted
+//! state. `tests/k8s_fixture.rs` does both with scenarios recorded from a real
+//! kube-controller-manager by `tools/k8s-testenv/record`.
 //!
 //! # Example
 //!
@@ -115,18 +131,28 @@
 //! No I/O, no clock, no Kubernetes types: `engine-ops-k8s` maps tracks to
 //! ReplicaSets and Services and executes the actions. Checks are run by the
 //! caller; the planner only starts, stops and judges them. It does not model
-//! terminating pods in the surge budget (KEP-3973), Recreate, experiments,
-//! header/mirror routes or HPA interplay.
+//! terminating pods in the surge budget (KEP-3973; `Recreate` does wait for
+//! them), experiments, header/mirror routes or HPA interplay.
+//!
+//! Tracks are identified by [`TrackId`], not by a pod-template hash, so the
+//! Deployment controller's `collisionCount` has no counterpart in the plan:
+//! a tool that names its ReplicaSets after a template hash and finds the name
+//! taken by a different template must do what the controller does (count the
+//! collision, derive another name, create again). Until the track exists the
+//! planner emits the same [`Action::CreateTrack`] again, so the plan is the
+//! same either way.
 //!
 //! # Feature flags
 //!
 //! None.
 
+mod basic_canary;
 mod decision;
 mod error;
 mod math;
 mod observation;
 mod plan;
+pub mod replay;
 mod sim;
 mod spec;
 mod state;

@@ -1,6 +1,7 @@
 //! What the caller reports to the planner.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +85,29 @@ pub struct TrackObs {
     /// Deployment controller's `cleanupDeployment` refuses.
     #[serde(default)]
     pub status_stale: bool,
+    /// The `deployment.kubernetes.io/desired-replicas` annotation: the
+    /// rollout's replicas when the track was last scaled (`None` if absent).
+    /// A track whose annotation differs from the spec's replicas marks a
+    /// scaling event, as it does for the Deployment controller; the planner
+    /// reads it here, never from its own memory, so a resize lost in a crash
+    /// is emitted again.
+    #[serde(default)]
+    pub desired_replicas: Option<u32>,
+    /// The `deployment.kubernetes.io/max-replicas` annotation: replicas +
+    /// maxSurge when the track was last scaled (`None` if absent); the base
+    /// of proportional scaling.
+    #[serde(default)]
+    pub max_replicas: Option<u32>,
+    /// The track's `spec.minReadySeconds` (`None` if not reported). When it
+    /// differs from the spec's, the planner writes the spec's onto the
+    /// current track ([`Action::SetMinReady`](crate::Action::SetMinReady)).
+    #[serde(default)]
+    pub min_ready: Option<Duration>,
+    /// Pods that are terminating (`status.terminatingReplicas`, reported by
+    /// Kubernetes 1.35 and later; 0 if unknown). A `Recreate` rollout waits
+    /// until no old pod is left, terminating ones included.
+    #[serde(default)]
+    pub terminating: u32,
 }
 
 impl TrackObs {
@@ -97,7 +121,33 @@ impl TrackObs {
             ready,
             available,
             status_stale: false,
+            desired_replicas: None,
+            max_replicas: None,
+            min_ready: None,
+            terminating: 0,
         }
+    }
+
+    /// Sets the track's `minReadySeconds`.
+    #[must_use]
+    pub const fn with_min_ready(mut self, min_ready: Duration) -> Self {
+        self.min_ready = Some(min_ready);
+        self
+    }
+
+    /// Sets the pods that are terminating.
+    #[must_use]
+    pub const fn with_terminating(mut self, terminating: u32) -> Self {
+        self.terminating = terminating;
+        self
+    }
+
+    /// Sets the desired-replicas and max-replicas annotations the track carries.
+    #[must_use]
+    pub const fn with_annotations(mut self, desired_replicas: u32, max_replicas: u32) -> Self {
+        self.desired_replicas = Some(desired_replicas);
+        self.max_replicas = Some(max_replicas);
+        self
     }
 
     /// Sets `status.replicas` (pods that exist, e.g. while some still terminate).
@@ -179,7 +229,10 @@ pub enum Command {
     Abort,
     /// After an abort: try the same template again (check attempts are renumbered).
     Retry,
-    /// Stop advancing (replica-count changes are still applied).
+    /// Stop advancing. A rolling or Recreate update still applies replica
+    /// changes proportionally (the Deployment controller's `sync`); a
+    /// replica-weighted canary resizes nothing until `Resume`, as Argo
+    /// Rollouts halts while paused.
     Pause,
     /// Continue after `Pause`; the progress deadline restarts.
     Resume,

@@ -40,6 +40,8 @@ struct SimTrack {
     spec: u32,
     cohorts: Vec<Cohort>,
     scale_down_at: Option<Timestamp>,
+    /// The desired-replicas and max-replicas annotations last written.
+    annotations: (u32, u32),
 }
 
 impl SimTrack {
@@ -250,8 +252,13 @@ impl World {
         let mut obs = Observation::new(self.now).with_traffic(self.traffic);
         for t in &self.tracks {
             let (replicas, ready, available) = t.counts(self.now);
-            obs = obs
-                .with_track(TrackObs::new(t.id, t.spec, ready, available).with_replicas(replicas));
+            let (desired, max) = t.annotations;
+            obs = obs.with_track(
+                TrackObs::new(t.id, t.spec, ready, available)
+                    .with_replicas(replicas)
+                    .with_annotations(desired, max)
+                    .with_min_ready(t.min_ready),
+            );
         }
         for c in self.checks.iter().filter(|c| !c.stopped) {
             let elapsed = self.now.saturating_since(c.started);
@@ -364,6 +371,8 @@ impl World {
                 template,
                 replicas,
                 min_ready,
+                desired_replicas,
+                max_replicas,
             } => {
                 if !self.tracks.iter().any(|t| t.id == *track) {
                     self.tracks.push(SimTrack {
@@ -374,13 +383,25 @@ impl World {
                         spec: 0,
                         cohorts: Vec::new(),
                         scale_down_at: None,
+                        annotations: (*desired_replicas, *max_replicas),
                     });
                     self.tracks.sort_by_key(|t| t.id);
                     self.resize(*track, *replicas)?;
                 }
             }
-            Action::ScaleTrack { track, replicas } => self.resize(*track, *replicas)?,
+            Action::ScaleTrack {
+                track,
+                replicas,
+                desired_replicas,
+                max_replicas,
+            } => {
+                self.track_mut(*track)?.annotations = (*desired_replicas, *max_replicas);
+                self.resize(*track, *replicas)?;
+            }
             Action::SetRevision { track, revision } => self.track_mut(*track)?.revision = *revision,
+            Action::SetMinReady { track, min_ready } => {
+                self.track_mut(*track)?.min_ready = *min_ready
+            }
             Action::SetActive { track } => {
                 self.track_mut(*track)?;
                 self.traffic.active = Some(*track);
@@ -516,8 +537,13 @@ fn describe(action: &Action, tracks: &[TrackView]) -> String {
         Action::CreateTrack {
             revision, replicas, ..
         } => format!("create r{revision} x{replicas}"),
-        Action::ScaleTrack { track, replicas } => format!("scale {} to {replicas}", r(*track)),
+        Action::ScaleTrack {
+            track, replicas, ..
+        } => format!("scale {} to {replicas}", r(*track)),
         Action::SetRevision { track, revision } => format!("relabel {} as r{revision}", r(*track)),
+        Action::SetMinReady { track, min_ready } => {
+            format!("{} minReady {} s", r(*track), min_ready.as_secs_f64())
+        }
         Action::SetActive { track } => format!("switch live to {}", r(*track)),
         Action::SetPreview { track: Some(t) } => format!("preview {}", r(*t)),
         Action::SetPreview { track: None } => "clear preview".to_owned(),

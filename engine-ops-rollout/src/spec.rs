@@ -114,6 +114,19 @@ pub struct Fenceposts {
 }
 
 impl Fenceposts {
+    /// The fenceposts of a `Recreate` Deployment: no surge, and none
+    /// unavailable counted (`MaxSurge` and `MaxUnavailable` are 0 when the
+    /// strategy is not a rolling update).
+    #[must_use]
+    pub const fn recreate(replicas: u32) -> Self {
+        Self {
+            replicas,
+            max_surge: 0,
+            max_unavailable: 0,
+            both_zero_rule: false,
+        }
+    }
+
     /// Resolves both fenceposts for `replicas` desired pods.
     #[must_use]
     pub const fn resolve(
@@ -230,9 +243,11 @@ impl CheckSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RollingStrategy {
-    /// Pods allowed above the desired count (percentages round up). Default 25 %.
+    /// Pods allowed above the desired count (percentages round up, and may be
+    /// above 100 %, as the API server allows). Default 25 %.
     pub max_surge: IntOrPercent,
-    /// Pods allowed to be unavailable (percentages round down). Default 25 %.
+    /// Pods allowed to be unavailable (percentages round down; at most 100 %).
+    /// Default 25 %.
     pub max_unavailable: IntOrPercent,
 }
 
@@ -378,10 +393,19 @@ pub enum CanaryStep {
 /// Canary parameters.
 ///
 /// Without a traffic router (`traffic_routing = false`, the default) the weight is
-/// carried by replica counts, with Argo Rollouts' basic-canary arithmetic
-/// (`CalculateReplicaCountsForCanary`): canary `ceil(w·n/100)`, stable
-/// `ceil((100-w)·n/100)`, scale-ups within `n + maxSurge` (one more pod when
-/// `w·n/100` is fractional), scale-downs within `Σ available - (n - maxUnavailable)`.
+/// carried by replica counts, with Argo Rollouts' current basic-canary
+/// arithmetic (`CalculateReplicaCountsForBasicCanary`): the (canary, stable)
+/// split over `n` pods, or `n + 1` when surge is allowed, that comes closest
+/// to the weight (for weights 1–99 neither side is empty unless `n` is 1
+/// without surge; a tie keeps the larger canary). Each decision resizes one
+/// thing, in Argo's order: the stable track, else the canary, else the older
+/// tracks. Scale-ups stay within `n + maxSurge` (stable first), scale-downs
+/// within `Σ available − (n − maxUnavailable)`; older tracks (superseded
+/// canaries, the previous stable after promotion, a canary whose template was
+/// reverted) lose their unavailable pods first and are then drained newest
+/// revision first. A step is done when both sides hold their counts, every
+/// canary pod is available and no older track has an available pod; the
+/// canary becomes stable once its `n` pods are available after the last step.
 /// With a router the canary gets `ceil(w·n/100)` replicas beside a full-size
 /// stable and the router's weight is raised only once those are available.
 ///
@@ -477,6 +501,12 @@ pub enum Strategy {
     BlueGreen(BlueGreenStrategy),
     /// Canary with weight steps, pauses and analysis.
     Canary(CanaryStrategy),
+    /// Kubernetes' `Recreate`: every old track goes to 0, the new track is
+    /// created (or scaled) to the full count only once no old pod is left,
+    /// terminating ones included. There is downtime by design; the progress
+    /// deadline, pause, proportional scaling, history and undo work as for a
+    /// rolling update.
+    Recreate,
 }
 
 impl Strategy {
@@ -485,6 +515,7 @@ impl Strategy {
             Self::Rolling(_) => "rolling",
             Self::BlueGreen(_) => "blue-green",
             Self::Canary(_) => "canary",
+            Self::Recreate => "recreate",
         }
     }
 }
@@ -686,7 +717,9 @@ impl RolloutSpecBuilder {
     /// # Errors
     ///
     /// [`Error::InvalidSpec`], naming the field, when: the template is empty; a
-    /// percentage is over 100 %; maxSurge and maxUnavailable are both zero; the
+    /// rolling update's maxUnavailable is over 100 % (maxSurge is not bounded,
+    /// as the API server does not bound it); maxSurge and maxUnavailable are
+    /// both zero; the
     /// progress deadline is not longer than `min_ready`; a blue-green preview count
     /// exceeds the replicas; a canary weight is over 100 %; a check name is empty or
     /// repeated, or its failure threshold is 0.
@@ -726,9 +759,12 @@ impl RolloutSpecBuilder {
             ));
         }
         match &self.strategy {
-            Strategy::Rolling(r) => {
-                check_budget("strategy.rolling", r.max_surge, r.max_unavailable)?
-            }
+            Strategy::Rolling(r) => check_budget(
+                "strategy.rolling",
+                r.max_surge,
+                r.max_unavailable,
+                Some("spec.strategy.rollingUpdate"),
+            )?,
             Strategy::BlueGreen(bg) => {
                 if let Some(p) = bg.preview_replicas
                     && p > self.replicas
@@ -758,7 +794,7 @@ impl RolloutSpecBuilder {
                 }
             }
             Strategy::Canary(c) => {
-                check_budget("strategy.canary", c.max_surge, c.max_unavailable)?;
+                check_budget("strategy.canary", c.max_surge, c.max_unavailable, None)?;
                 let mut checks = Vec::new();
                 for (i, step) in c.steps.iter().enumerate() {
                     match step {
@@ -777,6 +813,7 @@ impl RolloutSpecBuilder {
                 }
                 check_names("strategy.canary.checks", &checks)?;
             }
+            Strategy::Recreate => {}
         }
         Ok(RolloutSpec {
             replicas: self.replicas,
@@ -797,21 +834,40 @@ impl TryFrom<RolloutSpecBuilder> for RolloutSpec {
     }
 }
 
-fn check_budget(prefix: &str, surge: IntOrPercent, unavailable: IntOrPercent) -> Result<(), Error> {
-    for (name, v) in [("max_surge", surge), ("max_unavailable", unavailable)] {
-        if let IntOrPercent::Percent(p) = v
-            && p > 100
-        {
-            return Err(Error::InvalidSpec {
-                field: format!("{prefix}.{name}"),
-                reason: format!("({p}%) is over 100%; use at most 100% or an absolute count"),
-            });
-        }
+/// The budget checks of the API server (rolling: `ValidateRollingUpdateDeployment`)
+/// or of Argo Rollouts (canary): maxSurge has no upper bound; maxUnavailable
+/// above 100 % is refused for a rolling update only (Argo clamps it to the
+/// replicas); both may not be zero.
+fn check_budget(
+    prefix: &str,
+    surge: IntOrPercent,
+    unavailable: IntOrPercent,
+    kubernetes_path: Option<&str>,
+) -> Result<(), Error> {
+    let as_kubernetes = |field: &str| {
+        kubernetes_path.map_or_else(String::new, |k| {
+            format!(" (as the API server refuses `{k}.{field}`)")
+        })
+    };
+    if kubernetes_path.is_some()
+        && let IntOrPercent::Percent(p) = unavailable
+        && p > 100
+    {
+        return Err(Error::InvalidSpec {
+            field: format!("{prefix}.max_unavailable"),
+            reason: format!(
+                "({p}%) must not be greater than 100%{}; use at most 100% or an absolute count",
+                as_kubernetes("maxUnavailable")
+            ),
+        });
     }
     if surge.is_zero() && unavailable.is_zero() {
         return Err(Error::InvalidSpec {
             field: format!("{prefix}.max_unavailable"),
-            reason: "may not be 0 when max_surge is 0: the rollout could never replace a pod; allow at least one surge or one unavailable pod".into(),
+            reason: format!(
+                "may not be 0 when max_surge is 0{}: the rollout could never replace a pod; allow at least one surge or one unavailable pod",
+                as_kubernetes("maxUnavailable")
+            ),
         });
     }
     Ok(())
@@ -861,18 +917,28 @@ mod tests {
     }
 
     #[test]
-    fn percent_over_100_is_refused_with_its_field() {
+    fn max_unavailable_over_100_percent_is_refused_with_its_field_max_surge_is_not() {
         let err = RolloutSpec::builder("a", 1)
             .strategy(Strategy::Rolling(RollingStrategy::new(
+                IntOrPercent::Percent(300),
                 IntOrPercent::Percent(101),
-                IntOrPercent::Count(1),
             )))
             .build()
             .expect_err("must be refused");
         assert!(
-            err.to_string().contains("strategy.rolling.max_surge"),
+            err.to_string()
+                .contains("`strategy.rolling.max_unavailable` (101%) must not be greater than 100% (as the API server refuses `spec.strategy.rollingUpdate.maxUnavailable`)"),
             "{err}"
         );
+        // Argo Rollouts bounds neither for a canary (maxUnavailable is clamped to the replicas).
+        let canary = RolloutSpec::builder("a", 4)
+            .strategy(Strategy::Canary(
+                CanaryStrategy::new([])
+                    .budget(IntOrPercent::Percent(300), IntOrPercent::Percent(150)),
+            ))
+            .build()
+            .expect("valid canary");
+        assert_eq!(canary.replicas(), 4);
     }
 
     #[test]

@@ -66,10 +66,6 @@ pub struct TrackRecord {
     pub revision: u64,
     /// Its pod template.
     pub template: Arc<str>,
-    /// `desired-replicas` annotation: the rollout's replicas when it was last scaled.
-    pub desired_replicas: Option<u32>,
-    /// `max-replicas` annotation: replicas + maxSurge when it was last scaled.
-    pub max_replicas: Option<u32>,
     /// When it is due to be scaled to zero.
     pub scale_down_at: Option<Timestamp>,
     /// Whether it has ever been observed (false: its creation may still be pending).
@@ -180,6 +176,10 @@ pub struct RolloutState {
     pub(crate) progress: Option<Progress>,
     pub(crate) last_status: StatusCounts,
     pub(crate) checks: Vec<CheckRecord>,
+    /// A `Promote` arrived in a decision that ended before judging its gate
+    /// (a replica-weighted canary resizing first): it waits for the gate.
+    #[serde(default)]
+    pub(crate) promote_pending: bool,
     pub(crate) switches: Vec<SwitchRecord>,
 }
 
@@ -211,6 +211,7 @@ impl RolloutState {
                 available: 0,
             },
             checks: Vec::new(),
+            promote_pending: false,
             switches: Vec::new(),
         }
     }
@@ -309,14 +310,17 @@ impl RolloutState {
 /// A track that already exists outside the planner (a ReplicaSet found in a
 /// cluster, or one in a recorded world), for [`RolloutState::adopt`].
 ///
+/// Its replica annotations are not part of it: the planner reads them from
+/// each observation ([`TrackObs::desired_replicas`](crate::TrackObs::desired_replicas)).
+///
 /// # Examples
 ///
 /// ```
 /// use engine_ops_rollout::{AdoptedTrack, TrackId};
 ///
-/// // A ReplicaSet with revision 1, desired-replicas 10 and max-replicas 13 annotations.
-/// let rs = AdoptedTrack::new(TrackId(0), 1, "app:v1").with_annotations(10, 13);
-/// assert_eq!(rs.max_replicas, Some(13));
+/// // A ReplicaSet with the revision 1 annotation.
+/// let rs = AdoptedTrack::new(TrackId(0), 1, "app:v1");
+/// assert_eq!(rs.revision, 1);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -327,31 +331,17 @@ pub struct AdoptedTrack {
     pub revision: u64,
     /// Its template.
     pub template: String,
-    /// Its `desired-replicas` annotation, if any.
-    pub desired_replicas: Option<u32>,
-    /// Its `max-replicas` annotation, if any.
-    pub max_replicas: Option<u32>,
 }
 
 impl AdoptedTrack {
-    /// A track without annotations.
+    /// A track with its revision and template.
     #[must_use]
     pub fn new(id: TrackId, revision: u64, template: impl Into<String>) -> Self {
         Self {
             id,
             revision,
             template: template.into(),
-            desired_replicas: None,
-            max_replicas: None,
         }
-    }
-
-    /// Sets the `desired-replicas` and `max-replicas` annotations.
-    #[must_use]
-    pub const fn with_annotations(mut self, desired: u32, max: u32) -> Self {
-        self.desired_replicas = Some(desired);
-        self.max_replicas = Some(max);
-        self
     }
 }
 
@@ -367,8 +357,9 @@ impl RolloutState {
     /// use engine_ops_rollout::{plan, AdoptedTrack, Observation, RolloutSpec, RolloutState, Timestamp, TrackId, TrackObs};
     ///
     /// let v1 = RolloutSpec::builder("app:v1", 10).build()?;
-    /// let state = RolloutState::adopt(&v1, [AdoptedTrack::new(TrackId(7), 3, "app:v1").with_annotations(10, 13)]);
-    /// let obs = Observation::new(Timestamp::ZERO).with_track(TrackObs::new(TrackId(7), 10, 10, 10));
+    /// let state = RolloutState::adopt(&v1, [AdoptedTrack::new(TrackId(7), 3, "app:v1")]);
+    /// let obs = Observation::new(Timestamp::ZERO)
+    ///     .with_track(TrackObs::new(TrackId(7), 10, 10, 10).with_annotations(10, 13));
     /// let d = plan(&v1.with_template("app:v2")?, &state, &obs)?;
     /// assert!(d.actions.iter().any(|a| a.reason.contains("create revision 4")));
     /// # Ok::<(), engine_ops_rollout::Error>(())
@@ -385,8 +376,6 @@ impl RolloutState {
                 id: t.id,
                 revision: t.revision,
                 template: Arc::from(t.template),
-                desired_replicas: t.desired_replicas,
-                max_replicas: t.max_replicas,
                 scale_down_at: None,
                 observed: true,
                 deleting: false,

@@ -76,7 +76,9 @@ fn routed_canary_raises_weight_only_over_available_pods() {
                 );
                 weights.push(weight);
             }
-            if let Action::ScaleTrack { replicas, track } = a.action
+            if let Action::ScaleTrack {
+                replicas, track, ..
+            } = a.action
                 && Some(track) == obs.traffic.active
             {
                 assert!(
@@ -194,44 +196,6 @@ fn operator_abort_of_a_routed_canary_puts_all_traffic_on_stable_in_one_decision(
     assert_eq!(active_template(&sim).as_deref(), Some("v1"));
 }
 
-/// Examples of Argo Rollouts' `CalculateReplicaCountsForCanary` (new RS at 0,
-/// stable fully available): the first decision's sizes. The fifth is its test
-/// "add an extra replica to surge when the setWeight rounding adds another
-/// instance" (its doc comment still shows the older rounding).
-#[test]
-fn argo_documented_basic_canary_counts() {
-    use engine_ops_rollout::IntOrPercent::Count;
-    // (replicas, weight, maxUnavailable, maxSurge) -> (new, stable)
-    let cases = [
-        ((10, 10, 1, 1), (1, 9)),
-        ((10, 30, 0, 3), (3, 10)),
-        ((10, 30, 5, 0), (0, 7)),
-        ((10, 5, 1, 0), (1, 10)),
-        ((1, 5, 0, 1), (1, 1)),
-        ((1, 95, 0, 1), (1, 1)),
-    ];
-    for ((n, w, u, s), expected) in cases {
-        let strategy = CanaryStrategy::new([CanaryStep::SetWeight(w), CanaryStep::Pause(None)])
-            .budget(Count(s), Count(u));
-        let v1 = canary("v1", n, strategy);
-        let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
-        sim.set_spec(v1.with_template("v2").expect("valid template"));
-        sim.step().expect("planner step");
-        let tracks = sim.world().tracks();
-        let size = |t: &str| {
-            tracks
-                .iter()
-                .find(|x| x.template == t)
-                .map_or(0, |x| x.spec)
-        };
-        assert_eq!(
-            (size("v2"), size("v1")),
-            expected,
-            "n={n} w={w} u={u} s={s}"
-        );
-    }
-}
-
 #[test]
 fn a_superseded_replica_weighted_canary_is_drained_within_the_budget() {
     let strategy = CanaryStrategy::new([CanaryStep::SetWeight(40), CanaryStep::Pause(None)])
@@ -298,5 +262,235 @@ fn the_preview_table_columns_line_up() {
     assert!(
         lines.iter().any(|l| l.contains("live=r1 r2@20%")),
         "{table}"
+    );
+}
+
+// ----- replica-weighted canary: Argo Rollouts' current basic-canary arithmetic -----
+
+fn basic(
+    template: &str,
+    n: u32,
+    steps: Vec<CanaryStep>,
+    surge: u32,
+    unavailable: u32,
+) -> RolloutSpec {
+    use engine_ops_rollout::IntOrPercent::Count;
+    canary(
+        template,
+        n,
+        CanaryStrategy::new(steps).budget(Count(surge), Count(unavailable)),
+    )
+}
+
+/// Sizes the decision sets, in order.
+fn scales(d: &engine_ops_rollout::Decision) -> Vec<(engine_ops_rollout::TrackId, u32)> {
+    d.actions
+        .iter()
+        .filter_map(|a| match a.action {
+            Action::ScaleTrack {
+                track, replicas, ..
+            } => Some((track, replicas)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs to the end, asserting after every executed action that the desired
+/// total stays within `max_total` and that no action took available pods
+/// below `min_available` (or below what was available before it).
+fn run_within_budget(sim: &mut Simulator, max_total: u32, min_available: u32) {
+    loop {
+        let before: u32 = sim.world().tracks().iter().map(|t| t.available).sum();
+        let out = sim.step().expect("planner step");
+        let step = sim.steps().last().expect("a step").clone();
+        let mut floor = before.min(min_available);
+        for (tracks, _) in &step.after_each_action {
+            let total: u32 = tracks.iter().map(|t| t.spec).sum();
+            let available: u32 = tracks.iter().map(|t| t.available).sum();
+            assert!(
+                total <= max_total,
+                "desired total {total} above {max_total}: {tracks:?}"
+            );
+            assert!(
+                available >= floor,
+                "{available} available after an action, below {floor}: {tracks:?}"
+            );
+            floor = floor.min(available.max(min_available));
+        }
+        if out.settled {
+            break;
+        }
+    }
+}
+
+/// Argo Rollouts' `TestCanaryRolloutScaleDownOldRsDontScaleDownTooMuch`: 4
+/// replicas, maxSurge 1, maxUnavailable 0, two older ReplicaSets at 5 (all
+/// available) and the stable one at 5 with none available. Only one older set
+/// may go (the newest revision first); the other keeps 4 so that 4 pods stay
+/// available.
+#[test]
+fn older_sets_are_drained_within_the_availability_budget() {
+    use engine_ops_rollout::{
+        AdoptedTrack, Observation, RolloutState, Timestamp, TrackId, TrackObs, plan,
+    };
+    let spec = basic("v3", 4, vec![], 1, 0);
+    let state = RolloutState::adopt(
+        &spec,
+        [
+            AdoptedTrack::new(TrackId(0), 1, "v1"),
+            AdoptedTrack::new(TrackId(1), 2, "v2"),
+            AdoptedTrack::new(TrackId(2), 3, "v3"),
+        ],
+    );
+    // Every ReplicaSet carries the annotations of 4 replicas (maxSurge 1).
+    let obs = Observation::new(Timestamp::ZERO)
+        .with_track(TrackObs::new(TrackId(0), 5, 5, 5).with_annotations(4, 5))
+        .with_track(TrackObs::new(TrackId(1), 5, 5, 5).with_annotations(4, 5))
+        .with_track(TrackObs::new(TrackId(2), 5, 0, 0).with_annotations(4, 5));
+    let d = plan(&spec, &state, &obs).expect("plan");
+    assert_eq!(
+        scales(&d),
+        vec![(TrackId(1), 0), (TrackId(0), 4)],
+        "{:#?}",
+        d.actions
+    );
+}
+
+/// 4 replicas, maxSurge 100 %, maxUnavailable 0, weight 100 %: the canary
+/// runs 4 pods that never become available beside the 4 stable ones. Then
+/// replicas drop to 3: the stable side shrinks first and 3 pods stay
+/// available throughout (Argo keeps stable 3 and canary 3).
+#[test]
+fn a_replica_drop_mid_canary_keeps_the_available_budget() {
+    let v1 = basic(
+        "v1",
+        4,
+        vec![CanaryStep::SetWeight(100), CanaryStep::Pause(None)],
+        4,
+        0,
+    );
+    let mut sim =
+        Simulator::deployed(v1.clone(), World::new().pods_never_ready("v2")).expect("v1 deploys");
+    let v2 = v1.with_template("v2").expect("valid template");
+    sim.set_spec(v2.clone());
+    sim.run().expect("settles");
+    assert_eq!(
+        live(&sim),
+        vec![("v1".to_owned(), 4, 4), ("v2".to_owned(), 4, 0)]
+    );
+    sim.set_spec(v2.with_replicas(3).expect("valid spec"));
+    run_within_budget(&mut sim, 8, 3);
+    assert_eq!(
+        live(&sim),
+        vec![("v1".to_owned(), 3, 3), ("v2".to_owned(), 3, 0)]
+    );
+}
+
+/// Argo's "scale canary to zero on < 50 weight without surge" and "do not
+/// round past maxSurge with uneven setWeight divisor": without surge the
+/// desired total never goes above the replicas.
+#[test]
+fn a_replica_weighted_canary_never_exceeds_max_surge() {
+    for (n, w, at_pause) in [(1, 49, [1, 0]), (10, 5, [9, 1])] {
+        let v1 = basic(
+            "v1",
+            n,
+            vec![CanaryStep::SetWeight(w), CanaryStep::Pause(None)],
+            0,
+            1,
+        );
+        let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+        sim.set_spec(v1.with_template("v2").expect("valid template"));
+        run_within_budget(&mut sim, n, n - 1);
+        let tracks = sim.world().tracks();
+        let sizes: Vec<u32> = tracks.iter().map(|t| t.spec).collect();
+        assert_eq!(sizes, at_pause, "n={n} w={w}");
+        sim.command(Command::Promote);
+        run_within_budget(&mut sim, n, n - 1);
+        assert_eq!(live(&sim), vec![("v2".to_owned(), n, n)], "n={n} w={w}");
+    }
+}
+
+/// Older canaries are drained newest revision first (Argo sorts them with
+/// `sort.Reverse(ReplicaSetsByRevisionNumber)`), within Σ available − (n − maxUnavailable).
+#[test]
+fn older_canaries_drain_newest_revision_first() {
+    use engine_ops_rollout::{
+        AdoptedTrack, Observation, RolloutState, Timestamp, TrackId, TrackObs, plan,
+    };
+    let steps = vec![CanaryStep::SetWeight(20), CanaryStep::Pause(None)];
+    let v1 = basic("v1", 10, steps, 0, 2);
+    let at = |obs: &[(u64, u32, u32)]| {
+        obs.iter().fold(
+            Observation::new(Timestamp::ZERO),
+            |o, &(id, spec, avail)| {
+                o.with_track(
+                    TrackObs::new(TrackId(id), spec, avail, avail).with_annotations(10, 10),
+                )
+            },
+        )
+    };
+    let mut state = RolloutState::adopt(&v1, [AdoptedTrack::new(TrackId(0), 1, "v1")]);
+    let mut seen = vec![(0, 10, 10)];
+    for (i, v) in ["v2", "v3", "v4"].into_iter().enumerate() {
+        let spec = v1.with_template(v).expect("valid template");
+        state = plan(&spec, &state, &at(&seen)).expect("plan").state;
+        seen.push((i as u64 + 1, 0, 0));
+    }
+    let v4 = v1.with_template("v4").expect("valid template");
+    let d = plan(
+        &v4,
+        &state,
+        &at(&[(0, 6, 6), (1, 2, 2), (2, 2, 2), (3, 0, 0)]),
+    )
+    .expect("plan");
+    // 10 available, at least 8 must stay: revision 3 (v3) goes, revision 2 (v2) stays.
+    assert_eq!(scales(&d), vec![(TrackId(2), 0)], "{:#?}", d.actions);
+}
+
+/// A template reverted to the stable one mid-canary is a rollback, not an
+/// abort (as in Argo Rollouts): the stable track stays stable and becomes the
+/// newest revision, the canary is drained as an older set within the budget,
+/// and the rollout ends Healthy, not Degraded.
+#[test]
+fn a_template_reverted_to_stable_drains_the_canary_and_ends_healthy() {
+    let v1 = basic(
+        "v1",
+        10,
+        vec![CanaryStep::SetWeight(40), CanaryStep::Pause(None)],
+        1,
+        1,
+    );
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    sim.run().expect("paused at 40 %");
+    assert_eq!(
+        live(&sim),
+        vec![("v1".to_owned(), 6, 6), ("v2".to_owned(), 4, 4)]
+    );
+    sim.set_spec(v1.clone());
+    let out = sim.step().expect("planner step");
+    assert!(
+        out.decision
+            .condition(engine_ops_rollout::ConditionKind::Aborted)
+            .is_none(),
+        "a revert is not an abort: {:?}",
+        out.decision.explain
+    );
+    run_within_budget(&mut sim, 11, 9);
+    let end = sim.steps().last().expect("a step").phase;
+    assert_eq!(end, Phase::Healthy);
+    assert!(!sim.state().is_aborted());
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 10, 10)]);
+    let v1_revision = sim
+        .world()
+        .tracks()
+        .iter()
+        .find(|t| t.template == "v1")
+        .map(|t| t.revision);
+    assert_eq!(
+        v1_revision,
+        Some(3),
+        "the stable track is the newest revision again"
     );
 }

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use engine_ops_rollout::{
-    Action, BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, Command, Fenceposts,
+    Action, BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, Command, Error, Fenceposts,
     IntOrPercent, Phase, Promotion, RollingStrategy, RolloutSpec, Simulator, Stage, Strategy,
     TrackId, World, plan,
 };
@@ -139,25 +139,56 @@ fn world(s: &Scenario) -> World {
         .check_duration(Duration::from_secs(15))
 }
 
-fn fenceposts(s: &Scenario) -> Option<Fenceposts> {
-    match &s.kind {
-        Kind::Rolling(a, b) => Some(Fenceposts::resolve(s.n, *a, *b)),
-        Kind::Canary {
-            routed: false,
-            surge,
-            unavailable,
-            ..
-        } => Some(Fenceposts::resolve(s.n, *surge, *unavailable)),
+/// An undo the planner refuses (paused, nothing to go back to): an error the
+/// tool reports; nothing changes.
+fn undo_refused(e: &Error, obs: &engine_ops_rollout::Observation) -> bool {
+    matches!(
+        e,
+        Error::UndoWhilePaused | Error::NoPreviousRevision | Error::UnknownRevision { .. }
+    ) && obs
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::Undo { .. }))
+}
+
+/// The surge / unavailable budget of a spec, where it bounds every track
+/// (rolling, replica-weighted canary).
+fn budget_of(spec: &RolloutSpec) -> Option<Fenceposts> {
+    let n = spec.replicas();
+    match spec.strategy() {
+        Strategy::Rolling(r) => Some(Fenceposts::resolve(n, r.max_surge, r.max_unavailable)),
+        Strategy::Canary(c) if !c.traffic_routing => {
+            Some(Fenceposts::resolve(n, c.max_surge, c.max_unavailable))
+        }
         _ => None,
     }
 }
 
 /// One step with every per-decision invariant checked.
 fn checked_step(sim: &mut Simulator, s: &Scenario) -> Result<bool, TestCaseError> {
-    let n = s.n;
+    checked_step_with(sim, s, true)
+}
+
+/// One step with every per-decision invariant checked; `fixed_replicas`: the
+/// replicas never change in this run (a rolling update's new track then never
+/// goes above them).
+fn checked_step_with(
+    sim: &mut Simulator,
+    s: &Scenario,
+    fixed_replicas: bool,
+) -> Result<bool, TestCaseError> {
+    let n = sim.spec().replicas();
     let obs = sim.observe();
     let state = sim.state().clone();
-    let d1 = plan(sim.spec(), &state, &obs).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let d1 = match plan(sim.spec(), &state, &obs) {
+        Ok(d) => d,
+        Err(e) if undo_refused(&e, &obs) => {
+            // The tool reports the refusal; the commands were delivered.
+            prop_assert!(sim.step().is_err());
+            return Ok(false);
+        }
+        Err(e) => return Err(TestCaseError::fail(e.to_string())),
+    };
     let d2 = plan(sim.spec(), &state, &obs).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&d1, &d2, "plan is not deterministic");
 
@@ -214,7 +245,9 @@ fn checked_step(sim: &mut Simulator, s: &Scenario) -> Result<bool, TestCaseError
             }
             // §9.10 / §9.11: the track the active (stable) service selects is
             // never shrunk below the full count while it serves.
-            Action::ScaleTrack { track, replicas } if obs.traffic.active == Some(track) => {
+            Action::ScaleTrack {
+                track, replicas, ..
+            } if obs.traffic.active == Some(track) => {
                 prop_assert!(
                     replicas >= n,
                     "the serving track {} scaled to {} of {}",
@@ -227,32 +260,59 @@ fn checked_step(sim: &mut Simulator, s: &Scenario) -> Result<bool, TestCaseError
         }
         prop_assert!(!a.reason.is_empty(), "every action carries a reason");
     }
-    if let Some(f) = fenceposts(s) {
+    if let Some(f) = budget_of(sim.spec()) {
         let tracks = once.tracks();
         let after_sum: u32 = tracks.iter().map(|t| t.spec).sum();
+        // Pods that are available after the decision (a scale-down removes
+        // pods that are not available first, as the ReplicaSet controller does).
         let after_avail: u32 = tracks.iter().map(|t| t.available).sum();
-        // A replica-weighted canary whose weight does not divide n rounds both
-        // sides up and may use one extra pod (Argo Rollouts' basic canary).
-        let ceiling = f.max_total() + u32::from(matches!(s.kind, Kind::Canary { .. }));
+        let ceiling = f.max_total();
         if spec_sum <= ceiling {
             prop_assert!(
                 after_sum <= ceiling,
-                "surge bound: {} > {}",
+                "surge bound: {} > {} (n {}, maxSurge {})",
+                after_sum,
+                ceiling,
+                n,
+                f.max_surge
+            );
+        } else {
+            // Above the bound (the replicas just went down): never further up.
+            prop_assert!(
+                after_sum <= spec_sum,
+                "above the surge bound and growing: {} -> {} (bound {})",
+                spec_sum,
                 after_sum,
                 ceiling
             );
         }
-        prop_assert!(
-            after_avail >= f.min_available().min(avail_before),
-            "availability bound: {} < min({}, {})",
-            after_avail,
-            f.min_available(),
-            avail_before
-        );
+        // A rolling update's scaling event (a track annotated with other
+        // replicas than the spec's) is the Deployment controller's
+        // proportional scaling: it resizes every track by its share, not by
+        // availability, and the planner does exactly what the controller does
+        // (tests/reference_model.rs). Every other decision keeps the floor.
+        let rolling_scaling_event = matches!(sim.spec().strategy(), Strategy::Rolling(_))
+            && obs
+                .tracks
+                .iter()
+                .any(|t| t.spec_replicas > 0 && t.desired_replicas.is_some_and(|d| d != n));
+        if !rolling_scaling_event {
+            prop_assert!(
+                after_avail >= f.min_available().min(avail_before),
+                "availability bound: {} < min({}, {})",
+                after_avail,
+                f.min_available(),
+                avail_before
+            );
+        }
         // While paused the controller's proportional `sync` spreads n + maxSurge
         // over the active tracks and may put the new one above n, as
         // Kubernetes does; otherwise the new track never exceeds n.
-        if matches!(s.kind, Kind::Rolling(..)) && !state.is_paused() && !d1.state.is_paused() {
+        if fixed_replicas
+            && matches!(s.kind, Kind::Rolling(..))
+            && !state.is_paused()
+            && !d1.state.is_paused()
+        {
             let target = sim.spec().template().to_owned();
             for t in tracks.iter().filter(|t| t.template == target) {
                 prop_assert!(t.spec <= n, "new track above n");
@@ -261,9 +321,12 @@ fn checked_step(sim: &mut Simulator, s: &Scenario) -> Result<bool, TestCaseError
     }
 
     let out = sim.step().map_err(|e| TestCaseError::fail(e.to_string()))?;
-    // Fixpoint: a decision without actions re-planned on the same world changes nothing.
+    // Fixpoint: a decision without actions re-planned on the same world (its
+    // commands delivered already) changes nothing.
     if out.decision.actions.is_empty() {
-        let again = plan(sim.spec(), &out.decision.state, &obs)
+        let mut same = obs.clone();
+        same.commands.clear();
+        let again = plan(sim.spec(), &out.decision.state, &same)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(
             again.actions.is_empty(),
@@ -410,12 +473,14 @@ proptest! {
         let steps = sim.steps()[first..].to_vec();
         for a in steps.iter().flat_map(|st| st.actions.iter()) {
             let advancing = match &a.action {
-                Action::CreateTrack { .. } | Action::SetActive { .. } | Action::StartCheck { .. } => true,
+                // An empty track (a replica-weighted canary's, created at 0) runs nothing.
+                Action::CreateTrack { replicas, .. } => *replicas > 0,
+                Action::SetActive { .. } | Action::StartCheck { .. } => true,
                 Action::SetCanaryWeight { weight, .. } => *weight > traffic.canary_weight,
                 // A paused rolling update runs the controller's proportional `sync`,
                 // which may resize tracks within n + maxSurge (checked per step);
                 // blue-green and canary tracks must not grow at all.
-                Action::ScaleTrack { track, replicas } => {
+                Action::ScaleTrack { track, replicas, .. } => {
                     !matches!(s.kind, Kind::Rolling(..))
                         && before.iter().find(|t| t.track == *track).is_none_or(|t| *replicas > t.spec)
                 }
@@ -429,5 +494,122 @@ proptest! {
         let resumed = sim.run().map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(resumed.phase, Phase::Healthy);
         prop_assert_eq!(common::live(&sim), vec![("v2".to_owned(), s.n, s.n)]);
+    }
+}
+
+// ----- random event orders: replica changes, templates, several commands at once -----
+
+/// Something that happens to a rollout between decisions.
+#[derive(Debug, Clone)]
+enum Ev {
+    /// The tool plans and acts this many times.
+    Decide(u8),
+    /// Time passes (pods become ready and available, checks decide).
+    Wait(u64),
+    /// Commands delivered together with the next decision.
+    Commands(Vec<Command>),
+    /// The rollout's replicas change (an operator or an autoscaler).
+    Replicas(u32),
+    /// A new template; its pods never become ready when the flag is set.
+    NewTemplate(bool),
+    /// The template goes back to the one before.
+    Revert,
+}
+
+fn command() -> impl PropStrategy<Value = Command> {
+    prop_oneof![
+        Just(Command::Pause),
+        Just(Command::Resume),
+        Just(Command::Promote),
+        Just(Command::Abort),
+        Just(Command::Retry),
+        Just(Command::Undo { to_revision: None }),
+    ]
+}
+
+fn ev() -> impl PropStrategy<Value = Ev> {
+    prop_oneof![
+        8 => (1u8..6).prop_map(Ev::Decide),
+        4 => (1u64..25).prop_map(Ev::Wait),
+        3 => prop::collection::vec(command(), 1..4).prop_map(Ev::Commands),
+        2 => (0u32..16).prop_map(Ev::Replicas),
+        2 => prop::bool::weighted(0.3).prop_map(Ev::NewTemplate),
+        1 => Just(Ev::Revert),
+    ]
+}
+
+proptest! {
+    // 600 cases unless PROPTEST_CASES asks for more.
+    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases.max(600), ..ProptestConfig::default() })]
+
+    /// Under random orders of replica changes, new and reverted templates,
+    /// pods that never become ready, and several commands in one observation
+    /// (pause, resume, promote, abort, retry, undo), every decision of a
+    /// rolling update or a replica-weighted canary keeps the desired total
+    /// within replicas + maxSurge and never takes available pods below
+    /// replicas − maxUnavailable (counting only available pods); blue-green
+    /// and routed canaries keep their switch and weight rules. Resumed and
+    /// left alone, every rollout settles.
+    #[test]
+    fn random_event_orders_keep_the_budgets(
+        s in scenario(),
+        events in prop::collection::vec(ev(), 1..40),
+    ) {
+        let v1 = spec(&s, "v1");
+        let mut sim = Simulator::deployed(v1, world(&s)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut templates = vec!["v1".to_owned()];
+        for e in &events {
+            match e {
+                Ev::Decide(k) => {
+                    for _ in 0..*k {
+                        checked_step_with(&mut sim, &s, false)?;
+                    }
+                }
+                Ev::Wait(secs) => {
+                    let t = sim.world().now() + Duration::from_secs(*secs);
+                    sim.world_mut().advance_to(t);
+                }
+                Ev::Commands(cs) => {
+                    for c in cs {
+                        sim.command(*c);
+                    }
+                    checked_step_with(&mut sim, &s, false)?;
+                }
+                Ev::Replicas(n) => {
+                    let next = sim.spec().with_replicas(*n);
+                    // A blue-green preview count above the new replicas is refused.
+                    if let Ok(next) = next {
+                        sim.set_spec(next);
+                    }
+                }
+                Ev::NewTemplate(never_ready) => {
+                    let t = format!("v{}", templates.len() + 1);
+                    if *never_ready {
+                        *sim.world_mut() = sim.world().clone().pods_never_ready(t.clone());
+                    }
+                    templates.push(t.clone());
+                    let next = sim.spec().with_template(t).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    sim.set_spec(next);
+                }
+                Ev::Revert => {
+                    if templates.len() >= 2 {
+                        let t = templates[templates.len() - 2].clone();
+                        templates.push(t.clone());
+                        let next = sim.spec().with_template(t).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        sim.set_spec(next);
+                    }
+                }
+            }
+        }
+        // Left alone (resumed), the rollout settles, keeping the budgets.
+        sim.command(Command::Resume);
+        let mut settled = false;
+        for _ in 0..5_000 {
+            if checked_step_with(&mut sim, &s, false)? {
+                settled = true;
+                break;
+            }
+        }
+        prop_assert!(settled, "did not settle in 5000 decisions");
     }
 }

@@ -1,5 +1,6 @@
-//! A direct port of the Kubernetes Deployment controller's rolling update
-//! (`pkg/controller/deployment/{sync,rolling}.go`, `util/deployment_util.go`),
+//! A direct port of the Kubernetes Deployment controller's rolling update and
+//! Recreate (`pkg/controller/deployment/{sync,rolling,recreate}.go`,
+//! `util/deployment_util.go`),
 //! kept deliberately close to the Go code, and a differential proptest showing
 //! the planner sizes tracks exactly as it does.
 //!
@@ -47,6 +48,8 @@ struct Deployment {
     paused: bool,
     revision_history_limit: Option<i32>,
     status_replicas: i32,
+    /// `strategy.type: Recreate` (otherwise RollingUpdate).
+    recreate: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -83,14 +86,17 @@ fn resolve_fenceposts(d: &Deployment) -> (i32, i32) {
 }
 
 fn max_surge(d: &Deployment) -> i32 {
+    if d.recreate {
+        return 0;
+    }
     resolve_fenceposts(d).0
 }
 
 fn max_unavailable(d: &Deployment) -> i32 {
-    let (_, u) = resolve_fenceposts(d);
-    if d.replicas == 0 {
+    if d.recreate || d.replicas == 0 {
         return 0;
     }
+    let (_, u) = resolve_fenceposts(d);
     u.min(d.replicas)
 }
 
@@ -129,9 +135,12 @@ impl Controller {
                 (Some(n), old)
             }
             None if create => {
+                // NewRSNewReplicas
                 let current: i32 = self.spec_sum(&old);
                 let max_total = d.replicas + max_surge(d);
-                let replicas = if current >= max_total {
+                let replicas = if d.recreate {
+                    d.replicas
+                } else if current >= max_total {
                     0
                 } else {
                     (max_total - current).min(d.replicas)
@@ -190,7 +199,51 @@ impl Controller {
             self.sync(d);
             return false;
         }
+        if d.recreate {
+            return self.rollout_recreate(d);
+        }
         self.rollout_rolling(d)
+    }
+
+    /// `rolloutRecreate`; returns whether the deployment is complete.
+    fn rollout_recreate(&mut self, d: &mut Deployment) -> bool {
+        let (mut new, mut old) = self.get_all(d, false);
+        // scaleDownOldReplicaSetsForRecreate
+        let mut scaled = false;
+        for &o in &old {
+            if self.rss[self.by_name(o)].spec > 0 && self.scale_and_record(o, 0, d) {
+                scaled = true;
+            }
+        }
+        if scaled {
+            self.sync_status(d);
+            return false;
+        }
+        // oldPodsRunning: the old ReplicaSets' pods still exist.
+        let old_pods: i32 = old
+            .iter()
+            .map(|&o| self.rss[self.by_name(o)].status_replicas)
+            .sum();
+        if old_pods > 0 {
+            self.sync_status(d);
+            return false;
+        }
+        if new.is_none() {
+            (new, old) = self.get_all(d, true);
+        }
+        let new = new.expect("created");
+        // scaleUpNewReplicaSetForRecreate
+        self.scale_and_record(new, d.replicas, d);
+        let ni = self.by_name(new);
+        let updated = self.rss[ni].status_replicas;
+        let replicas: i32 = self.rss.iter().map(|r| r.status_replicas).sum();
+        let available: i32 = self.rss.iter().map(|r| r.available).sum();
+        let complete = updated == d.replicas && replicas == d.replicas && available == d.replicas;
+        if complete {
+            self.cleanup_deployment(&old, d);
+        }
+        self.sync_status(d);
+        complete
     }
 
     fn is_scaling_event(&mut self, d: &Deployment) -> bool {
@@ -490,6 +543,8 @@ struct WorldTrack {
     available: u32,
     /// The spec changed since the status was last written.
     status_stale: bool,
+    /// The desired-replicas and max-replicas annotations last written.
+    annotations: (u32, u32),
 }
 
 #[derive(Debug, Clone)]
@@ -506,7 +561,8 @@ impl PlannerSide {
             obs = obs.with_track(
                 TrackObs::new(t.id, t.spec, t.available, t.available)
                     .with_replicas(t.replicas)
-                    .with_status_stale(t.status_stale),
+                    .with_status_stale(t.status_stale)
+                    .with_annotations(t.annotations.0, t.annotations.1),
             );
         }
         for c in self.commands.drain(..) {
@@ -544,7 +600,11 @@ impl PlannerSide {
         for a in &d.actions {
             match &a.action {
                 Action::CreateTrack {
-                    track, replicas, ..
+                    track,
+                    replicas,
+                    desired_replicas,
+                    max_replicas,
+                    ..
                 } => {
                     if !self.world.iter().any(|t| t.id == *track) {
                         self.world.push(WorldTrack {
@@ -553,10 +613,16 @@ impl PlannerSide {
                             replicas: 0,
                             available: 0,
                             status_stale: true,
+                            annotations: (*desired_replicas, *max_replicas),
                         });
                     }
                 }
-                Action::ScaleTrack { track, replicas } => {
+                Action::ScaleTrack {
+                    track,
+                    replicas,
+                    desired_replicas,
+                    max_replicas,
+                } => {
                     let t = self
                         .world
                         .iter_mut()
@@ -564,6 +630,7 @@ impl PlannerSide {
                         .expect("present");
                     t.status_stale |= t.spec != *replicas;
                     t.spec = *replicas;
+                    t.annotations = (*desired_replicas, *max_replicas);
                 }
                 Action::DeleteTrack { track } => self.world.retain(|t| t.id != *track),
                 Action::SetRevision { .. } => {}
@@ -577,11 +644,13 @@ impl PlannerSide {
 }
 
 fn spec_of(d: &Deployment) -> RolloutSpec {
+    let strategy = if d.recreate {
+        Strategy::Recreate
+    } else {
+        Strategy::Rolling(RollingStrategy::new(d.max_surge, d.max_unavailable))
+    };
     RolloutSpec::builder(d.template.clone(), d.replicas as u32)
-        .strategy(Strategy::Rolling(RollingStrategy::new(
-            d.max_surge,
-            d.max_unavailable,
-        )))
+        .strategy(strategy)
         .revision_history_limit(d.revision_history_limit.map(|l| l as u32))
         .build()
         .expect("valid spec")
@@ -633,8 +702,9 @@ fn deployment() -> impl PropStrategy<Value = Deployment> {
         int_or_percent(),
         int_or_percent(),
         prop::option::of(0i32..4),
+        prop::bool::weighted(0.2),
     )
-        .prop_map(|(n, s, u, limit)| {
+        .prop_map(|(n, s, u, limit, recreate)| {
             let zero =
                 |v: IntOrPercent| matches!(v, IntOrPercent::Count(0) | IntOrPercent::Percent(0));
             let u = if zero(s) && zero(u) {
@@ -650,6 +720,7 @@ fn deployment() -> impl PropStrategy<Value = Deployment> {
                 paused: false,
                 revision_history_limit: limit,
                 status_replicas: 0,
+                recreate,
             }
         })
 }
@@ -664,11 +735,26 @@ fn n10_25_25() -> Deployment {
         paused: false,
         revision_history_limit: Some(10),
         status_replicas: 0,
+        recreate: false,
     }
 }
 
 fn sizes(c: &Controller) -> Vec<(u64, u32)> {
     let mut v: Vec<(u64, u32)> = c.rss.iter().map(|r| (r.name, r.spec as u32)).collect();
+    v.sort_unstable();
+    v
+}
+
+/// The desired-replicas and max-replicas annotations of every ReplicaSet.
+fn annotations(c: &Controller) -> Vec<(u64, Option<u32>, Option<u32>)> {
+    let mut v: Vec<_> = c
+        .rss
+        .iter()
+        .map(|r| {
+            let u = |x: Option<i32>| x.map(|x| x as u32);
+            (r.name, u(r.desired_annotation), u(r.max_annotation))
+        })
+        .collect();
     v.sort_unstable();
     v
 }
@@ -692,6 +778,18 @@ fn sync_both(
         &planner_sizes,
         &sizes(reference),
         "sizes differ after a sync of {:?}",
+        d
+    );
+    let mut planner_annotations: Vec<(u64, Option<u32>, Option<u32>)> = ours
+        .world
+        .iter()
+        .map(|t| (t.id.0, Some(t.annotations.0), Some(t.annotations.1)))
+        .collect();
+    planner_annotations.sort_unstable();
+    prop_assert_eq!(
+        &planner_annotations,
+        &annotations(reference),
+        "replica annotations differ after a sync of {:?}",
         d
     );
     if !d.paused {

@@ -36,10 +36,7 @@ fn a_recorded_rolling_update_replays_decision_by_decision() {
     }
 
     // Replay: adopt the ReplicaSet that existed before the rollout, then plan each line.
-    let mut state = RolloutState::adopt(
-        &v1,
-        [AdoptedTrack::new(TrackId(0), 1, "app:v1").with_annotations(10, 13)],
-    );
+    let mut state = RolloutState::adopt(&v1, [AdoptedTrack::new(TrackId(0), 1, "app:v1")]);
     let observations: Vec<Observation> = recording
         .lines()
         .map(|l| serde_json::from_str(l).expect("observation deserialises"))
@@ -55,7 +52,9 @@ fn a_recorded_rolling_update_replays_decision_by_decision() {
                 } => {
                     expected.insert(*track, *replicas);
                 }
-                Action::ScaleTrack { track, replicas } => {
+                Action::ScaleTrack {
+                    track, replicas, ..
+                } => {
                     expected.insert(*track, *replicas);
                 }
                 Action::DeleteTrack { track } => {
@@ -77,4 +76,78 @@ fn a_recorded_rolling_update_replays_decision_by_decision() {
         sizes(last).values().copied().collect::<Vec<_>>(),
         vec![0, 10]
     );
+}
+
+/// What kubectl prints: two watches (one per resource type), each object
+/// pretty-printed over many lines, one stream after the other, not in
+/// resourceVersion order, no header. The replay reads the same recording as
+/// from the sorted one-line file the record script writes.
+#[test]
+fn kubectl_pretty_printed_output_of_two_watches_replays_like_the_recorded_file() {
+    use engine_ops_rollout::replay::Recording;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tools/k8s-testenv/fixtures/replay/rollover.jsonl");
+    let text = std::fs::read_to_string(&path).expect("the committed fixture");
+    let recorded = Recording::parse(&text).expect("parses");
+    let (mut deployments, mut replica_sets) = (String::new(), String::new());
+    for line in text.lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).expect("json line");
+        if v.get("meta").is_some() {
+            continue;
+        }
+        let kind = v
+            .pointer("/object/kind")
+            .and_then(|k| k.as_str())
+            .map(str::to_owned);
+        // kubectl's own output: the event without the record script's timestamp.
+        v.as_object_mut().expect("an object").remove("received_at");
+        let pretty = serde_json::to_string_pretty(&v).expect("serialises") + "\n";
+        match kind.as_deref() {
+            Some("Deployment") => deployments.push_str(&pretty),
+            _ => replica_sets.push_str(&pretty),
+        }
+    }
+    // The ReplicaSet watch's output first, then the Deployment's.
+    let kubectl = Recording::parse(&(replica_sets + &deployments)).expect("parses");
+    assert_eq!(kubectl.replica_sets(), recorded.replica_sets());
+    assert_eq!(kubectl.steps().len(), recorded.steps().len());
+    for (a, b) in kubectl.steps().iter().zip(recorded.steps()) {
+        assert_eq!(
+            (
+                &a.change,
+                &a.spec,
+                a.paused,
+                &a.observation.tracks,
+                &a.tracks
+            ),
+            (
+                &b.change,
+                &b.spec,
+                b.paused,
+                &b.observation.tracks,
+                &b.tracks
+            ),
+            "at resourceVersion {}",
+            a.resource_version
+        );
+    }
+    assert!(
+        kubectl.replica_sets().len() == 3,
+        "a rollover has three ReplicaSets"
+    );
+}
+
+/// Bad input is refused with the event at fault.
+#[test]
+fn a_recording_that_cannot_be_replayed_is_refused_with_its_event() {
+    use engine_ops_rollout::{Error, replay::Recording};
+    let err = Recording::parse("{\"type\":\"ADDED\",\"object\":{\"kind\":\"Deployment\"}} {")
+        .expect_err("refused");
+    assert!(
+        matches!(err, Error::InvalidRecording { event: 0, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("metadata.name"), "{err}");
+    let err = Recording::parse("").expect_err("refused");
+    assert!(err.to_string().contains("holds no Deployment"), "{err}");
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use common::live;
 use engine_ops_rollout::{
     Action, AdoptedTrack, Command, ConditionKind, ConditionStatus, DeadlineAction, Error,
-    Observation, Phase, ProgressReason, RolloutSpec, RolloutState, Simulator, Timestamp, TrackId,
-    TrackObs, World, plan,
+    IntOrPercent, Observation, Phase, ProgressReason, RollingStrategy, RolloutSpec, RolloutState,
+    Simulator, Strategy, Timestamp, TrackId, TrackObs, World, plan,
 };
 
 fn spec(template: &str, n: u32) -> RolloutSpec {
@@ -335,17 +335,22 @@ fn a_lagging_old_status_waits_and_says_why() {
     let state = RolloutState::adopt(
         &v2,
         [
-            AdoptedTrack::new(TrackId(0), 1, "v1").with_annotations(10, 13),
-            AdoptedTrack::new(TrackId(1), 2, "v2").with_annotations(10, 13),
+            AdoptedTrack::new(TrackId(0), 1, "v1"),
+            AdoptedTrack::new(TrackId(1), 2, "v2"),
         ],
     );
     let observe = |old_available: u32| {
         Observation::new(Timestamp::ZERO)
             .with_track(
                 TrackObs::new(TrackId(0), 7, old_available, old_available)
-                    .with_replicas(old_available),
+                    .with_replicas(old_available)
+                    .with_annotations(10, 13),
             )
-            .with_track(TrackObs::new(TrackId(1), 6, 3, 3).with_replicas(3))
+            .with_track(
+                TrackObs::new(TrackId(1), 6, 3, 3)
+                    .with_replicas(3)
+                    .with_annotations(10, 13),
+            )
     };
     let d = plan(&v2, &state, &observe(8)).expect("plans");
     assert!(
@@ -371,7 +376,9 @@ fn a_lagging_old_status_waits_and_says_why() {
             .collect::<Vec<_>>(),
         vec![Action::ScaleTrack {
             track: TrackId(0),
-            replicas: 5
+            replicas: 5,
+            desired_replicas: 10,
+            max_replicas: 13,
         }]
     );
     assert!(
@@ -393,8 +400,8 @@ fn a_stale_status_keeps_an_old_revision_from_deletion() {
     let state = RolloutState::adopt(
         &v2,
         [
-            AdoptedTrack::new(TrackId(0), 1, "v1").with_annotations(3, 4),
-            AdoptedTrack::new(TrackId(1), 2, "v2").with_annotations(3, 4),
+            AdoptedTrack::new(TrackId(0), 1, "v1"),
+            AdoptedTrack::new(TrackId(1), 2, "v2"),
         ],
     );
     let observe = |stale: bool| {
@@ -402,9 +409,10 @@ fn a_stale_status_keeps_an_old_revision_from_deletion() {
             .with_track(
                 TrackObs::new(TrackId(0), 0, 0, 0)
                     .with_replicas(0)
-                    .with_status_stale(stale),
+                    .with_status_stale(stale)
+                    .with_annotations(3, 4),
             )
-            .with_track(TrackObs::new(TrackId(1), 3, 3, 3))
+            .with_track(TrackObs::new(TrackId(1), 3, 3, 3).with_annotations(3, 4))
     };
     let deletes = |stale: bool| {
         let d = plan(&v2, &state, &observe(stale)).expect("plans");
@@ -416,4 +424,142 @@ fn a_stale_status_keeps_an_old_revision_from_deletion() {
     };
     assert_eq!(deletes(true), 0, "deleted a revision whose status lags");
     assert_eq!(deletes(false), 1);
+}
+
+/// The API server accepts `maxSurge: 200%` (only maxUnavailable is capped at
+/// 100 %); a real controller then creates the new ReplicaSet at all 4
+/// replicas at once. The planner accepts it too and does the same.
+#[test]
+fn max_surge_above_100_percent_is_accepted_as_the_api_server_does() {
+    let v1 = RolloutSpec::builder("v1", 4)
+        .strategy(Strategy::Rolling(RollingStrategy::new(
+            IntOrPercent::Percent(200),
+            IntOrPercent::Count(0),
+        )))
+        .build()
+        .expect("maxSurge 200% is valid");
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let out = sim.step().expect("planner step");
+    assert!(
+        matches!(
+            out.decision.actions[0].action,
+            Action::CreateTrack { replicas: 4, .. }
+        ),
+        "{:?}",
+        out.decision.actions
+    );
+    assert_eq!(sim.run().expect("settles").phase, Phase::Healthy);
+    // maxUnavailable above 100 % is refused, on its own field.
+    let err = RolloutSpec::builder("v1", 4)
+        .strategy(Strategy::Rolling(RollingStrategy::new(
+            IntOrPercent::Percent(200),
+            IntOrPercent::Percent(101),
+        )))
+        .build()
+        .expect_err("maxUnavailable 101% is refused");
+    assert!(
+        matches!(&err, engine_ops_rollout::Error::InvalidSpec { field, .. } if field == "strategy.rolling.max_unavailable"),
+        "{err}"
+    );
+}
+
+/// Only `minReadySeconds` changes: the Deployment controller writes it onto
+/// the existing ReplicaSet (no new revision), so pods created from then on
+/// count as available only after it. Here 4 → 6 replicas with the change:
+/// the 2 new pods are ready after 5 s, available after 5 + 20 s.
+#[test]
+fn a_min_ready_change_is_written_onto_the_existing_track() {
+    let v1 = spec("v1", 4);
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    // The old pods have been ready for longer than the new minReadySeconds.
+    let later = sim.world().now() + Duration::from_secs(60);
+    sim.world_mut().advance_to(later);
+    let slower = v1
+        .to_builder()
+        .min_ready(Duration::from_secs(20))
+        .build()
+        .expect("valid spec");
+    sim.set_spec(slower.with_replicas(6).expect("valid spec"));
+    for _ in 0..10 {
+        if sim.world().tracks().iter().map(|t| t.spec).sum::<u32>() == 6 {
+            break;
+        }
+        sim.step().expect("planner step");
+    }
+    let start = sim.world().now();
+    sim.world_mut().advance_to(start + Duration::from_secs(6));
+    let available: u32 = sim.world().tracks().iter().map(|t| t.available).sum();
+    assert_eq!(
+        available, 4,
+        "the new pods count as available before minReadySeconds"
+    );
+    assert_eq!(
+        sim.world().tracks().len(),
+        1,
+        "no new revision for minReadySeconds"
+    );
+    sim.run().expect("settles");
+    assert!(sim.world().now() >= start + Duration::from_secs(25));
+    assert_eq!(live(&sim), vec![("v1".to_owned(), 6, 6)]);
+}
+
+/// `Recreate`: every old pod goes first; the new track is created at the
+/// full count only once no old pod exists or terminates.
+#[test]
+fn recreate_removes_every_old_pod_before_creating_the_new_track() {
+    let v1 = RolloutSpec::builder("v1", 4)
+        .strategy(Strategy::Recreate)
+        .build()
+        .expect("valid spec");
+    let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
+    sim.set_spec(v1.with_template("v2").expect("valid template"));
+    let first = sim.step().expect("planner step");
+    let actions: Vec<String> = first
+        .decision
+        .actions
+        .iter()
+        .map(|a| a.action.to_string())
+        .collect();
+    assert_eq!(actions, vec!["scale #0 to 0"]);
+    let run = sim.run().expect("settles");
+    assert_eq!(run.phase, Phase::Healthy);
+    assert_eq!(live(&sim), vec![("v2".to_owned(), 4, 4)]);
+    assert!(
+        common::actions(&run)
+            .iter()
+            .any(|a| matches!(a, Action::CreateTrack { replicas: 4, .. })),
+        "the new track is created at the full count"
+    );
+
+    // Old pods still counted by status.replicas, or still terminating, hold the new track back.
+    let v2 = v1.with_template("v2").expect("valid template");
+    let state = RolloutState::adopt(&v2, [AdoptedTrack::new(TrackId(0), 1, "v1")]);
+    let old = |replicas: u32, terminating: u32| {
+        Observation::new(Timestamp::ZERO).with_track(
+            TrackObs::new(TrackId(0), 0, 0, 0)
+                .with_replicas(replicas)
+                .with_terminating(terminating)
+                .with_annotations(4, 4),
+        )
+    };
+    for (replicas, terminating) in [(1, 0), (0, 2)] {
+        let d = plan(&v2, &state, &old(replicas, terminating)).expect("plans");
+        assert!(d.actions.is_empty(), "{:?}", d.actions);
+        assert!(
+            d.explain
+                .iter()
+                .any(|l| l.starts_with("Recreate: waiting for")),
+            "{:?}",
+            d.explain
+        );
+    }
+    let d = plan(&v2, &state, &old(0, 0)).expect("plans");
+    assert!(matches!(
+        d.actions[..],
+        [engine_ops_rollout::PlannedAction {
+            action: Action::CreateTrack { replicas: 4, .. },
+            ..
+        }]
+    ));
 }

@@ -44,13 +44,44 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
                     cx.revision(c)
                 ));
             }
-            let id = cx.begin_candidate(stable, &target, Stage::Provisioning);
-            cx.explain.push(format!(
-                "new colour: revision {} (`{target}`)",
-                cx.revision(id)
-            ));
+            let live = cx.obs.traffic.active;
+            match cx
+                .track_with(&target)
+                .filter(|&t| Some(t) == live && t != stable)
+            {
+                // The target's colour already takes all traffic (an undo to
+                // it, or a template changed back while the next colour was
+                // provisioned): it becomes the stable colour at once, never
+                // a candidate brought up again from its preview size.
+                Some(id) => {
+                    cx.sync_revision(id);
+                    cx.st.stable = Some(id);
+                    cx.st.candidate = None;
+                    cx.st.stage = Stage::Idle;
+                    cx.st.aborted = false;
+                    cx.forget_checks();
+                    cx.explain.push(format!(
+                        "revision {} (`{target}`) already takes all traffic: it is the stable colour (fast-track)",
+                        cx.revision(id)
+                    ));
+                    idle(cx, id);
+                    return;
+                }
+                None => {
+                    let id = cx.begin_candidate(stable, &target, Stage::Provisioning);
+                    cx.explain.push(format!(
+                        "new colour: revision {} (`{target}`)",
+                        cx.revision(id)
+                    ));
+                }
+            }
         }
     }
+
+    // The current track (the candidate, or the stable one when nothing is
+    // in flight) runs with the spec's minReadySeconds.
+    let current = cx.st.candidate.unwrap_or(stable);
+    cx.sync_min_ready(current);
 
     if cx.abort {
         abort(cx, "operator abort");
@@ -71,7 +102,13 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
         }
         match stage {
             Stage::Provisioning => {
-                let want = b.preview_replicas.unwrap_or(n).min(n);
+                // A colour that still takes all traffic (a retry before the
+                // abort could switch back) keeps the full count.
+                let want = if cx.obs.traffic.active == Some(c) {
+                    n
+                } else {
+                    b.preview_replicas.unwrap_or(n).min(n)
+                };
                 cx.ensure_size(c, want, "bring the new colour up beside the live one");
                 if cx.o(c).is_some() {
                     cx.set_preview(
@@ -133,8 +170,12 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
                     "promotion: the new colour must reach the full count before the switch",
                 );
                 if cx.avail_of(c) >= n {
-                    cx.switch_active(c, "the new colour is fully available and its gates passed");
                     cx.st.stage = Stage::PostPromotion;
+                    if cx.obs.traffic.active == Some(c) {
+                        // Already live (a retry before the abort switched back).
+                        continue;
+                    }
+                    cx.switch_active(c, "the new colour is fully available and its gates passed");
                     cx.sync_status(Some(c), false, Clock::Hold);
                     return;
                 }

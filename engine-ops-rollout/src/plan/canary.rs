@@ -1,8 +1,11 @@
 //! Canary: weight steps, pauses and analysis gates; replica-weighted within the
 //! surge / unavailable budget, or router-weighted beside a full-size stable.
 
+use std::time::Duration;
+
 use super::candidate::Retarget;
 use super::{Clock, Counted, Cx, Verdict};
+use crate::basic_canary::{self, Other, Pair, Rs};
 use crate::{Action, CanaryStep, CanaryStrategy, Fenceposts, Phase, Stage, Timestamp, TrackId};
 
 pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
@@ -13,20 +16,38 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
     } else {
         f.min_available()
     };
+    cx.stamp = if c.traffic_routing {
+        (n, n)
+    } else {
+        (n, f.max_total())
+    };
     let target = cx.target_arc();
 
-    let Some(stable) = cx.st.stable else {
+    let Some(mut stable) = cx.st.stable else {
         let (id, live) = cx.deploy_first(
             &target,
             "first deployment: no stable revision to compare against",
         );
         if live {
-            idle(cx, c, id);
+            idle(cx, c, &f, id, &mut Pass::default());
         } else {
             cx.wait_for_pods(id);
         }
         return;
     };
+
+    // A routed canary whose promotion already switched the active service
+    // serves all traffic: it is the stable track before anything else is
+    // decided (a new or reverted template must not treat it as a candidate).
+    if c.traffic_routing
+        && cx.st.stage == Stage::Promoting
+        && let Some(cand) = cx.st.candidate
+        && cx.obs.traffic.active == Some(cand)
+    {
+        let at = cx.obs.now + c.scale_down_delay;
+        finish(cx, stable, cand, Some(at));
+        stable = cand;
+    }
 
     let step_zero = Stage::Step {
         index: 0,
@@ -39,7 +60,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
 
     match cx.retarget(stable, &target) {
         Retarget::Unchanged => {}
-        Retarget::BackToStable => abort(cx, "the target template is the stable one again"),
+        Retarget::BackToStable => revert_to_stable(cx, stable),
         Retarget::New { superseded } => {
             if let Some(old) = superseded {
                 cx.retire_candidate(old);
@@ -57,6 +78,11 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
         }
     }
 
+    // The current track (the candidate, or the stable one when nothing is
+    // in flight) runs with the spec's minReadySeconds.
+    let current = cx.st.candidate.unwrap_or(stable);
+    cx.sync_min_ready(current);
+
     if cx.abort {
         abort(cx, "operator abort");
     }
@@ -64,21 +90,56 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
         abort(cx, "progress deadline exceeded");
     }
 
-    match cx.st.candidate {
-        // Without a router, superseded canaries carry traffic in proportion to
-        // their available pods: drain them within the budget.
-        Some(cand) if !c.traffic_routing && cx.st.stage != Stage::Idle => {
-            drain_older(cx, &f, stable, cand);
-        }
-        _ => cx.sweep_others(stable),
+    if c.traffic_routing {
+        cx.sweep_others(stable);
     }
 
+    let mut pass = Pass::default();
     for _ in 0..(c.steps.len() + 6) {
+        if let Stage::Step { index, .. } = cx.st.stage
+            && index >= c.steps.len()
+        {
+            // Past the last step: promoting (sized for 100 % and judged in
+            // the same iteration, as Argo does in one sync).
+            cx.st.stage = Stage::Promoting;
+            cx.explain
+                .push("all steps passed: promoting the canary".into());
+        }
         let stage = cx.st.stage;
         let Some(cand) = cx.st.candidate.filter(|_| stage != Stage::Idle) else {
-            idle(cx, c, stable);
+            idle(cx, c, &f, stable, &mut pass);
             return;
         };
+        if !c.traffic_routing && stage != Stage::Aborted && cx.o(cand).is_none() {
+            // Argo Rollouts creates the canary's ReplicaSet at 0 (even while
+            // paused) and sizes it in a later sync (the stable side may have
+            // to move first).
+            let rev = cx.revision(cand);
+            cx.emit_create(
+                cand,
+                0,
+                format!("create revision {rev} at 0: its size follows from the step's weight"),
+            );
+            if !cx.held_by_pause(cand) {
+                cx.wait_for_pods(cand);
+            }
+            cx.defer_promote();
+            return;
+        }
+        if !c.traffic_routing
+            && cx.st.paused
+            && stage == Stage::Promoting
+            && cx.o(cand).is_some_and(|t| t.available >= n)
+            && !scaling_event(cx, n, [stable, cand])
+        {
+            // Argo promotes a canary whose steps are done and whose pods are
+            // all available even while paused (unless the replicas changed:
+            // that sync only sizes, and sizing waits for Resume); nothing is
+            // resized until Resume.
+            finish(cx, stable, cand, None);
+            idle(cx, c, &f, cand, &mut pass);
+            return;
+        }
         if cx.held_by_pause(cand) {
             return;
         }
@@ -91,12 +152,34 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
             abort(cx, &why);
             continue;
         }
+        // Without a router, every decision first sizes the tracks for the
+        // weight in force (Argo's `reconcileCanaryReplicaSets`), whatever the step.
+        if !c.traffic_routing {
+            // A decision that finds the stable or canary track annotated with
+            // other replicas than the spec's only sizes (Argo's scaling event:
+            // `syncReplicasOnly`); otherwise the step is judged after sizing,
+            // on what was observed before this decision's resize.
+            let scaling = scaling_event(cx, n, [stable, cand]);
+            match pass.reconcile(cx, &f, stable, Some(cand), effective_weight(c, stage)) {
+                Sized::Deferred => {
+                    cx.defer_promote();
+                    return;
+                }
+                _ if scaling => {
+                    if stage == Stage::Aborted {
+                        aborted_status(cx, stable);
+                    } else {
+                        cx.wait_for_pods(cand);
+                    }
+                    cx.defer_promote();
+                    return;
+                }
+                Sized::Wrote | Sized::Unchanged => {}
+            }
+        }
         match stage {
             Stage::Step { index, since } => {
                 let Some(step) = c.steps.get(index) else {
-                    cx.st.stage = Stage::Promoting;
-                    cx.explain
-                        .push("all steps passed: promoting the canary".into());
                     continue;
                 };
                 match run_step(cx, c, &f, [stable, cand], index, since, step) {
@@ -113,14 +196,14 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
                 }
             }
             Stage::Promoting => {
-                if promote(cx, c, &f, stable, cand) {
+                if promote(cx, c, &f, stable, cand, &mut pass) {
                     return;
                 }
                 cx.wait_for_pods(cand);
                 return;
             }
             Stage::Aborted => {
-                aborted(cx, c, &f, stable, cand);
+                aborted(cx, c, stable, cand);
                 return;
             }
             _ => {
@@ -133,6 +216,171 @@ pub(super) fn plan(cx: &mut Cx<'_>, c: &CanaryStrategy) {
     }
     if let Some(cand) = cx.st.candidate {
         cx.wait_for_pods(cand);
+    }
+}
+
+/// The weight in force at a stage without a router: the last `SetWeight` at
+/// or before the current step (0 before the first), 100 once the steps are
+/// done, 0 after an abort (Argo's `GetCurrentSetWeight`).
+fn effective_weight(c: &CanaryStrategy, stage: Stage) -> u32 {
+    match stage {
+        Stage::Step { index, .. } if index < c.steps.len() => c.steps[..=index]
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                CanaryStep::SetWeight(w) => Some(*w),
+                _ => None,
+            })
+            .unwrap_or(0),
+        Stage::Aborted => 0,
+        _ => 100,
+    }
+}
+
+/// Argo's `isScalingEvent`: the stable or canary track has pods and its
+/// desired-replicas annotation names other replicas than the spec's.
+fn scaling_event(cx: &Cx<'_>, n: u32, tracks: [TrackId; 2]) -> bool {
+    tracks.iter().any(|&id| {
+        cx.o(id)
+            .is_some_and(|t| t.spec_replicas > 0 && t.desired_replicas.is_some_and(|d| d != n))
+    })
+}
+
+/// What one sizing pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sized {
+    /// Nothing written.
+    Unchanged,
+    /// A track was written (resized, or its annotation stamped); the step is
+    /// still judged, on the observation, as Argo judges it in the same sync.
+    Wrote,
+    /// An earlier pass of this decision wrote; sizing again must see those
+    /// writes first: the decision ends and asks to be planned again at once.
+    Deferred,
+}
+
+/// The sizing passes of one decision (replica-weighted only).
+#[derive(Debug, Default)]
+struct Pass {
+    /// A pass of this decision emitted a write.
+    wrote: bool,
+}
+
+impl Pass {
+    /// Argo Rollouts' `reconcileCanaryReplicaSets` without a router: the
+    /// stable track first, then the canary (`cand`, or the stable track itself
+    /// when nothing is in flight), then the older tracks (unavailable pods
+    /// first, then newest revision first within the availability budget);
+    /// the first of the three whose size changes ends the pass (a stale
+    /// desired-replicas annotation alone is stamped on the way).
+    fn reconcile(
+        &mut self,
+        cx: &mut Cx<'_>,
+        f: &Fenceposts,
+        stable: TrackId,
+        cand: Option<TrackId>,
+        weight: u32,
+    ) -> Sized {
+        if self.wrote {
+            cx.requeue_in(Duration::ZERO);
+            return Sized::Deferred;
+        }
+        let sized = self.pass(cx, f, stable, cand, weight);
+        self.wrote = sized == Sized::Wrote;
+        sized
+    }
+
+    fn pass(
+        &mut self,
+        cx: &mut Cx<'_>,
+        f: &Fenceposts,
+        stable: TrackId,
+        cand: Option<TrackId>,
+        weight: u32,
+    ) -> Sized {
+        let rs = |cx: &Cx<'_>, id: TrackId| {
+            cx.o(id).map(|t| Rs {
+                spec: t.spec_replicas,
+                replicas: t.replicas,
+                available: t.available,
+            })
+        };
+        let new_id = cand.unwrap_or(stable);
+        let pair = Pair {
+            new: rs(cx, new_id),
+            stable: rs(cx, stable),
+            stable_is_new: cand.is_none(),
+        };
+        let others: Vec<Other> = cx
+            .st
+            .tracks
+            .iter()
+            .filter(|t| !t.deleting && t.id != stable && Some(t.id) != cand)
+            .filter_map(|t| {
+                rs(cx, t.id).map(|rs| Other {
+                    id: t.id,
+                    revision: t.revision,
+                    rs,
+                })
+            })
+            .collect();
+        let others_spec: u64 = others.iter().map(|o| u64::from(o.rs.spec)).sum();
+        let (new_count, stable_count) = basic_canary::replica_counts(f, weight, pair, others_spec);
+        let n = f.replicas;
+        let what = if cand.is_none() {
+            format!("the stable revision takes all {}", Counted(n, "replica"))
+        } else {
+            let (c, s) = basic_canary::approximate_weighted_counts(n, weight, f.max_surge);
+            format!("weight {weight}% carried by replicas (canary {c}, stable {s})")
+        };
+        let why = format!(
+            "{what}; at most {} desired, at least {} available",
+            f.max_total(),
+            f.min_available()
+        );
+        let mut wrote = Sized::Unchanged;
+        let mut write = |cx: &mut Cx<'_>, id: TrackId, count: u32| {
+            let before = cx.actions_len();
+            let resized = cx.ensure_size_and_stamp(id, count, &why);
+            if cx.actions_len() > before {
+                wrote = Sized::Wrote;
+            }
+            resized
+        };
+        if cand.is_some() && pair.stable.is_some() && write(cx, stable, stable_count) {
+            return Sized::Wrote;
+        }
+        if pair.new.is_some() && write(cx, new_id, new_count) {
+            return Sized::Wrote;
+        }
+        let active: Vec<Other> = others.into_iter().filter(|o| o.rs.spec > 0).collect();
+        if active.is_empty() {
+            return wrote;
+        }
+        let available: u64 = cx.obs.tracks.iter().map(|t| u64::from(t.available)).sum();
+        let drained = basic_canary::scale_down_others(f, &active, available);
+        if let Some(id) = drained.stale {
+            cx.explain.push(format!(
+                "older revision {} still reports more available pods than its spec: waiting for its status before draining further",
+                cx.revision(id)
+            ));
+        }
+        for s in &drained.writes {
+            let why = if s.unhealthy {
+                format!(
+                    "an older revision: its {} removed",
+                    Counted(s.from - s.to, "unavailable pod")
+                )
+            } else {
+                format!(
+                    "an older revision, drained newest first within the budget ({available} available, at least {} must stay)",
+                    f.min_available()
+                )
+            };
+            cx.ensure_size(s.id, s.to, &why);
+            wrote = Sized::Wrote;
+        }
+        wrote
     }
 }
 
@@ -209,20 +457,6 @@ fn run_step(
     }
 }
 
-/// Desired (canary, stable) replica counts for weight `w` without a router, as
-/// Argo Rollouts' basic canary: both sides round up, so for 1–99 % neither is
-/// empty (the total may be n + 1, paid for by one extra surge pod).
-pub(crate) fn desired_counts(n: u32, w: u32) -> (u32, u32) {
-    let n64 = u64::from(n);
-    let w = u64::from(w.min(100));
-    let canary = (n64 * w).div_ceil(100);
-    let stable = (n64 * (100 - w)).div_ceil(100);
-    (
-        u32::try_from(canary).unwrap_or(n),
-        u32::try_from(stable).unwrap_or(n),
-    )
-}
-
 /// Routed: ceil(w·n/100) canary pods, at least one for w > 0.
 fn routed_replicas(n: u32, w: u32) -> u32 {
     if w == 0 || n == 0 {
@@ -232,123 +466,14 @@ fn routed_replicas(n: u32, w: u32) -> u32 {
     u32::try_from(c).unwrap_or(n).clamp(1, n)
 }
 
-/// Tracks other than stable and canary that still have pods (superseded canaries).
-fn older(cx: &Cx<'_>, stable: TrackId, cand: TrackId) -> Vec<TrackId> {
-    cx.st
-        .tracks
-        .iter()
-        .filter(|t| !t.deleting && t.id != stable && t.id != cand && cx.spec_of(t.id) > 0)
-        .map(|t| t.id)
-        .collect()
-}
-
-/// Scales older tracks down, oldest first: pods that are not available at
-/// once, available ones within `Σ available - (n - maxUnavailable)` (Argo's
-/// `cleanupUnhealthyReplicas` and `scaleDownOldReplicaSetsForCanary`).
-fn drain_older(cx: &mut Cx<'_>, f: &Fenceposts, stable: TrackId, cand: TrackId) {
-    let available: u32 = cx.obs.tracks.iter().map(|t| t.available).sum();
-    let mut budget = i64::from(available) - i64::from(f.min_available());
-    for id in older(cx, stable, cand) {
-        let (spec, avail) = (cx.spec_of(id), cx.avail_of(id).min(cx.spec_of(id)));
-        let mut to = avail;
-        if budget > 0 {
-            let d = u32::try_from(i64::from(to).min(budget)).unwrap_or(0);
-            to -= d;
-            budget -= i64::from(d);
-        }
-        if to != spec {
-            cx.ensure_size(
-                id,
-                to,
-                "a superseded canary is drained within the availability budget",
-            );
-        }
-    }
-}
-
-/// One step of Argo Rollouts' `CalculateReplicaCountsForCanary` (no router):
-/// scale up within n + maxSurge (+1 when the weight does not divide n), stable
-/// first; scale down within the availability budget, only once no older track
-/// has pods. Returns true when both sides are at their desired counts and
-/// available.
-fn split(
-    cx: &mut Cx<'_>,
-    f: &Fenceposts,
-    stable: TrackId,
-    cand: TrackId,
-    w: u32,
-    why: &str,
-) -> bool {
-    let n = cx.spec.replicas();
-    let (want_new, want_stable) = desired_counts(n, w);
-    let (ss, cs) = (cx.spec_of(stable), cx.spec_of(cand));
-    let (sa, ca) = (cx.avail_of(stable), cx.avail_of(cand));
-    let older = older(cx, stable, cand);
-    let older_total: u32 = older.iter().map(|&id| cx.spec_of(id)).sum();
-    let older_available: u32 = older.iter().map(|&id| cx.avail_of(id)).sum();
-    if cx.o(cand).is_some()
-        && ss == want_stable
-        && cs == want_new
-        && sa == want_stable
-        && ca == want_new
-    {
-        return older_available == 0;
-    }
-    let extra = u32::from((u64::from(n) * u64::from(w)) % 100 != 0);
-    let max_allowed = i64::from(n) + i64::from(f.max_surge) + i64::from(extra);
-    let mut scale_up = max_allowed - i64::from(ss + cs + older_total);
-    let (mut stable_to, mut new_to) = (ss, cs);
-    if ss < want_stable && scale_up > 0 {
-        let gap = i64::from(want_stable - ss);
-        if scale_up < gap {
-            stable_to = ss + u32::try_from(scale_up).unwrap_or(0);
-            scale_up = 0;
-        } else {
-            stable_to = want_stable;
-            scale_up -= gap;
-        }
-    }
-    if cs < want_new && scale_up > 0 {
-        new_to = want_new.min(cs.saturating_add(u32::try_from(scale_up).unwrap_or(u32::MAX)));
-    }
-    if older_total == 0 {
-        // GetReplicasForScaleDown: the side that shrinks counts only its available pods.
-        let increasing = want_new >= cs;
-        let count = |spec: u32, avail: u32, ignore_availability: bool| {
-            if spec < avail || ignore_availability {
-                spec
-            } else {
-                avail
-            }
-        };
-        let total = i64::from(count(cs, ca, !increasing)) + i64::from(count(ss, sa, increasing));
-        let mut down = total - i64::from(f.min_available());
-        if down > 0 {
-            if cs > want_new {
-                let excess = i64::from(cs - want_new);
-                if down > excess {
-                    new_to = want_new;
-                    down -= excess;
-                } else {
-                    new_to = cs - u32::try_from(down).unwrap_or(0);
-                    down = 0;
-                }
-            }
-            if ss > want_stable && down > 0 {
-                let excess = i64::from(ss - want_stable);
-                stable_to = if down > excess {
-                    want_stable
-                } else {
-                    ss - u32::try_from(down).unwrap_or(0)
-                };
-            }
-        }
-    }
-    cx.ensure_size(stable, stable_to, why);
-    cx.ensure_size(cand, new_to, why);
-    false
-}
-
+/// Whether a `SetWeight(w)` step is done.
+///
+/// Without a router: the counts are those Argo's arithmetic settles on for
+/// `w`, the canary's pods all available, the stable's all created and no
+/// older track with an available pod (`AtDesiredReplicaCountsForCanary`);
+/// the sizing pass before the step already moved the tracks towards them.
+/// With a router: the canary has `ceil(w·n/100)` available pods beside a
+/// full-size stable, then the router's weight is set to `w`.
 fn set_weight(
     cx: &mut Cx<'_>,
     c: &CanaryStrategy,
@@ -359,15 +484,26 @@ fn set_weight(
 ) -> bool {
     let n = cx.spec.replicas();
     if !c.traffic_routing {
-        let (ct, st) = desired_counts(n, w);
-        return split(
-            cx,
-            f,
-            stable,
-            cand,
-            w,
-            &format!("weight {w}% carried by replicas: canary {ct}, stable {st}"),
-        );
+        let rs = |id: TrackId| {
+            cx.o(id).map(|t| Rs {
+                spec: t.spec_replicas,
+                replicas: t.replicas,
+                available: t.available,
+            })
+        };
+        let pair = Pair {
+            new: rs(cand),
+            stable: rs(stable),
+            stable_is_new: false,
+        };
+        let others: Vec<Rs> = cx
+            .st
+            .tracks
+            .iter()
+            .filter(|t| !t.deleting && t.id != stable && t.id != cand)
+            .filter_map(|t| rs(t.id))
+            .collect();
+        return basic_canary::at_desired(f, w, pair, &others);
     }
     let need = routed_replicas(n, w);
     let t = cx.obs.traffic;
@@ -422,25 +558,25 @@ fn set_weight(
 }
 
 /// Promotion; true when this decision ended the rollout or emitted its step.
+///
+/// Without a router the tracks were sized for 100 % before this (the canary
+/// grows, the stable side shrinks, within the budget); once every desired
+/// canary pod is available the canary becomes the stable track (Argo's
+/// `shouldFullPromote`) and the previous stable one is drained as an older
+/// track.
 fn promote(
     cx: &mut Cx<'_>,
     c: &CanaryStrategy,
     f: &Fenceposts,
     stable: TrackId,
     cand: TrackId,
+    pass: &mut Pass,
 ) -> bool {
     let n = cx.spec.replicas();
     if !c.traffic_routing {
-        if split(
-            cx,
-            f,
-            stable,
-            cand,
-            100,
-            "promotion: the canary takes the full count",
-        ) {
+        if cx.o(cand).is_some() && cx.avail_of(cand) >= n {
             finish(cx, stable, cand, None);
-            idle(cx, c, cand);
+            idle(cx, c, f, cand, pass);
             return true;
         }
         return false;
@@ -471,7 +607,7 @@ fn promote(
     }
     let at = cx.obs.now + c.scale_down_delay;
     finish(cx, stable, cand, Some(at));
-    idle(cx, c, cand);
+    idle(cx, c, f, cand, pass);
     true
 }
 
@@ -504,6 +640,31 @@ fn abort(cx: &mut Cx<'_>, why: &str) {
     cx.mark_aborted(why);
 }
 
+/// The template is the stable one again while a canary is in flight (or
+/// aborted): a rollback, not an abort, as Argo Rollouts treats it. The stable
+/// track stays stable and becomes the newest revision, the canary's traffic
+/// goes back first (with a router), and the canary is drained as an older
+/// track (without a router: within the budget, newest revision first). The
+/// rollout then completes as Healthy.
+fn revert_to_stable(cx: &mut Cx<'_>, stable: TrackId) {
+    let Some(old) = cx.st.candidate else { return };
+    let rev = cx.revision(old);
+    cx.retire_candidate(old);
+    zero_weight(
+        cx,
+        old,
+        "template reverted to the stable revision: traffic back to stable before the canary is drained",
+    );
+    cx.st.candidate = None;
+    cx.st.stage = Stage::Idle;
+    cx.st.aborted = false;
+    cx.sync_revision(stable);
+    cx.explain.push(format!(
+        "template reverted to the stable revision {}: a rollback, not an abort; revision {rev} is drained",
+        cx.revision(stable)
+    ));
+}
+
 fn zero_weight(cx: &mut Cx<'_>, cand: TrackId, why: &str) {
     let t = cx.obs.traffic;
     if t.canary == Some(cand) && t.canary_weight > 0 {
@@ -517,7 +678,9 @@ fn zero_weight(cx: &mut Cx<'_>, cand: TrackId, why: &str) {
     }
 }
 
-fn aborted(cx: &mut Cx<'_>, c: &CanaryStrategy, f: &Fenceposts, stable: TrackId, cand: TrackId) {
+/// Aborted: without a router the sizing pass for weight 0 already brought
+/// capacity back to the stable track; with one, the weight goes to 0 first.
+fn aborted(cx: &mut Cx<'_>, c: &CanaryStrategy, stable: TrackId, cand: TrackId) {
     let n = cx.spec.replicas();
     if c.traffic_routing {
         zero_weight(
@@ -534,31 +697,29 @@ fn aborted(cx: &mut Cx<'_>, c: &CanaryStrategy, f: &Fenceposts, stable: TrackId,
         cx.ensure_size(stable, n, "abort: the stable revision serves everything");
         let t = cx.obs.traffic;
         let weight_gone = !(t.canary == Some(cand) && t.canary_weight > 0);
-        if weight_gone {
+        if weight_gone && cx.o(cand).is_some() {
             cx.scale_down_aborted(
                 cand,
                 c.abort_scale_down_delay,
                 "aborted canary, at weight 0",
             );
         }
-    } else {
-        split(
-            cx,
-            f,
-            stable,
-            cand,
-            0,
-            "abort: capacity back to the stable revision within the budget",
-        );
     }
+    aborted_status(cx, stable);
+}
+
+fn aborted_status(cx: &mut Cx<'_>, stable: TrackId) {
     cx.sync_status(Some(stable), false, Clock::CountsOnly);
     cx.phase = Phase::Degraded;
 }
 
-fn idle(cx: &mut Cx<'_>, c: &CanaryStrategy, stable: TrackId) {
+/// Nothing in flight: the stable track runs the desired count. Without a
+/// router older tracks are drained by the sizing pass (Argo with the stable
+/// track as its new one); with one they are swept once their traffic is gone.
+fn idle(cx: &mut Cx<'_>, c: &CanaryStrategy, f: &Fenceposts, stable: TrackId, pass: &mut Pass) {
     let n = cx.spec.replicas();
-    cx.ensure_size(stable, n, "the stable revision runs the desired count");
     if c.traffic_routing {
+        cx.ensure_size(stable, n, "the stable revision runs the desired count");
         if cx.obs.traffic.active != Some(stable) && cx.avail_of(stable) >= n {
             cx.switch_active(stable, "the stable service must select the stable revision");
         }
@@ -574,33 +735,31 @@ fn idle(cx: &mut Cx<'_>, c: &CanaryStrategy, stable: TrackId) {
                 "no canary in flight: weight back to 0".into(),
             );
         }
+        cx.sweep(&[stable]);
+    } else if cx.o(stable).is_some() && !cx.st.paused {
+        // Argo halts every resize while the rollout is paused.
+        pass.reconcile(cx, f, stable, None, 100);
     }
-    cx.sweep(&[stable]);
     cx.cleanup_history(&[stable]);
-    let complete = cx.avail_of(stable) >= n;
-    cx.sync_status(Some(stable), complete, Clock::Evaluate);
+    let others_drained = cx
+        .obs
+        .tracks
+        .iter()
+        .all(|t| t.track == stable || (t.spec_replicas == 0 && t.available == 0));
+    let complete = cx.avail_of(stable) >= n && (c.traffic_routing || others_drained);
+    // While paused (nothing is resized) the progress deadline does not run.
+    let clock = if cx.st.paused && !complete {
+        Clock::Hold
+    } else {
+        Clock::Evaluate
+    };
+    cx.sync_status(Some(stable), complete, clock);
     cx.phase = cx.idle_phase(complete);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn desired_counts_round_both_sides_up() {
-        for n in 1..50 {
-            for w in 1..100 {
-                let (c, s) = desired_counts(n, w);
-                assert!(c >= 1 && s >= 1, "n={n} w={w}");
-                assert!(c + s == n || c + s == n + 1, "n={n} w={w}");
-            }
-        }
-        assert_eq!(desired_counts(10, 20), (2, 8));
-        assert_eq!(desired_counts(10, 25), (3, 8));
-        assert_eq!(desired_counts(1, 5), (1, 1));
-        assert_eq!(desired_counts(10, 0), (0, 10));
-        assert_eq!(desired_counts(10, 100), (10, 0));
-    }
 
     #[test]
     fn routed_replicas_round_up() {

@@ -12,7 +12,8 @@ pub(super) const PAUSED_GATE: &str = "paused by operator; Resume continues the r
 pub(super) enum Retarget {
     /// The candidate (or the idle stable track) already holds the target.
     Unchanged,
-    /// The target is the stable template again while a candidate is in flight.
+    /// The target is the stable template again while a candidate is in
+    /// flight or aborted.
     BackToStable,
     /// A new template: start a candidate for it, retiring the one in flight (if any).
     New {
@@ -30,7 +31,7 @@ impl Cx<'_> {
         }
         let in_flight = self.st.stage != Stage::Idle;
         if self.template_of(stable).unwrap_or_default() == target {
-            if candidate.is_some() && in_flight && self.st.stage != Stage::Aborted {
+            if candidate.is_some() && in_flight {
                 return Retarget::BackToStable;
             }
             return Retarget::Unchanged;

@@ -63,10 +63,12 @@ pub fn plan(
     cx.detect_changes();
     cx.take_commands()?;
     match spec.strategy() {
-        Strategy::Rolling(r) => rolling::plan(&mut cx, r),
+        Strategy::Rolling(r) => rolling::plan(&mut cx, Some(r)),
+        Strategy::Recreate => rolling::plan(&mut cx, None),
         Strategy::BlueGreen(b) => blue_green::plan(&mut cx, b),
         Strategy::Canary(c) => canary::plan(&mut cx, c),
     }
+    cx.stop_unwanted_checks();
     Ok(cx.finish())
 }
 
@@ -108,6 +110,9 @@ pub(crate) struct Cx<'a> {
     pub(crate) explain: Vec<String>,
     pub(crate) phase: Phase,
     pub(crate) min_available: u32,
+    /// The desired-replicas and max-replicas annotations every create and
+    /// resize writes: the replicas and replicas + maxSurge of the strategy.
+    pub(crate) stamp: (u32, u32),
     pub(crate) gate: Option<String>,
     requeue: Option<Duration>,
     pub(crate) promote: bool,
@@ -125,6 +130,7 @@ impl<'a> Cx<'a> {
             explain: Vec::new(),
             phase: Phase::Progressing,
             min_available: spec.replicas(),
+            stamp: (spec.replicas(), spec.replicas()),
             gate: None,
             requeue: None,
             promote: false,
@@ -208,6 +214,7 @@ impl<'a> Cx<'a> {
     }
 
     fn take_commands(&mut self) -> Result<(), Error> {
+        self.promote = std::mem::take(&mut self.st.promote_pending);
         for c in &self.obs.commands {
             match *c {
                 Command::Pause => {
@@ -334,6 +341,17 @@ impl<'a> Cx<'a> {
         self.actions.push(PlannedAction { action, reason });
     }
 
+    /// The decision ends before its gates are judged: a `Promote` it carries
+    /// waits for the next one.
+    pub(crate) fn defer_promote(&mut self) {
+        self.st.promote_pending = self.promote;
+    }
+
+    /// Actions emitted so far in this decision.
+    pub(crate) fn actions_len(&self) -> usize {
+        self.actions.len()
+    }
+
     pub(crate) fn requeue_in(&mut self, d: Duration) {
         self.requeue = Some(self.requeue.map_or(d, |r| r.min(d)));
     }
@@ -352,8 +370,6 @@ impl<'a> Cx<'a> {
             id,
             revision,
             template: Arc::from(template),
-            desired_replicas: None,
-            max_replicas: None,
             scale_down_at: None,
             observed: false,
             deleting: false,
@@ -374,6 +390,21 @@ impl<'a> Cx<'a> {
                 template,
                 replicas,
                 min_ready: self.spec.min_ready(),
+                desired_replicas: self.stamp.0,
+                max_replicas: self.stamp.1,
+            },
+            reason,
+        );
+    }
+
+    /// Emits `ScaleTrack` to `replicas`, stamping the strategy's annotations.
+    pub(crate) fn emit_scale(&mut self, id: TrackId, replicas: u32, reason: String) {
+        self.act(
+            Action::ScaleTrack {
+                track: id,
+                replicas,
+                desired_replicas: self.stamp.0,
+                max_replicas: self.stamp.1,
             },
             reason,
         );
@@ -395,18 +426,36 @@ impl<'a> Cx<'a> {
             }
             Some(t) if t.spec_replicas != replicas => {
                 let (from, rev) = (t.spec_replicas, self.revision(id));
-                self.act(
-                    Action::ScaleTrack {
-                        track: id,
-                        replicas,
-                    },
+                self.emit_scale(
+                    id,
+                    replicas,
                     format!("scale revision {rev} from {from} to {replicas}: {why}"),
                 );
             }
             Some(_) => {}
         }
-        if let Some(r) = self.record_mut(id) {
-            r.desired_replicas = Some(replicas);
+    }
+
+    /// Like [`ensure_size`](Self::ensure_size), but also writes when only the
+    /// track's desired-replicas annotation is stale (Argo Rollouts'
+    /// `scaleReplicaSetAndRecordEvent`). Returns true when the size changes.
+    pub(crate) fn ensure_size_and_stamp(&mut self, id: TrackId, replicas: u32, why: &str) -> bool {
+        match self.o(id) {
+            Some(t) if t.spec_replicas == replicas && t.desired_replicas != Some(self.stamp.0) => {
+                let rev = self.revision(id);
+                let n = self.stamp.0;
+                self.emit_scale(
+                    id,
+                    replicas,
+                    format!("revision {rev} stays at {replicas}; its desired-replicas annotation becomes {n}"),
+                );
+                false
+            }
+            Some(t) if t.spec_replicas == replicas => false,
+            _ => {
+                self.ensure_size(id, replicas, why);
+                true
+            }
         }
     }
 
@@ -446,6 +495,10 @@ impl<'a> Cx<'a> {
 
     /// Sets (once) and announces the track's scale-down time.
     pub(crate) fn schedule_scale_down(&mut self, id: TrackId, at: Timestamp, why: &str) {
+        if self.o(id).is_none() {
+            // Never created (or gone): nothing to scale down.
+            return;
+        }
         let rev = self.revision(id);
         let Some(r) = self.record_mut(id) else { return };
         if r.scale_down_at.is_some() {
@@ -486,7 +539,7 @@ impl<'a> Cx<'a> {
             let scaled_up = self
                 .actions
                 .iter()
-                .any(|a| matches!(a.action, Action::ScaleTrack { track, replicas } if track == id && replicas > 0));
+                .any(|a| matches!(a.action, Action::ScaleTrack { track, replicas, .. } if track == id && replicas > 0));
             if scaled_up {
                 continue;
             }
@@ -521,6 +574,29 @@ impl<'a> Cx<'a> {
             self.act(
                 Action::SetRevision { track: id, revision },
                 format!("revision {old_rev} is the target again (undo or abort): it becomes revision {revision}"),
+            );
+        }
+    }
+
+    /// `getNewReplicaSet`: the current track gets the spec's `minReadySeconds`
+    /// when only that changed (no new revision for it).
+    pub(crate) fn sync_min_ready(&mut self, id: TrackId) {
+        let want = self.spec.min_ready();
+        let Some(have) = self.o(id).and_then(|t| t.min_ready) else {
+            return;
+        };
+        if have != want {
+            let rev = self.revision(id);
+            self.act(
+                Action::SetMinReady {
+                    track: id,
+                    min_ready: want,
+                },
+                format!(
+                    "revision {rev} runs with minReadySeconds {} s, the spec asks for {} s",
+                    have.as_secs_f64(),
+                    want.as_secs_f64()
+                ),
             );
         }
     }
@@ -647,6 +723,26 @@ impl<'a> Cx<'a> {
             self.act(
                 Action::StopCheck { run: run.clone() },
                 format!("stop check {run}: {why}"),
+            );
+        }
+    }
+
+    /// Stops every observed run still running that this rollout no longer
+    /// wants (stopped, or forgotten once the rollout settled): a `StopCheck`
+    /// lost in a crash is emitted again.
+    fn stop_unwanted_checks(&mut self) {
+        let unwanted: Vec<CheckRun> = self
+            .obs
+            .checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Running)
+            .filter(|c| !self.st.checks.iter().any(|r| r.run == c.run && !r.stopped))
+            .map(|c| c.run.clone())
+            .collect();
+        for run in unwanted {
+            self.act(
+                Action::StopCheck { run: run.clone() },
+                format!("stop check {run}: it still runs, and this rollout no longer needs it"),
             );
         }
     }

@@ -1,16 +1,24 @@
-//! Rolling update: a port of the Deployment controller's `syncDeployment` /
-//! `rolloutRolling` over tracks.
+//! Rolling update and Recreate: a port of the Deployment controller's
+//! `syncDeployment` / `rolloutRolling` / `rolloutRecreate` over tracks.
 
 use super::candidate::PAUSED_GATE;
 use super::{Clock, Counted, Cx};
 use crate::math::{self, ScaleKind, W};
-use crate::{Action, DeadlineAction, Fenceposts, Phase, RollingStrategy, TrackId};
+use crate::{DeadlineAction, Fenceposts, Phase, RollingStrategy, TrackId};
 
-pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
+/// A rolling update with its strategy, or `Recreate` (`None`).
+pub(super) fn plan(cx: &mut Cx<'_>, rolling: Option<&RollingStrategy>) {
     let n = cx.spec.replicas();
-    let f = Fenceposts::resolve(n, r.max_surge, r.max_unavailable);
+    let f = match rolling {
+        Some(r) => Fenceposts::resolve(n, r.max_surge, r.max_unavailable),
+        None => Fenceposts::recreate(n),
+    };
     cx.min_available = f.min_available();
-    if f.both_zero_rule && n > 0 {
+    cx.stamp = (f.replicas, f.max_total());
+    if let Some(r) = rolling
+        && f.both_zero_rule
+        && n > 0
+    {
         cx.explain.push(format!(
             "maxSurge {} and maxUnavailable {} both resolve to 0 for {n} replicas: using maxUnavailable 1",
             r.max_surge, r.max_unavailable
@@ -25,6 +33,7 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         .position(|w| cx.template_of(w.id) == Some(&*target));
     if let Some(i) = new_idx {
         cx.sync_revision(ws[i].id);
+        cx.sync_min_ready(ws[i].id);
     }
 
     // syncDeployment step 2–3: paused → proportional scaling and history only.
@@ -34,7 +43,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         if let Some(kind) = math::scale(&f, &mut ws, new_idx, cx.st.last_status.replicas) {
             emit_scale(cx, &before, &ws, kind);
         }
-        store_annotations(cx, &ws);
         let protected: Vec<TrackId> = new_idx.map(|i| ws[i].id).into_iter().collect();
         cx.cleanup_history(&protected);
         let new = new_idx.map(|i| ws[i].id);
@@ -51,10 +59,14 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         if let Some(kind) = math::scale(&f, &mut ws, new_idx, cx.st.last_status.replicas) {
             emit_scale(cx, &before, &ws, kind);
         }
-        store_annotations(cx, &ws);
         let new = new_idx.map(|i| ws[i].id);
         cx.sync_status(new, false, Clock::CountsOnly);
         cx.phase = phase(cx, false);
+        return;
+    }
+
+    if rolling.is_none() {
+        recreate(cx, &f, &mut ws, new_idx, &target);
         return;
     }
 
@@ -84,7 +96,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
         ws[new_idx].spec = to;
         ws[new_idx].desired = Some(n);
         ws[new_idx].max = Some(f.max_total());
-        store_annotations(cx, &ws);
         cx.sync_status(Some(new_id), false, Clock::Evaluate);
         cx.phase = phase(cx, false);
         return;
@@ -111,7 +122,6 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
             let why = old_scale_reason(c, avail, max_scaled_down, f.min_available());
             scale_to(cx, ws[c.index].id, c.from, ws[c.index].spec, why);
         }
-        store_annotations(cx, &ws);
         cx.sync_status(Some(new_id), false, Clock::Evaluate);
         cx.phase = phase(cx, false);
         return;
@@ -128,6 +138,87 @@ pub(super) fn plan(cx: &mut Cx<'_>, r: &RollingStrategy) {
             ws[new_idx].spec.saturating_sub(ws[new_idx].available),
             cx.revision(new_id)
         ));
+    }
+    cx.sync_status(Some(new_id), complete, Clock::Evaluate);
+    cx.phase = phase(cx, complete);
+}
+
+/// `rolloutRecreate`: every old track with pods goes to 0 (one decision);
+/// while an old pod still exists or terminates nothing else happens; then the
+/// new track is created at, or scaled to, the full count.
+fn recreate(
+    cx: &mut Cx<'_>,
+    f: &Fenceposts,
+    ws: &mut Vec<W>,
+    new_idx: Option<usize>,
+    target: &str,
+) {
+    let n = f.replicas;
+    let new = new_idx.map(|i| ws[i].id);
+    let active_old: Vec<W> = ws
+        .iter()
+        .filter(|w| Some(w.id) != new && w.spec > 0)
+        .copied()
+        .collect();
+    if !active_old.is_empty() {
+        for w in &active_old {
+            scale_to(
+                cx,
+                w.id,
+                w.spec,
+                0,
+                "Recreate: every old pod goes before any new one starts".into(),
+            );
+        }
+        cx.sync_status(new, false, Clock::Evaluate);
+        cx.phase = phase(cx, false);
+        return;
+    }
+    // oldPodsRunning: pods of old tracks that exist or are still terminating.
+    let running: u32 = cx
+        .st
+        .tracks
+        .iter()
+        .filter(|t| Some(t.id) != new)
+        .filter_map(|t| cx.o(t.id))
+        .map(|o| o.replicas + o.terminating)
+        .sum();
+    if running > 0 {
+        cx.explain.push(format!(
+            "Recreate: waiting for {} of older revisions to be gone",
+            Counted(running, "pod")
+        ));
+        cx.sync_status(new, false, Clock::Evaluate);
+        cx.phase = phase(cx, false);
+        return;
+    }
+    let new_id = match new_idx {
+        Some(i) => {
+            cx.progress_new_track(false);
+            // scaleUpNewReplicaSetForRecreate
+            let w = ws[i];
+            if w.spec != n {
+                scale_to(
+                    cx,
+                    w.id,
+                    w.spec,
+                    n,
+                    "Recreate: no old pod is left; the new revision takes every replica".into(),
+                );
+                ws[i].spec = n;
+            }
+            w.id
+        }
+        None => {
+            let i = create_new_track(cx, f, ws, target);
+            ws[i].id
+        }
+    };
+    let status = cx.counts(Some(new_id));
+    let complete = status.updated == n && status.replicas == n && status.available == n;
+    if complete {
+        cx.st.stable = Some(new_id);
+        cx.cleanup_history(&[new_id]);
     }
     cx.sync_status(Some(new_id), complete, Clock::Evaluate);
     cx.phase = phase(cx, complete);
@@ -191,7 +282,6 @@ fn create_new_track(cx: &mut Cx<'_>, f: &Fenceposts, ws: &mut Vec<W>, target: &s
         max: Some(f.max_total()),
     });
     ws.sort_by_key(|w| w.id);
-    store_annotations(cx, ws);
     cx.progress_new_track(true);
     ws.iter().position(|w| w.id == id).unwrap_or(ws.len() - 1)
 }
@@ -257,7 +347,9 @@ fn phase(cx: &Cx<'_>, complete: bool) -> Phase {
     }
 }
 
-/// Observed live tracks, oldest first, as the arithmetic sees them.
+/// Observed live tracks, oldest first, as the arithmetic sees them (their
+/// replica annotations as observed: what was planned but not written is
+/// planned again).
 fn working_set(cx: &Cx<'_>) -> Vec<W> {
     cx.st
         .tracks
@@ -268,37 +360,28 @@ fn working_set(cx: &Cx<'_>) -> Vec<W> {
                 id: t.id,
                 spec: o.spec_replicas,
                 available: o.available,
-                desired: t.desired_replicas,
-                max: t.max_replicas,
+                desired: o.desired_replicas,
+                max: o.max_replicas,
             })
         })
         .collect()
 }
 
-fn store_annotations(cx: &mut Cx<'_>, ws: &[W]) {
-    for w in ws {
-        if let Some(r) = cx.record_mut(w.id) {
-            r.desired_replicas = w.desired;
-            r.max_replicas = w.max;
-        }
-    }
-}
-
 fn scale_to(cx: &mut Cx<'_>, id: TrackId, from: u32, to: u32, why: String) {
     let rev = cx.revision(id);
-    cx.act(
-        Action::ScaleTrack {
-            track: id,
-            replicas: to,
-        },
-        format!("scale revision {rev} from {from} to {to}: {why}"),
-    );
+    let reason = if from == to {
+        format!("revision {rev} stays at {to}; its replica annotations change: {why}")
+    } else {
+        format!("scale revision {rev} from {from} to {to}: {why}")
+    };
+    cx.emit_scale(id, to, reason);
 }
 
 fn emit_scale(cx: &mut Cx<'_>, before: &[W], after: &[W], kind: ScaleKind) {
     let n = cx.spec.replicas();
     for (b, a) in before.iter().zip(after) {
-        if b.spec == a.spec {
+        // `scaleReplicaSet` writes when the size or an annotation changes.
+        if (b.spec, b.desired, b.max) == (a.spec, a.desired, a.max) {
             continue;
         }
         let why = match kind {

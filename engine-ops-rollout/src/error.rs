@@ -2,7 +2,7 @@
 
 use crate::TrackId;
 
-/// Errors returned by spec construction, [`plan`](crate::plan) and the
+/// Errors returned by spec construction, [`plan()`](crate::plan()) and the
 /// [`Simulator`](crate::Simulator).
 ///
 /// Every message names the thing at fault and what to do about it.

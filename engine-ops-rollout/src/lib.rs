@@ -22,7 +22,7 @@
 //!   human-readable reason, a [`Phase`] with [`Condition`]s, when to look again
 //!   and `explain` lines.
 //!
-//! A tool runs the loop: observe, [`plan`], **persist `decision.state`**, execute
+//! A tool runs the loop: observe, [`plan()`], **persist `decision.state`**, execute
 //! the actions in order, repeat on every change or after `requeue_after`. The
 //! planner is level-triggered: actions lost in a crash are emitted again.
 //!

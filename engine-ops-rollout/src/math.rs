@@ -1,5 +1,6 @@
-//! The Deployment controller's replica arithmetic (§1.4–1.6 of the reference),
-//! over a slice of tracks sorted oldest first.
+//! The Deployment controller's replica arithmetic (rolling scale-up and
+//! scale-down, proportional scaling), over a slice of tracks sorted oldest
+//! first.
 //!
 //! Each function mirrors one Go function of `pkg/controller/deployment`; names
 //! are kept so the two can be read side by side.
@@ -185,7 +186,7 @@ pub(crate) enum ScaleKind {
     Proportional { delta: i64 },
 }
 
-/// `scale` (proportional scaling, §1.6). `new` is the new track if it exists;
+/// `scale` (proportional scaling). `new` is the new track if it exists;
 /// `status_replicas` is the rollout's last recorded `status.replicas`
 /// (the fallback for a missing `max-replicas` annotation).
 pub(crate) fn scale(

@@ -83,8 +83,8 @@ impl fmt::Display for IntOrPercent {
     }
 }
 
-/// maxSurge and maxUnavailable resolved for a replica count (§1.2 of the
-/// Deployment controller: `ResolveFenceposts`, `MaxSurge`, `MaxUnavailable`).
+/// maxSurge and maxUnavailable resolved for a replica count, as the
+/// Deployment controller's `ResolveFenceposts`, `MaxSurge` and `MaxUnavailable` do.
 ///
 /// # Examples
 ///

@@ -349,7 +349,7 @@ impl RolloutState {
     /// The state of a rollout whose tracks already exist and whose current
     /// template is `spec`'s: the track holding that template (the newest, if
     /// several) becomes the stable one. Use it to plan for a Deployment found in
-    /// a cluster, or to replay a recorded world through [`plan`](crate::plan).
+    /// a cluster, or to replay a recorded world through [`plan()`](crate::plan()).
     ///
     /// # Examples
     ///

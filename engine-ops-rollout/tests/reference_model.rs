@@ -951,7 +951,7 @@ fn random_worlds_reach_a_lagging_old_status() {
     assert!(refused > 0, "no generated world refused a scale-down");
 }
 
-// ---------------------------------------------------------------- the worked example (§1.5)
+// ------------------------------------------- the worked example (n = 10, 25 % / 25 %)
 
 #[test]
 fn worked_example_n10_25_25_matches_table_row_by_row() {

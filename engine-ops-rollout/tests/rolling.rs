@@ -315,7 +315,7 @@ fn the_preview_of_10_replicas_25_25_reads_like_the_controllers_worked_example() 
         .flat_map(|s| s.after_each_action.iter())
         .map(|(tracks, _)| (tracks[0].spec, tracks[1].spec))
         .collect();
-    // §1.5: sync 1 (create 3), 2 (old 8), 3 (new 5), 5 (old 3), 6 (new 10), 7 (old 0).
+    // The worked example: sync 1 (create 3), 2 (old 8), 3 (new 5), 5 (old 3), 6 (new 10), 7 (old 0).
     assert_eq!(
         rows,
         vec![(10, 3), (8, 3), (8, 5), (3, 5), (3, 10), (0, 10)]

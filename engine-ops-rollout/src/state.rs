@@ -295,6 +295,65 @@ impl RolloutState {
         r
     }
 
+    /// The record of a track, to change it.
+    pub(crate) fn track_mut(&mut self, id: TrackId) -> Option<&mut TrackRecord> {
+        self.tracks.iter_mut().find(|t| t.id == id)
+    }
+
+    /// A track's revision (0 for a track not recorded).
+    pub(crate) fn revision_of(&self, id: TrackId) -> u64 {
+        self.track(id).map_or(0, |r| r.revision)
+    }
+
+    /// A track's template.
+    pub(crate) fn template_of(&self, id: TrackId) -> Option<&str> {
+        self.track(id).map(|r| &*r.template)
+    }
+
+    /// The oldest live track holding `template` (the Deployment controller's
+    /// `FindNewReplicaSet`).
+    pub(crate) fn track_with_template(&self, template: &str) -> Option<TrackId> {
+        self.tracks
+            .iter()
+            .find(|t| !t.deleting && &*t.template == template)
+            .map(|t| t.id)
+    }
+
+    /// The highest revision of a live track (0 when there is none).
+    pub(crate) fn max_revision(&self) -> u64 {
+        self.tracks
+            .iter()
+            .filter(|t| !t.deleting)
+            .map(|t| t.revision)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The template being rolled towards: the target (the spec's, or an
+    /// undo's or abort's), or else the spec's.
+    pub(crate) fn target_or(&self, spec: &crate::RolloutSpec) -> Arc<str> {
+        self.target
+            .clone()
+            .unwrap_or_else(|| Arc::from(spec.template()))
+    }
+
+    /// Records a new track for `template` with the next id and revision
+    /// max + 1; nothing creates it yet.
+    pub(crate) fn add_track(&mut self, template: &str) -> TrackId {
+        let id = TrackId(self.next_track);
+        self.next_track += 1;
+        let revision = self.max_revision() + 1;
+        self.tracks.push(TrackRecord {
+            id,
+            revision,
+            template: Arc::from(template),
+            scale_down_at: None,
+            observed: false,
+            deleting: false,
+        });
+        id
+    }
+
     pub(crate) fn check_version(&self) -> Result<(), Error> {
         if self.version == STATE_VERSION {
             Ok(())

@@ -26,8 +26,36 @@
 //! the actions in order, repeat on every change or after `requeue_after`. The
 //! planner is level-triggered: actions lost in a crash are emitted again.
 //!
-//! A *track* is one ReplicaSet (or Deployment) holding one template; track ids
-//! grow with creation order, revisions follow `deployment.kubernetes.io/revision`.
+//! # Vocabulary
+//!
+//! - **Track**: one ReplicaSet (or Deployment) holding one pod **template**
+//!   (an opaque string, such as an image digest). [`TrackId`]s grow with
+//!   creation order; a track's **revision** follows
+//!   `deployment.kubernetes.io/revision`.
+//! - **Stable** track: the one known to be good, where traffic returns on
+//!   abort. **Candidate**: the blue-green colour or canary in flight beside it.
+//! - **Stage** ([`Stage`], persisted in the state): where a blue-green or
+//!   canary rollout stands in its stage machine (`Provisioning`, `Step 2`,
+//!   `Aborted`, ...). Rolling updates stay `Idle`.
+//! - **Phase** ([`Phase`], in every decision, not persisted): how the rollout
+//!   looks from outside right now: `Progressing`, `Paused`, `Healthy` or
+//!   `Degraded`.
+//! - **Progress** ([`Progress`], persisted): the Deployment controller's
+//!   `Progressing` condition, whose last update the progress deadline counts
+//!   from.
+//! - **Observation** ([`Observation`]): what the caller reports each time: the
+//!   time, each track's counts, traffic targets, check results, commands.
+//! - **Decision** ([`Decision`]): what [`plan()`] returns: the new state,
+//!   **actions** (absolute and idempotent, each with a reason), the phase,
+//!   conditions, when to look again and explanations.
+//! - **Gate**: a point where a rollout waits for a check, a timer or an
+//!   operator (reported as the `Paused` condition). A **check** ([`CheckSpec`])
+//!   is run by the caller; each start is a [`CheckRun`] (check, revision,
+//!   attempt).
+//! - **Budget** ([`Fenceposts`]): maxSurge and maxUnavailable resolved for
+//!   `n`, the desired replica count (`n` in formulas and in the code).
+//! - **Preview** ([`Preview`]): a simulated run to the end, printed as a
+//!   table; not a decision.
 //!
 //! # Strategies
 //!
@@ -82,7 +110,7 @@
 //! # Preview and simulation
 //!
 //! [`preview`] runs the planner to completion against a copy of a simulated
-//! cluster ([`World`]) and returns a [`Plan`] that prints as a table of steps
+//! cluster ([`World`]) and returns a [`Preview`] that prints as a table of steps
 //! with reasons. [`Simulator`] exposes every step, injects failures (pods never
 //! ready, failing checks, a crash of the tool between two actions).
 //!
@@ -166,7 +194,9 @@ pub use observation::{
     CheckObs, CheckRun, CheckStatus, Command, Observation, TrackId, TrackObs, TrafficObs,
 };
 pub use plan::plan;
-pub use sim::{CheckBehaviour, Plan, PlanStep, Simulator, StepOutcome, TrackView, World, preview};
+pub use sim::{
+    CheckBehaviour, Preview, PreviewStep, Simulator, StepOutcome, TrackView, World, preview,
+};
 pub use spec::{
     BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, DeadlineAction, Fenceposts,
     IntOrPercent, Promotion, RollingStrategy, RolloutSpec, RolloutSpecBuilder, Strategy,
@@ -176,3 +206,12 @@ pub use state::{
     SwitchRecord, TrackRecord,
 };
 pub use time::Timestamp;
+
+/// The result of a simulation run: renamed [`Preview`] (a preview table, not
+/// the [`plan()`] function's [`Decision`]).
+#[deprecated(note = "renamed `Preview`")]
+pub type Plan = Preview;
+
+/// One decision as the simulator executed it: renamed [`PreviewStep`].
+#[deprecated(note = "renamed `PreviewStep`")]
+pub type PlanStep = PreviewStep;

@@ -443,10 +443,10 @@ impl Default for World {
     }
 }
 
-/// One decision as the simulator executed it.
+/// One decision as the simulator executed it: a step of a [`Preview`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct PlanStep {
+pub struct PreviewStep {
     /// Decision number, from 1.
     pub decision: u64,
     /// When it was made.
@@ -467,12 +467,18 @@ pub struct PlanStep {
     pub after_each_action: Vec<(Vec<TrackView>, TrafficObs)>,
 }
 
-/// The result of running a simulation to its end.
+/// What a rollout did in a simulation run to its end: the steps that did
+/// something, the phase it ended in and how long it took; it prints as a
+/// table (one row per action, with the sizes right after it and the reason).
+///
+/// Returned by [`preview`] and [`Simulator::run`]. It is not a decision of
+/// the planner ([`plan()`](crate::plan()) returns one
+/// [`Decision`]); it is the record of many.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Plan {
+pub struct Preview {
     /// Decisions that did something (and the last one).
-    pub steps: Vec<PlanStep>,
+    pub steps: Vec<PreviewStep>,
     /// Phase at the end.
     pub phase: Phase,
     /// When the simulation started.
@@ -485,7 +491,7 @@ pub struct Plan {
     pub waiting_for: Option<String>,
 }
 
-impl Plan {
+impl Preview {
     /// Simulated duration.
     #[must_use]
     pub const fn duration(&self) -> Duration {
@@ -493,7 +499,7 @@ impl Plan {
     }
 
     /// Every executed action with its step, in order.
-    pub fn actions(&self) -> impl Iterator<Item = (&PlanStep, &PlannedAction)> {
+    pub fn actions(&self) -> impl Iterator<Item = (&PreviewStep, &PlannedAction)> {
         self.steps
             .iter()
             .flat_map(|s| s.actions.iter().map(move |a| (s, a)))
@@ -555,7 +561,7 @@ fn describe(action: &Action, tracks: &[TrackView]) -> String {
     }
 }
 
-/// One line of a [`Plan`] table: an executed action, or the note of a crash.
+/// One line of a [`Preview`] table: an executed action, or the note of a crash.
 enum Line<'a> {
     Action {
         at: String,
@@ -569,7 +575,7 @@ enum Line<'a> {
     },
 }
 
-impl fmt::Display for Plan {
+impl fmt::Display for Preview {
     /// A table: one row per action, with the time, the action, the track sizes
     /// right after it (`r<revision>:<available>/<spec>`, the live revision, a
     /// canary weight) and the reason. Columns are as wide as their longest cell.
@@ -672,8 +678,8 @@ impl fmt::Display for Plan {
 /// let v1 = RolloutSpec::builder("app:v1", 4).strategy(Strategy::BlueGreen(BlueGreenStrategy::new())).build()?;
 /// let mut sim = Simulator::deployed(v1.clone(), World::new())?;
 /// sim.set_spec(v1.with_template("app:v2")?);
-/// let plan = sim.run()?;
-/// assert_eq!(plan.phase, Phase::Healthy);
+/// let run = sim.run()?;
+/// assert_eq!(run.phase, Phase::Healthy);
 /// assert_eq!(sim.state().switches().len(), 2); // first deployment, then v1 -> v2
 /// # Ok::<(), engine_ops_rollout::Error>(())
 /// ```
@@ -683,7 +689,7 @@ pub struct Simulator {
     state: RolloutState,
     world: World,
     commands: Vec<(Timestamp, Command)>,
-    steps: Vec<PlanStep>,
+    steps: Vec<PreviewStep>,
     decisions: u64,
     max_decisions: u64,
     last_phase: Option<Phase>,
@@ -781,7 +787,7 @@ impl Simulator {
 
     /// Decisions with actions so far.
     #[must_use]
-    pub fn steps(&self) -> &[PlanStep] {
+    pub fn steps(&self) -> &[PreviewStep] {
         &self.steps
     }
 
@@ -862,7 +868,7 @@ impl Simulator {
             }
         }
         if !decision.actions.is_empty() || self.last_phase != Some(decision.phase) || settled {
-            self.steps.push(PlanStep {
+            self.steps.push(PreviewStep {
                 decision: self.decisions,
                 at: now,
                 phase: decision.phase,
@@ -887,7 +893,7 @@ impl Simulator {
     /// # Errors
     ///
     /// Planner errors, or [`Error::SimulationLimit`] after `max_decisions`.
-    pub fn run(&mut self) -> Result<Plan, Error> {
+    pub fn run(&mut self) -> Result<Preview, Error> {
         let started_at = self.world.now;
         let first_step = self.steps.len();
         let first_decision = self.decisions;
@@ -902,7 +908,7 @@ impl Simulator {
                 break out.decision;
             }
         };
-        Ok(Plan {
+        Ok(Preview {
             steps: self.steps[first_step..].to_vec(),
             phase: last.phase,
             started_at,
@@ -929,11 +935,11 @@ impl Simulator {
 ///
 /// let v1 = RolloutSpec::builder("app:v1", 10).build()?;
 /// let live = Simulator::deployed(v1.clone(), World::new())?;
-/// let plan = preview(&v1.with_template("app:v2")?, live.state(), live.world())?;
-/// println!("{plan}");
-/// assert!(plan.actions().count() >= 6);
+/// let table = preview(&v1.with_template("app:v2")?, live.state(), live.world())?;
+/// println!("{table}");
+/// assert!(table.actions().count() >= 6);
 /// # Ok::<(), engine_ops_rollout::Error>(())
 /// ```
-pub fn preview(spec: &RolloutSpec, state: &RolloutState, world: &World) -> Result<Plan, Error> {
+pub fn preview(spec: &RolloutSpec, state: &RolloutState, world: &World) -> Result<Preview, Error> {
     Simulator::new(spec.clone(), state.clone(), world.clone()).run()
 }

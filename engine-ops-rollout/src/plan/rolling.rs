@@ -9,7 +9,7 @@ use super::tracks::{
 };
 use super::view::View;
 use crate::decision::Phase;
-use crate::math::{self, ScaleKind, W};
+use crate::math::{self, ScaleKind, TrackSizes};
 use crate::observation::TrackId;
 use crate::spec::{DeadlineAction, RollingStrategy};
 use crate::state::RolloutState;
@@ -22,9 +22,9 @@ pub(super) fn plan(
     rolling: Option<&RollingStrategy>,
 ) {
     let n = v.replicas();
-    let f = v.budget;
+    let budget = v.budget;
     if let Some(r) = rolling
-        && f.both_zero_rule
+        && budget.both_zero_rule
         && n > 0
     {
         fx.explain(format!(
@@ -35,11 +35,11 @@ pub(super) fn plan(
     choose_target(v, state, fx);
 
     let target = state.target_or(v.spec);
-    let mut ws = working_set(v, state);
-    let new_idx = ws
+    let mut sizes = working_set(v, state);
+    let new_idx = sizes
         .iter()
-        .position(|w| state.template_of(w.id) == Some(&*target));
-    let new = new_idx.map(|i| ws[i].id);
+        .position(|t| state.template_of(t.id) == Some(&*target));
+    let new = new_idx.map(|i| sizes[i].id);
     if let Some(id) = new {
         sync_revision(state, fx, id);
         sync_min_ready(v, state, fx, id);
@@ -48,7 +48,7 @@ pub(super) fn plan(
     // syncDeployment step 2–3: paused → proportional scaling and history only.
     if state.paused {
         clock_hold(v, state, true);
-        scale_proportionally(v, state, fx, &mut ws, new_idx);
+        scale_proportionally(v, state, fx, &mut sizes, new_idx);
         let protected: Vec<TrackId> = new.into_iter().collect();
         cleanup_history(v, state, fx, &protected);
         sync_status(v, state, fx, new, false, Clock::CountsOnly);
@@ -59,18 +59,18 @@ pub(super) fn plan(
     clock_hold(v, state, false);
 
     // Step 5: a scaling event (replicas changed) → proportional scaling only.
-    if math::is_scaling_event(&f, &ws) {
-        scale_proportionally(v, state, fx, &mut ws, new_idx);
+    if math::is_scaling_event(&budget, &sizes) {
+        scale_proportionally(v, state, fx, &mut sizes, new_idx);
         sync_status(v, state, fx, new, false, Clock::CountsOnly);
         fx.set_phase(phase(state, false));
         return;
     }
 
     if rolling.is_none() {
-        recreate(v, state, fx, &mut ws, new_idx, &target);
+        recreate(v, state, fx, &mut sizes, new_idx, &target);
         return;
     }
-    roll(v, state, fx, &mut ws, new_idx, &target);
+    roll(v, state, fx, &mut sizes, new_idx, &target);
 }
 
 /// `scale`: a scaling event (or a pause) shares the replica change across
@@ -79,12 +79,12 @@ fn scale_proportionally(
     v: &View<'_>,
     state: &RolloutState,
     fx: &mut Effects,
-    ws: &mut [W],
+    sizes: &mut [TrackSizes],
     new_idx: Option<usize>,
 ) {
-    let before = ws.to_vec();
-    if let Some(kind) = math::scale(&v.budget, ws, new_idx, state.last_status.replicas) {
-        emit_scales(v, state, fx, &before, ws, kind);
+    let before = sizes.to_vec();
+    if let Some(kind) = math::scale(&v.budget, sizes, new_idx, state.last_status.replicas) {
+        emit_scales(v, state, fx, &before, sizes, kind);
     }
 }
 
@@ -95,31 +95,31 @@ fn roll(
     v: &View<'_>,
     state: &mut RolloutState,
     fx: &mut Effects,
-    ws: &mut Vec<W>,
+    sizes: &mut Vec<TrackSizes>,
     new_idx: Option<usize>,
     target: &str,
 ) {
     let n = v.replicas();
-    let f = v.budget;
+    let budget = v.budget;
     let new_idx = match new_idx {
         Some(i) => {
             progress_new_track(v, state, false);
             i
         }
-        None => create_new_track(v, state, fx, ws, target),
+        None => create_new_track(v, state, fx, sizes, target),
     };
-    let new_id = ws[new_idx].id;
+    let new_id = sizes[new_idx].id;
 
     // reconcileNewReplicaSet
-    if let Some(to) = math::reconcile_new(&f, ws, new_idx) {
-        let from = ws[new_idx].spec;
-        let total: u32 = ws.iter().map(|w| w.spec).sum();
+    if let Some(to) = math::reconcile_new(&budget, sizes, new_idx) {
+        let from = sizes[new_idx].spec;
+        let total: u32 = sizes.iter().map(|t| t.spec).sum();
         let why = if from > n {
             format!("new revision above the desired {n}")
         } else {
             format!(
                 "surge room: min({} - {total}, {n} - {from}) = {}",
-                f.max_total(),
+                budget.max_total(),
                 to - from
             )
         };
@@ -130,25 +130,33 @@ fn roll(
     }
 
     // reconcileOldReplicaSets
-    let avail: u32 = ws.iter().map(|w| w.available).sum();
+    let avail: u32 = sizes.iter().map(|t| t.available).sum();
     let math::OldReconcile {
         changes,
         max_scaled_down,
         stale,
-    } = math::reconcile_old(&f, ws, new_idx);
+    } = math::reconcile_old(&budget, sizes, new_idx);
     if let Some(i) = stale {
-        let w = ws[i];
+        let t = sizes[i];
         fx.explain(format!(
             "old revision {} still reports {} available pods for spec {}: waiting for its status to catch up before scaling down",
-            state.revision_of(w.id),
-            w.available,
-            w.spec
+            state.revision_of(t.id),
+            t.available,
+            t.spec
         ));
     }
     if !changes.is_empty() {
         for c in &changes {
-            let why = old_scale_reason(c, avail, max_scaled_down, f.min_available());
-            scale_to(v, state, fx, ws[c.index].id, c.from, ws[c.index].spec, why);
+            let why = old_scale_reason(c, avail, max_scaled_down, budget.min_available());
+            scale_to(
+                v,
+                state,
+                fx,
+                sizes[c.index].id,
+                c.from,
+                sizes[c.index].spec,
+                why,
+            );
         }
         sync_status(v, state, fx, Some(new_id), false, Clock::Evaluate);
         fx.set_phase(phase(state, false));
@@ -159,10 +167,10 @@ fn roll(
     if complete {
         state.stable = Some(new_id);
         cleanup_history(v, state, fx, &[new_id]);
-    } else if max_scaled_down <= 0 && ws.iter().any(|w| w.id != new_id && w.spec > 0) {
+    } else if max_scaled_down <= 0 && sizes.iter().any(|t| t.id != new_id && t.spec > 0) {
         fx.explain(format!(
             "waiting: {} of revision {} unavailable, no old pod may go (maxScaledDown {max_scaled_down})",
-            ws[new_idx].spec.saturating_sub(ws[new_idx].available),
+            sizes[new_idx].spec.saturating_sub(sizes[new_idx].available),
             state.revision_of(new_id)
         ));
     }
@@ -184,25 +192,25 @@ fn recreate(
     v: &View<'_>,
     state: &mut RolloutState,
     fx: &mut Effects,
-    ws: &mut Vec<W>,
+    sizes: &mut Vec<TrackSizes>,
     new_idx: Option<usize>,
     target: &str,
 ) {
     let n = v.replicas();
-    let new = new_idx.map(|i| ws[i].id);
-    let active_old: Vec<W> = ws
+    let new = new_idx.map(|i| sizes[i].id);
+    let active_old: Vec<TrackSizes> = sizes
         .iter()
-        .filter(|w| Some(w.id) != new && w.spec > 0)
+        .filter(|t| Some(t.id) != new && t.spec > 0)
         .copied()
         .collect();
     if !active_old.is_empty() {
-        for w in &active_old {
+        for t in &active_old {
             scale_to(
                 v,
                 state,
                 fx,
-                w.id,
-                w.spec,
+                t.id,
+                t.spec,
                 0,
                 "Recreate: every old pod goes before any new one starts".into(),
             );
@@ -232,23 +240,23 @@ fn recreate(
         Some(i) => {
             progress_new_track(v, state, false);
             // scaleUpNewReplicaSetForRecreate
-            let w = ws[i];
-            if w.spec != n {
+            let t = sizes[i];
+            if t.spec != n {
                 scale_to(
                     v,
                     state,
                     fx,
-                    w.id,
-                    w.spec,
+                    t.id,
+                    t.spec,
                     n,
                     "Recreate: no old pod is left; the new revision takes every replica".into(),
                 );
             }
-            w.id
+            t.id
         }
         None => {
-            let i = create_new_track(v, state, fx, ws, target);
-            ws[i].id
+            let i = create_new_track(v, state, fx, sizes, target);
+            sizes[i].id
         }
     };
     let complete = is_complete(v, new_id);
@@ -288,22 +296,22 @@ fn choose_target(v: &View<'_>, state: &mut RolloutState, fx: &mut Effects) {
 
 /// `getNewReplicaSet` with creation: records a track for `target` (or reuses
 /// one whose creation is pending), emits its creation at
-/// `min(maxTotal - Σ spec, n)` replicas and returns its index in `ws`.
+/// `min(maxTotal - Σ spec, n)` replicas and returns its index in `sizes`.
 fn create_new_track(
     v: &View<'_>,
     state: &mut RolloutState,
     fx: &mut Effects,
-    ws: &mut Vec<W>,
+    sizes: &mut Vec<TrackSizes>,
     target: &str,
 ) -> usize {
-    let f = v.budget;
-    let n = f.replicas;
+    let budget = v.budget;
+    let n = budget.replicas;
     let id = match state.track_with_template(target) {
         Some(pending) => pending,
         None => state.add_track(target),
     };
-    let total: u64 = ws.iter().map(|w| u64::from(w.spec)).sum();
-    let replicas = math::new_rs_new_replicas(&f, total, 0);
+    let total: u64 = sizes.iter().map(|t| u64::from(t.spec)).sum();
+    let replicas = math::new_rs_new_replicas(&budget, total, 0);
     let rev = state.revision_of(id);
     emit_create(
         v,
@@ -313,20 +321,23 @@ fn create_new_track(
         replicas,
         format!(
             "template `{target}` has no track: create revision {rev} with min({} - {total}, {n}) = {}",
-            f.max_total(),
+            budget.max_total(),
             Counted(replicas, "replica")
         ),
     );
-    ws.push(W {
+    sizes.push(TrackSizes {
         id,
         spec: replicas,
         available: 0,
         desired: Some(n),
-        max: Some(f.max_total()),
+        max: Some(budget.max_total()),
     });
-    ws.sort_by_key(|w| w.id);
+    sizes.sort_by_key(|t| t.id);
     progress_new_track(v, state, true);
-    ws.iter().position(|w| w.id == id).unwrap_or(ws.len() - 1)
+    sizes
+        .iter()
+        .position(|t| t.id == id)
+        .unwrap_or(sizes.len() - 1)
 }
 
 /// Why `reconcileOldReplicaSets` scaled one old track: unavailable pods
@@ -395,13 +406,13 @@ fn phase(state: &RolloutState, complete: bool) -> Phase {
 /// Observed live tracks, oldest first, as the arithmetic sees them (their
 /// replica annotations as observed: what was planned but not written is
 /// planned again).
-fn working_set(v: &View<'_>, state: &RolloutState) -> Vec<W> {
+fn working_set(v: &View<'_>, state: &RolloutState) -> Vec<TrackSizes> {
     state
         .tracks
         .iter()
         .filter(|t| !t.deleting)
         .filter_map(|t| {
-            v.observed(t.id).map(|o| W {
+            v.observed(t.id).map(|o| TrackSizes {
                 id: t.id,
                 spec: o.spec_replicas,
                 available: o.available,
@@ -436,8 +447,8 @@ fn emit_scales(
     v: &View<'_>,
     state: &RolloutState,
     fx: &mut Effects,
-    before: &[W],
-    after: &[W],
+    before: &[TrackSizes],
+    after: &[TrackSizes],
     kind: ScaleKind,
 ) {
     let n = v.replicas();

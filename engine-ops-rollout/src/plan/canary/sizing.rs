@@ -129,7 +129,7 @@ fn size_tracks(
     cand: Option<TrackId>,
     weight: u32,
 ) -> Sized {
-    let f = &v.budget;
+    let budget = &v.budget;
     let new_id = cand.unwrap_or(stable);
     let pair = Pair {
         new: rs(v, new_id),
@@ -149,18 +149,18 @@ fn size_tracks(
         })
         .collect();
     let others_spec: u64 = others.iter().map(|o| u64::from(o.rs.spec)).sum();
-    let (new_count, stable_count) = basic_canary::replica_counts(f, weight, pair, others_spec);
-    let n = f.replicas;
+    let (new_count, stable_count) = basic_canary::replica_counts(budget, weight, pair, others_spec);
+    let n = budget.replicas;
     let what = if cand.is_none() {
         format!("the stable revision takes all {}", Counted(n, "replica"))
     } else {
-        let (c, s) = basic_canary::approximate_weighted_counts(n, weight, f.max_surge);
+        let (c, s) = basic_canary::approximate_weighted_counts(n, weight, budget.max_surge);
         format!("weight {weight}% carried by replicas (canary {c}, stable {s})")
     };
     let why = format!(
         "{what}; at most {} desired, at least {} available",
-        f.max_total(),
-        f.min_available()
+        budget.max_total(),
+        budget.min_available()
     );
     let mut wrote = Sized::Unchanged;
     let mut write = |fx: &mut Effects, id: TrackId, count: u32| {
@@ -182,7 +182,7 @@ fn size_tracks(
         return wrote;
     }
     let available: u64 = v.obs.tracks.iter().map(|t| u64::from(t.available)).sum();
-    let drained = basic_canary::scale_down_others(f, &active, available);
+    let drained = basic_canary::scale_down_others(budget, &active, available);
     if let Some(id) = drained.stale {
         fx.explain(format!(
             "older revision {} still reports more available pods than its spec: waiting for its status before draining further",
@@ -198,7 +198,7 @@ fn size_tracks(
         } else {
             format!(
                 "an older revision, drained newest first within the budget ({available} available, at least {} must stay)",
-                f.min_available()
+                budget.min_available()
             )
         };
         ensure_size(v, state, fx, s.id, s.to, &why);

@@ -12,7 +12,8 @@
 //! in Argo Rollouts (exact rational arithmetic differs from it in a few
 //! hundred (replicas, weight) pairs below 2,000 replicas).
 
-use crate::{Fenceposts, TrackId};
+use crate::observation::TrackId;
+use crate::spec::Fenceposts;
 
 /// The weight that means "everything" (Argo's default `maxTrafficWeight`).
 const MAX_WEIGHT: i64 = 100;
@@ -378,7 +379,7 @@ fn to_u32(v: i64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::IntOrPercent::Count;
+    use crate::spec::IntOrPercent::Count;
 
     #[test]
     fn ties_follow_float64_as_argo_computes_them() {

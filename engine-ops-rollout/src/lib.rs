@@ -129,7 +129,7 @@
 //! The tool loop, with the simulated cluster standing in for Kubernetes:
 //!
 //! ```
-//! use engine_ops_rollout::{plan, Phase, RolloutSpec, RolloutState, World};
+//! use engine_ops_rollout::{plan, Phase, RolloutSpec, RolloutState, sim::World};
 //!
 //! let spec = RolloutSpec::builder("app@sha256:v1", 10).build()?; // rolling 25 % / 25 %
 //! let mut cluster = World::new();
@@ -170,48 +170,64 @@
 //! planner emits the same [`Action::CreateTrack`] again, so the plan is the
 //! same either way.
 //!
+//! # Modules
+//!
+//! The root holds what every caller names: [`plan()`], its inputs
+//! ([`RolloutSpec`], [`Strategy`], [`RolloutState`], [`Observation`] with
+//! [`TrackId`], [`Command`] and [`Timestamp`]) and its output ([`Decision`],
+//! [`Action`], [`Phase`], [`Stage`]), and [`Error`]. The rest lives in its
+//! module:
+//!
+//! - [`spec`]: the strategies and their parameters, checks, the
+//!   surge / unavailable budget;
+//! - [`observation`]: what the caller reports per track, for traffic and
+//!   for checks;
+//! - [`decision`]: actions with their reasons, conditions;
+//! - [`state`]: the persisted state's parts (tracks, switches, progress) and
+//!   adopting tracks that already exist;
+//! - [`sim`]: the simulated cluster, the simulator and previews;
+//! - [`replay`]: recordings of a real Deployment controller.
+//!
 //! # Feature flags
 //!
 //! None.
+//!
+//! [`BlueGreenStrategy`]: spec::BlueGreenStrategy
+//! [`CanaryStrategy`]: spec::CanaryStrategy
+//! [`CheckRun`]: observation::CheckRun
+//! [`CheckSpec`]: spec::CheckSpec
+//! [`Condition`]: decision::Condition
+//! [`DeadlineAction`]: spec::DeadlineAction
+//! [`Fenceposts`]: spec::Fenceposts
+//! [`Preview`]: sim::Preview
+//! [`preview`]: sim::preview()
+//! [`Progress`]: state::Progress
+//! [`RollingStrategy`]: spec::RollingStrategy
+//! [`Simulator`]: sim::Simulator
+//! [`STATE_VERSION`]: state::STATE_VERSION
+//! [`TrackObs::status_stale`]: observation::TrackObs::status_stale
+//! [`TrackObs::terminating`]: observation::TrackObs::terminating
+//! [`World`]: sim::World
 
 mod basic_canary;
-mod decision;
+pub mod decision;
+mod deprecated;
 mod error;
 mod math;
-mod observation;
+pub mod observation;
 mod plan;
 pub mod replay;
-mod sim;
-mod spec;
-mod state;
+pub mod sim;
+pub mod spec;
+pub mod state;
 mod time;
 
-pub use decision::{
-    Action, Condition, ConditionKind, ConditionStatus, Decision, Phase, PlannedAction,
-};
+pub use decision::{Action, Decision, Phase};
+#[doc(hidden)]
+pub use deprecated::*;
 pub use error::Error;
-pub use observation::{
-    CheckObs, CheckRun, CheckStatus, Command, Observation, TrackId, TrackObs, TrafficObs,
-};
+pub use observation::{Command, Observation, TrackId};
 pub use plan::plan;
-pub use sim::{
-    CheckBehaviour, Preview, PreviewStep, Simulator, StepOutcome, TrackView, World, preview,
-};
-pub use spec::{
-    BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, DeadlineAction, Fenceposts,
-    IntOrPercent, Promotion, RollingStrategy, RolloutSpec, RolloutSpecBuilder, Strategy,
-};
-pub use state::{
-    AdoptedTrack, Progress, ProgressReason, RolloutState, STATE_VERSION, Stage, StatusCounts,
-    SwitchRecord, TrackRecord,
-};
+pub use spec::{RolloutSpec, Strategy};
+pub use state::{RolloutState, Stage};
 pub use time::Timestamp;
-
-/// The result of a simulation run: renamed [`Preview`] (a preview table, not
-/// the [`plan()`] function's [`Decision`]).
-#[deprecated(note = "renamed `Preview`")]
-pub type Plan = Preview;
-
-/// One decision as the simulator executed it: renamed [`PreviewStep`].
-#[deprecated(note = "renamed `PreviewStep`")]
-pub type PlanStep = PreviewStep;

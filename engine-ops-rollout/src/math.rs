@@ -5,7 +5,8 @@
 //! Each function mirrors one Go function of `pkg/controller/deployment`; names
 //! are kept so the two can be read side by side.
 
-use crate::{Fenceposts, TrackId};
+use crate::observation::TrackId;
+use crate::spec::Fenceposts;
 
 /// One track as the arithmetic sees it: spec size, available pods and the
 /// `desired-replicas` / `max-replicas` annotations.
@@ -312,7 +313,7 @@ fn proportion(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::IntOrPercent;
+    use crate::spec::IntOrPercent;
 
     fn t(id: u64, spec: u32, available: u32, max: Option<u32>) -> TrackSizes {
         TrackSizes {

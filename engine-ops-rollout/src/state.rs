@@ -1,11 +1,16 @@
-//! The persisted state of one rollout.
+//! The persisted state of one rollout ([`RolloutState`]) and what it
+//! records: the [`Stage`], the tracks, the traffic switches and the
+//! `Progressing` condition; [`RolloutState::adopt`] starts from tracks that
+//! already exist.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CheckRun, Error, Timestamp, TrackId};
+use crate::error::Error;
+use crate::observation::{CheckRun, TrackId};
+use crate::time::Timestamp;
 
 /// Version of the serialised [`RolloutState`] layout written by this build.
 pub const STATE_VERSION: u32 = 1;
@@ -146,7 +151,7 @@ pub(crate) struct CheckRecord {
 /// The planner's memory of one rollout: serialisable, versioned, and the only
 /// thing a tool must persist to resume after a crash.
 ///
-/// Persist [`Decision::state`](crate::Decision::state) **before** executing the
+/// Persist [`Decision::state`](crate::decision::Decision::state) **before** executing the
 /// decision's actions: the planner is level-triggered, so actions lost in a crash
 /// are emitted again from the state and the next observation.
 ///
@@ -331,7 +336,7 @@ impl RolloutState {
 
     /// The template being rolled towards: the target (the spec's, or an
     /// undo's or abort's), or else the spec's.
-    pub(crate) fn target_or(&self, spec: &crate::RolloutSpec) -> Arc<str> {
+    pub(crate) fn target_or(&self, spec: &crate::spec::RolloutSpec) -> Arc<str> {
         self.target
             .clone()
             .unwrap_or_else(|| Arc::from(spec.template()))
@@ -370,12 +375,12 @@ impl RolloutState {
 /// cluster, or one in a recorded world), for [`RolloutState::adopt`].
 ///
 /// Its replica annotations are not part of it: the planner reads them from
-/// each observation ([`TrackObs::desired_replicas`](crate::TrackObs::desired_replicas)).
+/// each observation ([`TrackObs::desired_replicas`](crate::observation::TrackObs::desired_replicas)).
 ///
 /// # Examples
 ///
 /// ```
-/// use engine_ops_rollout::{AdoptedTrack, TrackId};
+/// use engine_ops_rollout::{TrackId, state::AdoptedTrack};
 ///
 /// // A ReplicaSet with the revision 1 annotation.
 /// let rs = AdoptedTrack::new(TrackId(0), 1, "app:v1");
@@ -408,12 +413,12 @@ impl RolloutState {
     /// The state of a rollout whose tracks already exist and whose current
     /// template is `spec`'s: the track holding that template (the newest, if
     /// several) becomes the stable one. Use it to plan for a Deployment found in
-    /// a cluster, or to replay a recorded world through [`plan()`](crate::plan()).
+    /// a cluster, or to replay a recorded world through [`plan()`](crate::plan::plan()).
     ///
     /// # Examples
     ///
     /// ```
-    /// use engine_ops_rollout::{plan, AdoptedTrack, Observation, RolloutSpec, RolloutState, Timestamp, TrackId, TrackObs};
+    /// use engine_ops_rollout::{plan, Observation, RolloutSpec, RolloutState, Timestamp, TrackId, observation::TrackObs, state::AdoptedTrack};
     ///
     /// let v1 = RolloutSpec::builder("app:v1", 10).build()?;
     /// let state = RolloutState::adopt(&v1, [AdoptedTrack::new(TrackId(7), 3, "app:v1")]);
@@ -425,7 +430,7 @@ impl RolloutState {
     /// ```
     #[must_use]
     pub fn adopt(
-        spec: &crate::RolloutSpec,
+        spec: &crate::spec::RolloutSpec,
         tracks: impl IntoIterator<Item = AdoptedTrack>,
     ) -> Self {
         let mut state = Self::new();

@@ -7,9 +7,12 @@ mod common;
 use std::time::Duration;
 
 use engine_ops_rollout::{
-    Action, BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, Command, Error, Fenceposts,
-    IntOrPercent, Phase, Promotion, RollingStrategy, RolloutSpec, Simulator, Stage, Strategy,
-    TrackId, World, plan,
+    Action, Command, Error, Phase, RolloutSpec, Stage, Strategy, TrackId, plan,
+    sim::{Simulator, World},
+    spec::{
+        BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, Fenceposts, IntOrPercent,
+        Promotion, RollingStrategy,
+    },
 };
 use proptest::prelude::*;
 use proptest::strategy::Strategy as PropStrategy;

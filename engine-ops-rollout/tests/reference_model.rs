@@ -15,8 +15,10 @@
 //! `TrackObs::status_stale`).
 
 use engine_ops_rollout::{
-    Action, Command, IntOrPercent, Observation, Phase, RollingStrategy, RolloutSpec, RolloutState,
-    Strategy, Timestamp, TrackId, TrackObs, plan,
+    Action, Command, Observation, Phase, RolloutSpec, RolloutState, Strategy, Timestamp, TrackId,
+    observation::TrackObs,
+    plan,
+    spec::{IntOrPercent, RollingStrategy},
 };
 use proptest::prelude::*;
 use proptest::strategy::Strategy as PropStrategy;

@@ -6,9 +6,14 @@ use std::time::Duration;
 
 use common::live;
 use engine_ops_rollout::{
-    Action, AdoptedTrack, Command, ConditionKind, ConditionStatus, DeadlineAction, Error,
-    IntOrPercent, Observation, Phase, ProgressReason, RollingStrategy, RolloutSpec, RolloutState,
-    Simulator, Strategy, Timestamp, TrackId, TrackObs, World, plan,
+    Action, Command, Error, Observation, Phase, RolloutSpec, RolloutState, Strategy, Timestamp,
+    TrackId,
+    decision::{ConditionKind, ConditionStatus},
+    observation::TrackObs,
+    plan,
+    sim::{Simulator, World},
+    spec::{DeadlineAction, IntOrPercent, RollingStrategy},
+    state::{AdoptedTrack, ProgressReason},
 };
 
 fn spec(template: &str, n: u32) -> RolloutSpec {
@@ -303,7 +308,7 @@ fn progress_after_a_timeout_clears_it() {
 fn the_preview_of_10_replicas_25_25_reads_like_the_controllers_worked_example() {
     let v1 = spec("v1", 10);
     let live_sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
-    let plan = engine_ops_rollout::preview(
+    let plan = engine_ops_rollout::sim::preview(
         &v1.with_template("v2").expect("valid template"),
         live_sim.state(),
         live_sim.world(),
@@ -557,7 +562,7 @@ fn recreate_removes_every_old_pod_before_creating_the_new_track() {
     let d = plan(&v2, &state, &old(0, 0)).expect("plans");
     assert!(matches!(
         d.actions[..],
-        [engine_ops_rollout::PlannedAction {
+        [engine_ops_rollout::decision::PlannedAction {
             action: Action::CreateTrack { replicas: 4, .. },
             ..
         }]

@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-use engine_ops_rollout::{Action, Preview, Simulator, TrackView};
+use engine_ops_rollout::{
+    Action,
+    sim::{Preview, Simulator, TrackView},
+};
 
 /// (template, spec, available) of every track with pods.
 pub fn live(sim: &Simulator) -> Vec<(String, u32, u32)> {

@@ -134,11 +134,15 @@
 #![cfg_attr(not(feature = "transform"), allow(rustdoc::broken_intra_doc_links))]
 
 mod body;
+mod date;
 mod error;
 mod headers;
+mod link;
 mod policy;
 mod problem;
 mod resolve;
+mod route;
+pub mod route_versions;
 #[cfg(feature = "transform")]
 pub mod transform;
 mod usage;
@@ -150,12 +154,15 @@ pub use error::{ConfigError, VersionError};
 pub use headers::{
     API_DEPRECATED_VERSIONS, API_SUPPORTED_VERSIONS, API_VERSION, DEPRECATION, SUNSET,
 };
+pub use link::Link;
 pub use policy::{
-    Clock, Conflict, DEFAULT_HEADER, DEFAULT_MEDIA_TYPE_PARAM, DEFAULT_QUERY, Lifecycle,
-    ManualClock, Missing, Policy, PolicyBuilder, Source, SystemClock, VersionSpec,
+    Clock, Conflict, DEFAULT_HEADER, DEFAULT_MEDIA_TYPE_PARAM, DEFAULT_QUERY, DefaultSelector,
+    Lifecycle, ManualClock, Missing, Policy, PolicyBuilder, Source, SystemClock, VersionReader,
+    VersionSpec,
 };
 pub use problem::{PROBLEM_JSON, ProblemKind};
 pub use resolve::{PathRewrite, Resolution, resolve, resolve_at};
+pub use route_versions::RouteVersionsLayer;
 pub use usage::{Outcome, UsageRecord, UsageSnapshot};
-pub use version::{Scheme, Version};
+pub use version::{Scheme, Version, VersionStatus};
 pub use versioning::{ApiVersion, ApiVersionLayer};

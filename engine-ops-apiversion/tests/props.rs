@@ -155,8 +155,9 @@ mod through_the_layer {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 
-    /// Any well-formed Accept list resolves to the first member with the
-    /// highest non-zero q that names a version; q=0 members never win.
+    /// Any well-formed Accept list resolves to the member with the highest
+    /// non-zero q that names a version; q=0 members never win, and two
+    /// different versions at that q are ambiguous.
     #[test]
     fn accept_lists_pick_the_highest_q(
         members in proptest::collection::vec((0u16..=1000, prop_oneof![Just(None), (1u32..=2).prop_map(Some)], any::<bool>(), any::<bool>()), 1..6),
@@ -182,17 +183,25 @@ proptest! {
             })
             .collect();
         let accept = rendered.join(", ");
-        let mut expected: Option<(u16, u32)> = None;
-        for (q, version, _, _) in &members {
-            if let Some(v) = version && *q > 0 && expected.is_none_or(|(best, _)| *q > best) {
-                expected = Some((*q, *v));
-            }
-        }
+        let best = members
+            .iter()
+            .filter(|(q, version, _, _)| *q > 0 && version.is_some())
+            .map(|(q, _, _, _)| *q)
+            .max();
+        let mut at_best: Vec<u32> = members
+            .iter()
+            .filter(|(q, _, _, _)| Some(*q) == best)
+            .filter_map(|(_, version, _, _)| *version)
+            .collect();
+        at_best.sort_unstable();
+        at_best.dedup();
         let request = http::Request::get("/").header("accept", &accept).body(()).expect("request");
         let result = resolve(&request.into_parts().0, &policy).map(|r| r.version());
-        match expected {
-            Some((_, v)) => prop_assert_eq!(result, Ok(Version::int(v)), "{}", accept),
-            None => prop_assert_eq!(result, Err(VersionError::Missing), "{}", accept),
+        match at_best.as_slice() {
+            [] => prop_assert_eq!(result, Err(VersionError::Missing), "{}", accept),
+            [v] => prop_assert_eq!(result, Ok(Version::int(*v)), "{}", accept),
+            // Two versions equally preferred: ambiguous, as two header lines are.
+            _ => prop_assert!(matches!(result, Err(VersionError::Ambiguous { .. })), "{}: {:?}", accept, result),
         }
     }
 }

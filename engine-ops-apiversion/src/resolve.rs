@@ -340,9 +340,19 @@ pub(crate) fn resolve_with(
     // it out to change one flag would read bytes just written one by one.
     let result = resolve_explicit(inner, parts, now, neutral);
     if neutral && result.is_err() {
-        return Ok(fallback(inner, now, true, None));
+        // The version segment still goes, so the router finds the route.
+        return Ok(fallback(inner, now, true, path_rewrite(inner, path)));
     }
     result
+}
+
+/// The rewrite removing the path's version segment, if it has one.
+#[cold]
+fn path_rewrite(inner: &Inner, path: &str) -> Option<PathRewrite> {
+    inner.sources.iter().find_map(|source| match source {
+        SourceConfig::Path { prefix } => read_path(path, prefix, inner.scheme).1,
+        _ => None,
+    })
 }
 
 /// Whether the request is for a neutral endpoint, matched on the path the
@@ -350,11 +360,7 @@ pub(crate) fn resolve_with(
 #[cold]
 fn neutral_endpoint(inner: &Inner, parts: &http::request::Parts) -> bool {
     let path = parts.uri.path();
-    let rewrite = inner.sources.iter().find_map(|source| match source {
-        SourceConfig::Path { prefix } => read_path(path, prefix, inner.scheme).1,
-        _ => None,
-    });
-    let routed = match rewrite {
+    let routed = match path_rewrite(inner, path) {
         Some(rewrite) => std::borrow::Cow::Owned(rewrite.apply(path)),
         None => std::borrow::Cow::Borrowed(path),
     };

@@ -95,21 +95,20 @@ impl ApiVersionLayer {
     }
 }
 
-/// Refuses, at start-up, the wiring that would silently answer 404 to every
+/// Refuses the wiring that would silently answer 404 to every
 /// path-versioned request: this layer on an axum route (`Router::layer`,
 /// `route_layer`, `MethodRouter::layer`), which runs after routing, when
-/// `/api/v1/users` has already failed to match `/api/users`. Recognised by
-/// the service's type name, so only where that name says so.
+/// `/api/v1/users` has already failed to match `/api/users`. axum applies
+/// such a layer to each route while the router is built, so this panics
+/// there, at start-up. Recognised by the service's type name (axum's
+/// `Route`), so only where that name says so.
 fn check_placement<S>(policy: &Policy, rewrite_path: bool) {
     let has_path_source = policy
         .inner
         .sources
         .iter()
         .any(|s| matches!(s, SourceConfig::Path { .. }));
-    if rewrite_path
-        && has_path_source
-        && std::any::type_name::<S>().contains("axum::routing::route::Route<")
-    {
+    if rewrite_path && has_path_source && is_axum_route(std::any::type_name::<S>()) {
         panic!(
             "ApiVersionLayer was added to an axum route (Router::layer, Router::route_layer or MethodRouter::layer). \
              axum runs those after routing, so a path carrying a version (/api/v1/...) never matches a route and answers 404. \
@@ -117,6 +116,12 @@ fn check_placement<S>(policy: &Policy, rewrite_path: bool) {
              (or turn path rewriting off if versions never appear in paths)."
         );
     }
+}
+
+/// Whether a type name is axum's per-route service type, `Route<E>`.
+fn is_axum_route(name: &str) -> bool {
+    name.strip_prefix("axum::routing::route::Route")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('<'))
 }
 
 impl<S> Layer<S> for ApiVersionLayer {

@@ -33,10 +33,6 @@ use engine_ops_apiversion::{
 use serde_json::{Value, json};
 use tower::Layer;
 
-/// 2026-01-01T00:00:00Z: v1 is deprecated from then on.
-pub(crate) const V1_DEPRECATED: u64 = 1_767_225_600;
-/// 2027-01-01T00:00:00Z: v1 is gone (410) from then on.
-pub(crate) const V1_SUNSET: u64 = 1_798_761_600;
 /// Request bodies larger than this are not migrated (413); responses
 /// larger than it are sent at v2, labelled so.
 pub(crate) const MAX_BODY: usize = 64 * 1024;

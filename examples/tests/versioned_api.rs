@@ -11,7 +11,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use engine_ops_apiversion::ManualClock;
 use serde_json::Value;
-use versioned_api::{MAX_BODY, V1_DEPRECATED, V1_SUNSET, send, spawn};
+use versioned_api::{MAX_BODY, send, spawn};
+
+/// 2026-01-01T00:00:00Z, the example's v1 deprecation date.
+const V1_DEPRECATED: u64 = 1_767_225_600;
+/// 2027-01-01T00:00:00Z, the example's v1 sunset date.
+const V1_SUNSET: u64 = 1_798_761_600;
 
 type Result<T = ()> = anyhow::Result<T>;
 

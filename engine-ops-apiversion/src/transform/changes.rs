@@ -437,27 +437,68 @@ impl Change {
         !self.steps.is_empty() || !self.downgrades.is_empty()
     }
 
-    fn upgrade<'a>(&'a self, node: &mut Node<'a>) -> bool {
-        let mut changed = false;
-        for step in &self.steps {
-            changed |= step.apply(node, true);
-        }
-        for (pointer, edit) in &self.upgrades {
-            changed |= node.visit(pointer.tokens(), &mut |target| target.edit(&**edit));
-        }
-        changed
+    /// What a request goes through at this change: operations in order,
+    /// then closures.
+    fn upgrade_actions(&self) -> impl Iterator<Item = Action<'_>> {
+        self.steps
+            .iter()
+            .map(|step| Action::Step(step, true))
+            .chain(self.upgrades.iter().map(|(p, e)| Action::Edit(p, &**e)))
     }
 
-    fn downgrade<'a>(&'a self, node: &mut Node<'a>) -> bool {
-        let mut changed = false;
-        for (pointer, edit) in self.downgrades.iter().rev() {
-            changed |= node.visit(pointer.tokens(), &mut |target| target.edit(&**edit));
-        }
-        for step in self.steps.iter().rev() {
-            changed |= step.apply(node, false);
-        }
-        changed
+    /// What a response goes through: closures, then operations undone in
+    /// reverse order.
+    fn downgrade_actions(&self) -> impl Iterator<Item = Action<'_>> {
+        self.downgrades
+            .iter()
+            .rev()
+            .map(|(p, e)| Action::Edit(p, &**e))
+            .chain(
+                self.steps
+                    .iter()
+                    .rev()
+                    .map(|step| Action::Step(step, false)),
+            )
     }
+}
+
+/// One thing done to a document.
+enum Action<'a> {
+    /// An operation, forward (request) or back (response).
+    Step(&'a Step, bool),
+    /// A closure on the values at a path.
+    Edit(&'a Pointer, &'a (dyn Fn(&mut Value) + Send + Sync)),
+}
+
+/// Closures in a row on one path, run together.
+type Batch<'a> = Option<(&'a Pointer, Vec<&'a dyn Fn(&mut Value)>)>;
+
+/// Applies `actions` in order. Closures in a row on the same path share one
+/// `Value` of that subtree: parsed once, compared with its text once.
+fn run<'a>(actions: impl Iterator<Item = Action<'a>>, node: &mut Node<'a>) -> bool {
+    let mut changed = false;
+    let mut batch: Batch<'a> = None;
+    let flush = |batch: &mut Batch<'a>, node: &mut Node<'a>| {
+        batch.take().is_some_and(|(pointer, edits)| {
+            node.visit(pointer.tokens(), &mut |target| target.edit(&edits))
+        })
+    };
+    for action in actions {
+        match action {
+            Action::Edit(pointer, edit) => match &mut batch {
+                Some((same, edits)) if *same == pointer => edits.push(edit),
+                _ => {
+                    changed |= flush(&mut batch, node);
+                    batch = Some((pointer, vec![edit]));
+                }
+            },
+            Action::Step(step, forward) => {
+                changed |= flush(&mut batch, node);
+                changed |= step.apply(node, forward);
+            }
+        }
+    }
+    changed | flush(&mut batch, node)
 }
 
 /// Which changes a migration takes.
@@ -601,21 +642,26 @@ impl Changes {
 
     /// Brings `node` up the chain (a request).
     fn upgrade<'a>(&'a self, chain: &[usize], node: &mut Node<'a>) -> bool {
-        chain.iter().fold(false, |changed, &i| {
-            self.inner.changes[i].upgrade(node) | changed
-        })
+        let changes = &self.inner.changes;
+        run(
+            chain.iter().flat_map(|&i| changes[i].upgrade_actions()),
+            node,
+        )
     }
 
     /// Brings `node` down the chain (a response; an error one takes only
     /// the changes that migrate errors).
     fn downgrade<'a>(&'a self, chain: &[usize], node: &mut Node<'a>, error: bool) -> bool {
-        chain.iter().rev().fold(false, |changed, &i| {
-            let change = &self.inner.changes[i];
-            if error && !change.migrate_errors {
-                return changed;
-            }
-            change.downgrade(node) | changed
-        })
+        let changes = &self.inner.changes;
+        run(
+            chain
+                .iter()
+                .rev()
+                .map(|&i| &changes[i])
+                .filter(|change| !error || change.migrate_errors)
+                .flat_map(Change::downgrade_actions),
+            node,
+        )
     }
 
     /// Migrates a JSON body: `None` when it is not JSON, `Some(None)` when

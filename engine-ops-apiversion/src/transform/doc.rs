@@ -351,22 +351,36 @@ impl<'a> Node<'a> {
         })
     }
 
-    /// Runs a `serde_json::Value` edit on this subtree; values the edit
-    /// leaves equal keep their text, members their order.
-    pub(crate) fn edit(&mut self, edit: &dyn Fn(&mut Value)) -> bool {
-        let mut text = Vec::new();
-        self.write(&mut text);
-        let Ok(before) = serde_json::from_slice::<Value>(&text) else {
+    /// Runs `serde_json::Value` edits, in order, on this subtree; values
+    /// they leave equal keep their text, members their order.
+    pub(crate) fn edit(&mut self, edits: &[&dyn Fn(&mut Value)]) -> bool {
+        if let Node::Value(value) = self {
+            let before = value.clone();
+            for edit in edits {
+                edit(value);
+            }
+            return *value != before;
+        }
+        let parsed = match self {
+            Node::Raw(text) => serde_json::from_str::<Value>(text),
+            _ => {
+                let mut text = Vec::new();
+                self.write(&mut text);
+                serde_json::from_slice::<Value>(&text)
+            }
+        };
+        // A number beyond what a `Value` holds (`1e400`): the edits cannot
+        // see this subtree, so they are not run on it.
+        let Ok(mut value) = parsed else {
             return false;
         };
-        let mut after = before.clone();
-        edit(&mut after);
-        if after == before {
-            return false;
+        for edit in edits {
+            edit(&mut value);
         }
         let node = std::mem::replace(self, Node::Raw(""));
-        *self = restore(node, &before, after);
-        true
+        let (node, changed) = restore(node, value);
+        *self = node;
+        changed
     }
 
     /// Appends the document's text to `out`.
@@ -490,12 +504,9 @@ impl<'a> Object<'a> {
     }
 }
 
-/// The edited value `after` as a node, reusing `node`'s text wherever the
-/// edit left a value equal to `before`.
-fn restore<'a>(mut node: Node<'a>, before: &Value, after: Value) -> Node<'a> {
-    if *before == after {
-        return node;
-    }
+/// The edited value `after` as a node, reusing `node`'s text wherever
+/// `after` equals what that text says; and whether anything differs.
+fn restore<'a>(mut node: Node<'a>, after: Value) -> (Node<'a>, bool) {
     node.expand();
     match (node, after) {
         (Node::Object(mut object), Value::Object(mut map)) => {
@@ -504,15 +515,20 @@ fn restore<'a>(mut node: Node<'a>, before: &Value, after: Value) -> Node<'a> {
                 .members
                 .last()
                 .map_or(("", ":"), |last| (last.lead, last.colon));
+            let mut changed = false;
             let mut members = Vec::with_capacity(map.len());
             for mut member in object.members.drain(..) {
-                let name = member.key.name().to_owned();
-                if let Some(value) = map.remove(&name) {
-                    let old = before.get(&name).unwrap_or(&Value::Null);
-                    member.value = restore(member.value, old, value);
-                    members.push(member);
+                match map.remove(member.key.name()) {
+                    Some(value) => {
+                        let (value, differs) = restore(member.value, value);
+                        member.value = value;
+                        changed |= differs;
+                        members.push(member);
+                    }
+                    None => changed = true,
                 }
             }
+            changed |= !map.is_empty();
             for (name, value) in map {
                 members.push(Member {
                     lead,
@@ -523,17 +539,58 @@ fn restore<'a>(mut node: Node<'a>, before: &Value, after: Value) -> Node<'a> {
                 });
             }
             object.members = members;
-            Node::Object(object)
+            (Node::Object(object), changed)
         }
         (Node::Array(mut array), Value::Array(values)) if values.len() == array.items.len() => {
-            for (i, (item, value)) in array.items.iter_mut().zip(values).enumerate() {
-                let old = before.get(i).unwrap_or(&Value::Null);
+            let mut changed = false;
+            for (item, value) in array.items.iter_mut().zip(values) {
                 let taken = std::mem::replace(&mut item.value, Node::Raw(""));
-                item.value = restore(taken, old, value);
+                let (value, differs) = restore(taken, value);
+                item.value = value;
+                changed |= differs;
             }
-            Node::Array(array)
+            (Node::Array(array), changed)
         }
-        (_, after) => Node::Value(after),
+        (Node::Raw(text), after) if scalar_equals(text, &after) => (Node::Raw(text), false),
+        (Node::Value(before), after) => {
+            let changed = before != after;
+            (Node::Value(after), changed)
+        }
+        (_, after) => (Node::Value(after), true),
+    }
+}
+
+/// Whether the text of a scalar says `value` (numbers compared as
+/// `serde_json` reads them, so `2.50` equals `2.5`).
+fn scalar_equals(text: &str, value: &Value) -> bool {
+    match (text.as_bytes().first(), value) {
+        (Some(b'"'), Value::String(string)) => {
+            if text.contains('\\') {
+                serde_json::from_str::<String>(text).is_ok_and(|decoded| decoded == *string)
+            } else {
+                text.get(1..text.len() - 1) == Some(string.as_str())
+            }
+        }
+        (Some(b'n'), Value::Null) => text == "null",
+        (Some(b't'), Value::Bool(true)) => text == "true",
+        (Some(b'f'), Value::Bool(false)) => text == "false",
+        (Some(b'-' | b'0'..=b'9'), Value::Number(number)) => number_equals(text, number),
+        _ => false,
+    }
+}
+
+/// Whether a number's text reads as `number` the way `serde_json` reads it:
+/// an integer that fits `u64` or `i64` as that integer (checked here),
+/// anything else as an `f64` by `serde_json` itself (its default float
+/// parsing is not always correctly rounded, so `str::parse` could differ).
+fn number_equals(text: &str, number: &serde_json::Number) -> bool {
+    let integer = !text.contains(['.', 'e', 'E']);
+    if let Some(n) = number.as_u64() {
+        integer && text.parse::<u64>() == Ok(n)
+    } else if let Some(n) = number.as_i64() {
+        integer && text.parse::<i64>() == Ok(n)
+    } else {
+        serde_json::from_str::<serde_json::Number>(text).is_ok_and(|read| read == *number)
     }
 }
 
@@ -617,26 +674,64 @@ mod tests {
     #[test]
     fn closure_edits_keep_the_text_of_values_they_leave_alone() {
         // `1e400` is beyond what a `Value` holds: a closure cannot run there.
-        let (changed, _) = round_trip(DOC, |node| node.edit(&|v| *v = Value::Null));
+        let (changed, _) = round_trip(DOC, |node| node.edit(&[&|v: &mut Value| *v = Value::Null]));
         assert!(!changed);
         let doc = DOC.replace("1e400", "1e300");
         let doc = doc.as_str();
         let (changed, out) = round_trip(doc, |node| {
-            node.edit(&|value| {
+            node.edit(&[&|value: &mut Value| {
                 if let Some(map) = value.as_object_mut() {
                     map.insert("added".into(), 5.into());
                     map.remove("z");
                 }
-            })
+            }])
         });
         assert!(changed);
         assert_eq!(
             out,
             r#"{ "total" : 123456789012345678901234567890, "a": [ {"x": 0.1000000000000000055511151231257827, "b\u0061d": "\u00e9"}, 7, {"x": 1e300} ] ,"name":"Ada","added":5}"#
         );
-        let (changed, out) = round_trip(doc, |node| node.edit(&|_| {}));
+        let (changed, out) = round_trip(doc, |node| node.edit(&[&|_: &mut Value| {}]));
         assert!(!changed);
         assert_eq!(out, doc);
+    }
+
+    #[test]
+    fn number_text_compares_as_serde_json_reads_it() {
+        for text in [
+            "0",
+            "7",
+            "-7",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "18446744073709551616",
+            "123456789012345678901234567890",
+            "1.0",
+            "2.50",
+            "1e2",
+            "-0.0",
+            "0.1000000000000000055511151231257827",
+            "1E-7",
+            "9876543210987654321063",
+            "0.100000000000000005551115123125782763",
+        ] {
+            let read: Value = serde_json::from_str(text).expect(text);
+            let Value::Number(number) = &read else {
+                panic!("{text}")
+            };
+            assert!(number_equals(text, number), "{text}");
+            for other in ["1", "1.5", "-1", "18446744073709551614", "1e300"] {
+                let other: Value = serde_json::from_str(other).expect(other);
+                assert_eq!(
+                    scalar_equals(text, &other),
+                    read == other,
+                    "{text} vs {other}"
+                );
+            }
+        }
+        // `5` is an integer to serde_json, `5.0` a float: not the same value.
+        assert!(!scalar_equals("5", &serde_json::json!(5.0)));
+        assert!(!scalar_equals("5.0", &serde_json::json!(5)));
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub enum VersionError {
     Invalid {
         /// Where the value was found.
         found_in: Source,
-        /// The value as sent (lossy UTF-8, trimmed).
+        /// The value as sent (lossy UTF-8, trimmed; at most 64 bytes, then `…`).
         requested: String,
     },
     /// A well-formed version that the policy does not support.
@@ -172,7 +172,7 @@ pub enum VersionError {
     Unsupported {
         /// Where the value was found.
         found_in: Source,
-        /// The value as sent.
+        /// The value as sent (at most 64 bytes, then `…`).
         requested: String,
     },
     /// Two explicit values disagree (two sources, or one repeated header).
@@ -182,11 +182,11 @@ pub enum VersionError {
     Ambiguous {
         /// The first source.
         first: Source,
-        /// Its value.
+        /// Its value (at most 64 bytes, then `…`).
         first_value: String,
         /// The disagreeing source.
         second: Source,
-        /// Its value.
+        /// Its value (at most 64 bytes, then `…`).
         second_value: String,
     },
     /// The version's sunset has passed and the policy enforces sunsets.

@@ -1046,7 +1046,9 @@ impl PolicyBuilder {
     }
 
     /// Answer 410 Gone (the `sunset` problem) for versions past their
-    /// sunset. Off by default: such versions are served with their headers.
+    /// sunset, with the version's `Sunset`, `Deprecation` and `Link`
+    /// (successor included) so the client learns when and where to go. Off by
+    /// default: such versions are served with their headers.
     pub fn enforce_sunset(mut self, enforce: bool) -> Self {
         self.enforce_sunset = enforce;
         self

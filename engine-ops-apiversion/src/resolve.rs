@@ -52,13 +52,16 @@ impl Resolution {
         self.version
     }
 
-    /// Where it came from; `None` when defaulted.
+    /// Where it came from: [`Source::Selector`] when the per-request
+    /// [`DefaultSelector`](crate::DefaultSelector) chose it, `None` when the
+    /// policy's fixed default or latest version was used.
     #[must_use]
     pub fn source(&self) -> Option<Source> {
         self.source
     }
 
-    /// Whether the request carried no usable version and got the policy's default.
+    /// Whether the request carried no version and got a default (the
+    /// selector's or the policy's).
     #[must_use]
     pub fn is_defaulted(&self) -> bool {
         self.defaulted

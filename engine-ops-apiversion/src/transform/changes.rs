@@ -682,7 +682,7 @@ impl Changes {
             return Some(None);
         }
         let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16);
-        node.write(&mut out);
+        node.write_document(bytes, &mut out);
         Some(Some(out))
     }
 
@@ -771,7 +771,7 @@ impl Changes {
             return Ok(json.to_owned());
         }
         let mut out = Vec::with_capacity(json.len());
-        node.write(&mut out);
+        node.write_document(json.as_bytes(), &mut out);
         Ok(String::from_utf8(out).unwrap_or_default())
     }
 
@@ -1021,6 +1021,31 @@ mod tests {
         assert_eq!(
             back,
             json!({"data": [{"name": "Ada"}, {"name": "Alan"}], "legacy": 0})
+        );
+    }
+
+    #[test]
+    fn json_text_keeps_everything_no_change_names() {
+        let changes = Changes::builder(&policy())
+            .change(Change::new(Version::int(2), "rename").renamed("/data/*/name", "full_name"))
+            .build()
+            .expect("valid");
+        let head = "\n{\n  \"data\": [\n    {\"full_name\": \"Ada\", \"n\": 1e400},\n    {\"id\": 2.50}\n  ]\n}\n";
+        let v1 = changes
+            .migrate_response_json(head, Version::int(1))
+            .expect("json");
+        assert_eq!(v1, head.replace("full_name", "name"));
+        // Nothing to change: the same text.
+        assert_eq!(
+            changes
+                .migrate_response_json(head, Version::int(2))
+                .expect("json"),
+            head
+        );
+        assert!(
+            changes
+                .migrate_response_json("{\"a\":", Version::int(1))
+                .is_err()
         );
     }
 

@@ -383,6 +383,16 @@ impl<'a> Node<'a> {
         changed
     }
 
+    /// Writes the migrated document in place of the one in `original`,
+    /// keeping the whitespace around it (a trailing newline, say).
+    pub(crate) fn write_document(&self, original: &[u8], out: &mut Vec<u8>) {
+        let lead = original.len() - original.trim_ascii_start().len();
+        let trail = original.len() - original.trim_ascii_end().len();
+        out.extend_from_slice(&original[..lead]);
+        self.write(out);
+        out.extend_from_slice(&original[original.len() - trail..]);
+    }
+
     /// Appends the document's text to `out`.
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         match self {

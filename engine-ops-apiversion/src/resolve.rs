@@ -408,26 +408,39 @@ fn resolve_explicit(
             (path_found, rewrite) = read_path(uri.path(), prefix, scheme);
         }
     }
-    // The chosen value and its source, kept apart so that neither carries
-    // padding through the loop.
+    // The chosen value and where it came from, kept apart so that neither
+    // carries padding through the loop. The source is a reference, turned
+    // into a `Source` (which may hold a reader's name) only when needed.
     let mut chosen: Option<Found<'_>> = None;
-    let mut chosen_from = Source::Path;
+    let mut chosen_at: Option<&SourceConfig> = None;
     match inner.conflict {
         Conflict::Reject => {
             for source in &inner.sources {
-                let from = source.kind();
-                let found = match read_source(source, parts, uri, headers, scheme, path_found) {
-                    Ok(Some(found)) => found,
-                    Ok(None) => continue,
-                    Err(Clash(a, b)) => return Err(ambiguous(from, &a, from, &b)),
+                // The path's value is at hand: taking it apart from the other
+                // sources keeps it in registers, out of their result's slot.
+                let read = match source {
+                    SourceConfig::Path { .. } => path_found,
+                    _ => match read_source(source, parts, uri, headers, scheme, path_found) {
+                        Ok(found) => found,
+                        Err(Clash(a, b)) => {
+                            return Err(ambiguous(source.kind(), &a, source.kind(), &b));
+                        }
+                    },
+                };
+                let Some(found) = read else {
+                    continue;
                 };
                 if found.version.is_none() {
-                    return Err(invalid(from, &found));
+                    return Err(invalid(source.kind(), &found));
                 }
-                match &chosen {
-                    None => (chosen, chosen_from) = (Some(found), from),
+                match chosen {
+                    None => {
+                        chosen = Some(found);
+                        chosen_at = Some(source);
+                    }
                     Some(first) if !first.same_as(&found) => {
-                        return Err(ambiguous(chosen_from, first, from, &found));
+                        let first_from = chosen_at.map_or(Source::Path, SourceConfig::kind);
+                        return Err(ambiguous(first_from, &first, source.kind(), &found));
                     }
                     Some(_) => {}
                 }
@@ -444,14 +457,19 @@ fn resolve_explicit(
                 .iter()
                 .filter(|s| preferred.is_none_or(|p| s.kind() != p));
             for source in first.into_iter().chain(rest) {
-                let from = source.kind();
-                match read_source(source, parts, uri, headers, scheme, path_found) {
+                let read = match source {
+                    SourceConfig::Path { .. } => Ok(path_found),
+                    _ => read_source(source, parts, uri, headers, scheme, path_found),
+                };
+                match read {
                     Ok(Some(found)) => {
-                        (chosen, chosen_from) = (Some(found), from);
+                        (chosen, chosen_at) = (Some(found), Some(source));
                         break;
                     }
                     Ok(None) => {}
-                    Err(Clash(a, b)) => return Err(ambiguous(from, &a, from, &b)),
+                    Err(Clash(a, b)) => {
+                        return Err(ambiguous(source.kind(), &a, source.kind(), &b));
+                    }
                 }
             }
         }
@@ -461,13 +479,10 @@ fn resolve_explicit(
     let found = match chosen {
         Some(found) => found,
         None => match inner.selector.as_ref().and_then(|s| s.select(parts)) {
-            Some(version) => {
-                chosen_from = Source::Selector;
-                Found {
-                    version: Some(version),
-                    raw: b"",
-                }
-            }
+            Some(version) => Found {
+                version: Some(version),
+                raw: b"",
+            },
             None => {
                 return match inner.missing {
                     Missing::Reject => Err(VersionError::Missing),
@@ -478,6 +493,8 @@ fn resolve_explicit(
             }
         },
     };
+    // No source carried it: the selector chose it.
+    let chosen_from = chosen_at.map_or(Source::Selector, SourceConfig::kind);
     let Some(version) = found.version else {
         return Err(invalid(chosen_from, &found));
     };
@@ -533,11 +550,22 @@ fn read_source<'a>(
             vendor.as_deref().map(str::as_bytes),
             scheme,
         ),
-        SourceConfig::Custom { reader } => Ok(reader
-            .read(parts)
-            .filter(|token| !token.trim_ascii().is_empty())
-            .map(|token| Found::new(scheme, token))),
+        SourceConfig::Custom { reader } => Ok(read_custom(&**reader, parts, scheme)),
     }
+}
+
+/// The value an application's reader finds. Out of line: a dynamic call in
+/// the resolution loop would keep the other sources' values in memory.
+#[inline(never)]
+fn read_custom<'a>(
+    reader: &'a dyn crate::policy::VersionReader,
+    parts: &'a http::request::Parts,
+    scheme: Scheme,
+) -> Option<Found<'a>> {
+    reader
+        .read(parts)
+        .filter(|token| !token.trim_ascii().is_empty())
+        .map(|token| Found::new(scheme, token))
 }
 
 /// Whether `path` starts with `prefix` on a segment boundary.
@@ -547,7 +575,9 @@ fn segment_prefix(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.first().is_none_or(|&b| b == b'/'))
 }
 
-#[inline]
+// Always inlined: called out of line, its pair of options would come back
+// through memory and stall the resolution loop on store forwarding.
+#[inline(always)]
 fn read_path<'a>(
     path: &'a str,
     prefix: &str,

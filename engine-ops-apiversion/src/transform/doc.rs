@@ -370,9 +370,16 @@ impl<'a> Node<'a> {
             }
         };
         // A number beyond what a `Value` holds (`1e400`): the edits cannot
-        // see this subtree, so they are not run on it.
-        let Ok(mut value) = parsed else {
-            return false;
+        // see this subtree, so they are not run on it; say so.
+        let mut value = match parsed {
+            Ok(value) => value,
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    "a change's closure was skipped: serde_json cannot read this part of the body into a Value; declare the change as operations instead"
+                );
+                return false;
+            }
         };
         for edit in edits {
             edit(&mut value);

@@ -322,8 +322,11 @@ impl Change {
     /// for what [operations](Operation) cannot say. The closure sees the
     /// whole document as a `serde_json::Value`; values it leaves equal keep
     /// their bytes and order, values it changes are written by `serde_json`
-    /// (numbers through `f64` when they fit no integer). Prefer
-    /// [`Change::upgrade_request_at`] to hand it only what it changes.
+    /// (numbers through `f64` when they fit no integer). A part of a body
+    /// that no `Value` can hold (a number such as `1e400`) is not given to
+    /// it: the closure is skipped there and a warning logged. Prefer
+    /// [`Change::upgrade_request_at`] to hand it only what it changes, and
+    /// operations where they can say it.
     pub fn upgrade_request(self, edit: impl Fn(&mut Value) + Send + Sync + 'static) -> Self {
         self.upgrade_request_at("", edit)
     }

@@ -1,8 +1,9 @@
 //! Differences between the Kubernetes versions k8s-openapi models: from
 //! 1.37 the `spec` of a Deployment, ReplicaSet and HorizontalPodAutoscaler
-//! is required (`T`), before it is optional (`Option<T>`). The rest of the
-//! crate goes through these helpers so that it builds for every version the
-//! application picks.
+//! is required (`T`), before it is optional (`Option<T>`); and a
+//! Deployment condition's `type` and `status` become optional. The rest of
+//! the crate goes through these helpers so that it builds for every
+//! version the application picks.
 
 k8s_openapi::k8s_if_ge_1_37! {
     /// The type of a required-from-1.37 `spec`.
@@ -16,6 +17,11 @@ k8s_openapi::k8s_if_ge_1_37! {
     /// The spec, if present.
     pub(crate) fn spec_ref<T>(s: &Spec<T>) -> Option<&T> {
         Some(s)
+    }
+
+    /// A Deployment condition's `type` or `status` (empty if unset).
+    pub(crate) fn text(s: &Option<String>) -> &str {
+        s.as_deref().unwrap_or("")
     }
 }
 
@@ -31,5 +37,11 @@ k8s_openapi::k8s_if_le_1_36! {
     /// The spec, if present.
     pub(crate) fn spec_ref<T>(s: &Spec<T>) -> Option<&T> {
         s.as_ref()
+    }
+
+    /// A Deployment condition's `type` or `status`.
+    #[allow(clippy::ptr_arg)]
+    pub(crate) fn text(s: &String) -> &str {
+        s
     }
 }

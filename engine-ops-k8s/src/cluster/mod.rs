@@ -18,7 +18,9 @@
 //!   pointed at a track in one request with a `resourceVersion`
 //!   precondition; a conflict is re-read and retried only while the
 //!   switch's intent still holds; a selector owned by another field manager
-//!   is refused unless taken over on purpose.
+//!   is refused unless taken over on purpose. What the Service really
+//!   serves, from its EndpointSlices ([`ServiceEndpoints`],
+//!   [`EndpointsWatch`]).
 //! - **State** ([`StoredState`]): the caller's rollout state (any serde
 //!   value) in an annotation of the anchor, saved by compare-and-swap: a
 //!   lost race is [`Error::StateConflict`], never a silent overwrite.
@@ -84,12 +86,14 @@
 //! The identity needs, in the app's namespace: `get`, `list`, `watch`,
 //! `create`, `patch`, `delete` on `replicasets` and `get`, `list`, `watch`,
 //! `patch` on `services` and `deployments` (apps); `get`, `list`, `watch`,
-//! `patch` on the anchor's kind (`podtemplates` by default); `get`,
+//! `patch` on the anchor's kind (`podtemplates` by default); `list`,
+//! `watch` on `endpointslices` (discovery.k8s.io); `get`,
 //! `create`, `update`, `watch` on `leases` (coordination.k8s.io); `create`,
 //! `patch` on `events` (events.k8s.io); and `get` on the namespace for
 //! [`AppOps::preflight`] (optional).
 
 mod count;
+mod endpoints;
 mod error;
 mod events;
 mod lease;
@@ -111,6 +115,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::{Client, Resource};
 
 pub use count::{RequestCount, RequestCounter, RequestCounterLayer, RequestCounterService};
+pub use endpoints::{EndpointsWatch, ServiceEndpoints};
 pub use error::Error;
 pub use kube::runtime::events::EventType;
 pub use lease::{LeaseGuard, LeaseParams};

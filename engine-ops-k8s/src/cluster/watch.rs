@@ -97,10 +97,10 @@ enum Update {
 }
 
 /// A watch's objects by name, and those of a relist in progress.
-struct Cache<K> {
-    live: BTreeMap<String, K>,
+pub(crate) struct Cache<K> {
+    pub(crate) live: BTreeMap<String, K>,
     relist: BTreeMap<String, K>,
-    ready: bool,
+    pub(crate) ready: bool,
 }
 
 impl<K> Default for Cache<K> {
@@ -116,7 +116,7 @@ impl<K> Default for Cache<K> {
 impl<K: Resource> Cache<K> {
     /// Applies one event; returns the object's name when it is a change
     /// to report (not the initial listing).
-    fn apply(&mut self, event: Event<K>) -> Option<String> {
+    pub(crate) fn apply(&mut self, event: Event<K>) -> Option<String> {
         match event {
             Event::Init => {
                 self.relist.clear();
@@ -462,25 +462,7 @@ impl AppWatch {
     /// logged and kept for a timeout's message, and the watcher retries
     /// with backoff.
     fn watch_error(&mut self, kind: &'static str, e: watcher::Error) -> Option<Error> {
-        let target = error::Target {
-            verb: "watch",
-            kind,
-            namespace: &self.namespace,
-            name: "",
-        };
-        let mapped = match e {
-            watcher::Error::InitialListFailed(k)
-            | watcher::Error::WatchStartFailed(k)
-            | watcher::Error::WatchFailed(k) => from_kube(k, target),
-            other => Error::Watch {
-                what: target.object(),
-                source: other,
-            },
-        };
-        let refused = matches!(
-            mapped,
-            Error::Forbidden { .. } | Error::NamespaceNotFound { .. } | Error::NotFound { .. }
-        );
+        let (mapped, refused) = classify_watch_error(kind, &self.namespace, e);
         if refused {
             return Some(mapped);
         }
@@ -490,4 +472,33 @@ impl AppWatch {
         self.last_error = Some(format!("{mapped}{source}"));
         None
     }
+}
+
+/// A watch error as an [`Error`], and whether it is a refusal (retrying
+/// will not fix it).
+pub(crate) fn classify_watch_error(
+    kind: &str,
+    namespace: &str,
+    e: watcher::Error,
+) -> (Error, bool) {
+    let target = error::Target {
+        verb: "watch",
+        kind,
+        namespace,
+        name: "",
+    };
+    let mapped = match e {
+        watcher::Error::InitialListFailed(k)
+        | watcher::Error::WatchStartFailed(k)
+        | watcher::Error::WatchFailed(k) => from_kube(k, target),
+        other => Error::Watch {
+            what: target.object(),
+            source: other,
+        },
+    };
+    let refused = matches!(
+        mapped,
+        Error::Forbidden { .. } | Error::NamespaceNotFound { .. } | Error::NotFound { .. }
+    );
+    (mapped, refused)
 }

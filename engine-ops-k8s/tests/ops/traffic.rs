@@ -35,6 +35,13 @@ async fn a_switch_is_one_request_and_the_endpoint_slices_follow() {
         .expect("the active Service");
     assert_eq!(observed.target, Some(TrafficTarget::track("blue")));
 
+    let mut slices = f.ops.watch_endpoints(APP);
+    slices.ready(WAIT).await.expect("slices listed");
+    assert_eq!(
+        slices.endpoints().ready,
+        blue,
+        "the watch sees what the helper saw"
+    );
     f.counter.reset();
     let quiet = f.ops.clone().events(None);
     let s = quiet
@@ -52,7 +59,15 @@ async fn a_switch_is_one_request_and_the_endpoint_slices_follow() {
         "{:?}",
         f.counter.counts()
     );
+    let served = slices
+        .wait_until("to serve only green", WAIT, |e| {
+            e.serves_only(APP, "green", 3)
+        })
+        .await
+        .expect("EndpointSlices follow");
+    assert_eq!(served.ready, green);
     wait_for_endpoints(&f.ns, APP, &green).await;
+    assert_eq!(f.ops.endpoints(APP).await.expect("list").ready, green);
 
     // Switching to where it already points sends nothing.
     let svc = f.ops.service_status(APP).await.expect("read");

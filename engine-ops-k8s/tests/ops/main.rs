@@ -10,6 +10,7 @@
 mod common;
 
 mod errors;
+mod flow;
 mod lease;
 mod rolling;
 mod state;

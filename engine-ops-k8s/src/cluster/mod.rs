@@ -111,13 +111,13 @@ use std::sync::{Arc, OnceLock};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Recorder;
 use kube::{Client, Resource};
 
 pub use count::{RequestCount, RequestCounter, RequestCounterLayer, RequestCounterService};
 pub use endpoints::{EndpointsWatch, ServiceEndpoints};
 pub use error::Error;
-pub use kube::runtime::events::EventType;
+pub use kube::runtime::events::{EventType, Reporter};
 pub use lease::{LeaseGuard, LeaseParams};
 pub use rolling::{Applied, DeploymentRollout, Revision, RolloutVerdict, Undo};
 pub use state::{STATE_ANNOTATION, STATE_SEQ_ANNOTATION, StoredState};
@@ -207,14 +207,14 @@ impl Anchor {
 /// # Examples
 ///
 /// ```no_run
-/// use engine_ops_k8s::cluster::{Anchor, AppOps};
+/// use engine_ops_k8s::cluster::{Anchor, AppOps, Reporter};
 ///
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = kube::Client::try_default().await?;
 /// // A rolling app keeps its state on its Deployment.
 /// let ops = AppOps::new(client, "prod", "shop")?
 ///     .anchor(Anchor::deployment())
-///     .events(Some(("engine-ops", "ci-job-4711")));
+///     .events(Some(Reporter { controller: "engine-ops".into(), instance: Some("ci-job-4711".into()) }));
 /// assert_eq!(ops.anchor_object(), "Deployment prod/shop");
 /// # Ok(()) }
 /// ```
@@ -316,19 +316,12 @@ impl AppOps {
         self
     }
 
-    /// Records Kubernetes Events as `reporter` (the reporting controller)
-    /// from `instance` (e.g. the CI job), or records none with `None`.
+    /// Records Kubernetes Events as `reporter` (its `controller`, e.g.
+    /// `engine-ops`, and `instance`, e.g. the CI job), or none at all with
+    /// `None`.
     #[must_use]
-    pub fn events(mut self, reporter: Option<(&str, &str)>) -> Self {
-        self.recorder = reporter.map(|(controller, instance)| {
-            Recorder::new(
-                self.client.clone(),
-                Reporter {
-                    controller: controller.to_owned(),
-                    instance: Some(instance.to_owned()),
-                },
-            )
-        });
+    pub fn events(mut self, reporter: Option<Reporter>) -> Self {
+        self.recorder = reporter.map(|r| Recorder::new(self.client.clone(), r));
         self
     }
 

@@ -135,7 +135,11 @@ async fn a_crashed_holders_lease_expires_while_a_live_one_is_renewed() {
         .acquire_lease(&short("next"))
         .await
         .expect("own lease back");
-    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "no wait for the 2 s expiry: {:?}",
+        t.elapsed()
+    );
     again.release().await.expect("release");
 }
 

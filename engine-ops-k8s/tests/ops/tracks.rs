@@ -134,6 +134,18 @@ async fn tracks_are_scaled_scheduled_and_deleted_idempotently_with_events() {
         .expect("clear");
     assert_eq!(cleared.scale_down_at, None);
 
+    // Renumbered as current again (after an undo), read back alone.
+    let renumbered = f.ops.set_track_revision("blue", 4).await.expect("revision");
+    assert_eq!(renumbered.revision, Some(4));
+    let one = f
+        .ops
+        .track("blue")
+        .await
+        .expect("get")
+        .expect("blue exists");
+    assert_eq!((one.revision, one.spec_replicas), (Some(4), 1));
+    assert_eq!(f.ops.track("never").await.expect("get"), None);
+
     // Delete, then delete again.
     assert!(f.ops.delete_track("blue").await.expect("delete"));
     assert!(!f.ops.delete_track("blue").await.expect("delete again"));

@@ -81,7 +81,7 @@ pub(super) fn revision_of(meta: &ObjectMeta) -> Option<u64> {
 impl DeploymentRollout {
     /// The status of `d`, judged as `kubectl rollout status` does, and not
     /// complete before the controller observed `min_generation` (the
-    /// generation returned by our own write, see [`Applied`]).
+    /// generation returned by our own write, see [`Applied`](super::Applied)).
     #[must_use]
     pub fn from_deployment(d: &Deployment, min_generation: Option<i64>) -> Self {
         let name = d.metadata.name.clone().unwrap_or_default();

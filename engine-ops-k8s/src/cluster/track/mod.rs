@@ -170,6 +170,35 @@ impl AppOps {
         Ok(status)
     }
 
+    /// Gives a track a new revision number ([`REVISION`]), as the
+    /// Deployment controller renumbers a ReplicaSet whose template became
+    /// current again (after an undo, or a rollback to it). Absolute, so
+    /// repeating it changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`scale_track`](Self::scale_track).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(ops: engine_ops_k8s::cluster::AppOps) -> Result<(), engine_ops_k8s::cluster::Error> {
+    /// let blue = ops.set_track_revision("blue", 3).await?;
+    /// assert_eq!(blue.revision, Some(3));
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_track_revision(
+        &self,
+        track: &str,
+        revision: u64,
+    ) -> Result<TrackStatus, Error> {
+        self.check_track(track)?;
+        let name = self.track_replica_set(track);
+        let patch = json!({"metadata": {"annotations": {REVISION: revision.to_string()}}});
+        let rs = self.patch_track(&name, &patch).await?;
+        self.track_status(&name, &rs)
+    }
+
     /// Records (or with `None` clears) when a track is due to be scaled to
     /// zero ([`SCALE_DOWN_AT`]), visible to `kubectl` and to a restarted
     /// driver; records a `ScheduledScaleDown` Event.
@@ -253,6 +282,33 @@ impl AppOps {
         )
         .await;
         Ok(true)
+    }
+
+    /// One track, or `None` when it does not exist (one request).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the ReplicaSet exists but is not a track of
+    /// this app; [`Error::Forbidden`] and the other request errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f(ops: engine_ops_k8s::cluster::AppOps) -> Result<(), engine_ops_k8s::cluster::Error> {
+    /// if let Some(green) = ops.track("green").await? {
+    ///     println!("green: {}/{} available", green.available, green.spec_replicas);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn track(&self, track: &str) -> Result<Option<TrackStatus>, Error> {
+        self.check_track(track)?;
+        let name = self.track_replica_set(track);
+        let found = self
+            .api::<ReplicaSet>()
+            .get_opt(&name)
+            .await
+            .map_err(|e| from_kube(e, self.target("get", "ReplicaSet", &name)))?;
+        found.map(|rs| self.track_status(&name, &rs)).transpose()
     }
 
     /// Every track of the app (its ReplicaSets with a template hash), oldest

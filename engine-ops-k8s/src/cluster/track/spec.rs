@@ -80,7 +80,7 @@ pub fn template_hash(template: &PodTemplateSpec) -> String {
     h
 }
 
-/// What a track's ReplicaSet should hold, for [`AppOps::create_track`].
+/// What a track's ReplicaSet should hold, for [`AppOps::create_track`](crate::cluster::AppOps::create_track).
 ///
 /// # Examples
 ///

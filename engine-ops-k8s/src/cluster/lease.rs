@@ -94,6 +94,7 @@ struct Shared {
     object: String,
     holder: String,
     seconds: i32,
+    post: PostParams,
     last: tokio::sync::Mutex<Lease>,
 }
 
@@ -287,6 +288,10 @@ impl AppOps {
             object,
             holder: params.holder.clone(),
             seconds: params.seconds(),
+            post: PostParams {
+                dry_run: false,
+                field_manager: Some(self.manager.clone()),
+            },
             last: tokio::sync::Mutex::new(lease),
         });
         let every = params
@@ -345,11 +350,7 @@ async fn renew(shared: &Shared) -> Result<(), Error> {
         if let Some(s) = next.spec.as_mut() {
             s.renew_time = Some(now());
         }
-        match shared
-            .api
-            .replace(&shared.name, &PostParams::default(), &next)
-            .await
-        {
+        match shared.api.replace(&shared.name, &shared.post, &next).await {
             Ok(l) => {
                 *last = l;
                 return Ok(());
@@ -498,11 +499,7 @@ impl LeaseGuard {
                 s.renew_time = Some(now());
                 s.lease_duration_seconds = Some(1);
             }
-            match shared
-                .api
-                .replace(&shared.name, &PostParams::default(), &freed)
-                .await
-            {
+            match shared.api.replace(&shared.name, &shared.post, &freed).await {
                 Ok(_) => return Ok(()),
                 Err(e) if error::is_code(&e, 409) => match shared.api.get_opt(&shared.name).await {
                     Ok(Some(l)) => *last = l,

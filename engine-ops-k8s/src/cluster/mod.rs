@@ -398,7 +398,7 @@ impl AppOps {
                 ));
             }
         }
-        self.anchor_ref().await?;
+        self.read_anchor_ref().await?;
         let api: Api<k8s_openapi::api::core::v1::Service> = self.api();
         for s in services {
             let t = self.target("get", "Service", s);
@@ -460,6 +460,13 @@ impl AppOps {
         if let Some(r) = self.anchor_ref.get() {
             return Ok(r.clone());
         }
+        self.read_anchor_ref().await
+    }
+
+    /// A reference to the anchor as it is now (a recreated anchor has a new
+    /// uid: an owner reference to the old one would have the garbage
+    /// collector delete what it owns).
+    pub(crate) async fn read_anchor_ref(&self) -> Result<ObjectReference, Error> {
         let t = self.anchor_target("get");
         let o = self
             .anchor_api()

@@ -10,7 +10,9 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{DeleteParams, ListParams};
 
+use crate::common::cluster;
 use crate::support::{APP, Fixture, WAIT};
+use engine_ops_k8s::manifest::Object;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tracks_are_created_idempotently_labelled_and_owned_by_the_anchor() {
@@ -210,6 +212,39 @@ async fn deleting_the_anchor_deletes_the_tracks() {
     assert!(
         s.state.is_none(),
         "the anchor is gone from the snapshot too"
+    );
+
+    // The app is applied again: a new anchor (new uid). A track created by
+    // the same long-lived operations is owned by the new anchor, so the
+    // garbage collector keeps it.
+    cluster::apply(
+        &f.ns,
+        &Object::PodTemplate(f.set.pod_template.clone()),
+        &cluster::apply_strict(),
+    )
+    .await
+    .expect("re-apply the anchor");
+    let anchor = f.ns.api::<PodTemplate>().get(APP).await.expect("anchor");
+    f.ready_track(&mut watch, &f.track("blue", 1)).await;
+    let rs =
+        f.ns.api::<ReplicaSet>()
+            .get("engine-ops-blue")
+            .await
+            .expect("stored");
+    let owner = &rs.metadata.owner_references.as_ref().expect("owned")[0];
+    assert_eq!(Some(owner.uid.as_str()), anchor.metadata.uid.as_deref());
+    let kept = watch
+        .wait_until(
+            "blue to be collected (it must not be)",
+            Duration::from_secs(2),
+            |s| s.track("blue").is_none(),
+        )
+        .await
+        .expect_err("the new track stays");
+    assert!(matches!(kept, Error::Timeout { .. }), "{kept}");
+    assert!(
+        f.ops.track("blue").await.expect("get").is_some(),
+        "not collected"
     );
 }
 

@@ -281,10 +281,13 @@ impl AppOps {
                 source,
             }),
             Err(_) => {
-                let last = self.deployment_rollout(Some(name), min_generation).await?;
-                let what = match last.verdict {
-                    RolloutVerdict::Waiting(m) => format!("{object} to roll out (last: {m})"),
-                    v => format!("{object} to roll out (last: {v:?})"),
+                let what = match self.deployment_rollout(Some(name), min_generation).await {
+                    Ok(last) => match last.verdict {
+                        RolloutVerdict::Waiting(m) => format!("{object} to roll out (last: {m})"),
+                        v => format!("{object} to roll out (last: {v:?})"),
+                    },
+                    Err(e @ Error::NotFound { .. }) => return Err(e),
+                    Err(_) => format!("{object} to roll out"),
                 };
                 Err(Error::Timeout {
                     what,

@@ -62,7 +62,7 @@ impl AppOps {
     /// ```
     pub async fn create_track(&self, spec: &TrackSpec) -> Result<TrackStatus, Error> {
         self.check_track(&spec.name)?;
-        let anchor = self.anchor_ref().await?;
+        let anchor = self.read_anchor_ref().await?;
         let owner = OwnerReference {
             api_version: anchor.api_version.clone().unwrap_or_default(),
             kind: anchor.kind.clone().unwrap_or_default(),

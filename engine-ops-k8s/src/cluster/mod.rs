@@ -83,14 +83,19 @@
 //!
 //! # RBAC
 //!
-//! The identity needs, in the app's namespace: `get`, `list`, `watch`,
-//! `create`, `patch`, `delete` on `replicasets` and `get`, `list`, `watch`,
-//! `patch` on `services` and `deployments` (apps); `get`, `list`, `watch`,
-//! `patch` on the anchor's kind (`podtemplates` by default); `list`,
-//! `watch` on `endpointslices` (discovery.k8s.io); `get`,
-//! `create`, `update`, `watch` on `leases` (coordination.k8s.io); `create`,
-//! `patch` on `events` (events.k8s.io); and `get` on the namespace for
-//! [`AppOps::preflight`] (optional).
+//! What the identity needs in the app's namespace (a Role):
+//!
+//! | API group | resources | verbs |
+//! |---|---|---|
+//! | `apps` | `replicasets` | get, list, watch, create, patch, delete |
+//! | `apps` | `deployments` | get, list, watch, create (a first apply), patch |
+//! | `""` (core) | `services`, `podtemplates` (the anchor's kind) | get, list, watch, patch |
+//! | `discovery.k8s.io` | `endpointslices` | list, watch |
+//! | `coordination.k8s.io` | `leases` | get, list, watch, create, update |
+//! | `events.k8s.io` | `events` | create, patch |
+//!
+//! and, optionally, `get` on the namespace (cluster scope) for
+//! [`AppOps::preflight`].
 
 mod count;
 mod endpoints;
@@ -256,6 +261,17 @@ impl AppOps {
     ///
     /// [`Error::InvalidName`] when `namespace` or `app` is not a DNS label
     /// (see [`check_names`](Self::check_names)).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use engine_ops_k8s::cluster::AppOps;
+    ///
+    /// let ops = AppOps::new(kube::Client::try_default().await?, "prod", "shop")?;
+    /// assert_eq!(ops.anchor_object(), "PodTemplate prod/shop");
+    /// # Ok(()) }
+    /// ```
     pub fn new(
         client: Client,
         namespace: impl Into<String>,

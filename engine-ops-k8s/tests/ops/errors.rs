@@ -6,15 +6,12 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use engine_ops_k8s::cluster::{AppOps, Error, LeaseParams, SwitchParams, TrackSpec, TrafficTarget};
-use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::json;
 
 use crate::common::cluster::TestNamespace;
-use crate::support::{APP, Fixture, WAIT};
+use crate::support::{APP, Fixture, WAIT, service_account_client};
 
 /// A client of an identity that RBAC grants nothing: the test control
 /// plane's static `engine-ops-norights` token (`norights.kubeconfig` beside
@@ -23,40 +20,20 @@ use crate::support::{APP, Fixture, WAIT};
 async fn no_rights_client(ns: &TestNamespace) -> Client {
     let admin_path = std::env::var_os("KUBECONFIG").expect("KUBECONFIG");
     let static_path = std::path::Path::new(&admin_path).with_file_name("norights.kubeconfig");
-    let kubeconfig = if static_path.exists() {
-        Kubeconfig::read_from(&static_path).expect("norights.kubeconfig")
-    } else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "note: {} absent (control plane older than the static no-rights token); using a \
-             ServiceAccount token without role bindings",
-            static_path.display()
-        );
-        let sas: Api<ServiceAccount> = ns.api();
-        let sa: ServiceAccount =
-            serde_json::from_value(json!({"metadata": {"name": "no-rights"}})).expect("sa");
-        sas.create(&PostParams::default(), &sa)
+    if static_path.exists() {
+        let kubeconfig = Kubeconfig::read_from(&static_path).expect("norights.kubeconfig");
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
-            .expect("create the ServiceAccount");
-        let request: TokenRequest =
-            serde_json::from_value(json!({"spec": {"audiences": []}})).expect("request");
-        let issued: TokenRequest = sas
-            .create_subresource("token", "no-rights", &PostParams::default(), &request)
-            .await
-            .expect("issue a token");
-        let token = issued.status.expect("token status").token;
-        let mut value =
-            serde_json::to_value(Kubeconfig::read_from(&admin_path).expect("kubeconfig"))
-                .expect("json");
-        for user in value["users"].as_array_mut().expect("users") {
-            user["user"] = json!({"token": token});
-        }
-        serde_json::from_value(value).expect("kubeconfig")
-    };
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("config");
-    Client::try_from(config).expect("client")
+            .expect("config");
+        return Client::try_from(config).expect("client");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "note: {} absent (control plane older than the static no-rights token); using a \
+         ServiceAccount token without role bindings",
+        static_path.display()
+    );
+    service_account_client(ns, "no-rights").await
 }
 
 #[tokio::test(flavor = "multi_thread")]

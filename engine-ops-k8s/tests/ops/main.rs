@@ -12,6 +12,7 @@ mod common;
 mod errors;
 mod flow;
 mod lease;
+mod rbac;
 mod rolling;
 mod state;
 mod support;

@@ -5,9 +5,14 @@ use std::time::Duration;
 
 use engine_ops_k8s::cluster::{AppOps, AppWatch, RequestCounter, TrackSpec, TrackStatus};
 use engine_ops_k8s::manifest::{BlueGreen, BlueGreenSet, Track};
+use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use kube::Client;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::{Api, PostParams};
 use kube::client::ClientBuilder;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::json;
 
 use crate::common::cluster::TestNamespace;
 use crate::common::{self, cluster};
@@ -100,4 +105,34 @@ impl Fixture {
         v.sort();
         v
     }
+}
+
+/// A client authenticated as ServiceAccount `name` of the namespace
+/// (created here, with a token from the TokenRequest API): what RBAC grants
+/// it is only what the test binds to it.
+pub(crate) async fn service_account_client(ns: &TestNamespace, name: &str) -> Client {
+    let sas: Api<ServiceAccount> = ns.api();
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": name}})).expect("sa");
+    sas.create(&PostParams::default(), &sa)
+        .await
+        .expect("create the ServiceAccount");
+    let request: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": []}})).expect("request");
+    let issued: TokenRequest = sas
+        .create_subresource("token", name, &PostParams::default(), &request)
+        .await
+        .expect("issue a token");
+    let token = issued.status.expect("token status").token;
+    let admin_path = std::env::var_os("KUBECONFIG").expect("KUBECONFIG");
+    let mut value = serde_json::to_value(Kubeconfig::read_from(&admin_path).expect("kubeconfig"))
+        .expect("json");
+    for user in value["users"].as_array_mut().expect("users") {
+        user["user"] = json!({"token": token});
+    }
+    let kubeconfig: Kubeconfig = serde_json::from_value(value).expect("kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("config");
+    Client::try_from(config).expect("client")
 }

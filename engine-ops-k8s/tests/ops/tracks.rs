@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use engine_ops_k8s::cluster::{Error, TEMPLATE_HASH, Woke};
+use engine_ops_k8s::cluster::{Error, EventType, TEMPLATE_HASH, Woke};
+use engine_ops_k8s::manifest::Object;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::PodTemplate;
 use k8s_openapi::api::events::v1::Event;
@@ -12,7 +13,6 @@ use kube::api::{DeleteParams, ListParams};
 
 use crate::common::cluster;
 use crate::support::{APP, Fixture, WAIT};
-use engine_ops_k8s::manifest::Object;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tracks_are_created_idempotently_labelled_and_owned_by_the_anchor() {
@@ -156,6 +156,16 @@ async fn tracks_are_scaled_scheduled_and_deleted_idempotently_with_events() {
         .await
         .expect("gone");
 
+    // The driver's own: an abort, as a Warning.
+    f.ops
+        .record_event(
+            EventType::Warning,
+            "RolloutAborted",
+            "post-promotion check failed: traffic is back on blue",
+        )
+        .await
+        .expect("record");
+
     // Each create, scale and deletion was recorded as an Event on the anchor.
     let events =
         f.ns.api::<Event>()
@@ -179,6 +189,7 @@ async fn tracks_are_scaled_scheduled_and_deleted_idempotently_with_events() {
         "ScalingReplicaSet Scaled replica set engine-ops-blue to 1",
         "ScheduledScaleDown Replica set engine-ops-blue scales down to 0 at",
         "DeletedReplicaSet Deleted replica set engine-ops-blue (track blue)",
+        "RolloutAborted post-promotion check failed: traffic is back on blue",
     ] {
         assert!(
             notes.iter().any(|n| n.starts_with(want)),

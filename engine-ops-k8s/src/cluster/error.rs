@@ -94,6 +94,25 @@ pub enum Error {
         wanted: String,
     },
 
+    /// A switch was refused because its target track cannot take the
+    /// traffic (see `SwitchParams::require_available`); nothing was written.
+    #[error(
+        "{object} cannot take the traffic: {why} ({available} available, {desired} asked for, \
+         {required} required); wait for its pods or scale it up, then switch again"
+    )]
+    TrackNotReady {
+        /// The track's ReplicaSet.
+        object: String,
+        /// Its available pods.
+        available: u32,
+        /// Its `spec.replicas`.
+        desired: u32,
+        /// The minimum the switch required.
+        required: u32,
+        /// Which condition failed.
+        why: String,
+    },
+
     /// Another field manager owns the Service's selector, so switching it
     /// would be undone by that tool's next apply.
     #[error(

@@ -18,7 +18,8 @@
 //!   pointed at a track in one request with a `resourceVersion`
 //!   precondition; a conflict is re-read and retried only while the
 //!   switch's intent still holds; a selector owned by another field manager
-//!   is refused unless taken over on purpose. What the Service really
+//!   is refused unless taken over on purpose; optionally, a target track
+//!   without enough available pods is refused. What the Service really
 //!   serves, from its EndpointSlices ([`ServiceEndpoints`],
 //!   [`EndpointsWatch`]).
 //! - **State** ([`StoredState`]): the caller's rollout state (any serde

@@ -7,7 +7,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::{Map, Value, json};
 
 use super::error::{self, from_kube};
-use super::{AppOps, Error, EventType};
+use super::{AppOps, Error, EventType, TrackStatus};
 use crate::manifest::labels::{INSTANCE, TRACK};
 
 /// What a Service selects: one track of the app, or every track (a
@@ -164,6 +164,8 @@ pub struct SwitchParams {
     take_over: bool,
     reason: Option<String>,
     max_attempts: Option<u32>,
+    require_available: Option<u32>,
+    observed_track: Option<TrackStatus>,
 }
 
 impl SwitchParams {
@@ -190,6 +192,26 @@ impl SwitchParams {
     /// Attempts before a conflict is returned (at least 1; default 5).
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n.max(1));
+        self
+    }
+
+    /// Refuse to switch to a track unless at least `min` of its pods are
+    /// available, it is asked to keep at least `min`, and its status is
+    /// current ([`Error::TrackNotReady`] otherwise): a safety net under the
+    /// planner, so that no switch, whatever its cause, sends traffic to a
+    /// track that cannot take it. Checked against
+    /// [`observed_track`](Self::observed_track), or a fresh read of the
+    /// track (one request). Not applied to [`TrafficTarget::AllTracks`].
+    pub fn require_available(mut self, min: u32) -> Self {
+        self.require_available = Some(min);
+        self
+    }
+
+    /// The target track as observed, for
+    /// [`require_available`](Self::require_available) without a read
+    /// (a stale observation is read again).
+    pub fn observed_track(mut self, track: &TrackStatus) -> Self {
+        self.observed_track = Some(track.clone());
         self
     }
 
@@ -268,6 +290,7 @@ impl AppOps {
     /// # Errors
     ///
     /// [`Error::NotFound`] (the Service does not exist),
+    /// [`Error::TrackNotReady`] (with [`SwitchParams::require_available`]),
     /// [`Error::SelectorOwned`], [`Error::TrafficMoved`], [`Error::Conflict`]
     /// after `max_attempts`, [`Error::Forbidden`], [`Error::InvalidName`] for
     /// a bad track name.
@@ -292,6 +315,10 @@ impl AppOps {
     ) -> Result<Switched, Error> {
         if let TrafficTarget::Track(t) = target {
             super::label("track name", t, 63)?;
+            if let Some(min) = params.require_available {
+                self.check_capacity(t, min, params.observed_track.as_ref())
+                    .await?;
+            }
         }
         let mut current = match &params.observed {
             Some(s) if s.name == service => s.clone(),
@@ -384,6 +411,49 @@ impl AppOps {
             object: error::object("Service", &self.namespace, service),
             message: format!("the switch lost {max} races in a row"),
         })
+    }
+
+    /// Refuses a switch to `track` unless it can serve `min` pods now.
+    async fn check_capacity(
+        &self,
+        track: &str,
+        min: u32,
+        observed: Option<&TrackStatus>,
+    ) -> Result<(), Error> {
+        let fresh;
+        let status = match observed.filter(|t| t.name == track && !t.status_stale()) {
+            Some(t) => t,
+            None => {
+                fresh = self.track(track).await?;
+                fresh.as_ref().ok_or_else(|| Error::NotFound {
+                    object: error::object(
+                        "ReplicaSet",
+                        &self.namespace,
+                        &self.track_replica_set(track),
+                    ),
+                    hint: "there is no such track to send traffic to; create it first".to_owned(),
+                })?
+            }
+        };
+        let why = if status.status_stale() {
+            Some("its status is older than its spec")
+        } else if status.spec_replicas < min {
+            Some("it is asked to run fewer pods")
+        } else if status.available < min {
+            Some("not enough of its pods are available")
+        } else {
+            None
+        };
+        match why {
+            None => Ok(()),
+            Some(why) => Err(Error::TrackNotReady {
+                object: error::object("ReplicaSet", &self.namespace, &status.replica_set),
+                available: status.available,
+                desired: status.spec_replicas,
+                required: min,
+                why: why.to_owned(),
+            }),
+        }
     }
 
     /// Reads a Service's selector, owners and `resourceVersion`.
@@ -541,6 +611,44 @@ mod tests {
         );
         // No second request was sent: the server sees the client gone.
         assert!(server.next_request().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_track_short_of_available_pods_is_refused_before_any_write() {
+        let (client, mut server) = mock::pair();
+        let ops = ops(client);
+        let task = tokio::spawn(async move {
+            ops.switch_traffic(
+                "shop",
+                &TrafficTarget::track("green"),
+                &SwitchParams::new().require_available(3),
+            )
+            .await
+        });
+        let get = mock::next(&mut server).await;
+        get.expect(
+            "GET",
+            "/apis/apps/v1/namespaces/prod/replicasets/shop-green",
+        );
+        get.ok(&json!({
+            "metadata": {"name": "shop-green", "generation": 2,
+                "labels": {TRACK: "green", "engine-ops.io/template-hash": "ab"}},
+            "spec": {"replicas": 3, "selector": {}},
+            "status": {"replicas": 3, "availableReplicas": 2, "observedGeneration": 2},
+        }));
+        let e = task.await.unwrap().unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::TrackNotReady {
+                    available: 2,
+                    required: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(server.next_request().await.is_none(), "no write");
     }
 
     #[tokio::test]

@@ -44,11 +44,16 @@ async fn a_switch_is_one_request_and_the_endpoint_slices_follow() {
     );
     f.counter.reset();
     let quiet = f.ops.clone().events(None);
+    // With the capacity check on the observed track: still one request.
+    let green_track = watch.snapshot().track("green").cloned().expect("green");
     let s = quiet
         .switch_traffic(
             APP,
             &TrafficTarget::track("green"),
-            &SwitchParams::new().observed(&observed),
+            &SwitchParams::new()
+                .observed(&observed)
+                .require_available(3)
+                .observed_track(&green_track),
         )
         .await
         .expect("switch");
@@ -106,12 +111,55 @@ async fn a_switch_is_one_request_and_the_endpoint_slices_follow() {
         events.items.iter().map(|e| &e.note).collect::<Vec<_>>()
     );
 
-    // A replica-weighted canary: the Service selects every track.
+    // A track that cannot take the traffic is refused, whatever asks for it.
+    quiet
+        .scale_track("green", 1, None)
+        .await
+        .expect("scale green down");
+    let e = quiet
+        .switch_traffic(
+            APP,
+            &TrafficTarget::track("green"),
+            &SwitchParams::new().require_available(3),
+        )
+        .await
+        .expect_err("must be refused");
+    assert!(
+        matches!(
+            &e,
+            Error::TrackNotReady {
+                required: 3,
+                desired: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        f.ops.service_status(APP).await.expect("read").target,
+        Some(TrafficTarget::track("blue")),
+        "traffic stays on blue"
+    );
+    quiet
+        .scale_track("green", 3, None)
+        .await
+        .expect("scale green up");
+    let mut watch = watch;
+    watch
+        .wait_until("green back at 3", WAIT, |s| {
+            s.track("green")
+                .is_some_and(|t| t.available == 3 && !t.status_stale())
+        })
+        .await
+        .expect("green up");
+
+    // A replica-weighted canary: the Service selects every track (green's
+    // pods may have been replaced by the scale down and up).
     quiet
         .switch_traffic(APP, &TrafficTarget::AllTracks, &SwitchParams::new())
         .await
         .expect("all tracks");
-    let mut both = [blue, green].concat();
+    let mut both = [blue, f.pods_of("green").await].concat();
     both.sort();
     wait_for_endpoints(&f.ns, APP, &both).await;
 }

@@ -122,6 +122,7 @@ mod migration;
 mod migrator;
 mod plan;
 mod report;
+pub mod source;
 pub mod store;
 
 /// Re-export of [`async_trait::async_trait`], the attribute that
@@ -140,12 +141,73 @@ pub use report::{
     MigrationState, ResolvedStep, RollbackReport, RunReport, StatusEntry, StatusReport, StepReport,
     VerifyReport,
 };
+pub use source::{SourceError, load_dir};
+pub use store::any::{AnyContext, AnyStore, ConnectOptions, NoDatabase, connect, connect_with};
 pub use store::file::{FileStore, FileStoreBuilder, JOURNAL_FORMAT, JournalSummary};
 pub use store::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use store::postgres::{PgContext, PostgresStore, PostgresStoreBuilder};
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use store::sql::{SqlContext, SqlMigration};
 #[cfg(feature = "sqlite")]
 pub use store::sqlite::{SqliteStore, SqliteStoreBuilder};
 pub use store::{LockProbe, StateStore};
+
+/// The PostgreSQL driver the `postgres` store runs on, for migrations
+/// written in Rust (through [`PgContext`]) without a direct dependency at a
+/// matching version.
+#[cfg(feature = "postgres")]
+pub use tokio_postgres;
+
+/// The SQLite driver the `sqlite` store runs on, for migrations written in
+/// Rust (on its `Connection`) without a direct dependency at a matching
+/// version.
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
+
+/// Embeds a directory of SQL migrations at compile time (feature `macros`,
+/// on by default).
+///
+/// `embed!("migrations")` reads the directory (relative to the crate's
+/// `Cargo.toml`; `embed!()` means `"migrations"`) when the crate compiles,
+/// checks it by the rules of [`source`] (names, pairs, versions,
+/// directives: a broken rule is a compile error naming the file), and
+/// expands to the `Vec<SqlMigration>` that [`load_dir`] would return at run
+/// time. The binary carries the SQL; nothing is read at run time.
+///
+/// - Editing or removing a file rebuilds the crate (the texts are
+///   `include_str!`-ed).
+/// - Adding a file: cargo cannot see a directory grow without a build
+///   script. Add `build.rs` beside `Cargo.toml`:
+///   `fn main() { println!("cargo::rerun-if-changed=migrations"); }`.
+///   A debug build started after its directory changed panics with a
+///   message saying what changed, instead of silently running an old list.
+/// - The expansion names `::engine_ops_migrate`: depend on it under that
+///   name.
+///
+/// # Examples
+///
+/// Start-up of a service: replicas starting at once take turns on the
+/// store's lock, and exactly one applies each migration.
+///
+/// ```no_run
+/// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = engine_ops_migrate::connect(&std::env::var("DATABASE_URL")?).await?;
+/// engine_ops_migrate::Migrator::builder(store)
+///     .migrations(engine_ops_migrate::embed!("tests/fixtures/migrations"))
+///     .build()?
+///     .run()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The list is plain data:
+///
+/// ```
+/// let migrations = engine_ops_migrate::embed!("tests/fixtures/migrations");
+/// let versions: Vec<u64> = migrations.iter().map(|m| m.version()).collect();
+/// assert_eq!(versions, [1, 2, 3]);
+/// assert!(!migrations[2].is_transactional()); // `-- engine-ops: no-transaction`
+/// ```
+#[cfg(feature = "macros")]
+pub use engine_ops_migrate_macros::embed;

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `postgres://…`, `postgresql://…` | [`PostgresStore`](crate::PostgresStore) (feature `postgres`), TLS from `sslmode` (see [`store::postgres`](crate::store::postgres#tls)) |
 //! | `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:` | [`SqliteStore`](crate::SqliteStore) (feature `sqlite`); the file is created if missing |
-//! | `file:PATH`, or a path without a scheme (`./state/migrations.jsonl`) | [`FileStore`](crate::FileStore): the history in a journal, for migrations written in Rust that act on something other than a SQL database (they carry their own handles); SQL migrations fail there, naming themselves |
+//! | `file:PATH`, or a path without a scheme (`./state/migrations.jsonl`) | [`FileStore`](crate::FileStore): the history in a journal, for migrations written in Rust that act on something other than a SQL database (they carry their own handles); an SQL migration run there fails naming itself, and stays pending |
 //!
 //! Any other scheme (`mysql://`, `postgress://`) is an [`Error::BadUrl`]
 //! saying what is accepted. Migrations for an `AnyStore` implement
@@ -261,6 +261,10 @@ impl SqlContext for NoDatabase {
 
     async fn query_flag(&mut self, _query: &str) -> std::result::Result<Option<bool>, BoxError> {
         Err(no_database())
+    }
+
+    fn runs_sql(&self) -> bool {
+        false
     }
 }
 

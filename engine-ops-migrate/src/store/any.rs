@@ -142,7 +142,7 @@ pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<AnyStor
         Target::Journal(path) => Ok(AnyStore::Journal(
             FileStore::builder(path)
                 .lock_timeout(options.lock_timeout)
-                .context(NoDatabase)
+                .context(NoDatabase::default())
                 .build()?,
         )),
     }
@@ -242,29 +242,32 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
-/// The context of a journal opened by [`connect`]: no database. SQL run on
-/// it fails with an error saying so.
+/// The context of a journal opened by [`connect`]: no database. SQL sent
+/// to it is refused with an error saying so; a step that failed that way
+/// ran nothing, so it is recorded as not applied (never left in doubt).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NoDatabase;
+pub struct NoDatabase {
+    /// Whether the open step sent SQL (and was refused).
+    refused: bool,
+}
 
 impl crate::store::sql::sealed::Sealed for NoDatabase {}
 
-fn no_database() -> BoxError {
-    "a journal store has no database to run SQL on (it only records the history); open a postgres:// or sqlite: URL to run SQL migrations".into()
+impl NoDatabase {
+    fn refuse(&mut self) -> BoxError {
+        self.refused = true;
+        "a journal store has no database to run SQL on (it only records the history); open a postgres:// or sqlite: URL to run SQL migrations".into()
+    }
 }
 
 #[async_trait::async_trait]
 impl SqlContext for NoDatabase {
     async fn execute_batch(&mut self, _sql: &str) -> std::result::Result<(), BoxError> {
-        Err(no_database())
+        Err(self.refuse())
     }
 
     async fn query_flag(&mut self, _query: &str) -> std::result::Result<Option<bool>, BoxError> {
-        Err(no_database())
-    }
-
-    fn runs_sql(&self) -> bool {
-        false
+        Err(self.refuse())
     }
 }
 
@@ -330,10 +333,18 @@ impl StateStore for AnyStore {
     }
 
     fn undoes_on_abort(&self, intent: &StepIntent) -> bool {
-        each!(self, s => s.undoes_on_abort(intent))
+        match self {
+            // A step refused its SQL ran nothing: there is nothing to
+            // compensate, and the journal may record it as not applied.
+            Self::Journal(s) if s.context_ref().refused => true,
+            _ => each!(self, s => s.undoes_on_abort(intent)),
+        }
     }
 
     async fn begin(&mut self, intent: &StepIntent) -> Result<()> {
+        if let Self::Journal(s) = self {
+            s.context().refused = false;
+        }
         each!(self, s => s.begin(intent).await)
     }
 

@@ -518,15 +518,6 @@ pub trait SqlContext: Send + sealed::Sealed {
     /// The database's error, or a query that returns no row.
     async fn query_flag(&mut self, query: &str) -> Result<Option<bool>, crate::BoxError>;
 
-    /// Whether SQL reaches a database here (`false` for the journal's
-    /// [`NoDatabase`](crate::NoDatabase)): a [`SqlMigration`] then refuses
-    /// its `up` before anything is recorded as begun in a database, and
-    /// its `down` and checks have nothing to undo or check.
-    #[doc(hidden)]
-    fn runs_sql(&self) -> bool {
-        true
-    }
-
     /// The PostgreSQL step context, when the migration runs on PostgreSQL.
     #[cfg(feature = "postgres")]
     fn postgres(&mut self) -> Option<&mut super::postgres::PgContext> {
@@ -594,9 +585,6 @@ async fn check<C: SqlContext + ?Sized>(
     let Some(query) = query else {
         return Ok(crate::Validation::NotChecked);
     };
-    if !ctx.runs_sql() {
-        return Ok(crate::Validation::NotChecked);
-    }
     let holds = ctx.query_flag(query).await?;
     Ok(crate::Validation::check(
         holds == Some(true),
@@ -625,13 +613,6 @@ impl<C: SqlContext + ?Sized> crate::Migration<C> for SqlMigration {
         self.transactional
     }
     async fn up(&self, ctx: &mut C) -> Result<(), crate::BoxError> {
-        if !ctx.runs_sql() {
-            return Err(format!(
-                "migration {} ({}) is SQL, and a journal store has no database to run SQL on (it only records the history); open a postgres:// or sqlite: URL to run SQL migrations",
-                self.version, self.name
-            )
-            .into());
-        }
         for batch in &self.up {
             ctx.execute_batch(batch).await?;
         }
@@ -640,10 +621,6 @@ impl<C: SqlContext + ?Sized> crate::Migration<C> for SqlMigration {
     async fn down(&self, ctx: &mut C) -> Result<(), crate::BoxError> {
         if !self.reversible {
             return Err(format!("migration {} ({}) has no down", self.version, self.name).into());
-        }
-        if !ctx.runs_sql() {
-            // Its `up` ran nothing here either: nothing to undo.
-            return Ok(());
         }
         for batch in &self.down {
             ctx.execute_batch(batch).await?;

@@ -2,6 +2,34 @@
 //! [`Migrator`] against a [`StateStore`]; the embedded default store is a
 //! crash-safe, append-only JSON-lines journal ([`FileStore`]).
 //!
+//! # Start-up
+//!
+//! A service that runs its SQL migrations (a `migrations/` directory of
+//! `0001_create_users.up.sql`, `0001_create_users.down.sql`,
+//! `0002_add_email.sql`, ...; see [`source`]) when it starts, with several
+//! replicas starting at once: they take turns on the store's lock, and
+//! exactly one applies each migration.
+//!
+//! ```no_run
+//! use engine_ops_migrate::{Migrator, connect, embed};
+//!
+//! # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+//! // postgres://…?sslmode=verify-full, sqlite:app.db, or a journal path
+//! let store = connect(&std::env::var("DATABASE_URL")?).await?;
+//! let mut migrator = Migrator::builder(store).migrations(embed!("tests/fixtures/migrations")).build()?;
+//! migrator.run().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`embed!`] checks the directory when the crate compiles (a compile
+//! error names the file that breaks a rule) and puts the SQL in the
+//! binary; add a one-line `build.rs`,
+//! `fn main() { println!("cargo::rerun-if-changed=migrations"); }`, so
+//! that cargo also rebuilds when a migration is added. [`connect`] opens
+//! the store the URL names (features `postgres`, `sqlite`), with TLS for
+//! PostgreSQL from `sslmode`.
+//!
 //! # Overview
 //!
 //! - A [`Migration<C>`](Migration) has a numeric version, a name, the source
@@ -42,8 +70,9 @@
 //!
 //! - It does not parse or run SQL: a migration's `up` does whatever it does
 //!   with its context; [`source`](Migration::source) only feeds the checksum.
-//! - It does not discover migration files or embed them at compile time;
-//!   the application lists its migrations.
+//! - Migrations in Rust are listed by the application; SQL migrations come
+//!   from a directory ([`load_dir`], [`embed!`]) or are built in code
+//!   ([`SqlMigration`]).
 //! - The file store cannot make a step's effects and its record atomic (the
 //!   effects live elsewhere); it makes the gap visible as *in doubt*
 //!   instead. The database backends (see the feature flags) do make a
@@ -106,14 +135,18 @@
 //!
 //! # Feature flags
 //!
-//! The file and memory stores are always built. Database backends:
+//! The file and memory stores, [`SqlMigration`], [`load_dir`] and
+//! [`connect`] are always built.
 //!
+//! - `macros` (default): [`embed!`], from the `engine-ops-migrate-macros`
+//!   crate.
 //! - `postgres`: `PostgresStore` on tokio-postgres (history table,
 //!   one transaction per migration, session advisory lock on a dedicated
-//!   connection), with `SqlMigration` for plain SQL migrations.
+//!   connection), TLS through rustls with ring; `tokio_postgres`
+//!   re-exported.
 //! - `sqlite`: `SqliteStore` on rusqlite with SQLite bundled (history
 //!   table, `BEGIN IMMEDIATE` per migration, a run lock that dies with its
-//!   connection or process).
+//!   connection or process); `rusqlite` re-exported.
 
 mod checksum;
 mod error;

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `postgres://…`, `postgresql://…` | [`PostgresStore`](crate::PostgresStore) (feature `postgres`), TLS from `sslmode` (see [`store::postgres`](crate::store::postgres#tls)) |
 //! | `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:` | [`SqliteStore`](crate::SqliteStore) (feature `sqlite`); the file is created if missing |
-//! | `file:PATH`, or a path without a scheme (`./state/migrations.jsonl`) | [`FileStore`](crate::FileStore): the history in a journal, for migrations written in Rust that act on something other than a SQL database (they carry their own handles); an SQL migration run there fails naming itself, and stays pending |
+//! | `file:PATH`, or a path without a scheme (`./state/migrations.jsonl`) | [`FileStore`]: the history in a journal, for migrations written in Rust that act on something other than a SQL database (they carry their own handles); an SQL migration run there fails naming itself, and stays pending |
 //!
 //! Any other scheme (`mysql://`, `postgress://`) is an [`Error::BadUrl`]
 //! saying what is accepted. Migrations for an `AnyStore` implement
@@ -333,15 +333,25 @@ impl StateStore for AnyStore {
     }
 
     fn undoes_on_abort(&self, intent: &StepIntent) -> bool {
-        match self {
-            // A step refused its SQL ran nothing: there is nothing to
-            // compensate, and the journal may record it as not applied.
-            Self::Journal(s) if s.context_ref().refused => true,
-            _ => each!(self, s => s.undoes_on_abort(intent)),
+        #[allow(
+            irrefutable_let_patterns,
+            reason = "a build without database features has only the journal"
+        )]
+        // A step whose SQL was refused ran nothing: there is nothing to
+        // compensate, and the journal may record it as not applied.
+        if let Self::Journal(s) = self
+            && s.context_ref().refused
+        {
+            return true;
         }
+        each!(self, s => s.undoes_on_abort(intent))
     }
 
     async fn begin(&mut self, intent: &StepIntent) -> Result<()> {
+        #[allow(
+            irrefutable_let_patterns,
+            reason = "a build without database features has only the journal"
+        )]
         if let Self::Journal(s) = self {
             s.context().refused = false;
         }

@@ -2,48 +2,51 @@
 //!
 //! - v2 is the head: handlers speak only v2 (`full_name`).
 //! - v1 is deprecated (since 2026-01-01, sunset 2027-01-01, successor `/api/v2`);
-//!   its shape (`name`) is produced by one registered change.
+//!   its shape (`name`) is produced by one declared change, in both
+//!   directions; bodies keep every byte the change does not name.
+//! - `/api/users/{id}/avatar` exists from v2 on: v1 gets a 404 problem.
 //! - The version comes from the path (`/api/v1/users/1`), the `X-API-Version`
 //!   header, the `api_version` query parameter, or `Accept`
 //!   (`application/json; version=1`, `application/vnd.engine-ops.v1+json`).
-//! - `/health` and `/metrics` are version-neutral; `/metrics` shows the usage
-//!   counters (who still calls v1?).
+//! - `/health`, `/metrics` and `/changelog` are version-neutral; `/metrics`
+//!   shows the usage counters (who still calls v1?), `/changelog` the
+//!   changes in Markdown (`?format=json` for data).
 //!
-//! The versioning layers wrap the *whole* router: axum runs `Router::layer`
-//! middleware after routing, when a path rewrite would come too late.
+//! The versioning layer wraps the *whole* router: axum runs `Router::layer`
+//! middleware after routing, when a path rewrite would come too late (the
+//! layer refuses that placement at start-up).
 //!
 //! ```text
 //! cargo run -p engine-ops-examples --example versioned_api            # serve on 127.0.0.1:3000
 //! cargo run -p engine-ops-examples --example versioned_api -- --demo  # scripted requests, then exit
 //! ```
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use axum::Router;
-use axum::extract::{Extension, Path};
+use axum::extract::{Extension, Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
-use engine_ops_apiversion::transform::{Change, Changes, TransformLayer, json as edits};
+use engine_ops_apiversion::transform::{Change, Changes};
 use engine_ops_apiversion::{
-    ApiVersionLayer, Clock, Missing, Policy, Resolution, Scheme, Version, VersionSpec,
+    ApiVersionLayer, Clock, Link, Missing, Policy, Resolution, Scheme, Version, VersionSpec,
 };
 use serde_json::{Value, json};
-use tower::ServiceBuilder;
+use tower::Layer;
 
-/// 2026-01-01T00:00:00Z: v1 is deprecated from then on.
-pub(crate) const V1_DEPRECATED: u64 = 1_767_225_600;
-/// 2027-01-01T00:00:00Z: v1 is gone (410) from then on.
-pub(crate) const V1_SUNSET: u64 = 1_798_761_600;
-/// Request and response bodies larger than this are not migrated (413).
+/// Request bodies larger than this are not migrated (413); responses
+/// larger than it are sent at v2, labelled so.
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// The versioning policy of the example.
 pub(crate) fn policy(clock: impl Clock) -> anyhow::Result<Policy> {
     let v1 = VersionSpec::new(Version::int(1))
-        .deprecated_at(UNIX_EPOCH + Duration::from_secs(V1_DEPRECATED))
-        .sunset_at(UNIX_EPOCH + Duration::from_secs(V1_SUNSET))
-        .deprecation_link("https://engine-ops.dev/changelog#v2")
+        .deprecated("2026-01-01")
+        .sunset("2027-01-01")
+        .deprecation_link(
+            Link::new("https://engine-ops.dev/changelog#v2")
+                .media_type("text/html")
+                .title("Moving to v2"),
+        )
         .successor_link("/api/v2");
     Ok(Policy::builder(Scheme::Integer)
         .version(v1)
@@ -55,19 +58,20 @@ pub(crate) fn policy(clock: impl Clock) -> anyhow::Result<Policy> {
         .on_missing(Missing::Latest)
         .neutral_path("/health")
         .neutral_path("/metrics")
+        .neutral_path("/changelog")
         .enforce_sunset(true)
         .clock(clock)
         .build()?)
 }
 
-/// The one change between v1 and v2: `name` became `full_name` on users.
+/// The one change between v1 and v2: `name` became `full_name` on users
+/// (a user, or each user of a list), declared once for both directions.
 pub(crate) fn changes(policy: &Policy) -> anyhow::Result<Changes> {
     Ok(Changes::builder(policy)
         .change(
             Change::new(Version::int(2), "users: `name` was renamed `full_name`")
                 .routes(["/api/users"])
-                .upgrade_request(|body| edits::rename_field(body, "name", "full_name"))
-                .downgrade_response(|body| edits::rename_field(body, "full_name", "name")),
+                .renamed("/name", "full_name"),
         )
         .max_body_bytes(MAX_BODY)
         .build()?)
@@ -79,18 +83,35 @@ pub(crate) fn app(clock: impl Clock) -> anyhow::Result<Router> {
     let policy = policy(clock)?;
     let changes = changes(&policy)?;
     let metrics_policy = policy.clone();
+    let changelog = changes.changelog();
     let routes = Router::new()
         .route("/api/users", get(list_users).post(create_user))
         .route("/api/users/{id}", get(get_user))
+        .route(
+            "/api/users/{id}/avatar",
+            get(avatar).route_layer(policy.route_since(Version::int(2))?),
+        )
         .route("/api/version", get(version))
         .route("/api/report", get(report))
         .route("/health", get(|| async { "ok" }))
-        .route("/metrics", get(move || metrics(metrics_policy.clone())));
+        .route("/metrics", get(move || metrics(metrics_policy.clone())))
+        .route(
+            "/changelog",
+            get(
+                move |Query(query): Query<Vec<(String, String)>>| async move {
+                    if query.iter().any(|(k, v)| k == "format" && v == "json") {
+                        Json(changelog.to_json()).into_response()
+                    } else {
+                        let markdown = [("content-type", "text/markdown; charset=utf-8")];
+                        (markdown, changelog.to_markdown()).into_response()
+                    }
+                },
+            ),
+        );
     // ApiVersion → Transform → Router: the router sees the rewritten path.
-    let versioned = ServiceBuilder::new()
-        .layer(ApiVersionLayer::new(policy))
-        .layer(TransformLayer::new(changes))
-        .service(routes);
+    let versioned = ApiVersionLayer::new(policy)
+        .with_changes(changes)?
+        .layer(routes);
     // An outer router with no routes of its own hands every request to the
     // versioned stack; this only gives `axum::serve` the type it wants.
     Ok(Router::new().fallback_service(versioned))
@@ -133,6 +154,11 @@ async fn create_user(Json(body): Json<Value>) -> impl IntoResponse {
             Json(json!({ "error": "`full_name` is required" })),
         ),
     }
+}
+
+/// Added in v2 (see the route's `route_since`).
+async fn avatar(Path(id): Path<u64>) -> Json<Value> {
+    Json(json!({ "id": id, "url": format!("https://cdn.engine-ops.dev/avatars/{id}.png") }))
 }
 
 async fn version(Extension(resolution): Extension<Resolution>) -> Json<Value> {
@@ -232,8 +258,10 @@ async fn demo() -> anyhow::Result<()> {
         ),
         ("GET", "/api/v1/users/1", vec![("x-api-version", "2")], ""),
         ("GET", "/api/v9/users/1", vec![], ""),
+        ("GET", "/api/v1/users/1/avatar", vec![], ""),
         ("GET", "/health", vec![("x-api-version", "garbage")], ""),
         ("GET", "/metrics", vec![], ""),
+        ("GET", "/changelog", vec![], ""),
     ];
     for (method, path, headers, body) in script {
         let (status, response_headers, response_body) =

@@ -11,7 +11,9 @@ use pin_project_lite::pin_project;
 
 pin_project! {
     /// Either the wrapped body, streamed untouched, or a body this crate
-    /// produced in full (a problem document or a migrated JSON document).
+    /// produced in full (a problem document or a migrated JSON document),
+    /// or the wrapped body after the part of it already read (a response too
+    /// large to migrate, sent as it came).
     ///
     /// # Examples
     ///
@@ -34,6 +36,7 @@ pin_project! {
     enum Kind<B> {
         Inner { #[pin] body: B },
         Full { #[pin] body: Full<Bytes> },
+        Prefixed { prefix: Option<Bytes>, body: Pin<Box<B>> },
     }
 }
 
@@ -54,6 +57,17 @@ impl<B> VersionedBody<B> {
         }
     }
 
+    /// `prefix`, then the rest of `body`: a body partly read, sent on.
+    #[cfg(feature = "transform")]
+    pub(crate) fn prefixed(prefix: Bytes, body: Pin<Box<B>>) -> Self {
+        VersionedBody {
+            kind: Kind::Prefixed {
+                prefix: (!prefix.is_empty()).then_some(prefix),
+                body,
+            },
+        }
+    }
+
     /// Whether this is the wrapped body (not one this crate produced).
     pub fn is_inner(&self) -> bool {
         matches!(self.kind, Kind::Inner { .. })
@@ -63,7 +77,7 @@ impl<B> VersionedBody<B> {
     pub fn get_ref(&self) -> Option<&B> {
         match &self.kind {
             Kind::Inner { body } => Some(body),
-            Kind::Full { .. } => None,
+            Kind::Full { .. } | Kind::Prefixed { .. } => None,
         }
     }
 }
@@ -73,6 +87,11 @@ impl<B: std::fmt::Debug> std::fmt::Debug for VersionedBody<B> {
         match &self.kind {
             Kind::Inner { body } => f.debug_tuple("VersionedBody::Inner").field(body).finish(),
             Kind::Full { body } => f.debug_tuple("VersionedBody::Full").field(body).finish(),
+            Kind::Prefixed { prefix, body } => f
+                .debug_struct("VersionedBody::Prefixed")
+                .field("prefix", prefix)
+                .field("body", body)
+                .finish(),
         }
     }
 }
@@ -100,6 +119,10 @@ where
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
             KindProj::Full { body } => body.poll_frame(cx).map_err(|never| match never {}),
+            KindProj::Prefixed { prefix, body } => match prefix.take() {
+                Some(prefix) => Poll::Ready(Some(Ok(Frame::data(prefix)))),
+                None => body.as_mut().poll_frame(cx),
+            },
         }
     }
 
@@ -107,6 +130,7 @@ where
         match &self.kind {
             Kind::Inner { body } => body.is_end_stream(),
             Kind::Full { body } => body.is_end_stream(),
+            Kind::Prefixed { prefix, body } => prefix.is_none() && body.is_end_stream(),
         }
     }
 
@@ -114,6 +138,16 @@ where
         match &self.kind {
             Kind::Inner { body } => body.size_hint(),
             Kind::Full { body } => body.size_hint(),
+            Kind::Prefixed { prefix, body } => {
+                let read = prefix.as_ref().map_or(0, |p| p.len() as u64);
+                let rest = body.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower() + read);
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper + read);
+                }
+                hint
+            }
         }
     }
 }

@@ -41,6 +41,28 @@ pub enum ConfigError {
         /// Day.
         day: u8,
     },
+    /// A version status suffix that cannot be used.
+    #[error(
+        "version status {status:?} of {version} is not usable: use 1 to 6 ASCII letters or digits starting with a letter (`beta`, `rc1`), on a major.minor version"
+    )]
+    InvalidStatus {
+        /// The version it was meant for.
+        version: Version,
+        /// The rejected status.
+        status: String,
+    },
+    /// A lifecycle date given as text that does not read as a date.
+    #[error(
+        "the {what} date of api version {version} ({value:?}) is not a date: write 2027-01-01, an RFC 3339 timestamp (2027-01-01T00:00:00Z) or an HTTP-date, from 1970 on"
+    )]
+    InvalidLifecycleDate {
+        /// The version.
+        version: Version,
+        /// `deprecation` or `sunset`.
+        what: &'static str,
+        /// The rejected text.
+        value: String,
+    },
     /// The fixed default version is not among the declared versions.
     #[error("default api version {version} is not declared: declare it or choose another default")]
     DefaultNotSupported {
@@ -84,7 +106,9 @@ pub enum ConfigError {
         /// The source.
         source_kind: Source,
     },
-    /// A name (header, query parameter, media-type parameter, vendor, path prefix) is unusable.
+    /// A name (header, query parameter, media-type parameter, vendor, path
+    /// prefix, reader name, neutral endpoint pattern, link type or title) is
+    /// unusable.
     #[error("{what} {value:?} is not valid: {reason}")]
     InvalidName {
         /// What the name is for.
@@ -93,6 +117,24 @@ pub enum ConfigError {
         value: String,
         /// Why.
         reason: &'static str,
+    },
+    /// A per-route version set names a version the policy does not declare,
+    /// or serves no declared version.
+    #[error("the route's versions are unusable: {reason}")]
+    InvalidRouteVersions {
+        /// Why.
+        reason: String,
+    },
+    /// A change set was built for a policy with other versions than the
+    /// layer's.
+    #[error(
+        "the changes were built for a policy with versions {changes:?}, the layer's declares {policy:?}: build the changes from the layer's policy"
+    )]
+    ChangesForAnotherPolicy {
+        /// The layer's versions.
+        policy: Vec<String>,
+        /// The versions the changes were built for.
+        changes: Vec<String>,
     },
     /// A transform change was registered at a version the policy does not know,
     /// or with a route scope that is not an absolute path.
@@ -120,7 +162,7 @@ pub enum VersionError {
     Invalid {
         /// Where the value was found.
         found_in: Source,
-        /// The value as sent (lossy UTF-8, trimmed).
+        /// The value as sent (lossy UTF-8, trimmed; at most 64 bytes, then `…`).
         requested: String,
     },
     /// A well-formed version that the policy does not support.
@@ -130,7 +172,7 @@ pub enum VersionError {
     Unsupported {
         /// Where the value was found.
         found_in: Source,
-        /// The value as sent.
+        /// The value as sent (at most 64 bytes, then `…`).
         requested: String,
     },
     /// Two explicit values disagree (two sources, or one repeated header).
@@ -140,11 +182,11 @@ pub enum VersionError {
     Ambiguous {
         /// The first source.
         first: Source,
-        /// Its value.
+        /// Its value (at most 64 bytes, then `…`).
         first_value: String,
         /// The disagreeing source.
         second: Source,
-        /// Its value.
+        /// Its value (at most 64 bytes, then `…`).
         second_value: String,
     },
     /// The version's sunset has passed and the policy enforces sunsets.

@@ -6,8 +6,9 @@ use std::time::SystemTime;
 use http::header::{LINK, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::policy::Inner;
+use crate::policy::{Entry, Inner};
 use crate::resolve::Resolution;
+use crate::version::Version;
 
 /// `api-supported-versions`: every declared version (ASP.NET's name).
 pub const API_SUPPORTED_VERSIONS: HeaderName = HeaderName::from_static("api-supported-versions");
@@ -38,17 +39,47 @@ pub(crate) fn stamp(
         && let Some(entry) = inner.entries.get(resolution.index)
     {
         headers.insert(API_VERSION, entry.echo.clone());
-        if let Some(value) = &entry.deprecation_value {
-            headers.insert(DEPRECATION, value.clone());
-        }
-        if let Some(value) = &entry.sunset_value {
-            headers.insert(SUNSET, value.clone());
-        }
-        if let Some(value) = &entry.link_value {
-            headers.append(LINK, value.clone());
-        }
+        stamp_lifecycle(entry, headers);
     }
     merge_vary(inner, headers);
+}
+
+/// `Deprecation`, `Sunset` and `Link` (appended) of one version.
+pub(crate) fn stamp_lifecycle(entry: &Entry, headers: &mut HeaderMap) {
+    if let Some(value) = &entry.deprecation_value {
+        headers.insert(DEPRECATION, value.clone());
+    }
+    if let Some(value) = &entry.sunset_value {
+        headers.insert(SUNSET, value.clone());
+    }
+    if let Some(value) = &entry.link_value {
+        headers.append(LINK, value.clone());
+    }
+}
+
+/// Put in a response's extensions by an inner layer of this crate when the
+/// body is not at the requested version (a response too large to migrate
+/// goes out as the handler wrote it): `api-version` then names the version
+/// the body is in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ServedAt(pub(crate) Version);
+
+/// Put in a response's extensions by a per-route layer: the versions that
+/// route serves, for `api-supported-versions`.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteSupported(pub(crate) HeaderValue);
+
+/// What the layers inside the versioning layer asked to be stamped
+/// differently, applied after [`stamp`].
+pub(crate) fn apply_markers(inner: &Inner, extensions: &http::Extensions, headers: &mut HeaderMap) {
+    if let Some(RouteSupported(value)) = extensions.get::<RouteSupported>() {
+        headers.insert(API_SUPPORTED_VERSIONS, value.clone());
+    }
+    if let Some(ServedAt(version)) = extensions.get::<ServedAt>()
+        && let Ok(index) = inner.versions.binary_search(version)
+    {
+        headers.insert(API_VERSION, inner.entries[index].echo.clone());
+    }
 }
 
 /// The `api-deprecated-versions` value in force, reading the clock only

@@ -9,19 +9,27 @@
 //!   validates it (duplicate versions, a default that is not declared, a
 //!   sunset before its deprecation, bad link URIs, no source, …) and
 //!   precomputes every response header value.
-//! - **Schemes** ([`Scheme`]): integers (`1`, `v1`), `major.minor` (`1` ≡ `1.0`)
-//!   and calendar dates (`2024-06-01`, validated). Matching is exact.
+//! - **Schemes** ([`Scheme`]): integers (`1`, `v1`), `major.minor` (`1` ≡ `1.0`,
+//!   with pre-release statuses: `2.0-beta` < `2.0`) and calendar dates
+//!   (`2024-06-01`, validated). Matching is exact.
 //! - **Sources** ([`Source`]), each optional, consulted in the order added: a
 //!   path segment after a prefix (`/api/v2/orders`), a header (`X-API-Version`),
 //!   a query parameter (`api_version`), and `Accept` (`application/json;
 //!   version=2`, `application/vnd.acme.v2+json`, an RFC 9110 list with
-//!   q-values, `q=0` excluded). Values are trimmed; a repeated header or
-//!   parameter with different values is ambiguous.
+//!   q-values, `q=0` excluded), and any [`VersionReader`] of yours (a cookie,
+//!   a subdomain). Values are trimmed; a repeated header or parameter with
+//!   different values, or two versions at the same highest q, is ambiguous.
 //! - **Conflicts** ([`Conflict`]): reject disagreeing sources (the default),
 //!   first wins, or prefer one source.
 //! - **Missing versions** ([`Missing`]): reject (the default), a fixed
-//!   default, or the latest; [version-neutral routes](PolicyBuilder::neutral_path)
-//!   (health, metrics, docs) and CORS preflights never fail.
+//!   default, or the latest release, after a per-request [`DefaultSelector`]
+//!   (an account's pinned version) if you set one;
+//!   [version-neutral routes](PolicyBuilder::neutral_path) and
+//!   [endpoints](PolicyBuilder::neutral_endpoint) (health, metrics, docs)
+//!   and CORS preflights never fail.
+//! - **Lifecycle**: deprecation and sunset dates written as dates
+//!   (`"2027-01-01"`, RFC 3339, HTTP-dates), [`Link`]s with `type` and
+//!   `title`.
 //! - **[`resolve`]**: the sans-IO core, `&http::request::Parts` → [`Resolution`]
 //!   (version, source, defaulted, [`Lifecycle`], optional [`PathRewrite`]) or
 //!   [`VersionError`]. No body, no I/O, no allocation on success.
@@ -36,14 +44,22 @@
 //!   `api-version`, `Vary`, and for versions with a lifecycle RFC 9745
 //!   `Deprecation: @<seconds>`, RFC 8594 `Sunset` and RFC 8288 `Link`
 //!   (`deprecation`, `sunset`, `successor-version`), appended to the handler's.
+//! - **Per-route versions** ([`route_versions`]): a route added in v2 or
+//!   removed in v2, attached with axum's `route_layer`
+//!   ([`Policy::route_since`], [`Policy::route_before`],
+//!   [`Policy::route_only`]): other versions get a 404 problem listing the
+//!   route's versions.
 //! - **Usage**: [`Policy::usage`] counts requests by version, source and
 //!   [`Outcome`]; the layer records `api.version*` fields on the current
 //!   `tracing` span. "Who still calls v1?" has an answer.
 //! - **Transforms** (feature `transform`, [`transform`]): Stripe-style
-//!   version changes; requests are upgraded to the head version, responses
-//!   downgraded to the client's, parsed once and serialised once, and only
-//!   when a change applies. Also usable outside HTTP
-//!   ([`transform::Changes::migrate_response`]).
+//!   version changes declared as data (renames, additions, removals at JSON
+//!   Pointer paths) and applied both ways: requests upgraded to the head
+//!   version, responses downgraded to the client's, keyed on method + path,
+//!   and only when a change applies. Every byte no change names is kept
+//!   (numbers, key order). A [changelog](transform::Changes::changelog) in
+//!   Markdown and JSON; usable outside HTTP
+//!   ([`transform::Changes::migrate_response_json`]).
 //!
 //! # Example
 //!
@@ -94,21 +110,50 @@
 //! # }
 //! ```
 //!
-//! With axum, wrap the whole `Router` (not `Router::layer`, which runs after
-//! routing, too late for the path rewrite); `examples/versioned_api.rs` in the
-//! repository shows a complete server.
+//! # With axum
+//!
+//! The versioning layer must see the request *before* routing, so that
+//! `/api/v1/users` is routed as `/api/users`: wrap the whole `Router`, and
+//! give `axum::serve` that service through a router of its own:
+//!
+//! ```no_run
+//! # async fn run(policy: engine_ops_apiversion::Policy, changes: engine_ops_apiversion::transform::Changes) -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::{Router, routing::get};
+//! use engine_ops_apiversion::{ApiVersionLayer, Version};
+//! use tower::Layer;
+//!
+//! let routes = Router::new()
+//!     .route("/api/users", get(|| async { "[]" }))
+//!     .route("/api/users/{id}/avatar", get(|| async { "png" }).route_layer(policy.route_since(Version::int(2))?));
+//! let app = ApiVersionLayer::new(policy).with_changes(changes)?.layer(routes);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, Router::new().fallback_service(app)).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `Router::layer` would run the layer after routing, where every
+//! path-versioned request has already missed its route: the layer refuses
+//! that placement with a panic when the router is built (it recognises
+//! axum's per-route service type). A [`TransformLayer`](transform::TransformLayer)
+//! or a per-route check reached without the versioning layer answers 500
+//! (`misconfigured`) and logs an error instead of serving every version
+//! alike. `examples/users_api.rs` and `examples/versioned_api.rs` in the
+//! repository are complete servers.
 //!
 //! # What it does not do
 //!
 //! - It does not route: one router serves every version (the path is
-//!   rewritten and the version is in the extensions); per-version handlers,
-//!   if you need them, branch on [`Resolution::version`].
+//!   rewritten and the version is in the extensions). Routes can be limited
+//!   to versions; per-version handlers, if you need them, branch on
+//!   [`Resolution::version`].
 //! - No OpenAPI generation, no client-side layer, no tonic/actix adapters, no
 //!   range/baseline matching (`1.2+`) and no rounding to a nearby version.
 //! - Transforms migrate JSON bodies only (not headers, status codes, query
-//!   parameters, NDJSON/SSE streams), and only successful responses.
-//! - It is not allocation-free per request, because the issue's contract
-//!   puts the [`Resolution`] in the request extensions, and
+//!   parameters, NDJSON/SSE streams); error responses only when a change opts
+//!   in.
+//! - It is not allocation-free per request, because the layer hands the
+//!   [`Resolution`] to handlers in the request extensions, and
 //!   `http::Extensions` boxes every value it holds (and, on a request's first
 //!   insert, its map and the map's table). On a request whose extensions are
 //!   empty, as hyper delivers them, that is 3 allocations; on one that
@@ -122,7 +167,7 @@
 //!
 //! | Feature | Default | Enables |
 //! |---|---|---|
-//! | `transform` | yes | [`transform`]: [`transform::Changes`], [`transform::TransformLayer`] (JSON bodies via `serde_json`) |
+//! | `transform` | yes | [`transform`]: [`transform::Changes`], [`transform::TransformLayer`] (JSON bodies; enables `serde_json`'s additive `raw_value` feature, never `arbitrary_precision` or `preserve_order`) |
 //!
 //! The core always depends on `http`, `http-body`, `http-body-util`, `bytes`,
 //! `tower-layer`, `tower-service`, `pin-project-lite`, `httpdate`, `tracing`,
@@ -134,11 +179,15 @@
 #![cfg_attr(not(feature = "transform"), allow(rustdoc::broken_intra_doc_links))]
 
 mod body;
+mod date;
 mod error;
 mod headers;
+mod link;
 mod policy;
 mod problem;
 mod resolve;
+mod route;
+pub mod route_versions;
 #[cfg(feature = "transform")]
 pub mod transform;
 mod usage;
@@ -150,12 +199,15 @@ pub use error::{ConfigError, VersionError};
 pub use headers::{
     API_DEPRECATED_VERSIONS, API_SUPPORTED_VERSIONS, API_VERSION, DEPRECATION, SUNSET,
 };
+pub use link::Link;
 pub use policy::{
-    Clock, Conflict, DEFAULT_HEADER, DEFAULT_MEDIA_TYPE_PARAM, DEFAULT_QUERY, Lifecycle,
-    ManualClock, Missing, Policy, PolicyBuilder, Source, SystemClock, VersionSpec,
+    Clock, Conflict, DEFAULT_HEADER, DEFAULT_MEDIA_TYPE_PARAM, DEFAULT_QUERY, DefaultSelector,
+    Lifecycle, ManualClock, Missing, Policy, PolicyBuilder, Source, SystemClock, VersionReader,
+    VersionSpec,
 };
 pub use problem::{PROBLEM_JSON, ProblemKind};
 pub use resolve::{PathRewrite, Resolution, resolve, resolve_at};
+pub use route_versions::RouteVersionsLayer;
 pub use usage::{Outcome, UsageRecord, UsageSnapshot};
-pub use version::{Scheme, Version};
+pub use version::{Scheme, Version, VersionStatus};
 pub use versioning::{ApiVersion, ApiVersionLayer};

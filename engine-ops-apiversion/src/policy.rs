@@ -10,9 +10,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue, Method};
 
 use crate::error::ConfigError;
+use crate::link::Link;
+use crate::route::{Endpoint, Pattern};
+use crate::route_versions::RouteVersionsLayer;
 use crate::usage::Usage;
 use crate::version::{Scheme, Version};
 
@@ -28,10 +31,17 @@ pub enum Source {
     Query,
     /// A media-type parameter or vendor type in `Accept`.
     MediaType,
+    /// A [`VersionReader`] of the application's (a cookie, a subdomain, an
+    /// API key's pinned version), by its [name](VersionReader::name).
+    Custom(&'static str),
+    /// The per-request [`DefaultSelector`], consulted when no source carries
+    /// a version.
+    Selector,
 }
 
 impl Source {
-    /// A short lowercase name: `path`, `header`, `query`, `media-type`.
+    /// A short lowercase name: `path`, `header`, `query`, `media-type`,
+    /// `selector`, or a custom reader's name.
     ///
     /// # Examples
     ///
@@ -45,15 +55,8 @@ impl Source {
             Source::Header => "header",
             Source::Query => "query",
             Source::MediaType => "media-type",
-        }
-    }
-
-    pub(crate) const fn index(self) -> usize {
-        match self {
-            Source::Path => 0,
-            Source::Header => 1,
-            Source::Query => 2,
-            Source::MediaType => 3,
+            Source::Custom(name) => name,
+            Source::Selector => "selector",
         }
     }
 }
@@ -65,6 +68,8 @@ impl fmt::Display for Source {
             Source::Header => "header",
             Source::Query => "query string",
             Source::MediaType => "media type",
+            Source::Custom(name) => name,
+            Source::Selector => "default selector",
         })
     }
 }
@@ -97,8 +102,116 @@ pub enum Missing {
     Reject,
     /// Serve this (declared) version, marked as defaulted.
     Default(Version),
-    /// Serve the highest declared version, marked as defaulted.
+    /// Serve the highest declared *release* (a version without a status
+    /// suffix such as `-beta`; the highest version if all have one), marked
+    /// as defaulted.
     Latest,
+}
+
+/// Reads a version from wherever the application keeps it: a cookie, a
+/// subdomain, a custom scheme. Added with [`PolicyBuilder::reader`] and
+/// consulted in order with the built-in sources, under the same conflict
+/// policy; its value is parsed by the policy's scheme, so a malformed or
+/// unsupported one is answered like any other (400, with the reader's name
+/// as the `source`).
+///
+/// For a version chosen *when the request carries none* (an account's
+/// pinned version, as Stripe does), use a [`DefaultSelector`] instead: an
+/// explicit version from a source still overrides it.
+///
+/// # Examples
+///
+/// A subdomain reader: `v2.api.example.com` carries `v2`.
+///
+/// ```
+/// use engine_ops_apiversion::{resolve, Policy, Scheme, Source, Version, VersionReader};
+///
+/// #[derive(Debug)]
+/// struct Subdomain;
+///
+/// impl VersionReader for Subdomain {
+///     fn name(&self) -> &'static str {
+///         "subdomain"
+///     }
+///     fn read<'a>(&'a self, parts: &'a http::request::Parts) -> Option<&'a [u8]> {
+///         let host = parts.headers.get(http::header::HOST)?.as_bytes();
+///         let label = host.split(|&b| b == b'.').next()?;
+///         label.starts_with(b"v").then_some(label)
+///     }
+/// }
+///
+/// let policy = Policy::builder(Scheme::Integer)
+///     .version(Version::int(1))
+///     .version(Version::int(2))
+///     .reader(Subdomain)
+///     .build()?;
+/// let (parts, ()) = http::Request::get("/orders").header("host", "v2.api.example.com").body(())?.into_parts();
+/// let resolution = resolve(&parts, &policy)?;
+/// assert_eq!(resolution.version(), Version::int(2));
+/// assert_eq!(resolution.source(), Some(Source::Custom("subdomain")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait VersionReader: fmt::Debug + Send + Sync + 'static {
+    /// A short lowercase name, unique in the policy (`cookie`,
+    /// `subdomain`): it appears in problems, usage records and tracing.
+    fn name(&self) -> &'static str;
+
+    /// The version token this request carries, as sent (trimmed and parsed
+    /// by the policy's scheme), or `None` when it carries none. It may
+    /// borrow from the request or from the reader.
+    fn read<'a>(&'a self, parts: &'a http::request::Parts) -> Option<&'a [u8]>;
+}
+
+/// Chooses the version of a request that carries none, per request: the
+/// caller's pinned version (Stripe pins an account to the version current at
+/// its first request), a tenant's setting, a client's user agent. Set with
+/// [`PolicyBuilder::default_selector`]; consulted only when no source carries
+/// a version, before [`Missing`] applies (which it does when the selector
+/// returns `None`).
+///
+/// It is synchronous, as resolution is: look the pin up in middleware
+/// placed *before* the versioning layer (authentication usually loads the
+/// account anyway) and read it here from the request extensions.
+///
+/// A selected version is served marked as defaulted, with
+/// [`Source::Selector`]; one the policy does not declare is answered as
+/// unsupported, and one past an enforced sunset as gone.
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_apiversion::{resolve, DefaultSelector, Policy, Scheme, Source, Version};
+///
+/// /// Put in the extensions by the authentication middleware.
+/// #[derive(Clone, Copy)]
+/// struct PinnedVersion(Version);
+///
+/// #[derive(Debug)]
+/// struct Pinned;
+///
+/// impl DefaultSelector for Pinned {
+///     fn select(&self, parts: &http::request::Parts) -> Option<Version> {
+///         parts.extensions.get::<PinnedVersion>().map(|pin| pin.0)
+///     }
+/// }
+///
+/// let policy = Policy::builder(Scheme::Integer)
+///     .version(Version::int(1))
+///     .version(Version::int(2))
+///     .header_source()
+///     .default_selector(Pinned)
+///     .build()?;
+/// let (mut parts, ()) = http::Request::get("/orders").body(())?.into_parts();
+/// parts.extensions.insert(PinnedVersion(Version::int(1)));
+/// let resolution = resolve(&parts, &policy)?;
+/// assert_eq!((resolution.version(), resolution.source()), (Version::int(1), Some(Source::Selector)));
+/// assert!(resolution.is_defaulted());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait DefaultSelector: fmt::Debug + Send + Sync + 'static {
+    /// The version for a request that carries none, or `None` to let
+    /// [`Missing`] decide.
+    fn select(&self, parts: &http::request::Parts) -> Option<Version>;
 }
 
 /// A version's lifecycle at the instant a request is resolved.
@@ -219,12 +332,11 @@ impl<C: Clock> Clock for Arc<C> {
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, UNIX_EPOCH};
 /// use engine_ops_apiversion::{Version, VersionSpec};
 ///
 /// let v1 = VersionSpec::new(Version::int(1))
-///     .deprecated_at(UNIX_EPOCH + Duration::from_secs(1_717_200_000))
-///     .sunset_at(UNIX_EPOCH + Duration::from_secs(1_735_689_600))
+///     .deprecated("2024-06-01")
+///     .sunset("2025-01-01T00:00:00Z")
 ///     .deprecation_link("https://example.com/docs/v1-deprecation")
 ///     .successor_link("/api/v2");
 /// # let _ = v1;
@@ -233,11 +345,33 @@ impl<C: Clock> Clock for Arc<C> {
 #[must_use]
 pub struct VersionSpec {
     version: Version,
-    deprecation: Option<SystemTime>,
-    sunset: Option<SystemTime>,
-    deprecation_link: Option<String>,
-    sunset_link: Option<String>,
-    successor_link: Option<String>,
+    deprecation: Option<When>,
+    sunset: Option<When>,
+    deprecation_link: Option<Link>,
+    sunset_link: Option<Link>,
+    successor_link: Option<Link>,
+}
+
+/// A lifecycle instant, given as an instant or as text read at build time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum When {
+    At(SystemTime),
+    Text(String),
+}
+
+impl When {
+    fn instant(&self, version: Version, what: &'static str) -> Result<SystemTime, ConfigError> {
+        match self {
+            When::At(at) => Ok(*at),
+            When::Text(text) => {
+                crate::date::parse_instant(text).ok_or_else(|| ConfigError::InvalidLifecycleDate {
+                    version,
+                    what,
+                    value: text.clone(),
+                })
+            }
+        }
+    }
 }
 
 impl VersionSpec {
@@ -257,31 +391,46 @@ impl VersionSpec {
     /// `Deprecation: @<unix-seconds>` (RFC 9745) from the start, even before
     /// that instant (a future date announces the deprecation).
     pub fn deprecated_at(mut self, at: SystemTime) -> Self {
-        self.deprecation = Some(at);
+        self.deprecation = Some(When::At(at));
+        self
+    }
+
+    /// The deprecation date as text: `2026-01-01` (midnight UTC), an RFC
+    /// 3339 timestamp (`2026-01-01T09:00:00+01:00`) or an HTTP-date
+    /// (`Thu, 01 Jan 2026 00:00:00 GMT`). Read when the policy is built.
+    pub fn deprecated(mut self, date: &str) -> Self {
+        self.deprecation = Some(When::Text(date.to_owned()));
         self
     }
 
     /// The instant the version stops being served (RFC 8594 `Sunset`).
     pub fn sunset_at(mut self, at: SystemTime) -> Self {
-        self.sunset = Some(at);
+        self.sunset = Some(When::At(at));
         self
     }
 
-    /// A human-readable page about the deprecation (`Link; rel="deprecation"`).
-    pub fn deprecation_link(mut self, uri: &str) -> Self {
-        self.deprecation_link = Some(uri.to_owned());
+    /// The sunset date as text, in the forms [`VersionSpec::deprecated`] reads.
+    pub fn sunset(mut self, date: &str) -> Self {
+        self.sunset = Some(When::Text(date.to_owned()));
+        self
+    }
+
+    /// A human-readable page about the deprecation (`Link; rel="deprecation"`):
+    /// a URI, or a [`Link`] with a media type and title.
+    pub fn deprecation_link(mut self, link: impl Into<Link>) -> Self {
+        self.deprecation_link = Some(link.into());
         self
     }
 
     /// A page about the sunset (`Link; rel="sunset"`).
-    pub fn sunset_link(mut self, uri: &str) -> Self {
-        self.sunset_link = Some(uri.to_owned());
+    pub fn sunset_link(mut self, link: impl Into<Link>) -> Self {
+        self.sunset_link = Some(link.into());
         self
     }
 
     /// The replacement (`Link; rel="successor-version"`, RFC 5829).
-    pub fn successor_link(mut self, uri: &str) -> Self {
-        self.successor_link = Some(uri.to_owned());
+    pub fn successor_link(mut self, link: impl Into<Link>) -> Self {
+        self.successor_link = Some(link.into());
         self
     }
 }
@@ -308,6 +457,9 @@ pub(crate) enum SourceConfig {
         param: Box<str>,
         vendor: Option<Box<str>>,
     },
+    Custom {
+        reader: Arc<dyn VersionReader>,
+    },
 }
 
 impl SourceConfig {
@@ -317,6 +469,7 @@ impl SourceConfig {
             SourceConfig::Header { .. } => Source::Header,
             SourceConfig::Query { .. } => Source::Query,
             SourceConfig::MediaType { .. } => Source::MediaType,
+            SourceConfig::Custom { reader } => Source::Custom(reader.name()),
         }
     }
 }
@@ -357,6 +510,9 @@ pub(crate) struct Inner {
     /// Index into `entries` of the version used when missing (or on neutral routes).
     pub(crate) fallback: usize,
     pub(crate) neutral: Vec<Box<str>>,
+    /// Version-neutral endpoints (method + pattern), matched on the routed path.
+    pub(crate) neutral_endpoints: Vec<Endpoint>,
+    pub(crate) selector: Option<Arc<dyn DefaultSelector>>,
     pub(crate) enforce_sunset: bool,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) supported_value: HeaderValue,
@@ -392,6 +548,8 @@ impl fmt::Debug for Policy {
             .field("conflict", &self.inner.conflict)
             .field("missing", &self.inner.missing)
             .field("neutral", &self.inner.neutral)
+            .field("neutral_endpoints", &self.inner.neutral_endpoints)
+            .field("selector", &self.inner.selector)
             .field("enforce_sunset", &self.inner.enforce_sunset)
             .finish_non_exhaustive()
     }
@@ -423,17 +581,20 @@ impl Policy {
             conflict: Conflict::Reject,
             missing: Missing::Reject,
             neutral: Vec::new(),
+            neutral_endpoints: Vec::new(),
+            selector: None,
             enforce_sunset: false,
             clock: Arc::new(SystemClock),
         }
     }
 
     /// The declared versions, ascending.
-    pub fn versions(&self) -> impl ExactSizeIterator<Item = Version> + '_ {
+    pub fn versions(&self) -> impl DoubleEndedIterator<Item = Version> + ExactSizeIterator + '_ {
         self.inner.entries.iter().map(|e| e.version)
     }
 
-    /// The highest declared version (the "head" that handlers speak).
+    /// The highest declared version (the "head" that handlers speak),
+    /// pre-releases included.
     #[must_use]
     pub fn latest(&self) -> Version {
         self.inner
@@ -453,6 +614,36 @@ impl Policy {
     #[must_use]
     pub fn now(&self) -> SystemTime {
         self.inner.clock.now()
+    }
+
+    /// When a declared version is (or was) deprecated, if it has a date.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use engine_ops_apiversion::{Policy, Scheme, Version, VersionSpec};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let policy = Policy::builder(Scheme::Integer)
+    ///     .version(VersionSpec::new(Version::int(1)).deprecated("2026-01-01"))
+    ///     .header_source()
+    ///     .build()?;
+    /// assert_eq!(
+    ///     policy.deprecation(Version::int(1)),
+    ///     Some(UNIX_EPOCH + Duration::from_secs(1_767_225_600))
+    /// );
+    /// # Ok::<(), engine_ops_apiversion::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn deprecation(&self, version: Version) -> Option<SystemTime> {
+        self.entry_index(version)
+            .and_then(|i| self.inner.entries[i].deprecation)
+    }
+
+    /// When a declared version is (or was) sunset, if it has a date.
+    #[must_use]
+    pub fn sunset(&self, version: Version) -> Option<SystemTime> {
+        self.entry_index(version)
+            .and_then(|i| self.inner.entries[i].sunset)
     }
 
     /// A version's lifecycle at `now`, or `None` if it is not declared.
@@ -485,7 +676,7 @@ impl Policy {
     /// ```
     #[must_use]
     pub fn usage(&self) -> crate::usage::UsageSnapshot {
-        self.inner.usage.snapshot(&self.inner.entries)
+        self.inner.usage.snapshot(&self.inner.versions)
     }
 
     /// Stamps response headers the way the layer does: discovery headers
@@ -536,7 +727,102 @@ impl Policy {
         let doc = crate::problem::version_problem(&self.inner, error, now);
         let mut response = crate::problem::response(error.status(), doc, |bytes| bytes);
         crate::headers::stamp(&self.inner, response.headers_mut(), None, Some(now));
+        if let crate::VersionError::Sunset { version, .. } = error
+            && let Some(index) = self.entry_index(*version)
+        {
+            // The 410 says when the version went and where to go instead.
+            crate::headers::stamp_lifecycle(&self.inner.entries[index], response.headers_mut());
+        }
         response
+    }
+
+    /// A layer for a route served from `version` on: the route was added in
+    /// that version (see [`route_versions`](crate::route_versions)).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidRouteVersions`] when `version` is not declared.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use engine_ops_apiversion::{Policy, Scheme, Version};
+    /// let policy = Policy::builder(Scheme::Integer)
+    ///     .version(Version::int(1)).version(Version::int(2)).version(Version::int(3))
+    ///     .header_source()
+    ///     .build()?;
+    /// assert_eq!(policy.route_since(Version::int(2))?.versions(), [Version::int(2), Version::int(3)]);
+    /// assert!(policy.route_since(Version::int(4)).is_err());
+    /// # Ok::<(), engine_ops_apiversion::ConfigError>(())
+    /// ```
+    pub fn route_since(&self, version: Version) -> Result<RouteVersionsLayer, ConfigError> {
+        self.route_versions(
+            [version],
+            |v| v >= version,
+            format!("from version {version} on"),
+        )
+    }
+
+    /// A layer for a route served at the versions before `version`: the
+    /// route was removed in that version, and older clients keep it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidRouteVersions`] when `version` is not declared
+    /// or is the lowest one (the route would never be served).
+    pub fn route_before(&self, version: Version) -> Result<RouteVersionsLayer, ConfigError> {
+        self.route_versions(
+            [version],
+            |v| v < version,
+            format!("before version {version}"),
+        )
+    }
+
+    /// A layer for a route served at exactly these versions (ASP.NET's
+    /// `MapToApiVersion`).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidRouteVersions`] when a version is not declared
+    /// or none is given.
+    pub fn route_only(
+        &self,
+        versions: impl IntoIterator<Item = Version>,
+    ) -> Result<RouteVersionsLayer, ConfigError> {
+        let named: Vec<Version> = versions.into_iter().collect();
+        let list = named
+            .iter()
+            .map(Version::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.route_versions(
+            named.clone(),
+            |v| named.contains(&v),
+            format!("at version {list} only"),
+        )
+    }
+
+    fn route_versions(
+        &self,
+        named: impl IntoIterator<Item = Version>,
+        serves: impl Fn(Version) -> bool,
+        description: String,
+    ) -> Result<RouteVersionsLayer, ConfigError> {
+        if let Some(version) = named
+            .into_iter()
+            .find(|v| self.inner.versions.binary_search(v).is_err())
+        {
+            return Err(ConfigError::InvalidRouteVersions {
+                reason: format!("version {version} is not declared by the policy"),
+            });
+        }
+        let served: Vec<Version> = self.versions().filter(|&v| serves(v)).collect();
+        if served.is_empty() {
+            return Err(ConfigError::InvalidRouteVersions {
+                reason: format!("a route served {description} is served at no declared version"),
+            });
+        }
+        Ok(RouteVersionsLayer::new(served, description))
     }
 
     pub(crate) fn entry_index(&self, version: Version) -> Option<usize> {
@@ -559,6 +845,8 @@ pub struct PolicyBuilder {
     conflict: Conflict,
     missing: Missing,
     neutral: Vec<String>,
+    neutral_endpoints: Vec<(Option<Method>, String)>,
+    selector: Option<Arc<dyn DefaultSelector>>,
     enforce_sunset: bool,
     clock: Arc<dyn Clock>,
 }
@@ -570,7 +858,7 @@ pub const DEFAULT_QUERY: &str = "api_version";
 /// The default media-type parameter name.
 pub const DEFAULT_MEDIA_TYPE_PARAM: &str = "version";
 
-fn is_tchar(b: u8) -> bool {
+pub(crate) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
@@ -686,6 +974,42 @@ impl PolicyBuilder {
         self
     }
 
+    /// Reads the version with an application's [`VersionReader`] (a cookie,
+    /// a subdomain), consulted in the order added like the built-in sources.
+    pub fn reader(mut self, reader: impl VersionReader) -> Self {
+        let name = reader.name();
+        let config =
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+                Err(invalid(
+                    "reader name",
+                    name,
+                    "it must be non-empty lowercase ASCII letters or '-'",
+                ))
+            } else if matches!(
+                name,
+                "path" | "header" | "query" | "media-type" | "selector"
+            ) {
+                Err(invalid(
+                    "reader name",
+                    name,
+                    "it names a built-in source: choose another",
+                ))
+            } else {
+                Ok(SourceConfig::Custom {
+                    reader: Arc::new(reader),
+                })
+            };
+        self.sources.push(config);
+        self
+    }
+
+    /// Chooses the version of requests that carry none, per request (see
+    /// [`DefaultSelector`]); [`Missing`] applies when it returns `None`.
+    pub fn default_selector(mut self, selector: impl DefaultSelector) -> Self {
+        self.selector = Some(Arc::new(selector));
+        self
+    }
+
     /// How disagreeing sources are settled ([`Conflict::Reject`] by default).
     pub fn on_conflict(mut self, conflict: Conflict) -> Self {
         self.conflict = conflict;
@@ -710,8 +1034,21 @@ impl PolicyBuilder {
         self
     }
 
+    /// Marks one endpoint as version-neutral: `method` (`None` for any) on
+    /// the routed path `pattern`, in axum's syntax (`/users/{id}/avatar`,
+    /// `/files/{*rest}`), matched whole against the path the router sees
+    /// (after a path version segment is removed). `HEAD` matches a `GET`
+    /// endpoint. Like [`neutral_path`](Self::neutral_path), a missing or
+    /// bad version never fails there.
+    pub fn neutral_endpoint(mut self, method: Option<Method>, pattern: &str) -> Self {
+        self.neutral_endpoints.push((method, pattern.to_owned()));
+        self
+    }
+
     /// Answer 410 Gone (the `sunset` problem) for versions past their
-    /// sunset. Off by default: such versions are served with their headers.
+    /// sunset, with the version's `Sunset`, `Deprecation` and `Link`
+    /// (successor included) so the client learns when and where to go. Off by
+    /// default: such versions are served with their headers.
     pub fn enforce_sunset(mut self, enforce: bool) -> Self {
         self.enforce_sunset = enforce;
         self
@@ -728,10 +1065,12 @@ impl PolicyBuilder {
     /// # Errors
     ///
     /// A [`ConfigError`] for: no versions, a duplicate version, a version of
-    /// another scheme, a default that is not declared, a sunset at or before
-    /// its deprecation, a date outside 1970..=9999, an unusable link, no
-    /// source, a source added twice, an invalid source name, or a preferred
-    /// source that is not configured.
+    /// another scheme, a default that is not declared, a lifecycle date that
+    /// does not read as a date, a sunset at or before its deprecation, a date
+    /// outside 1970..=9999, an unusable link (or its type or title), no
+    /// source, a source added twice (readers by name), an invalid source or
+    /// reader name, a neutral path or endpoint pattern that can never match,
+    /// or a preferred source that is not configured.
     pub fn build(self) -> Result<Policy, ConfigError> {
         let sources = self.sources.into_iter().collect::<Result<Vec<_>, _>>()?;
         if sources.is_empty() {
@@ -762,6 +1101,15 @@ impl PolicyBuilder {
             }
             neutral.push(prefix.trim_end_matches('/').into());
         }
+        let mut neutral_endpoints = Vec::with_capacity(self.neutral_endpoints.len());
+        for (method, pattern) in &self.neutral_endpoints {
+            let parsed = Pattern::parse(pattern)
+                .map_err(|reason| invalid("neutral endpoint", pattern, reason))?;
+            neutral_endpoints.push(Endpoint {
+                method: method.clone(),
+                pattern: parsed,
+            });
+        }
 
         let mut specs = self.specs;
         if specs.is_empty() {
@@ -784,7 +1132,10 @@ impl PolicyBuilder {
             Missing::Default(version) => entries
                 .binary_search_by(|e| e.version.cmp(&version))
                 .map_err(|_| ConfigError::DefaultNotSupported { version })?,
-            Missing::Reject | Missing::Latest => entries.len() - 1,
+            Missing::Reject | Missing::Latest => entries
+                .iter()
+                .rposition(|e| e.version.is_stable())
+                .unwrap_or(entries.len() - 1),
         };
 
         let supported_value = list_value(entries.iter().map(|e| e.version));
@@ -794,7 +1145,9 @@ impl PolicyBuilder {
             match s {
                 SourceConfig::Header { name } => vary_tokens.push(name.clone()),
                 SourceConfig::MediaType { .. } => vary_tokens.push(http::header::ACCEPT),
-                SourceConfig::Path { .. } | SourceConfig::Query { .. } => {}
+                SourceConfig::Path { .. }
+                | SourceConfig::Query { .. }
+                | SourceConfig::Custom { .. } => {}
             }
         }
         let vary_values = (0..(1usize << vary_tokens.len()))
@@ -809,7 +1162,11 @@ impl PolicyBuilder {
                 (!joined.is_empty()).then(|| header_value(joined))
             })
             .collect();
-        let usage = Usage::new(entries.len());
+        let mut usage_sources: Vec<Source> = sources.iter().map(SourceConfig::kind).collect();
+        if self.selector.is_some() {
+            usage_sources.push(Source::Selector);
+        }
+        let usage = Usage::new(entries.len(), usage_sources);
         Ok(Policy {
             inner: Arc::new(Inner {
                 scheme: self.scheme,
@@ -820,6 +1177,8 @@ impl PolicyBuilder {
                 missing: self.missing,
                 fallback,
                 neutral,
+                neutral_endpoints,
+                selector: self.selector,
                 enforce_sunset: self.enforce_sunset,
                 clock: self.clock,
                 supported_value,
@@ -887,20 +1246,38 @@ fn check_instant(version: Version, at: Option<SystemTime>) -> Result<Option<u64>
     }
 }
 
-fn check_link(version: Version, rel: &'static str, link: &str) -> Result<(), ConfigError> {
+fn check_link(version: Version, rel: &'static str, link: &Link) -> Result<(), ConfigError> {
     let bad = || ConfigError::InvalidLink {
         version,
         rel,
-        link: link.to_owned(),
+        link: link.uri.clone(),
     };
-    let uri: http::Uri = link.parse().map_err(|_| bad())?;
+    let uri: http::Uri = link.uri.parse().map_err(|_| bad())?;
     let absolute = matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some();
-    let path_only = uri.scheme().is_none() && link.starts_with('/') && !link.starts_with("//");
-    if absolute || path_only {
-        Ok(())
-    } else {
-        Err(bad())
+    let path_only =
+        uri.scheme().is_none() && link.uri.starts_with('/') && !link.uri.starts_with("//");
+    if !(absolute || path_only) {
+        return Err(bad());
     }
+    if let Some(media_type) = &link.media_type
+        && !Link::media_type_is_valid(media_type)
+    {
+        return Err(invalid(
+            "link media type",
+            media_type,
+            "it must be type/subtype, both tokens (text/html)",
+        ));
+    }
+    if let Some(title) = &link.title
+        && !Link::title_is_valid(title)
+    {
+        return Err(invalid(
+            "link title",
+            title,
+            "it must not contain control characters",
+        ));
+    }
+    Ok(())
 }
 
 fn entry(scheme: Scheme, spec: &VersionSpec) -> Result<Entry, ConfigError> {
@@ -911,9 +1288,19 @@ fn entry(scheme: Scheme, spec: &VersionSpec) -> Result<Entry, ConfigError> {
             scheme: scheme.name(),
         });
     }
-    let deprecation_secs = check_instant(version, spec.deprecation)?;
-    check_instant(version, spec.sunset)?;
-    if let (Some(deprecation), Some(sunset)) = (spec.deprecation, spec.sunset)
+    let deprecation = spec
+        .deprecation
+        .as_ref()
+        .map(|when| when.instant(version, "deprecation"))
+        .transpose()?;
+    let sunset = spec
+        .sunset
+        .as_ref()
+        .map(|when| when.instant(version, "sunset"))
+        .transpose()?;
+    let deprecation_secs = check_instant(version, deprecation)?;
+    check_instant(version, sunset)?;
+    if let (Some(deprecation), Some(sunset)) = (deprecation, sunset)
         && sunset <= deprecation
     {
         return Err(ConfigError::SunsetBeforeDeprecation { version });
@@ -926,18 +1313,16 @@ fn entry(scheme: Scheme, spec: &VersionSpec) -> Result<Entry, ConfigError> {
     ] {
         if let Some(link) = link {
             check_link(version, rel, link)?;
-            links.push(format!("<{link}>; rel=\"{rel}\""));
+            links.push(link.render(rel));
         }
     }
     Ok(Entry {
         version,
-        deprecation: spec.deprecation,
-        sunset: spec.sunset,
+        deprecation,
+        sunset,
         echo: header_value(version.to_string()),
         deprecation_value: deprecation_secs.map(|secs| header_value(format!("@{secs}"))),
-        sunset_value: spec
-            .sunset
-            .map(|at| header_value(httpdate::fmt_http_date(at))),
+        sunset_value: sunset.map(|at| header_value(httpdate::fmt_http_date(at))),
         link_value: (!links.is_empty()).then(|| header_value(links.join(", "))),
     })
 }

@@ -27,12 +27,21 @@ pub enum ProblemKind {
     Sunset,
     /// A request body to migrate that is not valid JSON (400).
     InvalidBody,
-    /// A body to migrate that exceeds the size cap (413 for a request, 500
-    /// for a response).
+    /// A request body to migrate that exceeds the request cap (413). A
+    /// response over the response cap is never an error: it is sent as the
+    /// handler wrote it, labelled with its version.
     BodyTooLarge,
     /// A body that failed while being read for migration (400 for a request,
     /// 502 for a response).
     BodyFailed,
+    /// The route exists, but not at the requested version (404): it was
+    /// added later or removed earlier. The problem lists the versions it is
+    /// served at.
+    NotInVersion,
+    /// The layers are wired so that a version check could not run: the
+    /// request reached a per-route check or a transform without passing the
+    /// versioning layer (500). A deployment error, never the client's.
+    Misconfigured,
 }
 
 impl ProblemKind {
@@ -57,6 +66,12 @@ impl ProblemKind {
                 "https://engine-ops.dev/problems/api-version/body-too-large"
             }
             ProblemKind::BodyFailed => "https://engine-ops.dev/problems/api-version/body-failed",
+            ProblemKind::NotInVersion => {
+                "https://engine-ops.dev/problems/api-version/not-in-version"
+            }
+            ProblemKind::Misconfigured => {
+                "https://engine-ops.dev/problems/api-version/misconfigured"
+            }
         }
     }
 
@@ -72,6 +87,8 @@ impl ProblemKind {
             ProblemKind::InvalidBody => "Body is not valid JSON",
             ProblemKind::BodyTooLarge => "Body too large to migrate",
             ProblemKind::BodyFailed => "Body could not be migrated",
+            ProblemKind::NotInVersion => "Route not available at this API version",
+            ProblemKind::Misconfigured => "API versioning misconfigured",
         }
     }
 }
@@ -189,8 +206,19 @@ pub(crate) fn version_problem(
     doc
 }
 
-/// A problem document for the transform layer.
-#[cfg(feature = "transform")]
+/// The 500 answered when the layers are wired so that a version check
+/// cannot run (logged by the caller).
+#[cold]
+pub(crate) fn misconfigured<B>(detail: &str, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
+    let status = StatusCode::INTERNAL_SERVER_ERROR;
+    response(
+        status,
+        body_problem(ProblemKind::Misconfigured, status, detail.to_owned()),
+        wrap,
+    )
+}
+
+/// A problem document with only the standard members.
 pub(crate) fn body_problem(
     kind: ProblemKind,
     status: StatusCode,

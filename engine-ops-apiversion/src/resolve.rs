@@ -52,13 +52,16 @@ impl Resolution {
         self.version
     }
 
-    /// Where it came from; `None` when defaulted.
+    /// Where it came from: [`Source::Selector`] when the per-request
+    /// [`DefaultSelector`](crate::DefaultSelector) chose it, `None` when the
+    /// policy's fixed default or latest version was used.
     #[must_use]
     pub fn source(&self) -> Option<Source> {
         self.source
     }
 
-    /// Whether the request carried no usable version and got the policy's default.
+    /// Whether the request carried no version and got a default (the
+    /// selector's or the policy's).
     #[must_use]
     pub fn is_defaulted(&self) -> bool {
         self.defaulted
@@ -179,8 +182,14 @@ impl<'a> Found<'a> {
         }
     }
 
+    /// The value for a problem document or error, bounded: a client's
+    /// 64 KB header must not come back twice in a 400.
     fn raw_string(&self) -> String {
-        String::from_utf8_lossy(self.raw).into_owned()
+        match self.version {
+            // A reader or selector may give a version without text.
+            Some(version) if self.raw.is_empty() => version.to_string(),
+            _ => echo(self.raw),
+        }
     }
 
     #[inline]
@@ -193,8 +202,26 @@ impl<'a> Found<'a> {
     }
 }
 
+/// The longest part of a client's value echoed in errors and problems.
+pub(crate) const ECHO_MAX: usize = 64;
+
+/// `raw` as lossy UTF-8, cut after [`ECHO_MAX`] bytes (on a character
+/// boundary) with `…` appended when longer.
+#[cold]
+pub(crate) fn echo(raw: &[u8]) -> String {
+    if raw.len() <= ECHO_MAX {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    let text = String::from_utf8_lossy(&raw[..ECHO_MAX]);
+    // A multi-byte character cut in two became U+FFFD at the end: drop it.
+    let mut text = text.trim_end_matches('\u{FFFD}').to_owned();
+    text.push('…');
+    text
+}
+
 /// Two values of one source that disagree: a repeated header or parameter,
-/// or a comma-separated list in one field.
+/// a comma-separated list in one field, or two versions at the same highest
+/// q-value in `Accept`.
 struct Clash<'a>(Found<'a>, Found<'a>);
 
 #[cold]
@@ -310,14 +337,40 @@ pub(crate) fn resolve_with(
         || (parts.method == http::Method::OPTIONS
             && parts
                 .headers
-                .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD));
+                .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD))
+        || (!inner.neutral_endpoints.is_empty() && neutral_endpoint(inner, parts));
     // `neutral` goes in, so the resolution is built once, in place: copying
     // it out to change one flag would read bytes just written one by one.
-    let result = resolve_explicit(inner, &parts.uri, &parts.headers, now, neutral);
+    let result = resolve_explicit(inner, parts, now, neutral);
     if neutral && result.is_err() {
-        return Ok(fallback(inner, now, true, None));
+        // The version segment still goes, so the router finds the route.
+        return Ok(fallback(inner, now, true, path_rewrite(inner, path)));
     }
     result
+}
+
+/// The rewrite removing the path's version segment, if it has one.
+#[cold]
+fn path_rewrite(inner: &Inner, path: &str) -> Option<PathRewrite> {
+    inner.sources.iter().find_map(|source| match source {
+        SourceConfig::Path { prefix } => read_path(path, prefix, inner.scheme).1,
+        _ => None,
+    })
+}
+
+/// Whether the request is for a neutral endpoint, matched on the path the
+/// router will see (without a path version segment).
+#[cold]
+fn neutral_endpoint(inner: &Inner, parts: &http::request::Parts) -> bool {
+    let path = parts.uri.path();
+    let routed = match path_rewrite(inner, path) {
+        Some(rewrite) => std::borrow::Cow::Owned(rewrite.apply(path)),
+        None => std::borrow::Cow::Borrowed(path),
+    };
+    inner
+        .neutral_endpoints
+        .iter()
+        .any(|endpoint| endpoint.matches(&parts.method, &routed))
 }
 
 fn fallback(
@@ -340,11 +393,11 @@ fn fallback(
 
 fn resolve_explicit(
     inner: &Inner,
-    uri: &Uri,
-    headers: &HeaderMap,
+    parts: &http::request::Parts,
     now: Now<'_>,
     neutral: bool,
 ) -> Result<Resolution, VersionError> {
+    let (uri, headers) = (&parts.uri, &parts.headers);
     let scheme = inner.scheme;
     // The path is always scanned, whatever the conflict policy, so its
     // version segment is stripped even when another source wins.
@@ -355,27 +408,39 @@ fn resolve_explicit(
             (path_found, rewrite) = read_path(uri.path(), prefix, scheme);
         }
     }
-    let read = |source: &SourceConfig| read_source(source, uri, headers, scheme, path_found);
-    // The chosen value and its source, kept apart so that neither carries
-    // padding through the loop.
+    // The chosen value and where it came from, kept apart so that neither
+    // carries padding through the loop. The source is a reference, turned
+    // into a `Source` (which may hold a reader's name) only when needed.
     let mut chosen: Option<Found<'_>> = None;
-    let mut chosen_from = Source::Path;
+    let mut chosen_at: Option<&SourceConfig> = None;
     match inner.conflict {
         Conflict::Reject => {
             for source in &inner.sources {
-                let from = source.kind();
-                let found = match read(source) {
-                    Ok(Some(found)) => found,
-                    Ok(None) => continue,
-                    Err(Clash(a, b)) => return Err(ambiguous(from, &a, from, &b)),
+                // The path's value is at hand: taking it apart from the other
+                // sources keeps it in registers, out of their result's slot.
+                let read = match source {
+                    SourceConfig::Path { .. } => path_found,
+                    _ => match read_source(source, parts, uri, headers, scheme, path_found) {
+                        Ok(found) => found,
+                        Err(Clash(a, b)) => {
+                            return Err(ambiguous(source.kind(), &a, source.kind(), &b));
+                        }
+                    },
+                };
+                let Some(found) = read else {
+                    continue;
                 };
                 if found.version.is_none() {
-                    return Err(invalid(from, &found));
+                    return Err(invalid(source.kind(), &found));
                 }
-                match &chosen {
-                    None => (chosen, chosen_from) = (Some(found), from),
+                match chosen {
+                    None => {
+                        chosen = Some(found);
+                        chosen_at = Some(source);
+                    }
                     Some(first) if !first.same_as(&found) => {
-                        return Err(ambiguous(chosen_from, first, from, &found));
+                        let first_from = chosen_at.map_or(Source::Path, SourceConfig::kind);
+                        return Err(ambiguous(first_from, &first, source.kind(), &found));
                     }
                     Some(_) => {}
                 }
@@ -392,25 +457,44 @@ fn resolve_explicit(
                 .iter()
                 .filter(|s| preferred.is_none_or(|p| s.kind() != p));
             for source in first.into_iter().chain(rest) {
-                let from = source.kind();
-                match read(source) {
+                let read = match source {
+                    SourceConfig::Path { .. } => Ok(path_found),
+                    _ => read_source(source, parts, uri, headers, scheme, path_found),
+                };
+                match read {
                     Ok(Some(found)) => {
-                        (chosen, chosen_from) = (Some(found), from);
+                        (chosen, chosen_at) = (Some(found), Some(source));
                         break;
                     }
                     Ok(None) => {}
-                    Err(Clash(a, b)) => return Err(ambiguous(from, &a, from, &b)),
+                    Err(Clash(a, b)) => {
+                        return Err(ambiguous(source.kind(), &a, source.kind(), &b));
+                    }
                 }
             }
         }
     }
 
-    let Some(found) = chosen else {
-        return match inner.missing {
-            Missing::Reject => Err(VersionError::Missing),
-            Missing::Default(_) | Missing::Latest => Ok(fallback(inner, now, neutral, rewrite)),
-        };
+    let defaulted = chosen.is_none();
+    let found = match chosen {
+        Some(found) => found,
+        None => match inner.selector.as_ref().and_then(|s| s.select(parts)) {
+            Some(version) => Found {
+                version: Some(version),
+                raw: b"",
+            },
+            None => {
+                return match inner.missing {
+                    Missing::Reject => Err(VersionError::Missing),
+                    Missing::Default(_) | Missing::Latest => {
+                        Ok(fallback(inner, now, neutral, rewrite))
+                    }
+                };
+            }
+        },
     };
+    // No source carried it: the selector chose it.
+    let chosen_from = chosen_at.map_or(Source::Selector, SourceConfig::kind);
     let Some(version) = found.version else {
         return Err(invalid(chosen_from, &found));
     };
@@ -436,7 +520,7 @@ fn resolve_explicit(
         version,
         index,
         source: Some(chosen_from),
-        defaulted: false,
+        defaulted,
         neutral,
         lifecycle,
         rewrite,
@@ -446,7 +530,8 @@ fn resolve_explicit(
 /// The value(s) one source carries.
 #[inline(always)]
 fn read_source<'a>(
-    source: &SourceConfig,
+    source: &'a SourceConfig,
+    parts: &'a http::request::Parts,
     uri: &'a Uri,
     headers: &'a HeaderMap,
     scheme: Scheme,
@@ -459,13 +544,28 @@ fn read_source<'a>(
             Some(query) => read_query(query, name.as_bytes(), scheme),
             None => Ok(None),
         },
-        SourceConfig::MediaType { param, vendor } => Ok(read_media_type(
+        SourceConfig::MediaType { param, vendor } => read_media_type(
             headers,
             param.as_bytes(),
             vendor.as_deref().map(str::as_bytes),
             scheme,
-        )),
+        ),
+        SourceConfig::Custom { reader } => Ok(read_custom(&**reader, parts, scheme)),
     }
+}
+
+/// The value an application's reader finds. Out of line: a dynamic call in
+/// the resolution loop would keep the other sources' values in memory.
+#[inline(never)]
+fn read_custom<'a>(
+    reader: &'a dyn crate::policy::VersionReader,
+    parts: &'a http::request::Parts,
+    scheme: Scheme,
+) -> Option<Found<'a>> {
+    reader
+        .read(parts)
+        .filter(|token| !token.trim_ascii().is_empty())
+        .map(|token| Found::new(scheme, token))
 }
 
 /// Whether `path` starts with `prefix` on a segment boundary.
@@ -475,7 +575,9 @@ fn segment_prefix(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.first().is_none_or(|&b| b == b'/'))
 }
 
-#[inline]
+// Always inlined: called out of line, its pair of options would come back
+// through memory and stall the resolution loop on store forwarding.
+#[inline(always)]
 fn read_path<'a>(
     path: &'a str,
     prefix: &str,
@@ -898,21 +1000,53 @@ fn parse_q(value: &[u8]) -> Option<u16> {
     }
 }
 
-/// Offers one `Accept` member to the running best (higher q wins, ties go
-/// to the first; `q=0` never counts).
+/// The running best `Accept` member: its q-value, its token, and a token
+/// of another version at the same q-value, if one was seen.
+#[derive(Clone, Copy)]
+struct Best<'a> {
+    q: u16,
+    token: &'a [u8],
+    tie: Option<&'a [u8]>,
+}
+
+/// Whether two tokens name different versions (or, unparsed, differ).
+#[cold]
+fn differ(scheme: Scheme, a: &[u8], b: &[u8]) -> bool {
+    !Found::new(scheme, a).same_as(&Found::new(scheme, b))
+}
+
+/// Offers one `Accept` member to the running best (higher q wins; `q=0`
+/// never counts). Another version at the best q is remembered as a tie:
+/// the order of list members carries no meaning (RFC 9110 §12.5.1), so
+/// two versions equally preferred are as ambiguous as two header lines.
 #[inline(always)]
 fn offer<'a>(
-    best: &mut Option<(u16, &'a [u8])>,
+    best: &mut Option<Best<'a>>,
+    scheme: Scheme,
     vendor: Option<&[u8]>,
     range: &'a [u8],
     q: u16,
     value: Option<&'a [u8]>,
 ) {
-    if q == 0 || best.is_some_and(|(best_q, _)| q <= best_q) {
+    if q == 0 || best.is_some_and(|best| q < best.q) {
         return;
     }
-    if let Some(token) = value.or_else(|| vendor.and_then(|v| vendor_version(range, v))) {
-        *best = Some((q, token));
+    let Some(token) = value.or_else(|| vendor.and_then(|v| vendor_version(range, v))) else {
+        return;
+    };
+    match best {
+        Some(best) if q == best.q => {
+            if best.tie.is_none() && differ(scheme, best.token, token) {
+                best.tie = Some(token);
+            }
+        }
+        _ => {
+            *best = Some(Best {
+                q,
+                token,
+                tie: None,
+            });
+        }
     }
 }
 
@@ -922,36 +1056,46 @@ fn offer<'a>(
 /// looks only at the `=` bytes; the rest take the general parser.
 #[inline]
 fn offer_value<'a>(
-    best: &mut Option<(u16, &'a [u8])>,
+    best: &mut Option<Best<'a>>,
+    scheme: Scheme,
     bytes: &'a [u8],
     param: &[u8],
     vendor: Option<&[u8]>,
 ) {
     if bytes.contains(&b'"') || vendor.is_some_and(|v| contains_ignore_case(bytes, v)) {
         scan_accept(bytes, param, |range, q, value| {
-            offer(best, vendor, range, q, value);
+            offer(best, scheme, vendor, range, q, value);
         });
     } else {
         scan_param_unquoted(bytes, param, |q, token| {
-            offer(best, None, &[], q, Some(token));
+            offer(best, scheme, None, &[], q, Some(token));
         });
     }
 }
 
-/// The version of the highest-q `Accept` member that names one (ties: the
-/// first); `q=0` members never count. Only the winner's token is parsed.
+/// The version of the highest-q `Accept` member that names one; `q=0`
+/// members never count, and two different versions at the highest q are a
+/// clash. Only the winner's token is parsed.
 #[inline]
 fn read_media_type<'a>(
     headers: &'a HeaderMap,
     param: &[u8],
     vendor: Option<&[u8]>,
     scheme: Scheme,
-) -> Option<Found<'a>> {
-    let mut best: Option<(u16, &'a [u8])> = None;
+) -> Result<Option<Found<'a>>, Clash<'a>> {
+    let mut best: Option<Best<'a>> = None;
     for value in headers.get_all(ACCEPT) {
-        offer_value(&mut best, value.as_bytes(), param, vendor);
+        offer_value(&mut best, scheme, value.as_bytes(), param, vendor);
     }
-    best.map(|(_, token)| Found::new(scheme, token))
+    match best {
+        None => Ok(None),
+        Some(Best {
+            token,
+            tie: Some(tie),
+            ..
+        }) => Err(Clash(Found::new(scheme, token), Found::new(scheme, tie))),
+        Some(Best { token, .. }) => Ok(Some(Found::new(scheme, token))),
+    }
 }
 
 #[cfg(test)]
@@ -1233,9 +1377,25 @@ mod tests {
             v("application/json;version=1;q=0.5, application/json;version=3;q=0.8"),
             Ok(Version::int(3))
         );
-        assert_eq!(
+        // Two versions at the same q are ambiguous, like two header lines;
+        // the same version twice is not.
+        assert!(matches!(
             v("application/json;version=1, application/json;version=3"),
+            Err(VersionError::Ambiguous {
+                first: Source::MediaType,
+                second: Source::MediaType,
+                ..
+            })
+        ));
+        assert_eq!(
+            v("application/json;version=1, application/vnd.engine-ops.v1+json"),
             Ok(Version::int(1))
+        );
+        assert_eq!(
+            v(
+                "application/json;version=1;q=0.5, application/json;version=3;q=0.5, application/json;version=2;q=0.6"
+            ),
+            Ok(Version::int(2))
         );
         assert_eq!(
             v("application/json;version=3;q=0, application/json;version=2;q=0.1"),
@@ -1412,18 +1572,22 @@ mod tests {
         );
     }
 
-    /// The winning (q, token) of one `Accept` value: through
-    /// [`offer_value`] (`fast`), or through the general parser alone.
-    fn best_of(fast: bool, value: &[u8], vendor: Option<&[u8]>) -> Option<(u16, Vec<u8>)> {
+    /// The winning q-value, token and tie of one `Accept` value.
+    type Winner = Option<(u16, Vec<u8>, Option<Vec<u8>>)>;
+
+    /// The [`Winner`] of one `Accept` value: through [`offer_value`]
+    /// (`fast`), or through the general parser alone.
+    fn best_of(fast: bool, value: &[u8], vendor: Option<&[u8]>) -> Winner {
         let mut best = None;
+        let scheme = Scheme::Integer;
         if fast {
-            offer_value(&mut best, value, b"version", vendor);
+            offer_value(&mut best, scheme, value, b"version", vendor);
         } else {
             scan_accept(value, b"version", |range, q, token| {
-                offer(&mut best, vendor, range, q, token);
+                offer(&mut best, scheme, vendor, range, q, token);
             });
         }
-        best.map(|(q, token)| (q, token.to_vec()))
+        best.map(|b| (b.q, b.token.to_vec(), b.tie.map(<[u8]>::to_vec)))
     }
 
     #[test]

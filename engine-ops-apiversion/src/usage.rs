@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::VersionError;
-use crate::policy::{Entry, Lifecycle, Source};
+use crate::policy::{Lifecycle, Source};
 use crate::resolve::Resolution;
 use crate::version::Version;
 
@@ -45,13 +45,6 @@ const OUTCOMES: [Outcome; 9] = [
     Outcome::Unsupported,
     Outcome::Ambiguous,
     Outcome::Gone,
-];
-const SOURCES: [Option<Source>; 5] = [
-    Some(Source::Path),
-    Some(Source::Header),
-    Some(Source::Query),
-    Some(Source::MediaType),
-    None,
 ];
 
 impl Outcome {
@@ -103,7 +96,8 @@ pub struct UsageSnapshot {
 }
 
 impl UsageSnapshot {
-    /// Every non-zero counter, ordered by version, source, outcome.
+    /// Every non-zero counter, ordered by version, source (in the policy's
+    /// order, the selector last, then none), outcome.
     #[must_use]
     pub fn records(&self) -> &[UsageRecord] {
         &self.records
@@ -143,29 +137,37 @@ impl UsageSnapshot {
     }
 }
 
-/// `(versions + 1) × 5 sources × 9 outcomes` atomics; version slot 0 is "none".
+/// `(versions + 1) × (sources + 1) × 9 outcomes` atomics; version slot 0
+/// is "none", the last source slot is "no source".
 #[derive(Debug)]
 pub(crate) struct Usage {
+    /// The policy's sources in order (and the selector, if any).
+    sources: Box<[Source]>,
     counters: Box<[AtomicU64]>,
 }
 
 impl Usage {
-    pub(crate) fn new(versions: usize) -> Self {
-        let len = (versions + 1) * SOURCES.len() * OUTCOMES.len();
+    pub(crate) fn new(versions: usize, sources: Vec<Source>) -> Self {
+        let len = (versions + 1) * (sources.len() + 1) * OUTCOMES.len();
         Usage {
+            sources: sources.into(),
             counters: (0..len).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
-    fn slot(version: Option<usize>, source: Option<Source>, outcome: Outcome) -> usize {
+    fn slot(&self, version: Option<usize>, source: Option<Source>, outcome: Outcome) -> usize {
+        let width = self.sources.len() + 1;
         let v = version.map_or(0, |i| i + 1);
-        let s = source.map_or(SOURCES.len() - 1, Source::index);
-        (v * SOURCES.len() + s) * OUTCOMES.len() + outcome.index()
+        // A handful of sources: a scan is as fast as any lookup.
+        let s = source
+            .and_then(|source| self.sources.iter().position(|&s| s == source))
+            .unwrap_or(width - 1);
+        (v * width + s) * OUTCOMES.len() + outcome.index()
     }
 
     pub(crate) fn record(
         &self,
-        entries: &[Entry],
+        versions: &[Version],
         result: &Result<Resolution, VersionError>,
     ) -> Outcome {
         let (version, source, outcome) = match result {
@@ -191,31 +193,32 @@ impl Usage {
                 VersionError::Sunset {
                     version, found_in, ..
                 } => (
-                    entries.binary_search_by(|e| e.version.cmp(version)).ok(),
+                    versions.binary_search(version).ok(),
                     *found_in,
                     Outcome::Gone,
                 ),
             },
         };
-        if let Some(counter) = self.counters.get(Self::slot(version, source, outcome)) {
+        if let Some(counter) = self.counters.get(self.slot(version, source, outcome)) {
             counter.fetch_add(1, Ordering::Relaxed);
         }
         outcome
     }
 
-    pub(crate) fn snapshot(&self, entries: &[Entry]) -> UsageSnapshot {
+    pub(crate) fn snapshot(&self, versions: &[Version]) -> UsageSnapshot {
         let mut records = Vec::new();
-        for v in 0..=entries.len() {
-            for source in SOURCES {
+        let sources = self.sources.iter().copied().map(Some).chain([None]);
+        for v in 0..=versions.len() {
+            for source in sources.clone() {
                 for outcome in OUTCOMES {
                     let version = v.checked_sub(1);
                     let count = self
                         .counters
-                        .get(Self::slot(version, source, outcome))
+                        .get(self.slot(version, source, outcome))
                         .map_or(0, |c| c.load(Ordering::Relaxed));
                     if count > 0 {
                         records.push(UsageRecord {
-                            version: version.and_then(|i| entries.get(i)).map(|e| e.version),
+                            version: version.and_then(|i| versions.get(i)).copied(),
                             source,
                             outcome,
                             count,

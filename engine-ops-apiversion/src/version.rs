@@ -15,7 +15,9 @@ use crate::error::ConfigError;
 pub enum Scheme {
     /// Integers: `1`, `v1`, `V1`. Leading zeros are rejected (`01` is invalid).
     Integer,
-    /// `major.minor`: `1.2`, `v1.2`, and `1` which means `1.0`.
+    /// `major.minor[-status]`: `1.2`, `v1.2`, `1` which means `1.0`, and
+    /// pre-release versions with a status suffix: `2.0-beta`, `3.1-rc1`
+    /// (see [`Version::with_status`]). Major and minor are at most 32767.
     MajorMinor,
     /// Calendar dates `YYYY-MM-DD` (Stripe style), validated: `2024-02-30` is invalid.
     Date,
@@ -50,14 +52,22 @@ impl Scheme {
             Scheme::Integer => parse_uint(strip_v(token)).map(Version::int),
             Scheme::MajorMinor => {
                 let token = strip_v(token);
-                match token.iter().position(|&b| b == b'.') {
-                    None => parse_uint(token).map(|major| Version::major_minor(major, 0)),
-                    Some(dot) => {
-                        let major = parse_uint(&token[..dot])?;
-                        let minor = parse_uint(&token[dot + 1..])?;
-                        Some(Version::major_minor(major, minor))
-                    }
+                let (number, status) = match token.iter().position(|&b| b == b'-') {
+                    Some(dash) => (&token[..dash], Some(pack_status(&token[dash + 1..])?)),
+                    None => (token, None),
+                };
+                let (major, minor) = match number.iter().position(|&b| b == b'.') {
+                    None => (parse_uint(number)?, 0),
+                    Some(dot) => (parse_uint(&number[..dot])?, parse_uint(&number[dot + 1..])?),
+                };
+                if major > MM_FIELD as u32 || minor > MM_FIELD as u32 {
+                    return None;
                 }
+                let version = Version::major_minor(major, minor);
+                Some(match status {
+                    Some(status) => version.set_status(status),
+                    None => version,
+                })
             }
             Scheme::Date => parse_date(token),
         }
@@ -165,13 +175,91 @@ pub struct Version(NonZeroU64);
 // integers (and `Option<Version>` is one word too): the scheme (never 0) in
 // the top two bits, then the fields from most to least
 // significant, so integer order is version order within a scheme. Parsed
-// numbers have at most 9 digits (< 2^30); larger constructor arguments are
+// integers have at most 9 digits (< 2^30); larger constructor arguments are
 // masked to 31 bits.
+//
+// `major.minor[-status]`: major (15 bits), minor (15 bits), then 32 bits of
+// status: a status of up to six letters and digits in base 37 (digit 0 pads
+// the end, so shorter sorts first and the order is the ASCII order of the
+// lowercase text), or all ones for "no status", which sorts a release after
+// its pre-releases (`2.0-beta < 2.0-rc1 < 2.0`).
 const TAG_SHIFT: u32 = 62;
 const INT: u64 = 1;
 const MAJOR_MINOR: u64 = 2;
 const DATE: u64 = 3;
 const FIELD: u64 = (1 << 31) - 1;
+const MM_FIELD: u64 = (1 << 15) - 1;
+const MM_MAJOR_SHIFT: u32 = 47;
+const MM_MINOR_SHIFT: u32 = 32;
+const NO_STATUS: u64 = u32::MAX as u64;
+/// The longest status suffix.
+const STATUS_LEN: usize = 6;
+
+/// The base-37 digit of a status character: `0-9` → 1..=10, `a-z` (either
+/// case) → 11..=36.
+fn status_digit(b: u8) -> Option<u64> {
+    match b {
+        b'0'..=b'9' => Some(u64::from(b - b'0') + 1),
+        b'a'..=b'z' => Some(u64::from(b - b'a') + 11),
+        b'A'..=b'Z' => Some(u64::from(b - b'A') + 11),
+        _ => None,
+    }
+}
+
+/// Packs a status (1..=6 ASCII letters and digits, starting with a letter).
+fn pack_status(status: &[u8]) -> Option<u64> {
+    if status.is_empty() || status.len() > STATUS_LEN || !status[0].is_ascii_alphabetic() {
+        return None;
+    }
+    let mut packed = 0;
+    for i in 0..STATUS_LEN {
+        let digit = match status.get(i) {
+            Some(&b) => status_digit(b)?,
+            None => 0,
+        };
+        packed = packed * 37 + digit;
+    }
+    Some(packed)
+}
+
+/// The status suffix of a pre-release version (`beta` in `2.0-beta`):
+/// lowercase ASCII letters and digits, at most six.
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_apiversion::{Scheme, Version};
+///
+/// let beta = Scheme::MajorMinor.parse("2.0-Beta").expect("valid");
+/// assert_eq!(beta.status().map(|s| s.to_string()).as_deref(), Some("beta"));
+/// assert!(beta < Version::major_minor(2, 0));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VersionStatus {
+    bytes: [u8; STATUS_LEN],
+    len: u8,
+}
+
+impl VersionStatus {
+    /// The status text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only ASCII letters and digits are ever stored.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for VersionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for VersionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VersionStatus({:?})", self.as_str())
+    }
+}
 
 impl Version {
     /// Every packed value has a non-zero scheme tag in its top bits.
@@ -189,12 +277,82 @@ impl Version {
         Version::pack((INT << TAG_SHIFT) | (n as u64 & FIELD))
     }
 
-    /// A `major.minor` version. Each part above 2^31 - 1 is truncated to 31 bits.
+    /// A `major.minor` version without a status. Each part above 32767 is
+    /// truncated to 15 bits.
     #[must_use]
     pub const fn major_minor(major: u32, minor: u32) -> Self {
         Version::pack(
-            (MAJOR_MINOR << TAG_SHIFT) | ((major as u64 & FIELD) << 31) | (minor as u64 & FIELD),
+            (MAJOR_MINOR << TAG_SHIFT)
+                | ((major as u64 & MM_FIELD) << MM_MAJOR_SHIFT)
+                | ((minor as u64 & MM_FIELD) << MM_MINOR_SHIFT)
+                | NO_STATUS,
         )
+    }
+
+    /// This `major.minor` version with a status suffix: a pre-release that
+    /// sorts before the release (`2.0-alpha < 2.0-beta < 2.0`). Statuses are
+    /// compared as lowercase text, so `rc10` sorts before `rc2`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidStatus`] when the status is not 1 to 6 ASCII
+    /// letters and digits starting with a letter, or the version is not a
+    /// `major.minor` version.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_apiversion::Version;
+    ///
+    /// let rc = Version::major_minor(3, 1).with_status("rc1")?;
+    /// assert_eq!(rc.to_string(), "3.1-rc1");
+    /// assert!(Version::major_minor(3, 1).with_status("release-candidate").is_err());
+    /// # Ok::<(), engine_ops_apiversion::ConfigError>(())
+    /// ```
+    pub fn with_status(self, status: &str) -> Result<Self, ConfigError> {
+        match pack_status(status.as_bytes()) {
+            Some(packed) if self.scheme() == Scheme::MajorMinor => Ok(self.set_status(packed)),
+            _ => Err(ConfigError::InvalidStatus {
+                version: self,
+                status: status.to_owned(),
+            }),
+        }
+    }
+
+    const fn set_status(self, packed: u64) -> Self {
+        Version::pack((self.0.get() & !NO_STATUS) | packed)
+    }
+
+    /// The status suffix of a pre-release `major.minor` version.
+    #[must_use]
+    pub fn status(&self) -> Option<VersionStatus> {
+        if self.scheme() != Scheme::MajorMinor {
+            return None;
+        }
+        let mut packed = self.0.get() & NO_STATUS;
+        if packed == NO_STATUS {
+            return None;
+        }
+        let mut bytes = [0u8; STATUS_LEN];
+        for i in (0..STATUS_LEN).rev() {
+            bytes[i] = match packed % 37 {
+                0 => 0,
+                d @ 1..=10 => b'0' + (d - 1) as u8,
+                d => b'a' + (d - 11) as u8,
+            };
+            packed /= 37;
+        }
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(STATUS_LEN);
+        Some(VersionStatus {
+            bytes,
+            len: len as u8,
+        })
+    }
+
+    /// Whether this is a release (no status suffix).
+    #[must_use]
+    pub fn is_stable(&self) -> bool {
+        self.status().is_none()
     }
 
     /// A date version, validated as a real calendar date (years 1..=9999).
@@ -231,7 +389,18 @@ impl fmt::Display for Version {
         let v = self.0.get();
         match self.scheme() {
             Scheme::Integer => write!(f, "{}", v & FIELD),
-            Scheme::MajorMinor => write!(f, "{}.{}", (v >> 31) & FIELD, v & FIELD),
+            Scheme::MajorMinor => {
+                write!(
+                    f,
+                    "{}.{}",
+                    (v >> MM_MAJOR_SHIFT) & MM_FIELD,
+                    (v >> MM_MINOR_SHIFT) & MM_FIELD
+                )?;
+                match self.status() {
+                    Some(status) => write!(f, "-{status}"),
+                    None => Ok(()),
+                }
+            }
             Scheme::Date => write!(
                 f,
                 "{:04}-{:02}-{:02}",
@@ -283,9 +452,69 @@ mod tests {
             Scheme::MajorMinor.parse("v2.5"),
             Some(Version::major_minor(2, 5))
         );
-        for bad in ["1.", ".1", "1.2.3", "1..2", "a.b", "1.02"] {
+        for bad in [
+            "1.",
+            ".1",
+            "1.2.3",
+            "1..2",
+            "a.b",
+            "1.02",
+            "32768.0",
+            "1.32768",
+            "1.0-",
+            "1.0-1beta",
+            "1.0-beta-2",
+            "1.0-betagamma",
+            "1.0-be ta",
+            "1.0-b.1",
+        ] {
             assert_eq!(Scheme::MajorMinor.parse(bad), None, "{bad:?}");
         }
+        assert_eq!(
+            Scheme::MajorMinor.parse("32767.32767"),
+            Some(Version::major_minor(32767, 32767))
+        );
+    }
+
+    #[test]
+    fn statuses_sort_before_their_release_and_round_trip() {
+        let parse = |token: &str| Scheme::MajorMinor.parse(token).expect(token);
+        let ordered = [
+            "1.9",
+            "2.0-alpha",
+            "2.0-alpha2",
+            "2.0-beta",
+            "2.0-rc1",
+            "2.0-rc10",
+            "2.0-rc2",
+            "2.0",
+            "2.1-a",
+            "2.1",
+        ];
+        for pair in ordered.windows(2) {
+            assert!(parse(pair[0]) < parse(pair[1]), "{} < {}", pair[0], pair[1]);
+        }
+        for token in ordered {
+            assert_eq!(parse(token).to_string(), token);
+        }
+        assert_eq!(parse("v2-BETA"), parse("2.0-beta"));
+        assert_eq!(parse("2.0-zzzzzz").to_string(), "2.0-zzzzzz");
+        assert_eq!(parse("2.0-a00000").to_string(), "2.0-a00000");
+        assert!(parse("2.0").is_stable());
+        assert!(!parse("2.0-beta").is_stable());
+        assert_eq!(
+            Version::major_minor(2, 0).with_status("Beta"),
+            Ok(parse("2.0-beta"))
+        );
+        for bad in ["", "1rc", "toolong7", "b-1"] {
+            assert!(
+                Version::major_minor(2, 0).with_status(bad).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Version::int(2).with_status("beta").is_err());
+        assert_eq!(Scheme::Integer.parse("2-beta"), None);
+        assert_eq!(Version::int(2).status(), None);
     }
 
     #[test]

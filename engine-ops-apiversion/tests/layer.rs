@@ -444,3 +444,90 @@ mod span_fields {
         }
     }
 }
+
+#[tokio::test]
+async fn problems_echo_a_bounded_part_of_the_client_value() {
+    let policy = policy(before_deprecation(), false);
+    let huge = "9".repeat(65 * 1024);
+    let other = "8".repeat(65 * 1024);
+    for headers in [
+        vec![("x-api-version", huge.as_str())],
+        vec![
+            ("x-api-version", huge.as_str()),
+            ("x-api-version", other.as_str()),
+        ],
+    ] {
+        let answer = call(&policy, "/api/orders", &headers).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        // A 65 KB value must not come back (twice) in a 400.
+        assert!(answer.body.len() < 1024, "{} bytes", answer.body.len());
+        let doc: serde_json::Value = serde_json::from_str(&answer.body).expect("json");
+        let echoed: Vec<&str> = match &doc["requested"] {
+            serde_json::Value::String(value) => vec![value.as_str()],
+            serde_json::Value::Array(values) => {
+                values.iter().filter_map(|v| v["value"].as_str()).collect()
+            }
+            other => panic!("requested: {other}"),
+        };
+        for value in echoed {
+            assert!(value.ends_with('…'), "{value}");
+            assert!(value.len() <= 64 + '…'.len_utf8(), "{}", value.len());
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_410_after_a_sunset_says_when_and_where_to_go() {
+    let clock = Arc::new(ManualClock::new(at(SUNSET_AT + 1)));
+    let answer = call(&policy(clock, true), "/api/v1/orders", &[]).await;
+    assert_eq!(answer.status, StatusCode::GONE);
+    assert_eq!(
+        all(&answer.headers, "sunset"),
+        ["Wed, 01 Jan 2025 00:00:00 GMT"]
+    );
+    assert_eq!(all(&answer.headers, "deprecation"), ["@1717200000"]);
+    assert_eq!(
+        all(&answer.headers, "link"),
+        [
+            "<https://example.com/v1-deprecation>; rel=\"deprecation\", </api/v2>; rel=\"successor-version\""
+        ]
+    );
+    // It was not served at v1: no version is echoed.
+    assert!(answer.headers.get("api-version").is_none());
+}
+
+#[tokio::test]
+async fn equally_preferred_versions_in_accept_are_ambiguous_like_two_header_lines() {
+    let policy = policy(before_deprecation(), false);
+    let tie = call(
+        &policy,
+        "/api/orders",
+        &[(
+            "accept",
+            "application/json; version=1, application/json; version=2",
+        )],
+    )
+    .await;
+    assert_eq!(tie.status, StatusCode::BAD_REQUEST);
+    let doc: serde_json::Value = serde_json::from_str(&tie.body).expect("json");
+    assert_eq!(doc["type"], common::problem_type("ambiguous"));
+    let lines = call(
+        &policy,
+        "/api/orders",
+        &[("x-api-version", "1"), ("x-api-version", "2")],
+    )
+    .await;
+    assert_eq!(lines.status, StatusCode::BAD_REQUEST);
+    // Different q-values say which is preferred: no ambiguity.
+    let ranked = call(
+        &policy,
+        "/api/orders",
+        &[(
+            "accept",
+            "application/json; version=1; q=0.8, application/json; version=2; q=0.9",
+        )],
+    )
+    .await;
+    assert_eq!(ranked.status, StatusCode::OK);
+    assert_eq!(ranked.headers["api-version"], "2");
+}

@@ -11,7 +11,7 @@ use engine_ops_apiversion::{ApiVersionLayer, Policy, Scheme, Version, VersionedB
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
-use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower::{Layer, ServiceBuilder, ServiceExt, service_fn};
 
 fn policy() -> Policy {
     Policy::builder(Scheme::Integer)
@@ -317,20 +317,27 @@ fn migrate_response_renders_payloads_outside_http() {
 }
 
 #[tokio::test]
-async fn requests_without_a_resolution_pass_through() {
+async fn requests_without_a_resolution_are_refused_loudly() {
+    // TransformLayer outside ApiVersionLayer (or without it): serving the
+    // head shape to every client would be silent and wrong.
     let service = ServiceBuilder::new()
         .layer(TransformLayer::new(changes(1 << 20)))
+        .layer(ApiVersionLayer::new(policy()))
         .service(service_fn(handler));
     let request = Request::post("/orders")
+        .header("x-api-version", "1")
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from_static(br#"{"name":"Ada"}"#)))
         .expect("request");
     let response = service.oneshot(request).await.expect("infallible");
-    assert!(response.body().is_inner());
-    let (_, doc) = status_and_json(response).await;
-    assert_eq!(
-        (doc["name"].as_str(), doc["untouched"].as_bool()),
-        (Some("Ada"), Some(true))
+    let (status, doc) = status_and_json(response).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(doc["type"], common::problem_type("misconfigured"));
+    assert!(
+        doc["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("put ApiVersionLayer outside TransformLayer")),
+        "{doc}"
     );
 }
 
@@ -455,7 +462,7 @@ async fn streamed_response(
 }
 
 #[tokio::test]
-async fn streamed_responses_are_migrated_or_fail_loudly() {
+async fn streamed_responses_are_migrated_or_sent_as_written() {
     let (status, doc) = streamed_response(
         &[r#"{"full_name":"#, r#""Ada","price":{"amount":1}}"#],
         false,
@@ -465,11 +472,227 @@ async fn streamed_responses_are_migrated_or_fail_loudly() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc, json!({"name": "Ada", "price": 1}));
 
+    // Over the cap after the first chunk: what was read and the rest go out
+    // as the handler wrote them, at the head version, with its status.
     let (status, doc) = streamed_response(&[r#"{"full_name":"#, r#""Ada"}"#], false, 8).await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(doc["type"], common::problem_type("body-too-large"));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc, json!({"full_name": "Ada"}));
 
     let (status, doc) = streamed_response(&[r#"{"full_name":"#], true, 1 << 20).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(doc["type"], common::problem_type("body-failed"));
+}
+
+/// v2 (data, both ways): `name` became `full_name`, `nickname` was added,
+/// `legacy_id` removed, declared once per body shape: the list endpoint's
+/// `{"data": [...]}` and the single-user endpoints. v3: error documents'
+/// `message` became `detail` (opted into error migration).
+fn data_changes() -> Changes {
+    Changes::builder(&policy())
+        .change(
+            Change::new(Version::int(2), "users list: renamed, added, removed")
+                .endpoint(http::Method::GET, "/users")
+                .renamed("/data/*/name", "full_name")
+                .added("/data/*/nickname", Value::Null)
+                .removed("/data/*/legacy_id", 0),
+        )
+        .change(
+            Change::new(Version::int(2), "user: renamed, added, removed")
+                .endpoint(http::Method::POST, "/users")
+                .endpoint(http::Method::GET, "/users/{id}")
+                .renamed("/name", "full_name")
+                .added("/nickname", Value::Null)
+                .removed("/legacy_id", 0),
+        )
+        .change(
+            Change::new(Version::int(3), "errors: `message` became `detail`")
+                .renamed("/message", "detail")
+                .migrate_errors(),
+        )
+        .build()
+        .expect("valid changes")
+}
+
+/// A head (v3) handler answering fixed text per route, and echoing what it
+/// was sent on POST.
+async fn fixed(
+    request: Request<VersionedBody<Full<Bytes>>>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let sent = body.collect().await.expect("body").to_bytes();
+    let (status, text): (u16, Bytes) = match (parts.method.as_str(), parts.uri.path()) {
+        ("GET", "/users") => (
+            200,
+            Bytes::from_static(
+                br#"{"data": [{"id": 1, "full_name": "Ada", "nickname": "A", "balance": 1e400}, {"id": 2, "full_name": "Alan", "nickname": null}], "next": null}"#,
+            ),
+        ),
+        ("GET", "/users/1") => (200, Bytes::from_static(br#"{"full_name":"Ada","nickname":"A"}"#)),
+        ("POST", "/users") => (201, sent),
+        ("PUT", "/users") => (200, sent),
+        ("GET", "/missing") => (404, Bytes::from_static(br#"{"detail":"no such thing","full_name":null}"#)),
+        _ => (200, Bytes::from_static(br#"{"full_name":"untouched","nickname":"n"}"#)),
+    };
+    let mut response = Response::new(Full::new(text));
+    *response.status_mut() = StatusCode::from_u16(status).expect("status");
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().expect("value"));
+    response
+        .headers_mut()
+        .insert("etag", "\"v3\"".parse().expect("value"));
+    Ok(response)
+}
+
+async fn call_fixed(method: &str, path: &str, version: &str, body: &'static str) -> Answer {
+    let service = ApiVersionLayer::new(policy())
+        .with_changes(data_changes())
+        .expect("same policy")
+        .layer(service_fn(fixed));
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("x-api-version", version)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("request");
+    let response = service.oneshot(request).await.expect("infallible");
+    let untouched = response
+        .body()
+        .get_ref()
+        .is_some_and(VersionedBody::is_inner);
+    let (status, headers, body) = common::collect(response).await;
+    Answer {
+        status,
+        headers,
+        body,
+        untouched,
+    }
+}
+
+fn text(answer: &Answer) -> &str {
+    std::str::from_utf8(&answer.body).expect("utf-8")
+}
+
+#[tokio::test]
+async fn declared_operations_reach_into_lists_and_keep_every_other_byte() {
+    let answer = call_fixed("GET", "/users", "1", "").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    // Renamed in place, added field dropped, removed field restored with
+    // its default; `1e400` (no f64 holds it) and the spacing kept.
+    assert_eq!(
+        text(&answer),
+        r#"{"data": [{"id": 1, "name": "Ada", "balance": 1e400, "legacy_id": 0}, {"id": 2, "name": "Alan", "legacy_id": 0}], "next": null}"#
+    );
+    assert_eq!(
+        answer.headers["content-length"],
+        answer.body.len().to_string().as_str()
+    );
+    assert!(answer.headers.get("etag").is_none());
+    let single = call_fixed("GET", "/users/1", "1", "").await;
+    assert_eq!(text(&single), r#"{"name":"Ada","legacy_id":0}"#);
+    // At v2 the users change is behind: only the v3 error change remains,
+    // and it does not touch this success body, whose bytes and validators
+    // then stand.
+    let v2 = call_fixed("GET", "/users/1", "2", "").await;
+    assert_eq!(text(&v2), r#"{"full_name":"Ada","nickname":"A"}"#);
+    assert_eq!(v2.headers["etag"], "\"v3\"");
+}
+
+#[tokio::test]
+async fn requests_go_up_with_the_same_declaration() {
+    let answer = call_fixed(
+        "POST",
+        "/users",
+        "1",
+        r#"{"name": "Grace", "legacy_id": 12, "big": 123456789012345678901234567890}"#,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    // The handler echoed what it was sent (the head shape) and the echo came
+    // back down: round trip exact but for the dropped legacy field, whose
+    // default stands in.
+    assert_eq!(
+        text(&answer),
+        r#"{"name": "Grace", "big": 123456789012345678901234567890, "legacy_id": 0}"#
+    );
+}
+
+#[tokio::test]
+async fn changes_keyed_on_an_endpoint_leave_other_methods_alone() {
+    // PUT /users is not one of the change's endpoints: the handler sees the
+    // body as sent, and the answer is not renamed either.
+    let answer = call_fixed("PUT", "/users", "1", r#"{"name":"Grace"}"#).await;
+    assert_eq!(text(&answer), r#"{"name":"Grace"}"#);
+    let other = call_fixed("GET", "/elsewhere", "1", "").await;
+    assert_eq!(text(&other), r#"{"full_name":"untouched","nickname":"n"}"#);
+    // The v3 change applies everywhere but names nothing in this body: the
+    // bytes, and the validator describing them, stand.
+    assert_eq!(other.headers["etag"], "\"v3\"");
+    assert_eq!(other.headers.get("content-length"), None);
+    let head = call_fixed("GET", "/elsewhere", "3", "").await;
+    assert!(head.untouched, "at the head nothing is even buffered");
+}
+
+#[tokio::test]
+async fn error_bodies_are_migrated_only_by_changes_that_opt_in() {
+    let answer = call_fixed("GET", "/missing", "2", "").await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        text(&answer),
+        r#"{"message":"no such thing","full_name":null}"#
+    );
+    // At v1 the users change (not opted in) would rename `full_name`; it does not.
+    let v1 = call_fixed("GET", "/missing", "1", "").await;
+    assert_eq!(text(&v1), r#"{"message":"no such thing","full_name":null}"#);
+}
+
+#[test]
+fn changes_for_another_policy_are_refused() {
+    let other = Policy::builder(Scheme::Integer)
+        .version(Version::int(1))
+        .version(Version::int(2))
+        .header_source()
+        .build()
+        .expect("valid policy");
+    let err = ApiVersionLayer::new(other)
+        .with_changes(data_changes())
+        .expect_err("versions differ");
+    assert!(
+        err.to_string()
+            .contains("build the changes from the layer's policy"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_changelog_is_markdown_and_data() {
+    let changelog = data_changes().changelog();
+    let markdown = changelog.to_markdown();
+    assert!(
+        markdown.starts_with("# API changelog\n\n## Version 3\n"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("- **errors: `message` became `detail`**\n  - `/message` was renamed `detail`\n  - error responses are migrated too\n"), "{markdown}");
+    assert!(
+        markdown
+            .contains("- **user: renamed, added, removed** (`POST /users`, `GET /users/{id}`)\n"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("  - `/data/*/legacy_id` was removed (older responses get `0`)\n"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.ends_with("## Version 1\n\nThe first version.\n"),
+        "{markdown}"
+    );
+    let data = changelog.to_json();
+    assert_eq!(data["versions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(data["versions"][1]["version"], "2");
+    assert_eq!(
+        data["versions"][1]["changes"][0]["operations"][1],
+        json!({"op": "added", "path": "/data/*/nickname", "default": null})
+    );
+    assert_eq!(data["versions"][0]["changes"][0]["migrates_errors"], true);
 }

@@ -279,6 +279,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A database URL that [`connect`](crate::connect) cannot open: an
+    /// unknown scheme, an empty path, a backend this build leaves out.
+    #[error("cannot open the database URL {url}: {reason}")]
+    BadUrl {
+        /// The URL, its password hidden.
+        url: String,
+        /// What is wrong and what to give instead.
+        reason: String,
+    },
+
     /// A backend-specific failure (database connection, query, ...).
     #[error("state store {store} failed")]
     Backend {

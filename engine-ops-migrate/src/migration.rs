@@ -104,8 +104,10 @@ impl Validation {
 ///
 /// `C` is the context the state store hands to the step: for the file and
 /// memory stores it is whatever the application passes in (its own handle,
-/// or `()`); database backends hand in their transaction. The trait is
-/// object safe, so a migrator holds `Box<dyn Migration<C>>`.
+/// or `()`); database backends hand in their transaction; the store
+/// [`connect`](crate::connect) opens hands in
+/// [`AnyContext`](crate::AnyContext) (any database). The trait is object safe, so a migrator holds
+/// `Box<dyn Migration<C>>`, and a `Box` of a migration is a migration.
 ///
 /// # Identity
 ///
@@ -144,7 +146,7 @@ impl Validation {
 /// }
 /// ```
 #[async_trait::async_trait]
-pub trait Migration<C: Send>: Send + Sync {
+pub trait Migration<C: Send + ?Sized>: Send + Sync {
     /// The version; migrations run in ascending numeric order.
     fn version(&self) -> u64;
 
@@ -218,6 +220,43 @@ pub trait Migration<C: Send>: Send + Sync {
     }
 }
 
+/// A boxed migration is a migration, so
+/// [`MigratorBuilder::migrations`](crate::MigratorBuilder::migrations) takes
+/// `Box<dyn Migration<C>>`s and plain migrations alike.
+#[async_trait::async_trait]
+impl<C: Send + ?Sized, M: Migration<C> + ?Sized> Migration<C> for Box<M> {
+    fn version(&self) -> u64 {
+        (**self).version()
+    }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn source(&self) -> &[u8] {
+        (**self).source()
+    }
+    fn phase(&self) -> Option<Phase> {
+        (**self).phase()
+    }
+    fn reversible(&self) -> bool {
+        (**self).reversible()
+    }
+    fn transactional(&self) -> bool {
+        (**self).transactional()
+    }
+    async fn up(&self, ctx: &mut C) -> Result<(), BoxError> {
+        (**self).up(ctx).await
+    }
+    async fn down(&self, ctx: &mut C) -> Result<(), BoxError> {
+        (**self).down(ctx).await
+    }
+    async fn validate_up(&self, ctx: &mut C) -> Result<Validation, BoxError> {
+        (**self).validate_up(ctx).await
+    }
+    async fn validate_down(&self, ctx: &mut C) -> Result<Validation, BoxError> {
+        (**self).validate_down(ctx).await
+    }
+}
+
 /// The declared facts about a migration that the pure [`plan`](crate::plan)
 /// needs: everything except the code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,7 +321,7 @@ impl MigrationInfo {
     /// assert_eq!(info.version, 7);
     /// ```
     #[must_use]
-    pub fn of<C: Send>(migration: &(impl Migration<C> + ?Sized)) -> Self {
+    pub fn of<C: Send + ?Sized>(migration: &(impl Migration<C> + ?Sized)) -> Self {
         Self {
             version: migration.version(),
             name: migration.name().to_owned(),

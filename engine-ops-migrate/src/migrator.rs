@@ -144,12 +144,18 @@ impl<S: StateStore> MigratorBuilder<S> {
         self
     }
 
-    /// Adds boxed migrations.
-    pub fn migrations(
+    /// Adds migrations: boxed ones (`Box<dyn Migration<_>>`) or plain ones,
+    /// such as the `SqlMigration`s of [`embed!`](crate::embed) or
+    /// [`load_dir`](crate::load_dir).
+    pub fn migrations<M: Migration<S::Context> + 'static>(
         mut self,
-        migrations: impl IntoIterator<Item = Box<dyn Migration<S::Context>>>,
+        migrations: impl IntoIterator<Item = M>,
     ) -> Self {
-        self.migrations.extend(migrations);
+        self.migrations.extend(
+            migrations
+                .into_iter()
+                .map(|m| Box::new(m) as BoxedMigration<S::Context>),
+        );
         self
     }
 
@@ -343,7 +349,7 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// Runs the step's body and its validator; `Err` is the failure cause.
-async fn run_checked<C: Send>(
+async fn run_checked<C: Send + ?Sized>(
     migration: &dyn Migration<C>,
     ctx: &mut C,
     direction: Direction,

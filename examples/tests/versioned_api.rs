@@ -11,7 +11,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use engine_ops_apiversion::ManualClock;
 use serde_json::Value;
-use versioned_api::{MAX_BODY, V1_DEPRECATED, V1_SUNSET, send, spawn};
+use versioned_api::{MAX_BODY, send, spawn};
+
+/// 2026-01-01T00:00:00Z, the example's v1 deprecation date.
+const V1_DEPRECATED: u64 = 1_767_225_600;
+/// 2027-01-01T00:00:00Z, the example's v1 sunset date.
+const V1_SUNSET: u64 = 1_798_761_600;
 
 type Result<T = ()> = anyhow::Result<T>;
 
@@ -249,7 +254,7 @@ async fn deprecated_versions_carry_lifecycle_headers() -> Result {
     assert_eq!(
         values(&headers, "link"),
         [
-            "<https://engine-ops.dev/changelog#v2>; rel=\"deprecation\", </api/v2>; rel=\"successor-version\""
+            "<https://engine-ops.dev/changelog#v2>; rel=\"deprecation\"; type=\"text/html\"; title=\"Moving to v2\", </api/v2>; rel=\"successor-version\""
         ]
     );
     assert_eq!(values(&headers, "api-deprecated-versions"), ["1"]);
@@ -408,5 +413,50 @@ async fn usage_shows_who_still_calls_v1() -> Result {
     assert_eq!(count(Some("1"), Some("header"), "deprecated"), 1);
     assert_eq!(count(Some("2"), None, "active"), 1);
     assert_eq!(count(None, Some("path"), "unsupported"), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_avatar_route_exists_from_v2_on() -> Result {
+    let server = Server::start(mid_deprecation()).await?;
+    let (status, headers, body) = server.get("/api/v1/users/1/avatar", &[]).await?;
+    assert_eq!(status, 404);
+    assert_eq!(
+        json(&body)["type"],
+        "https://engine-ops.dev/problems/api-version/not-in-version"
+    );
+    assert_eq!(values(&headers, "api-supported-versions"), ["2"]);
+    let (status, _, body) = server
+        .get("/api/users/1/avatar", &[("x-api-version", "2")])
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(json(&body)["id"], 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_changelog_is_served_as_markdown_and_data() -> Result {
+    let server = Server::start(mid_deprecation()).await?;
+    let (status, headers, body) = server.get("/changelog", &[]).await?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        values(&headers, "content-type"),
+        ["text/markdown; charset=utf-8"]
+    );
+    assert!(
+        body.contains("## Version 2\n\n- **users: `name` was renamed `full_name`** (`/api/users/…`)\n  - `/name` was renamed `full_name`\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("## Version 1\n\nDeprecated 2026-01-01. Sunset 2027-01-01.\n"),
+        "{body}"
+    );
+    let (_, _, body) = server.get("/changelog?format=json", &[]).await?;
+    let data = json(&body);
+    assert_eq!(data["versions"][1]["deprecated"], "2026-01-01");
+    assert_eq!(
+        data["versions"][0]["changes"][0]["operations"][0],
+        serde_json::json!({"op": "renamed", "path": "/name", "to": "full_name"})
+    );
     Ok(())
 }

@@ -4,26 +4,33 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, ETAG, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, request, response};
+use http::{Request, Response, StatusCode, request, response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::Changes;
-use super::service::{is_json, problem_response, too_large};
+use super::changes::Direction;
+use super::problems::{fix_head_headers, fix_headers, is_json, problem_response, too_large};
 use crate::body::VersionedBody;
+use crate::headers::ServedAt;
 use crate::problem::ProblemKind;
 
 /// What a request being migrated carries from state to state.
 pub(crate) struct Ctx {
     changes: Changes,
     chain: Vec<usize>,
+    /// A `HEAD` request: its response has no body to migrate.
+    head: bool,
 }
 
 impl Ctx {
-    pub(crate) fn new(changes: Changes, chain: Vec<usize>) -> Self {
-        Ctx { changes, chain }
+    pub(crate) fn new(changes: Changes, chain: Vec<usize>, head: bool) -> Self {
+        Ctx {
+            changes,
+            chain,
+            head,
+        }
     }
 }
 
@@ -52,11 +59,13 @@ pin_project! {
             ctx: Option<Ctx>,
         },
         ReadResponse {
-            #[pin]
-            body: ResBody,
+            // Boxed, not pinned in place: a body over the cap moves on into
+            // the response after the part already read.
+            body: Option<Pin<Box<ResBody>>>,
             buf: Vec<u8>,
             parts: Option<response::Parts>,
             ctx: Option<Ctx>,
+            error: bool,
         },
         Ready {
             response: Option<Response<VersionedBody<ResBody>>>,
@@ -115,17 +124,11 @@ impl<S, F, ReqBody, ResBody> ResponseFuture<S, F, ReqBody, ResBody> {
     }
 }
 
-/// Sets the length of a rewritten body and drops what described the old bytes.
-fn fix_headers(headers: &mut HeaderMap, len: usize) {
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
-    headers.remove(TRANSFER_ENCODING);
-    headers.remove(ETAG);
-}
-
 /// The outcome of reading one more frame into `buf`.
 enum Read<E> {
     More,
     Done,
+    /// `buf` went over the cap; it holds everything read so far.
     TooLarge,
     Failed(E),
 }
@@ -141,10 +144,13 @@ where
 {
     Poll::Ready(match ready!(body.poll_frame(cx)) {
         Some(Ok(frame)) => match frame.into_data() {
-            Ok(data) if buf.len() + data.len() > max => Read::TooLarge,
             Ok(data) => {
                 buf.extend_from_slice(&data);
-                Read::More
+                if buf.len() > max {
+                    Read::TooLarge
+                } else {
+                    Read::More
+                }
             }
             // Trailers are not part of the JSON document.
             Err(_) => Read::More,
@@ -152,6 +158,25 @@ where
         Some(Err(error)) => Read::Failed(error),
         None => Read::Done,
     })
+}
+
+/// A response sent as the handler wrote it, at the head version, because
+/// it is over the response cap: its status stands (the handler ran), and
+/// `api-version` names the head so the client can tell.
+fn unmigrated<B>(
+    mut parts: response::Parts,
+    body: VersionedBody<B>,
+    changes: &Changes,
+) -> Response<VersionedBody<B>> {
+    let head = changes.policy().latest();
+    tracing::warn!(
+        status = parts.status.as_u16(),
+        max = changes.max_response_bytes(),
+        head = %head,
+        "a response over the migration cap was sent at the head version: raise the response cap or page the response"
+    );
+    parts.extensions.insert(ServedAt(head));
+    Response::from_parts(parts, body)
 }
 
 impl<S, F, ReqBody, ResBody, E> Future for ResponseFuture<S, F, ReqBody, ResBody>
@@ -183,7 +208,7 @@ where
                     let Some(context) = ctx.as_ref() else {
                         unreachable!("request context taken twice")
                     };
-                    let max = context.changes.max_body_bytes();
+                    let max = context.changes.max_request_bytes();
                     match ready!(read_frame(body, buf, max, cx)) {
                         Read::More => continue,
                         Read::TooLarge => State::Ready {
@@ -196,56 +221,83 @@ where
                                 format!("the request body could not be read: {error}"),
                             )),
                         },
-                        Read::Done => match serde_json::from_slice::<serde_json::Value>(buf) {
-                            Err(error) => State::Ready {
-                                response: Some(problem_response(
-                                    ProblemKind::InvalidBody,
-                                    StatusCode::BAD_REQUEST,
-                                    format!(
-                                        "the request body is not valid JSON ({error}): fix the body or its content type"
-                                    ),
-                                )),
-                            },
-                            Ok(mut value) => {
-                                context.changes.upgrade(&context.chain, &mut value);
-                                let bytes =
-                                    Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-                                let (Some(mut parts), Some(mut service)) =
-                                    (parts.take(), service.take())
-                                else {
-                                    unreachable!("request parts taken twice")
-                                };
-                                fix_headers(&mut parts.headers, bytes.len());
-                                let request =
-                                    Request::from_parts(parts, VersionedBody::full(bytes));
-                                State::Inner {
-                                    future: service.call(request),
-                                    ctx: ctx.take(),
+                        Read::Done => {
+                            match context.changes.migrate_bytes(
+                                buf,
+                                &context.chain,
+                                Direction::Request,
+                            ) {
+                                None => State::Ready {
+                                    response: Some(problem_response(
+                                        ProblemKind::InvalidBody,
+                                        StatusCode::BAD_REQUEST,
+                                        format!(
+                                            "the request body is not valid JSON ({}): fix the body or its content type",
+                                            super::doc::validate(buf)
+                                                .err()
+                                                .map_or_else(String::new, |e| e.to_string())
+                                        ),
+                                    )),
+                                },
+                                Some(migrated) => {
+                                    let (Some(mut parts), Some(mut service)) =
+                                        (parts.take(), service.take())
+                                    else {
+                                        unreachable!("request parts taken twice")
+                                    };
+                                    let bytes = match migrated {
+                                        Some(text) => {
+                                            fix_headers(&mut parts.headers, text.len());
+                                            Bytes::from(text)
+                                        }
+                                        // Nothing changed: the bytes (and
+                                        // their length) are as sent.
+                                        None => Bytes::from(std::mem::take(buf)),
+                                    };
+                                    let request =
+                                        Request::from_parts(parts, VersionedBody::full(bytes));
+                                    State::Inner {
+                                        future: service.call(request),
+                                        ctx: ctx.take(),
+                                    }
                                 }
                             }
-                        },
+                        }
                     }
                 }
                 StateProj::Inner { future, ctx } => {
                     let response = ready!(future.poll(cx))?;
+                    let error = !response.status().is_success();
                     match ctx.take() {
                         Some(context)
-                            if context.changes.has_downgrades(&context.chain)
-                                && response.status().is_success()
+                            if context.changes.has_downgrades(&context.chain, error)
                                 && is_json(response.headers()) =>
                         {
-                            let max = context.changes.max_body_bytes();
-                            let (parts, body) = response.into_parts();
-                            if body.size_hint().lower() > max as u64 {
+                            let max = context.changes.max_response_bytes();
+                            let (mut parts, body) = response.into_parts();
+                            if context.head {
+                                fix_head_headers(&mut parts.headers);
                                 State::Ready {
-                                    response: Some(response_too_large(max)),
+                                    response: Some(Response::from_parts(
+                                        parts,
+                                        VersionedBody::inner(body),
+                                    )),
+                                }
+                            } else if body.size_hint().lower() > max as u64 {
+                                State::Ready {
+                                    response: Some(unmigrated(
+                                        parts,
+                                        VersionedBody::inner(body),
+                                        &context.changes,
+                                    )),
                                 }
                             } else {
                                 State::ReadResponse {
-                                    body,
+                                    body: Some(Box::pin(body)),
                                     buf: Vec::new(),
                                     parts: Some(parts),
                                     ctx: Some(context),
+                                    error,
                                 }
                             }
                         }
@@ -257,16 +309,27 @@ where
                     buf,
                     parts,
                     ctx,
+                    error,
                 } => {
-                    let Some(context) = ctx.as_ref() else {
+                    let (Some(context), Some(reading)) = (ctx.as_ref(), body.as_mut()) else {
                         unreachable!("response context taken twice")
                     };
-                    let max = context.changes.max_body_bytes();
-                    match ready!(read_frame(body, buf, max, cx)) {
+                    let max = context.changes.max_response_bytes();
+                    match ready!(read_frame(reading.as_mut(), buf, max, cx)) {
                         Read::More => continue,
-                        Read::TooLarge => State::Ready {
-                            response: Some(response_too_large(max)),
-                        },
+                        Read::TooLarge => {
+                            let (Some(parts), Some(rest)) = (parts.take(), body.take()) else {
+                                unreachable!("response parts taken twice")
+                            };
+                            let read = Bytes::from(std::mem::take(buf));
+                            State::Ready {
+                                response: Some(unmigrated(
+                                    parts,
+                                    VersionedBody::prefixed(read, rest),
+                                    &context.changes,
+                                )),
+                            }
+                        }
                         Read::Failed(error) => State::Ready {
                             response: Some(problem_response(
                                 ProblemKind::BodyFailed,
@@ -280,16 +343,18 @@ where
                             let Some(mut parts) = parts.take() else {
                                 unreachable!("response parts taken twice")
                             };
-                            let bytes = match serde_json::from_slice::<serde_json::Value>(buf) {
-                                Ok(mut value) => {
-                                    context.changes.downgrade(&context.chain, &mut value);
-                                    let bytes =
-                                        Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-                                    fix_headers(&mut parts.headers, bytes.len());
-                                    bytes
+                            let bytes = match context.changes.migrate_bytes(
+                                buf,
+                                &context.chain,
+                                Direction::Response { error: *error },
+                            ) {
+                                Some(Some(text)) => {
+                                    fix_headers(&mut parts.headers, text.len());
+                                    Bytes::from(text)
                                 }
-                                // Labelled JSON but is not: passed on as it came.
-                                Err(_) => Bytes::from(std::mem::take(buf)),
+                                // Unchanged, or labelled JSON but is not:
+                                // passed on as it came.
+                                Some(None) | None => Bytes::from(std::mem::take(buf)),
                             };
                             State::Ready {
                                 response: Some(Response::from_parts(
@@ -308,14 +373,4 @@ where
             self.as_mut().project().state.set(next);
         }
     }
-}
-
-fn response_too_large<B>(max: usize) -> Response<VersionedBody<B>> {
-    problem_response(
-        ProblemKind::BodyTooLarge,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!(
-            "the response body exceeds the {max}-byte cap for version migration: raise the cap or page the response"
-        ),
-    )
 }

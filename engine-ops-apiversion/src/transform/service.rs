@@ -2,15 +2,17 @@ use std::fmt::Display;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
 use super::Changes;
+use super::changes::Target;
 use super::future::{Ctx, ResponseFuture};
+use super::problems::{is_json, too_large};
 use crate::Resolution;
 use crate::body::VersionedBody;
-use crate::problem::{self, ProblemKind};
+use crate::problem;
 
 /// The transform service. See the [module docs](super).
 #[derive(Debug, Clone)]
@@ -42,33 +44,6 @@ impl<S> Transform<S> {
     }
 }
 
-/// `application/json`, or any `+json` structured syntax suffix.
-pub(crate) fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
-        return false;
-    };
-    let essence = value
-        .as_bytes()
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or_default()
-        .trim_ascii();
-    essence.eq_ignore_ascii_case(b"application/json")
-        || (essence.len() > 5 && essence[essence.len() - 5..].eq_ignore_ascii_case(b"+json"))
-}
-
-pub(crate) fn problem_response<B>(
-    kind: ProblemKind,
-    status: StatusCode,
-    detail: String,
-) -> Response<VersionedBody<B>> {
-    problem::response(
-        status,
-        problem::body_problem(kind, status, detail),
-        VersionedBody::full,
-    )
-}
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Transform<S>
 where
     S: Service<Request<VersionedBody<ReqBody>>, Response = Response<ResBody>> + Clone,
@@ -86,20 +61,32 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let version = request
+        let Some(version) = request
             .extensions()
             .get::<Resolution>()
-            .map(Resolution::version);
-        let Some(version) = version.filter(|v| self.changes.any_after(*v, request.uri().path()))
+            .map(Resolution::version)
         else {
-            // The head version, no change on this route, or no resolution:
-            // nothing is buffered or touched.
-            return ResponseFuture::passthrough(self.inner.call(request.map(VersionedBody::inner)));
+            // Serving the head shape to every version would be silent and
+            // wrong: the versioning layer is missing or inside this one.
+            tracing::error!(
+                path = request.uri().path(),
+                "the transform layer got a request without a resolution: put ApiVersionLayer outside it"
+            );
+            return ResponseFuture::ready(problem::misconfigured(
+                "version transforms are configured, but the request did not pass the versioning layer first: put ApiVersionLayer outside TransformLayer",
+                VersionedBody::full,
+            ));
         };
-        let chain = self.changes.chain(version, Some(request.uri().path()));
+        let (method, path) = (request.method(), request.uri().path());
+        if !self.changes.any_after(version, method, path) {
+            // The head version, or no change on this endpoint: nothing is
+            // buffered or touched.
+            return ResponseFuture::passthrough(self.inner.call(request.map(VersionedBody::inner)));
+        }
+        let chain = self.changes.chain(version, Target::Request(method, path));
         let upgrade = self.changes.has_upgrades(&chain);
-        let ctx = Ctx::new(self.changes.clone(), chain);
-        let max = self.changes.max_body_bytes();
+        let ctx = Ctx::new(self.changes.clone(), chain, method == Method::HEAD);
+        let max = self.changes.max_request_bytes();
         let has_body = !request.body().is_end_stream()
             && request
                 .headers()
@@ -117,14 +104,4 @@ where
         }
         ResponseFuture::call(self.inner.call(request.map(VersionedBody::inner)), ctx)
     }
-}
-
-pub(crate) fn too_large<B>(max: usize) -> Response<VersionedBody<B>> {
-    problem_response(
-        ProblemKind::BodyTooLarge,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!(
-            "the request body exceeds the {max}-byte cap for version migration: send a smaller body or use the latest version"
-        ),
-    )
 }

@@ -78,14 +78,11 @@ where
                 policy,
                 resolution,
             } => {
-                let mut response = ready!(future.poll(cx))?.map(VersionedBody::inner);
-                headers::stamp(
-                    &policy.inner,
-                    response.headers_mut(),
-                    Some(resolution),
-                    None,
-                );
-                Poll::Ready(Ok(response))
+                let response = ready!(future.poll(cx))?;
+                let (mut parts, body) = response.into_parts();
+                headers::stamp(&policy.inner, &mut parts.headers, Some(resolution), None);
+                headers::apply_markers(&policy.inner, &parts.extensions, &mut parts.headers);
+                Poll::Ready(Ok(Response::from_parts(parts, VersionedBody::inner(body))))
             }
             StateProj::Ready { response } => match response.take() {
                 Some(response) => Poll::Ready(Ok(response)),

@@ -32,7 +32,12 @@
 //!
 //! axum runs `Router::layer` middleware *after* routing, so a path rewrite
 //! there comes too late. Wrap the whole router instead
-//! (`ApiVersionLayer::new(policy).layer(router)`) and serve that service.
+//! (`ApiVersionLayer::new(policy).layer(router)`, or
+//! [`ApiVersionLayer::with_changes`] with transforms) and serve that
+//! service (`Router::new().fallback_service(app)` gives `axum::serve` the
+//! type it takes). With a path source, the layer panics when axum applies
+//! it to a route, so the wrong placement fails at start-up rather than
+//! answer 404 to every `/api/v1/...` request.
 //!
 //! # Example
 //!

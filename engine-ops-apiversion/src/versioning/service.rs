@@ -103,7 +103,7 @@ where
         let inner = &*self.policy.inner;
         let (mut parts, body) = request.into_parts();
         let result = resolve_with(&parts, &self.policy, Now::Clock(&*inner.clock));
-        let outcome = inner.usage.record(&inner.entries, &result);
+        let outcome = inner.usage.record(&inner.versions, &result);
         record_span(result.as_ref().ok(), outcome);
         match result {
             Ok(resolution) => {

@@ -76,13 +76,13 @@
 //! - [`context`](StateStore::context) must also work outside a step:
 //!   validators that settle steps in doubt run there.
 
+pub mod any;
 pub mod file;
 pub(crate) mod holder;
 pub(crate) mod ledger;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -130,8 +130,9 @@ pub enum LockProbe {
 #[async_trait::async_trait]
 pub trait StateStore: Send {
     /// What the store hands to migrations: the application's handle for the
-    /// file and memory stores, a transaction for a database.
-    type Context: Send;
+    /// file and memory stores, a transaction for a database,
+    /// [`AnyContext`](crate::AnyContext) for [`AnyStore`](crate::AnyStore).
+    type Context: Send + ?Sized;
 
     /// A short description for messages (a path, a table name).
     fn describe(&self) -> String;

@@ -102,8 +102,38 @@
 //! # }
 //! ```
 //!
+//! # TLS
+//!
+//! Through rustls (with ring), set by `sslmode` in the URL with libpq's
+//! meanings (see [`SslMode`]): `disable`; `prefer` (the default: TLS when
+//! the server offers it, certificate not checked); `require` (TLS or
+//! nothing, certificate not checked); `verify-ca` (the chain must lead to
+//! a trusted root); `verify-full` (and name the host). The roots are the
+//! PEM file `sslrootcert=PATH`, else the system's (`sslrootcert=system`
+//! says so explicitly); libpq instead reads `~/.postgresql/root.crt`. As
+//! in libpq, `require` with an `sslrootcert` checks the chain. Client
+//! certificates (`sslcert`, `sslkey`) are not supported. A refused
+//! handshake is an error saying why (unknown authority, wrong host name,
+//! expired, TLS off on the server) and what to set.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), engine_ops_migrate::Error> {
+//! use engine_ops_migrate::store::postgres::PostgresStore;
+//! let store = PostgresStore::connect(
+//!     "postgres://app:secret@db.example.com/app?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem",
+//! )
+//! .await?;
+//! # let _ = store;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! [`Migration::transactional`]: crate::Migration::transactional
 //! [`Migrator::resolve`]: crate::Migrator::resolve
+
+mod tls;
+
+pub use tls::SslMode;
 
 use std::fmt;
 use std::str::FromStr;
@@ -115,6 +145,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, ToStatement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::LockProbe;
 use super::ledger::{Refusal, RowChange, RowState, Session, Step};
@@ -142,6 +173,9 @@ struct PgError {
 
 struct Conn {
     client: Client,
+    /// The TLS connector the connection was made with (`None`: plain), for
+    /// the cancel request.
+    tls: Option<MakeRustlsConnect>,
     task: tokio::task::AbortHandle,
     killed: AtomicBool,
     round_trips: Arc<AtomicU64>,
@@ -157,8 +191,12 @@ impl Conn {
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let token = self.client.cancel_token();
+            let tls = self.tls.clone();
             handle.spawn(async move {
-                let _ = token.cancel_query(NoTls).await;
+                let _ = match tls {
+                    Some(tls) => token.cancel_query(tls).await,
+                    None => token.cancel_query(NoTls).await,
+                };
             });
         }
         self.task.abort();
@@ -375,6 +413,7 @@ impl PgContext {
 #[must_use = "call connect() to open the store"]
 pub struct PostgresStoreBuilder {
     config: std::result::Result<tokio_postgres::Config, String>,
+    tls: tls::TlsSettings,
     schema: Option<String>,
     table: String,
     lock_timeout: Duration,
@@ -386,6 +425,7 @@ impl fmt::Debug for PostgresStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresStoreBuilder")
             .field("server", &self.config.as_ref().map(describe_config))
+            .field("tls", &self.tls.describe())
             .field("schema", &self.schema)
             .field("table", &self.table)
             .field("lock_timeout", &self.lock_timeout)
@@ -466,6 +506,21 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// How the store uses TLS (default: the URL's `sslmode`, else
+    /// [`SslMode::Prefer`]); see [TLS](self#tls).
+    pub fn ssl_mode(mut self, mode: SslMode) -> Self {
+        self.tls.mode = mode;
+        self
+    }
+
+    /// The PEM file of the certificate authorities that `verify-ca` and
+    /// `verify-full` trust (default: the URL's `sslrootcert`, else the
+    /// system's roots).
+    pub fn ssl_root_cert(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.root_cert = Some(path.into());
+        self
+    }
+
     /// The longest pause between two attempts to take the lock (default
     /// 100 ms; the pause starts at 2 ms and doubles, with jitter).
     pub fn lock_poll_max(mut self, interval: Duration) -> Self {
@@ -478,12 +533,18 @@ impl PostgresStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for an unparsable URL or bad settings;
-    /// [`Error::Backend`] when the server cannot be reached or refuses the
-    /// credentials.
+    /// [`Error::InvalidConfig`] for an unparsable URL or bad settings
+    /// (including TLS settings: an unknown `sslmode`, an unreadable
+    /// `sslrootcert`); [`Error::Backend`] when the server cannot be reached,
+    /// refuses the credentials, or the TLS handshake fails (the message
+    /// says why).
     pub async fn connect(self) -> Result<PostgresStore> {
         let mut config = self
             .config
+            .map_err(|reason| Error::InvalidConfig { reason })?;
+        let tls = self
+            .tls
+            .connector(&mut config)
             .map_err(|reason| Error::InvalidConfig { reason })?;
         match self.application_name {
             Some(name) => {
@@ -505,7 +566,11 @@ impl PostgresStoreBuilder {
         }
         let server = describe_config(&config);
         let round_trips = Arc::new(AtomicU64::new(0));
-        let (conn, current_schema) = open(&config, &server, &round_trips).await?;
+        let link = Link {
+            tls,
+            settings: self.tls,
+        };
+        let (conn, current_schema) = open(&config, &server, &round_trips, &link).await?;
         let schema = match self.schema.or(current_schema) {
             Some(schema) => schema,
             None => {
@@ -531,6 +596,7 @@ impl PostgresStoreBuilder {
             describe: format!("{server} table {qualified}"),
             server,
             config,
+            link,
             schema,
             table: self.table,
             qualified,
@@ -549,31 +615,63 @@ impl PostgresStoreBuilder {
     }
 }
 
-async fn open(
+/// How the store reaches the server: its TLS connector and settings.
+struct Link {
+    tls: Option<MakeRustlsConnect>,
+    settings: tls::TlsSettings,
+}
+
+/// Connects and spawns the connection's task.
+async fn connect_with<T>(
     config: &tokio_postgres::Config,
-    server: &str,
-    round_trips: &Arc<AtomicU64>,
-) -> Result<(Conn, Option<String>)> {
-    let backend = |action: String, source| Error::Backend {
-        store: server.to_owned(),
-        source: Box::new(PgError { action, source }),
-    };
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
-        backend(
-            format!(
-                "cannot connect to PostgreSQL at {server}; check the URL, that the server is running, and the user name and password"
-            ),
-            e,
-        )
-    })?;
+    tls: T,
+) -> std::result::Result<(Client, tokio::task::AbortHandle), tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
     let task = tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "migration store connection ended");
         }
     })
     .abort_handle();
+    Ok((client, task))
+}
+
+async fn open(
+    config: &tokio_postgres::Config,
+    server: &str,
+    round_trips: &Arc<AtomicU64>,
+    link: &Link,
+) -> Result<(Conn, Option<String>)> {
+    let backend = |action: String, source| Error::Backend {
+        store: server.to_owned(),
+        source: Box::new(PgError { action, source }),
+    };
+    let connected = match &link.tls {
+        Some(tls) => connect_with(config, tls.clone()).await,
+        None => connect_with(config, NoTls).await,
+    };
+    let (client, task) = connected.map_err(|e| {
+        let host = config.get_hosts().first().map_or_else(String::new, |h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        });
+        let action = match tls::explain(&e, &link.settings, &host) {
+            Some(why) => format!("cannot connect to PostgreSQL at {server}: {why}"),
+            None => format!(
+                "cannot connect to PostgreSQL at {server} ({}); check the URL, that the server is running, and the user name and password",
+                link.settings.describe()
+            ),
+        };
+        backend(action, e)
+    })?;
     let conn = Conn {
         client,
+        tls: link.tls.clone(),
         task,
         killed: AtomicBool::new(false),
         round_trips: round_trips.clone(),
@@ -644,6 +742,7 @@ pub struct PostgresStore {
     describe: String,
     server: String,
     config: tokio_postgres::Config,
+    link: Link,
     schema: String,
     table: String,
     qualified: String,
@@ -688,7 +787,8 @@ enum TableState {
 impl PostgresStore {
     /// Starts building a store for the database at `url` (a
     /// `postgres://user:password@host:port/db?…` URL or a `key=value`
-    /// connection string). TLS is not supported.
+    /// connection string), with TLS as its `sslmode` says (see
+    /// [TLS](self#tls)).
     ///
     /// # Examples
     ///
@@ -700,10 +800,21 @@ impl PostgresStore {
     /// # let _ = builder;
     /// ```
     pub fn builder(url: &str) -> PostgresStoreBuilder {
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            format!("cannot parse the PostgreSQL URL ({e}); expected postgres://user:password@host:port/database")
-        });
-        Self::builder_with(config)
+        let (config, tls) = match tls::split(url) {
+            Ok((rest, tls)) => (
+                tokio_postgres::Config::from_str(&rest).map_err(|e| {
+                    format!("cannot parse the PostgreSQL URL ({e}); expected postgres://user:password@host:port/database")
+                }),
+                tls,
+            ),
+            Err(reason) => (
+                Err(format!("cannot use the PostgreSQL URL: {reason}")),
+                tls::TlsSettings::default(),
+            ),
+        };
+        let mut builder = Self::builder_with(config);
+        builder.tls = tls;
+        builder
     }
 
     /// Starts building a store from a tokio-postgres configuration.
@@ -719,7 +830,10 @@ impl PostgresStore {
     /// # let _ = builder;
     /// ```
     pub fn builder_from_config(config: tokio_postgres::Config) -> PostgresStoreBuilder {
-        Self::builder_with(Ok(config))
+        let tls = tls::TlsSettings::of_config(&config);
+        let mut builder = Self::builder_with(Ok(config));
+        builder.tls = tls;
+        builder
     }
 
     fn builder_with(
@@ -727,6 +841,7 @@ impl PostgresStore {
     ) -> PostgresStoreBuilder {
         PostgresStoreBuilder {
             config,
+            tls: tls::TlsSettings::default(),
             schema: None,
             table: "engine_ops_migrations".into(),
             lock_timeout: Duration::from_secs(60),
@@ -795,7 +910,7 @@ impl PostgresStore {
     async fn heal(&mut self) -> Result<()> {
         if self.conn().is_dead() {
             self.conn().kill();
-            let (conn, _) = open(&self.config, &self.server, &self.round_trips).await?;
+            let (conn, _) = open(&self.config, &self.server, &self.round_trips, &self.link).await?;
             self.ctx = PgContext::new(conn);
             self.insert_applied = None;
             self.catalog_stmt = None;

@@ -1,0 +1,60 @@
+//! What the transform answers and how it fixes headers: the leaf that the
+//! service and its future both use.
+
+use http::header::{CONTENT_LENGTH, ETAG, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+use crate::body::VersionedBody;
+use crate::problem::{self, ProblemKind};
+
+/// `application/json`, or any `+json` structured syntax suffix.
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return false;
+    };
+    let essence = value
+        .as_bytes()
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    essence.eq_ignore_ascii_case(b"application/json")
+        || (essence.len() > 5 && essence[essence.len() - 5..].eq_ignore_ascii_case(b"+json"))
+}
+
+pub(crate) fn problem_response<B>(
+    kind: ProblemKind,
+    status: StatusCode,
+    detail: String,
+) -> Response<VersionedBody<B>> {
+    problem::response(
+        status,
+        problem::body_problem(kind, status, detail),
+        VersionedBody::full,
+    )
+}
+
+/// The 413 for a request body over the cap.
+pub(crate) fn too_large<B>(max: usize) -> Response<VersionedBody<B>> {
+    problem_response(
+        ProblemKind::BodyTooLarge,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the request body exceeds the {max}-byte cap for version migration: send a smaller body or use the latest version"
+        ),
+    )
+}
+
+/// Sets the length of a rewritten body and drops what described the old bytes.
+pub(crate) fn fix_headers(headers: &mut HeaderMap, len: usize) {
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    headers.remove(TRANSFER_ENCODING);
+    headers.remove(ETAG);
+}
+
+/// A `HEAD` response at a migrated version: the handler's length and tag
+/// describe the head version's body, and the migrated one's are unknown.
+pub(crate) fn fix_head_headers(headers: &mut HeaderMap) {
+    headers.remove(CONTENT_LENGTH);
+    headers.remove(ETAG);
+}

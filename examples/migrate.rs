@@ -561,6 +561,22 @@ fn print_progress(event: &Progress) {
         } => {
             say!("  FAILED   {version:>4} {name:<28} ({direction}): {error}");
         }
+        Progress::LockTimeout {
+            version,
+            name,
+            attempt,
+            ..
+        } => {
+            // `attempt` reads: attempt N: lock timeout T ms, gave up after
+            // W ms (55P03); blocked by pid P (mode on table, ...): query;
+            // next attempt in P ms.
+            let verdict = if attempt.pause_ms.is_some() {
+                "retrying"
+            } else {
+                "giving up"
+            };
+            say!("  LOCKED   {version:>4} {name:<28} {attempt}; {verdict}");
+        }
         Progress::Resolved(step) => {
             say!(
                 "  settled  {:>4} {:<28} in doubt ({}) -> {:?} by {:?}",

@@ -51,6 +51,8 @@ pub(super) struct Migration<'h> {
     not_valid: BTreeSet<String>,
     /// Columns added by this migration, as `(table, column)`.
     added_columns: BTreeSet<(String, String)>,
+    /// Of those, the ones added `NOT NULL`.
+    added_not_null: BTreeSet<(String, String)>,
     /// Existing tables locked SHARE ROW EXCLUSIVE or stronger in the
     /// current transaction (the migration, or the batch of a
     /// non-transactional one).
@@ -195,9 +197,6 @@ const MAYBE_IN_PLACE: &[&str] = &[
     "citext",
 ];
 
-/// Changes every old version reads the same way: unbounded text.
-const WIDENING: &[&str] = &["text"];
-
 impl<'h> Migration<'h> {
     pub(super) fn new(history: &'h mut History, transactional: bool) -> Self {
         Self {
@@ -206,6 +205,7 @@ impl<'h> Migration<'h> {
             created: BTreeSet::new(),
             not_valid: BTreeSet::new(),
             added_columns: BTreeSet::new(),
+            added_not_null: BTreeSet::new(),
             strong_locked: BTreeSet::new(),
         }
     }
@@ -467,13 +467,13 @@ impl<'h> Migration<'h> {
                             format!("changing {t}.{} to {ty} rewrites the table under an ACCESS EXCLUSIVE lock", cmd.name),
                         ));
                     }
-                    let unbounded = col.type_name.as_ref().is_some_and(|t| t.typmods.is_empty());
-                    if !(WIDENING.contains(&base) || base == "varchar" && unbounded) {
-                        hits.push(hit(
-                            Rule::TypeChange,
-                            format!("changes the type of {t}.{} to {ty}", cmd.name),
-                        ));
-                    }
+                    // Even a change done in place (varchar(n) to text) gives
+                    // the old version's prepared statements another result
+                    // type: "cached plan must not change result type".
+                    hits.push(hit(
+                        Rule::TypeChange,
+                        format!("changes the type of {t}.{} to {ty}: the old version's prepared statements fail (cached plan must not change result type)", cmd.name),
+                    ));
                 }
             }
             AlterTableType::AtSetNotNull if existing => {
@@ -497,7 +497,14 @@ impl<'h> Migration<'h> {
             }
             AlterTableType::AtColumnDefault if existing => {
                 let column = cmd.name.to_lowercase();
-                if !self.added_columns.contains(&(t.to_owned(), column.clone())) {
+                let key = (t.to_owned(), column.clone());
+                if cmd.def.is_none() && self.added_not_null.contains(&key) {
+                    hits.push(hit(
+                        Rule::RequiredColumn,
+                        format!("drops the default of {t}.{column}, added NOT NULL: the old version's INSERTs fail"),
+                    ));
+                }
+                if !self.added_columns.contains(&key) {
                     hits.push(hit(
                         Rule::DefaultChange,
                         format!("changes the default of {t}.{column}"),
@@ -568,6 +575,9 @@ impl<'h> Migration<'h> {
                 Rule::TableRewrite,
                 format!("adding {t}.{column} with the volatile default {f}() rewrites the table (every row gets its own value)"),
             ));
+        }
+        if not_null {
+            self.added_not_null.insert((t.to_owned(), column.clone()));
         }
         if not_null && default.is_none() && !generated && !serial {
             hits.push(hit(

@@ -118,8 +118,9 @@ rules! {
     /// updated rows, so the old version's INSERT / UPDATE fail.
     ConstraintBreaksOldWriters = "constraint-breaks-old-writers",
     "add it in a contract migration, once the old version is gone (NOT VALID still checks every new or updated row)";
-    /// A changed column type: the old version's prepared statements and
-    /// casts expect the old one (and most changes rewrite the table).
+    /// A changed column type, even a widening done in place: the old
+    /// version's prepared statements fail ("cached plan must not change
+    /// result type"), and most changes rewrite the table.
     TypeChange = "type-change",
     "add a column of the new type, write both, backfill, switch reads, drop the old column in a contract migration";
     /// `SET DEFAULT` / `DROP DEFAULT` of an existing column in an expand

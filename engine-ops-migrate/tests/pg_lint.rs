@@ -257,7 +257,7 @@ async fn every_lock_rule_flags_what_postgres_really_does_and_its_alternative_doe
         rules_of(&[expand(1, unsafe_sql).phase(Phase::Contract)])
             .contains(&Rule::UniqueBuildsIndex)
     );
-    let (modes, notices) = in_tx(&s, &format!("{unsafe_sql}"), "big").await;
+    let (modes, notices) = in_tx(&s, unsafe_sql, "big").await;
     assert!(modes.contains(&"AccessExclusiveLock".to_owned()));
     assert!(has(&notices, "building index \"big_r_key\""), "{notices:?}");
     let alts = [

@@ -335,7 +335,14 @@ fn lint_with(m: &SqlMigration, history: &mut check::History) -> MigrationLint {
                                 line: at.line,
                                 text: at.text.clone(),
                             },
-                            format!("unknown rule {name:?}"),
+                            format!(
+                                "unknown rule {name:?}; the rules are {}",
+                                Rule::ALL
+                                    .iter()
+                                    .map(|r| r.name())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
                         )),
                     }
                 }

@@ -141,7 +141,7 @@ rules! {
     "declare it: `-- engine-ops: phase expand` or `phase contract` (SqlMigration::phase)";
     /// An allow comment naming an unknown rule, or without a reason.
     BadAllow = "bad-allow",
-    "name rules this linter knows (`migrate lint --rules` lists them) and give a reason: `-- engine-ops: allow(rule) reason=\"...\"`";
+    "name rules this linter knows (the message lists them) and give a reason: `-- engine-ops: allow(rule) reason=\"...\"`";
     /// An allow comment that silenced nothing.
     UnusedAllow = "unused-allow",
     "remove it";

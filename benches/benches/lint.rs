@@ -38,11 +38,16 @@ fn bench(c: &mut Criterion) {
     group.bench_function("baseline_checksum", |b| {
         b.iter(|| black_box(Checksum::of_source(one[0].source_text().as_bytes())));
     });
-    group.bench_function("lint", |b| b.iter(|| black_box(lint::lint(black_box(&one)))));
+    group.bench_function("lint", |b| {
+        b.iter(|| black_box(lint::lint(black_box(&one))))
+    });
     group.finish();
 
     let history: Vec<SqlMigration> = (1..=200).map(migration).collect();
-    assert!(!lint::lint(&history).has_errors(), "the fixture lints clean");
+    assert!(
+        !lint::lint(&history).has_errors(),
+        "the fixture lints clean"
+    );
     let mut group = c.benchmark_group("lint/history_200");
     group.throughput(Throughput::Elements(200));
     group.bench_function("baseline_checksum", |b| {
@@ -52,7 +57,9 @@ fn bench(c: &mut Criterion) {
             }
         });
     });
-    group.bench_function("lint", |b| b.iter(|| black_box(lint::lint(black_box(&history)))));
+    group.bench_function("lint", |b| {
+        b.iter(|| black_box(lint::lint(black_box(&history))))
+    });
     group.finish();
 }
 

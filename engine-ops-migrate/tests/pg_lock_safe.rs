@@ -147,6 +147,8 @@ async fn a_waiting_alter_never_stalls_readers_longer_than_its_lock_timeout_and_n
         step.lock_retries.len()
     );
     let json = serde_json::to_value(step).expect("json");
+    // A's table is in the step's search_path: A comes first, before
+    // sessions holding old locks on other schemas' tables (other tests).
     assert_eq!(json["lock_retries"][0]["blockers"][0]["pid"], a_pid);
 
     let (p50, p95, max) = percentiles(&latencies);

@@ -115,7 +115,8 @@ pub(super) fn lock_timeout_state(cause: &BoxError) -> Option<&'static str> {
 /// The sessions holding locks on user relations of this database whose
 /// transaction is at least `$1` seconds old (as old as the attempt's
 /// wait): the ones a timed-out attempt most likely queued behind. Tables
-/// first, then the oldest transaction first.
+/// of the session's `search_path` first (what the step's unqualified names
+/// reach), then tables before indexes, then the oldest transaction first.
 pub(super) const BLOCKERS_SQL: &str = "\
 SELECT l.pid, l.mode, l.relation::regclass::text, \
        (extract(epoch FROM now() - a.xact_start) * 1000)::int8, \
@@ -127,7 +128,8 @@ SELECT l.pid, l.mode, l.relation::regclass::text, \
    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
    AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
    AND a.xact_start <= now() - make_interval(secs => $1) \
- ORDER BY (c.relkind IN ('r', 'p')) DESC, a.xact_start, l.pid \
+ ORDER BY (c.relnamespace IN (SELECT oid FROM pg_namespace WHERE nspname = ANY (current_schemas(false)))) DESC, \
+          (c.relkind IN ('r', 'p')) DESC, a.xact_start, l.pid \
  LIMIT 50";
 
 /// One [`Blocker`] per session (its first row: a table lock before an

@@ -1037,12 +1037,9 @@ fn bad_usage(cli: &Cli) -> Option<String> {
     None
 }
 
-/// `add NAME`: the next version, numbered like the files already there
-/// (zero-padded to their width, or a UTC timestamp when they use
-/// timestamps); reversible (a pair) when asked, else when the directory
-/// already holds pairs.
 /// `lint`: the linter's report on --source, human or JSON; exit 1 on an
 /// error finding.
+#[cfg(feature = "lint")]
 fn lint(source: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let migrations = engine_ops_migrate::load_dir(source).map_err(|e| Usage(e.to_string()))?;
     let started = std::time::Instant::now();
@@ -1060,6 +1057,21 @@ fn lint(source: &Path, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `lint` in a build without the linter: say how to get it (exit 2).
+#[cfg(not(feature = "lint"))]
+fn lint(_source: &Path, _json: bool) -> anyhow::Result<ExitCode> {
+    Err(Usage(
+        "this build has no SQL linter: run it with `--features lint` \
+         (it builds libpg_query, which needs libclang: apt-get install libclang-dev)"
+            .into(),
+    )
+    .into())
+}
+
+/// `add NAME`: the next version, numbered like the files already there
+/// (zero-padded to their width, or a UTC timestamp when they use
+/// timestamps); reversible (a pair) when asked, else when the directory
+/// already holds pairs.
 fn add(source: &Path, name: &str, reversible: Option<bool>) -> anyhow::Result<ExitCode> {
     if name.is_empty()
         || !name

@@ -440,8 +440,8 @@ fn add_numbers_timestamps_like_the_files_already_there() {
 
 /// `lint` reads --source without a database: exit 1 with the findings
 /// (human and JSON) while an error remains, 0 once each is fixed or
-/// allowed with a reason; `--phase contract` without its evidence is bad
-/// usage.
+/// allowed with a reason.
+#[cfg(feature = "lint")]
 #[test]
 fn lint_exits_1_on_errors_and_0_once_they_are_fixed_or_allowed() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -506,7 +506,27 @@ fn lint_exits_1_on_errors_and_0_once_they_are_fixed_or_allowed() {
     let out = run(dir.path(), &["lint"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("needs a reason"), "{}", stderr(&out));
+}
 
+/// A build without the `lint` feature says how to get the linter (bad
+/// usage, exit 2) instead of pretending the migrations are clean.
+#[cfg(not(feature = "lint"))]
+#[test]
+fn lint_without_the_feature_says_how_to_get_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("migrations")).expect("migrations dir");
+    let out = run(dir.path(), &["lint"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(stderr(&out).contains("--features lint"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}
+
+/// `migrate --phase contract` without the evidence that the old version is
+/// gone is bad usage.
+#[test]
+fn contract_without_its_evidence_is_bad_usage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("migrations")).expect("migrations dir");
     let out = run(
         dir.path(),
         &[

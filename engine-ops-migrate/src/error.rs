@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::time::human_duration;
 use crate::{BoxError, Checksum, Direction, LockAttempt, RecordChange, RecordState};
 
 /// The last attempt and the distinct blocking sessions of all attempts.
@@ -389,16 +390,6 @@ fn declared_range(lowest: Option<u64>, highest: Option<u64>) -> String {
         (Some(l), Some(h)) if l == h => format!("the only declared version is {l}"),
         (Some(l), Some(h)) => format!("the declared versions go from {l} to {h}"),
         _ => "no migration is declared".into(),
-    }
-}
-
-/// A duration for people: whole milliseconds below 10 s (`2001 ms`),
-/// tenths of a second above (`61.3 s`).
-pub(crate) fn human_duration(d: Duration) -> String {
-    if d < Duration::from_secs(10) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

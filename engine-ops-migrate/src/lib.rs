@@ -161,6 +161,7 @@ mod report;
 mod retry;
 pub mod source;
 pub mod store;
+mod time;
 
 /// Re-export of [`async_trait::async_trait`], the attribute that
 /// [`Migration`] and [`StateStore`] implementations need.

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::phase::PhaseRun;
 use crate::report::{
@@ -12,6 +12,7 @@ use crate::report::{
     VerifyReport,
 };
 use crate::store::ledger::{Ledger, Transition};
+use crate::time::{millis, now_ms};
 use crate::{
     BoxError, Direction, Error, History, InDoubt, LockAttempt, LockProbe, Migration, MigrationInfo,
     OldVersionGone, Plan, Resolution, ResolvedBy, Result, StateStore, StepIntent, Validation,
@@ -381,16 +382,6 @@ impl<S: StateStore + fmt::Debug> fmt::Debug for Migrator<S> {
             .field("options", &self.options)
             .finish()
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Sends `event` to `tracing` and the observer.

@@ -669,7 +669,7 @@ impl<C> FileStore<C> {
         };
         // The in-memory state moves ahead of the file here; on any error it
         // is dropped below and re-read from the file on the next append.
-        let written = match next.append_bytes(events, crate::migrator::now_ms()) {
+        let written = match next.append_bytes(events, crate::time::now_ms()) {
             Err(Mismatch::Refused(r)) => Err(r.into_error(path.display().to_string())),
             Err(Mismatch::Structure(reason)) => Err(Error::Corrupt {
                 path: path.clone(),

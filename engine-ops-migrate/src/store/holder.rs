@@ -30,7 +30,7 @@ impl Holder {
             pid: std::process::id(),
             host: host_name(),
             program,
-            since_ms: crate::migrator::now_ms(),
+            since_ms: crate::time::now_ms(),
             token: token.to_owned(),
         }
     }
@@ -57,11 +57,11 @@ impl Holder {
         } else {
             format!(" on {}", self.host)
         };
-        let held = crate::migrator::now_ms().saturating_sub(self.since_ms);
+        let held = crate::time::now_ms().saturating_sub(self.since_ms);
         format!(
             "process {}{program}{host}, holding it for {}",
             self.pid,
-            crate::error::human_duration(std::time::Duration::from_millis(held))
+            crate::time::human_duration(std::time::Duration::from_millis(held))
         )
     }
 }

@@ -173,8 +173,9 @@ pub use history::{
     StepIntent,
 };
 pub use migration::{BoxError, Direction, Migration, MigrationInfo, Phase, Validation};
-pub use migrator::{Migrator, MigratorBuilder, Observer, Progress, Rollback, RollbackPolicy};
+pub use migrator::{Migrator, MigratorBuilder, Observer, Progress};
 pub use phase::OldVersionGone;
+pub use plan::check::{Rollback, RollbackPolicy};
 pub use plan::{Divergence, Duplicate, MigrationRef, Plan, Problem, plan};
 pub use report::{
     MigrationState, ResolvedStep, RollbackReport, RunReport, StatusEntry, StatusReport, StepReport,

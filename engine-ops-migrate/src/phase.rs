@@ -14,7 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Phase};
+#[cfg(doc)]
+use crate::Phase;
 
 /// The caller's statement that no instance of the previous application
 /// version serves any more, so contract migrations may remove what it
@@ -64,106 +65,5 @@ impl OldVersionGone {
 impl std::fmt::Display for OldVersionGone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} is gone: {}", self.old_version, self.evidence)
-    }
-}
-
-/// Which pending migrations a run applies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PhaseRun {
-    /// Every pending migration (with `contract_needs_proof`: refused when
-    /// one is a contract migration).
-    All { contract_needs_proof: bool },
-    /// Pending expand (and unphased) migrations, up to the first contract one.
-    Expand,
-    /// Pending contract migrations, up to the first expand one; refused
-    /// while an expand migration is pending before them.
-    Contract,
-}
-
-/// The steps of `pending` (version, name, phase, in order) a run of kind
-/// `run` applies: how many, from the start. Pure.
-pub(crate) fn select(
-    pending: &[(u64, &str, Option<Phase>)],
-    run: &PhaseRun,
-) -> Result<usize, Error> {
-    let is_contract = |p: &Option<Phase>| *p == Some(Phase::Contract);
-    match run {
-        PhaseRun::All {
-            contract_needs_proof: true,
-        } => match pending.iter().find(|m| is_contract(&m.2)) {
-            Some(&(version, name, _)) => Err(Error::ContractNeedsProof {
-                version,
-                name: name.to_owned(),
-            }),
-            None => Ok(pending.len()),
-        },
-        PhaseRun::All { .. } => Ok(pending.len()),
-        PhaseRun::Expand => Ok(pending.iter().take_while(|m| !is_contract(&m.2)).count()),
-        PhaseRun::Contract => {
-            let Some(first) = pending.iter().position(|m| is_contract(&m.2)) else {
-                return Ok(0);
-            };
-            if first > 0 {
-                let (version, name, _) = pending[0];
-                let (contract_version, contract_name, _) = pending[first];
-                return Err(Error::ExpandPending {
-                    version,
-                    name: name.to_owned(),
-                    contract_version,
-                    contract_name: contract_name.to_owned(),
-                });
-            }
-            Ok(pending.iter().take_while(|m| is_contract(&m.2)).count())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const E: Option<Phase> = Some(Phase::Expand);
-    const C: Option<Phase> = Some(Phase::Contract);
-
-    #[test]
-    fn expand_stops_before_the_first_contract_and_contract_before_the_next_expand() {
-        let pending = [
-            (1, "a", E),
-            (2, "b", None),
-            (3, "c", C),
-            (4, "d", C),
-            (5, "e", E),
-        ];
-        assert_eq!(select(&pending, &PhaseRun::Expand).ok(), Some(2));
-        assert!(matches!(
-            select(&pending, &PhaseRun::Contract),
-            Err(Error::ExpandPending {
-                version: 1,
-                contract_version: 3,
-                ..
-            })
-        ));
-        assert_eq!(select(&pending[2..], &PhaseRun::Contract).ok(), Some(2));
-        assert_eq!(select(&pending[4..], &PhaseRun::Contract).ok(), Some(0));
-        assert_eq!(select(&pending[2..], &PhaseRun::Expand).ok(), Some(0));
-        assert!(matches!(
-            select(
-                &pending,
-                &PhaseRun::All {
-                    contract_needs_proof: true
-                }
-            ),
-            Err(Error::ContractNeedsProof { version: 3, .. })
-        ));
-        assert_eq!(
-            select(
-                &pending,
-                &PhaseRun::All {
-                    contract_needs_proof: false
-                }
-            )
-            .ok(),
-            Some(5)
-        );
     }
 }

@@ -3,11 +3,17 @@
 //! No I/O, no clock, no randomness: the same inputs always give the same
 //! plan, so every rule is unit- and property-tested without a store.
 
+pub(crate) mod check;
+pub(crate) mod settle;
+pub(crate) mod status;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AppliedMigration, Checksum, History, InDoubt, MigrationInfo, Phase};
+use crate::checksum::Checksum;
+use crate::history::{AppliedMigration, History, InDoubt};
+use crate::migration::{MigrationInfo, Phase};
 
 /// A declared migration as it appears in a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -172,9 +172,9 @@ pub use history::{
     AppliedMigration, History, InDoubt, RecordChange, RecordState, Resolution, ResolvedBy,
     StepIntent,
 };
-pub use migration::{BoxError, Direction, Migration, MigrationInfo, Phase, Validation};
+pub use migration::{BoxError, Direction, Migration, MigrationInfo, Validation};
 pub use migrator::{Migrator, MigratorBuilder, Observer, Progress};
-pub use phase::OldVersionGone;
+pub use phase::{OldVersionGone, Phase};
 pub use plan::check::{Rollback, RollbackPolicy};
 pub use plan::{Divergence, Duplicate, MigrationRef, Plan, Problem, plan};
 pub use report::{

@@ -2,26 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Checksum;
+use crate::checksum::Checksum;
+use crate::phase::Phase;
+use crate::store::sql::SqlMigration;
 
 /// The error type migrations return from `up`, `down` and the validators.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// The expand / contract phase a migration belongs to.
-///
-/// Expand steps are safe to run while the previous application version is
-/// still serving (they only add); contract steps remove what the old version
-/// needs and run only after it is gone. The migrator records the phase and
-/// reports it; scheduling phases around a rollout is the caller's job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Phase {
-    /// Adds schema or data that both the old and the new application accept.
-    Expand,
-    /// Removes what only the old application needed.
-    Contract,
-}
 
 /// Which way a step goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -190,7 +176,7 @@ pub trait Migration<C: Send + ?Sized>: Send + Sync {
 
     /// The SQL migration this is, if it is one: the linter and
     /// [`LintPolicy`](crate::lint::LintPolicy) (feature `lint`) check it.
-    fn as_sql(&self) -> Option<&crate::SqlMigration> {
+    fn as_sql(&self) -> Option<&SqlMigration> {
         None
     }
 
@@ -262,7 +248,7 @@ impl<C: Send + ?Sized, M: Migration<C> + ?Sized> Migration<C> for Box<M> {
     fn retry_safe(&self) -> bool {
         (**self).retry_safe()
     }
-    fn as_sql(&self) -> Option<&crate::SqlMigration> {
+    fn as_sql(&self) -> Option<&SqlMigration> {
         (**self).as_sql()
     }
     async fn up(&self, ctx: &mut C) -> Result<(), BoxError> {

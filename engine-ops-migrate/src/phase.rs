@@ -14,8 +14,21 @@
 
 use serde::{Deserialize, Serialize};
 
-#[cfg(doc)]
-use crate::Phase;
+/// The expand / contract phase a migration belongs to.
+///
+/// Expand steps are safe to run while the previous application version is
+/// still serving (they only add); contract steps remove what the old version
+/// needs and run only after it is gone. The migrator records the phase and
+/// reports it; scheduling phases around a rollout is the caller's job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Phase {
+    /// Adds schema or data that both the old and the new application accept.
+    Expand,
+    /// Removes what only the old application needed.
+    Contract,
+}
 
 /// The caller's statement that no instance of the previous application
 /// version serves any more, so contract migrations may remove what it

@@ -10,7 +10,8 @@
 use std::collections::BTreeSet;
 
 use crate::error::Error;
-use crate::migration::{MigrationInfo, Phase};
+use crate::migration::MigrationInfo;
+use crate::phase::Phase;
 use crate::plan::{Divergence, Plan};
 
 /// What happens to the earlier steps of a run when a step fails.

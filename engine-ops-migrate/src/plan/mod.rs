@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::checksum::Checksum;
 use crate::history::{AppliedMigration, History, InDoubt};
-use crate::migration::{MigrationInfo, Phase};
+use crate::migration::MigrationInfo;
+use crate::phase::Phase;
 
 /// A declared migration as it appears in a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -69,7 +69,7 @@ pub(crate) mod rules;
 
 use std::path::{Path, PathBuf};
 
-use crate::Phase;
+use crate::phase::Phase;
 use crate::store::sql::SqlMigration;
 
 /// Why a directory of migrations cannot be loaded.
@@ -217,7 +217,8 @@ fn build(files: &[(String, String)]) -> Result<Vec<SqlMigration>, rules::Problem
 /// What [`embed!`](crate::embed) expands to calls this; not a public API.
 #[doc(hidden)]
 pub mod embedded {
-    use super::{SqlMigration, build, rules};
+    use crate::source::{build, rules};
+    use crate::store::sql::SqlMigration;
 
     /// The migrations embedded from `dir` (absolute, as the build saw it):
     /// `files` are `(file name, text)`. When `check_fresh` (debug builds)

@@ -187,7 +187,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::LockProbe;
 use super::ledger::{Refusal, RowChange, RowState, Session, Step};
-use super::sql::{
+use super::sql::SqlContext;
+use super::sql::row::{
     BadRow, HistoryRows, LAYOUT, StoredChecksum, StoredRow, db_ms, db_version, from_db_ms, ident,
     if_applying, phase_str, record_sql, refusal, state_sql, unsupported_layout,
 };
@@ -451,6 +452,24 @@ impl PgContext {
     {
         self.run(self.conn.client.query_opt(statement, params))
             .await
+    }
+}
+
+impl crate::store::sql::sealed::Sealed for PgContext {}
+
+#[async_trait::async_trait]
+impl SqlContext for PgContext {
+    async fn execute_batch(&mut self, sql: &str) -> Result<(), BoxError> {
+        self.batch_execute(sql).await?;
+        Ok(())
+    }
+
+    async fn query_flag(&mut self, query: &str) -> Result<Option<bool>, BoxError> {
+        Ok(self.query_one(query, &[]).await?.try_get(0)?)
+    }
+
+    fn postgres(&mut self) -> Option<&mut PgContext> {
+        Some(self)
     }
 }
 

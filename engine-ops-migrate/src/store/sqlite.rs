@@ -80,7 +80,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use super::LockProbe;
 use super::holder::{Holder, UNKNOWN_HOLDER, new_token};
 use super::ledger::{RowChange, Session, Step};
-use super::sql::{
+use super::sql::SqlContext;
+use super::sql::row::{
     BadRow, HistoryRows, LAYOUT, StoredChecksum, StoredRow, db_ms, db_version, from_db_ms, ident,
     if_applying, phase_str, record_sql, refusal, state_sql, unsupported_layout,
 };
@@ -632,6 +633,27 @@ impl SqliteStore {
     fn abandon(&mut self) -> Result<()> {
         self.session.abandon();
         self.heal()
+    }
+}
+
+impl crate::store::sql::sealed::Sealed for Connection {}
+
+#[async_trait::async_trait]
+impl SqlContext for Connection {
+    async fn execute_batch(&mut self, sql: &str) -> Result<(), crate::migration::BoxError> {
+        Connection::execute_batch(self, sql)?;
+        Ok(())
+    }
+
+    async fn query_flag(
+        &mut self,
+        query: &str,
+    ) -> Result<Option<bool>, crate::migration::BoxError> {
+        Ok(self.query_row(query, [], |r| r.get(0))?)
+    }
+
+    fn sqlite(&mut self) -> Option<&mut Connection> {
+        Some(self)
     }
 }
 

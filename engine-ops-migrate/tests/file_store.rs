@@ -484,7 +484,7 @@ fn builder_rejects_bad_settings() {
     let err = FileStore::builder("").build().expect_err("no file name");
     assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
     let err = FileStore::builder("s.jsonl")
-        .poll_interval(Duration::ZERO)
+        .lock_poll_max(Duration::ZERO)
         .build()
         .expect_err("zero poll");
     assert!(err.to_string().contains("poll interval"), "{err}");

@@ -99,7 +99,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -107,6 +107,7 @@ use sha2::{Digest, Sha256};
 use super::LockProbe;
 use super::holder::{Holder, UNKNOWN_HOLDER, new_token};
 use super::ledger::{Ledger, Refusal, Session, Transition};
+use super::lock_wait::LockWait;
 use crate::{
     Checksum, Direction, Error, History, InDoubt, Phase, Resolution, ResolvedBy, Result,
     StateStore, StepIntent,
@@ -476,7 +477,7 @@ pub struct FileStore<C = ()> {
     path: PathBuf,
     lock_path: PathBuf,
     lock_timeout: Duration,
-    poll_interval: Duration,
+    lock_poll_max: Duration,
     context: C,
     writer: Option<Writer>,
     session: Session,
@@ -500,7 +501,7 @@ impl<C> fmt::Debug for FileStore<C> {
 pub struct FileStoreBuilder<C = ()> {
     path: PathBuf,
     lock_timeout: Duration,
-    poll_interval: Duration,
+    lock_poll_max: Duration,
     context: C,
 }
 
@@ -511,10 +512,17 @@ impl<C> FileStoreBuilder<C> {
         self
     }
 
-    /// How often a waiting writer retries the lock (default 10 ms).
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval;
+    /// The longest pause between two attempts to take the lock (default
+    /// 10 ms; the pause starts at 2 ms and doubles, with jitter).
+    pub fn lock_poll_max(mut self, interval: Duration) -> Self {
+        self.lock_poll_max = interval;
         self
+    }
+
+    /// [`lock_poll_max`](Self::lock_poll_max), by its former name.
+    #[deprecated(note = "renamed `lock_poll_max`, the name the other stores use")]
+    pub fn poll_interval(self, interval: Duration) -> Self {
+        self.lock_poll_max(interval)
     }
 
     /// The context handed to migrations.
@@ -522,7 +530,7 @@ impl<C> FileStoreBuilder<C> {
         FileStoreBuilder {
             path: self.path,
             lock_timeout: self.lock_timeout,
-            poll_interval: self.poll_interval,
+            lock_poll_max: self.lock_poll_max,
             context,
         }
     }
@@ -539,7 +547,7 @@ impl<C> FileStoreBuilder<C> {
                 reason: format!("state file path {:?} has no file name", self.path.display()),
             });
         };
-        if self.poll_interval.is_zero() {
+        if self.lock_poll_max.is_zero() {
             return Err(Error::InvalidConfig {
                 reason: "the lock poll interval must be above zero".into(),
             });
@@ -551,7 +559,7 @@ impl<C> FileStoreBuilder<C> {
             path: self.path,
             lock_path,
             lock_timeout: self.lock_timeout,
-            poll_interval: self.poll_interval,
+            lock_poll_max: self.lock_poll_max,
             context: self.context,
             writer: None,
             session: Session::default(),
@@ -575,7 +583,7 @@ impl FileStore<()> {
         FileStoreBuilder {
             path: path.into(),
             lock_timeout: Duration::from_secs(60),
-            poll_interval: Duration::from_millis(10),
+            lock_poll_max: Duration::from_millis(10),
             context: (),
         }
     }
@@ -735,13 +743,12 @@ impl<C: Send> StateStore for FileStore<C> {
             .truncate(false)
             .open(&self.lock_path)
             .map_err(io_err("open lock file", &self.lock_path))?;
-        let started = Instant::now();
+        let mut wait = LockWait::start(self.lock_timeout, self.lock_poll_max, 0);
         loop {
             match lock_file.try_lock() {
                 Ok(()) => break,
                 Err(TryLockError::WouldBlock) => {
-                    let waited = started.elapsed();
-                    if waited >= self.lock_timeout {
+                    if let Err(waited) = wait.pause().await {
                         return Err(Error::LockTimeout {
                             lock: format!(
                                 "{}, held by {}",
@@ -751,8 +758,6 @@ impl<C: Send> StateStore for FileStore<C> {
                             waited,
                         });
                     }
-                    let left = self.lock_timeout - waited;
-                    tokio::time::sleep(self.poll_interval.min(left)).await;
                 }
                 Err(TryLockError::Error(e)) => {
                     return Err(io_err("lock", &self.lock_path)(e));

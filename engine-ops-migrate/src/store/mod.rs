@@ -80,6 +80,7 @@ pub mod any;
 pub mod file;
 pub(crate) mod holder;
 pub(crate) mod ledger;
+pub(crate) mod lock_wait;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;

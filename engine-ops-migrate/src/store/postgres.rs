@@ -177,7 +177,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
@@ -187,6 +187,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::LockProbe;
 use super::ledger::{Refusal, RowChange, RowState, Session, Step};
+use super::lock_wait::LockWait;
 use super::sql::SqlContext;
 use super::sql::row::{
     BadRow, HistoryRows, LAYOUT, StoredChecksum, StoredRow, db_ms, db_version, from_db_ms, ident,
@@ -481,7 +482,7 @@ pub struct PostgresStoreBuilder {
     schema: Option<String>,
     table: String,
     lock_timeout: Duration,
-    poll_max: Duration,
+    lock_poll_max: Duration,
     application_name: Option<String>,
     step_timeouts: StepTimeouts,
 }
@@ -494,7 +495,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("schema", &self.schema)
             .field("table", &self.table)
             .field("lock_timeout", &self.lock_timeout)
-            .field("lock_poll_max", &self.poll_max)
+            .field("lock_poll_max", &self.lock_poll_max)
             .field("application_name", &self.application_name)
             .field("step_timeouts", &self.step_timeouts)
             .finish()
@@ -600,7 +601,7 @@ impl PostgresStoreBuilder {
     /// The longest pause between two attempts to take the lock (default
     /// 100 ms; the pause starts at 2 ms and doubles, with jitter).
     pub fn lock_poll_max(mut self, interval: Duration) -> Self {
-        self.poll_max = interval;
+        self.lock_poll_max = interval;
         self
     }
 
@@ -635,7 +636,7 @@ impl PostgresStoreBuilder {
             check_ident("schema", schema)?;
         }
         check_ident("table", &self.table)?;
-        if self.poll_max.is_zero() {
+        if self.lock_poll_max.is_zero() {
             return Err(Error::InvalidConfig {
                 reason: "the lock poll interval must be above zero".into(),
             });
@@ -682,7 +683,7 @@ impl PostgresStoreBuilder {
             qualified,
             lock_key,
             lock_timeout: self.lock_timeout,
-            poll_max: self.poll_max,
+            lock_poll_max: self.lock_poll_max,
             timeouts: self.step_timeouts,
             server_version,
             attempt: 0,
@@ -839,7 +840,7 @@ pub struct PostgresStore {
     qualified: String,
     lock_key: (i32, i32),
     lock_timeout: Duration,
-    poll_max: Duration,
+    lock_poll_max: Duration,
     /// The time limits of each step.
     timeouts: StepTimeouts,
     /// `server_version_num` (150018 for 15.18).
@@ -947,7 +948,7 @@ impl PostgresStore {
             schema: None,
             table: "engine_ops_migrations".into(),
             lock_timeout: Duration::from_secs(60),
-            poll_max: Duration::from_millis(100),
+            lock_poll_max: Duration::from_millis(100),
             application_name: None,
             step_timeouts: StepTimeouts::default(),
         }
@@ -1325,15 +1326,11 @@ impl PostgresStore {
 
     async fn take_lock(&mut self) -> Result<()> {
         let (k1, k2) = self.lock_key;
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(2);
-        // Jitter from the lock key and the clock: waiters started together
-        // do not poll in lock step.
-        let clock = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::from(d.subsec_nanos()));
-        let mut jitter =
-            (u64::from(k2.cast_unsigned()) ^ u64::from(std::process::id()) << 32 ^ clock) | 1;
+        let mut wait = LockWait::start(
+            self.lock_timeout,
+            self.lock_poll_max,
+            u64::from(k2.cast_unsigned()),
+        );
         let mut reported = false;
         loop {
             let got = self
@@ -1348,15 +1345,7 @@ impl PostgresStore {
                 self.locked = true;
                 return Ok(());
             }
-            let waited = started.elapsed();
-            if waited >= self.lock_timeout {
-                let holder = self.holder_text().await;
-                return Err(Error::LockTimeout {
-                    lock: format!("advisory lock ({k1}, {k2}) of {}{holder}", self.describe),
-                    waited,
-                });
-            }
-            if !reported && waited >= Duration::from_secs(1) {
+            if !reported && wait.waited() >= Duration::from_secs(1) {
                 reported = true;
                 let holder = self.holder_text().await;
                 tracing::info!(
@@ -1365,14 +1354,13 @@ impl PostgresStore {
                     "waiting for the migration lock{holder}"
                 );
             }
-            jitter ^= jitter << 13;
-            jitter ^= jitter >> 7;
-            jitter ^= jitter << 17;
-            let spread = u64::try_from(pause.as_micros()).unwrap_or(1).max(1);
-            let sleep = (pause / 2 + Duration::from_micros(jitter % spread))
-                .min(self.lock_timeout.saturating_sub(waited));
-            tokio::time::sleep(sleep).await;
-            pause = (pause * 2).min(self.poll_max);
+            if let Err(waited) = wait.pause().await {
+                let holder = self.holder_text().await;
+                return Err(Error::LockTimeout {
+                    lock: format!("advisory lock ({k1}, {k2}) of {}{holder}", self.describe),
+                    waited,
+                });
+            }
         }
     }
 

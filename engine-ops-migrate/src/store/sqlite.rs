@@ -73,13 +73,14 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use super::LockProbe;
 use super::holder::{Holder, UNKNOWN_HOLDER, new_token};
 use super::ledger::{RowChange, Session, Step};
+use super::lock_wait::LockWait;
 use super::sql::SqlContext;
 use super::sql::row::{
     BadRow, HistoryRows, LAYOUT, StoredChecksum, StoredRow, db_ms, db_version, from_db_ms, ident,
@@ -106,7 +107,7 @@ pub struct SqliteStoreBuilder {
     table: String,
     lock_timeout: Duration,
     busy_timeout: Duration,
-    poll_max: Duration,
+    lock_poll_max: Duration,
 }
 
 impl SqliteStoreBuilder {
@@ -131,9 +132,9 @@ impl SqliteStoreBuilder {
     }
 
     /// The longest pause between two attempts to take the run lock (default
-    /// 50 ms; the pause starts at 1 ms and doubles).
+    /// 50 ms; the pause starts at 2 ms and doubles, with jitter).
     pub fn lock_poll_max(mut self, interval: Duration) -> Self {
-        self.poll_max = interval;
+        self.lock_poll_max = interval;
         self
     }
 
@@ -154,7 +155,7 @@ impl SqliteStoreBuilder {
                 ),
             });
         }
-        if self.poll_max.is_zero() {
+        if self.lock_poll_max.is_zero() {
             return Err(Error::InvalidConfig {
                 reason: "the lock poll interval must be above zero".into(),
             });
@@ -209,7 +210,7 @@ impl SqliteStoreBuilder {
             session: Session::default(),
             token: new_token(),
             lock_timeout: self.lock_timeout,
-            poll_max: self.poll_max,
+            lock_poll_max: self.lock_poll_max,
             table_ready: false,
         })
     }
@@ -242,7 +243,7 @@ pub struct SqliteStore {
     /// Tells this store's lock from another instance's in the same process.
     token: String,
     lock_timeout: Duration,
-    poll_max: Duration,
+    lock_poll_max: Duration,
     table_ready: bool,
 }
 
@@ -283,7 +284,7 @@ impl SqliteStore {
             table: "engine_ops_migrations".into(),
             lock_timeout: Duration::from_secs(60),
             busy_timeout: Duration::from_secs(5),
-            poll_max: Duration::from_millis(50),
+            lock_poll_max: Duration::from_millis(50),
         }
     }
 
@@ -442,8 +443,7 @@ impl SqliteStore {
                 c
             }
         };
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(1);
+        let mut wait = LockWait::start(self.lock_timeout, self.lock_poll_max, 0);
         let mut records_left = 3;
         loop {
             match lock.execute_batch("BEGIN IMMEDIATE") {
@@ -465,8 +465,7 @@ impl SqliteStore {
                     return Err(self.err(format!("cannot lock {}", path.display()), e));
                 }
             }
-            let waited = started.elapsed();
-            if waited >= self.lock_timeout {
+            if let Err(waited) = wait.pause().await {
                 let holder = recorded_holder(&lock)
                     .map_or_else(|| UNKNOWN_HOLDER.to_owned(), |h| h.describe());
                 self.lock = Some(lock);
@@ -475,8 +474,6 @@ impl SqliteStore {
                     waited,
                 });
             }
-            tokio::time::sleep(pause.min(self.lock_timeout.saturating_sub(waited))).await;
-            pause = (pause * 2).min(self.poll_max);
         }
     }
 

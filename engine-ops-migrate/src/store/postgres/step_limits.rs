@@ -2,16 +2,17 @@
 //! limits in force, the recognition of a lock timeout, and the query that
 //! names the sessions a timed-out attempt waited for.
 //!
-//! The schedule itself is pure and lives in [`crate::retry`]; the store's
-//! step protocol (`begin`, `retry_step`, `commit`, `abort` in the parent
-//! module) calls these helpers.
+//! The schedule itself is pure and lives in `retry.rs`
+//! ([`LockRetry`](crate::LockRetry)); the store's step protocol (`begin`,
+//! `retry_step`, `commit`, `abort` in `store.rs`) calls these helpers.
 
 use std::time::Duration;
 
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
-use crate::{Blocker, BoxError, StepTimeouts};
+use crate::migration::BoxError;
+use crate::retry::{Blocker, StepTimeouts};
 
 /// The first server version with `transaction_timeout`.
 const TRANSACTION_TIMEOUT_SINCE: u32 = 170_000;

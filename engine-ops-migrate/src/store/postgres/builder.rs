@@ -252,6 +252,7 @@ impl PostgresStore {
         builder.tls = tls;
         builder
     }
+
     /// Starts building a store from a tokio-postgres configuration.
     ///
     /// # Examples
@@ -270,6 +271,7 @@ impl PostgresStore {
         builder.tls = tls;
         builder
     }
+
     fn builder_with(
         config: std::result::Result<tokio_postgres::Config, String>,
     ) -> PostgresStoreBuilder {
@@ -284,6 +286,7 @@ impl PostgresStore {
             step_timeouts: StepTimeouts::default(),
         }
     }
+
     /// Opens a store at `url` with the default settings.
     ///
     /// # Errors

@@ -77,6 +77,7 @@ impl PostgresStore {
             }
         }
     }
+
     /// Prepares (once per connection) the catalog query.
     pub(super) async fn catalog_stmt(&mut self) -> Result<tokio_postgres::Statement> {
         if let Some(st) = &self.catalog_stmt {
@@ -94,6 +95,7 @@ impl PostgresStore {
         self.catalog_stmt = Some(st.clone());
         Ok(st)
     }
+
     /// The table's state from the catalog: whether its schema exists and
     /// its comment (`None`: no such table; empty: a table without comment).
     pub(super) fn table_state(
@@ -121,6 +123,7 @@ impl PostgresStore {
             }),
         }
     }
+
     pub(super) async fn catalog(&mut self) -> Result<TableState> {
         let st = self.catalog_stmt().await?;
         let row = self
@@ -134,6 +137,7 @@ impl PostgresStore {
             .map_err(|e| self.err("cannot read the catalog", e))?;
         self.table_state(row.get(0), row.get(1))
     }
+
     /// Creates the history table if it is missing, checks its layout
     /// otherwise. Called with the lock held.
     pub(super) async fn ensure_table(&mut self) -> Result<()> {
@@ -156,6 +160,7 @@ impl PostgresStore {
         self.table_ready = true;
         Ok(())
     }
+
     /// Decodes rows of [`queries::rows`] (`text == false`: the
     /// layout row first checked, the checksum as bytes, state and start time
     /// NULL for applied rows) or of [`queries::rows_as_stored`]
@@ -202,6 +207,7 @@ impl PostgresStore {
         }
         Ok(Some(out.finish()))
     }
+
     /// Decodes rows of the history query, or reads them again as stored
     /// when a checksum in them is not 32 bytes (to name the row).
     pub(super) async fn decode_or_reread(&mut self, rows: &[Row]) -> Result<History> {
@@ -210,6 +216,7 @@ impl PostgresStore {
             None => self.load_text().await,
         }
     }
+
     /// After the history query failed on `error`, which says a checksum is
     /// not hex: checks the layout, then reads the rows as stored to name
     /// the bad one.
@@ -220,6 +227,7 @@ impl PostgresStore {
         }
         self.load_text().await
     }
+
     /// Reads the rows as stored and decodes them (the slow path, for a row
     /// the fast query cannot carry).
     pub(super) async fn load_text(&self) -> Result<History> {

@@ -51,6 +51,7 @@ impl PostgresStore {
             }
         }
     }
+
     pub(super) async fn release(&mut self) -> Result<()> {
         if !self.locked {
             return Ok(());
@@ -81,6 +82,7 @@ impl PostgresStore {
             }
         }
     }
+
     /// The session holding the lock (`backend pid 123 (application
     /// "migrate", from 10.0.0.7, connected 4 s ago)`), read from `pg_locks`
     /// without taking it; `None` when nobody holds it.
@@ -107,6 +109,7 @@ impl PostgresStore {
             )
         }))
     }
+
     /// [`holder`](Self::holder) for messages.
     pub(super) async fn holder_text(&self) -> String {
         match self.holder().await {

@@ -55,6 +55,7 @@ impl PostgresStore {
             )),
         }
     }
+
     /// The refusal of `step` for `version`, naming the row's state (read
     /// outside any step transaction).
     pub(super) async fn refused(&self, version: u64, step: Step) -> Error {

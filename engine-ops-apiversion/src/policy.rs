@@ -724,7 +724,7 @@ impl Policy {
     #[must_use]
     pub fn problem(&self, error: &crate::VersionError) -> http::Response<bytes::Bytes> {
         let now = self.inner.clock.now();
-        let doc = crate::problem::version_problem(&self.inner, error, now);
+        let doc = error.problem_document(self.versions(), self.deprecated_versions(now));
         let mut response = crate::problem::response(error.status(), doc, |bytes| bytes);
         crate::headers::stamp(&self.inner, response.headers_mut(), None, Some(now));
         if let crate::VersionError::Sunset { version, .. } = error

@@ -12,6 +12,7 @@ use crate::error::VersionError;
 use crate::policy::{
     Clock, Conflict, Entry, Inner, Lifecycle, Missing, Policy, Source, SourceConfig,
 };
+use crate::problem::echo;
 use crate::version::{Scheme, Version};
 
 /// The outcome of a successful resolution; inserted into request extensions
@@ -182,8 +183,7 @@ impl<'a> Found<'a> {
         }
     }
 
-    /// The value for a problem document or error, bounded: a client's
-    /// 64 KB header must not come back twice in a 400.
+    /// The value for a problem document or error, bounded (see [`echo`]).
     fn raw_string(&self) -> String {
         match self.version {
             // A reader or selector may give a version without text.
@@ -200,23 +200,6 @@ impl<'a> Found<'a> {
             _ => false,
         }
     }
-}
-
-/// The longest part of a client's value echoed in errors and problems.
-pub(crate) const ECHO_MAX: usize = 64;
-
-/// `raw` as lossy UTF-8, cut after [`ECHO_MAX`] bytes (on a character
-/// boundary) with `…` appended when longer.
-#[cold]
-pub(crate) fn echo(raw: &[u8]) -> String {
-    if raw.len() <= ECHO_MAX {
-        return String::from_utf8_lossy(raw).into_owned();
-    }
-    let text = String::from_utf8_lossy(&raw[..ECHO_MAX]);
-    // A multi-byte character cut in two became U+FFFD at the end: drop it.
-    let mut text = text.trim_end_matches('\u{FFFD}').to_owned();
-    text.push('…');
-    text
 }
 
 /// Two values of one source that disagree: a repeated header or parameter,

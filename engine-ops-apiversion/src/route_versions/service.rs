@@ -10,8 +10,7 @@ use super::ResponseFuture;
 use super::layer::Served;
 use crate::body::VersionedBody;
 use crate::headers::RouteSupported;
-use crate::problem::{self, ProblemKind};
-use crate::resolve::echo;
+use crate::problem::{self, ProblemKind, echo};
 use crate::{Resolution, Version};
 
 /// The per-route check. See the [module docs](super).

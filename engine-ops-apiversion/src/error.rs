@@ -205,6 +205,17 @@ pub enum VersionError {
     },
 }
 
+impl ConfigError {
+    /// [`ConfigError::InvalidName`] for `value`, used as `what`.
+    pub(crate) fn invalid_name(what: &'static str, value: &str, reason: &'static str) -> Self {
+        ConfigError::InvalidName {
+            what,
+            value: value.to_owned(),
+            reason,
+        }
+    }
+}
+
 impl VersionError {
     /// The problem type this error is answered with.
     ///

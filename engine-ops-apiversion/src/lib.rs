@@ -182,7 +182,6 @@ mod body;
 mod date;
 mod error;
 mod headers;
-mod link;
 mod policy;
 mod problem;
 mod resolve;
@@ -199,11 +198,10 @@ pub use error::{ConfigError, VersionError};
 pub use headers::{
     API_DEPRECATED_VERSIONS, API_SUPPORTED_VERSIONS, API_VERSION, DEPRECATION, SUNSET,
 };
-pub use link::Link;
 pub use policy::{
     Clock, Conflict, DEFAULT_HEADER, DEFAULT_MEDIA_TYPE_PARAM, DEFAULT_QUERY, DefaultSelector,
-    Lifecycle, ManualClock, Missing, Policy, PolicyBuilder, Source, SystemClock, VersionReader,
-    VersionSpec,
+    Lifecycle, Link, ManualClock, Missing, Policy, PolicyBuilder, Source, SystemClock,
+    VersionReader, VersionSpec,
 };
 pub use problem::{PROBLEM_JSON, ProblemKind};
 pub use resolve::{PathRewrite, Resolution, resolve, resolve_at};

@@ -9,9 +9,8 @@ use http::header::ACCEPT;
 use http::{HeaderMap, HeaderName, Uri};
 
 use crate::error::VersionError;
-use crate::policy::{
-    Clock, Conflict, Entry, Inner, Lifecycle, Missing, Policy, Source, SourceConfig,
-};
+use crate::policy::compiled::{CompiledPolicy, SourceConfig};
+use crate::policy::{Conflict, Lifecycle, Missing, Now, Policy, Source, VersionReader};
 use crate::problem::echo;
 use crate::version::{Scheme, Version};
 
@@ -258,25 +257,6 @@ pub fn resolve(parts: &http::request::Parts, policy: &Policy) -> Result<Resoluti
     resolve_with(parts, policy, Now::Clock(&*policy.inner.clock))
 }
 
-/// "Now", read from the clock only if a matched version has lifecycle dates.
-#[derive(Clone, Copy)]
-pub(crate) enum Now<'c> {
-    At(SystemTime),
-    Clock(&'c dyn Clock),
-}
-
-impl Entry {
-    fn lifecycle_lazy(&self, now: Now<'_>) -> Lifecycle {
-        if self.deprecation.is_none() && self.sunset.is_none() {
-            return Lifecycle::Active;
-        }
-        self.lifecycle(match now {
-            Now::At(at) => at,
-            Now::Clock(clock) => clock.now(),
-        })
-    }
-}
-
 /// [`resolve`] at an explicit instant (for tests and simulations).
 ///
 /// # Errors
@@ -334,7 +314,7 @@ pub(crate) fn resolve_with(
 
 /// The rewrite removing the path's version segment, if it has one.
 #[cold]
-fn path_rewrite(inner: &Inner, path: &str) -> Option<PathRewrite> {
+fn path_rewrite(inner: &CompiledPolicy, path: &str) -> Option<PathRewrite> {
     inner.sources.iter().find_map(|source| match source {
         SourceConfig::Path { prefix } => read_path(path, prefix, inner.scheme).1,
         _ => None,
@@ -344,7 +324,7 @@ fn path_rewrite(inner: &Inner, path: &str) -> Option<PathRewrite> {
 /// Whether the request is for a neutral endpoint, matched on the path the
 /// router will see (without a path version segment).
 #[cold]
-fn neutral_endpoint(inner: &Inner, parts: &http::request::Parts) -> bool {
+fn neutral_endpoint(inner: &CompiledPolicy, parts: &http::request::Parts) -> bool {
     let path = parts.uri.path();
     let routed = match path_rewrite(inner, path) {
         Some(rewrite) => std::borrow::Cow::Owned(rewrite.apply(path)),
@@ -357,7 +337,7 @@ fn neutral_endpoint(inner: &Inner, parts: &http::request::Parts) -> bool {
 }
 
 fn fallback(
-    inner: &Inner,
+    inner: &CompiledPolicy,
     now: Now<'_>,
     neutral: bool,
     rewrite: Option<PathRewrite>,
@@ -369,13 +349,13 @@ fn fallback(
         source: None,
         defaulted: true,
         neutral,
-        lifecycle: entry.lifecycle_lazy(now),
+        lifecycle: entry.lifecycle_at(now),
         rewrite,
     }
 }
 
 fn resolve_explicit(
-    inner: &Inner,
+    inner: &CompiledPolicy,
     parts: &http::request::Parts,
     now: Now<'_>,
     neutral: bool,
@@ -488,7 +468,7 @@ fn resolve_explicit(
         });
     };
     let entry = &inner.entries[index];
-    let lifecycle = entry.lifecycle_lazy(now);
+    let lifecycle = entry.lifecycle_at(now);
     if lifecycle == Lifecycle::Sunset
         && inner.enforce_sunset
         && let Some(sunset) = entry.sunset
@@ -541,7 +521,7 @@ fn read_source<'a>(
 /// the resolution loop would keep the other sources' values in memory.
 #[inline(never)]
 fn read_custom<'a>(
-    reader: &'a dyn crate::policy::VersionReader,
+    reader: &'a dyn VersionReader,
     parts: &'a http::request::Parts,
     scheme: Scheme,
 ) -> Option<Found<'a>> {

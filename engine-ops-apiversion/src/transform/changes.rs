@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::doc::{self, Node};
 use super::pointer::{Pointer, Token};
 use crate::error::ConfigError;
-use crate::policy::SourceConfig;
+use crate::policy::compiled::SourceConfig;
 use crate::route::{Endpoint, Pattern, Segment};
 use crate::{Policy, Version};
 

@@ -2,7 +2,7 @@ use tower_layer::Layer;
 
 use super::ApiVersion;
 use crate::Policy;
-use crate::policy::SourceConfig;
+use crate::policy::compiled::SourceConfig;
 
 /// Applies API version negotiation to a service. See the [module docs](super).
 ///

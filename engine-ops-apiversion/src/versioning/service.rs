@@ -7,7 +7,8 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use crate::body::VersionedBody;
-use crate::resolve::{Now, resolve_with};
+use crate::policy::Now;
+use crate::resolve::resolve_with;
 use crate::usage::Outcome;
 use crate::{Policy, Resolution};
 

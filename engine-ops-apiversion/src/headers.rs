@@ -7,7 +7,7 @@ use http::header::{LINK, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::policy::compiled::{CompiledPolicy, VersionEntry};
-use crate::resolve::Resolution;
+use crate::resolution::Resolution;
 use crate::version::Version;
 
 /// `api-supported-versions`: every declared version (ASP.NET's name).

@@ -184,7 +184,7 @@ mod error;
 mod headers;
 mod policy;
 mod problem;
-mod resolve;
+mod resolution;
 mod route;
 pub mod route_versions;
 #[cfg(feature = "transform")]
@@ -204,7 +204,7 @@ pub use policy::{
     VersionReader, VersionSpec,
 };
 pub use problem::{PROBLEM_JSON, ProblemKind};
-pub use resolve::{PathRewrite, Resolution, resolve, resolve_at};
+pub use resolution::{PathRewrite, Resolution, resolve, resolve_at};
 pub use route_versions::RouteVersionsLayer;
 pub use usage::{Outcome, UsageRecord, UsageSnapshot};
 pub use version::{Scheme, Version, VersionStatus};

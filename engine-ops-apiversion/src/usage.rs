@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::VersionError;
 use crate::policy::{Lifecycle, Source};
-use crate::resolve::Resolution;
+use crate::resolution::Resolution;
 use crate::version::Version;
 
 /// The outcome of one request's version resolution.

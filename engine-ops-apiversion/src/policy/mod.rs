@@ -35,7 +35,7 @@ pub use spec::VersionSpec;
 use crate::error::{ConfigError, VersionError};
 use crate::headers;
 use crate::problem;
-use crate::resolve::Resolution;
+use crate::resolution::Resolution;
 use crate::route_versions::RouteVersionsLayer;
 use crate::usage::UsageSnapshot;
 use crate::version::{Scheme, Version};

@@ -8,7 +8,7 @@ use tower_service::Service;
 use super::ResponseFuture;
 use crate::body::VersionedBody;
 use crate::policy::Now;
-use crate::resolve::resolve_with;
+use crate::resolution::resolve_with;
 use crate::usage::Outcome;
 use crate::{Policy, Resolution};
 

@@ -5,8 +5,13 @@
 //! Nothing here touches a body, performs I/O or allocates on the success
 //! path: sources are scanned in place and values are parsed from bytes.
 
+mod accept;
 mod decide;
 mod resolved;
+mod sources;
+mod swar;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use decide::resolve_with;
 pub use decide::{resolve, resolve_at};

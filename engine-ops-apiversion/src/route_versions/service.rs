@@ -2,16 +2,25 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use tower_service::Service;
 
 use super::ResponseFuture;
-use super::layer::Served;
 use crate::body::VersionedBody;
 use crate::headers::RouteSupported;
 use crate::problem::{self, ProblemKind, echo};
 use crate::{Resolution, Version};
+
+/// What a route serves, precomputed.
+pub(crate) struct Served {
+    /// Ascending, all declared by the policy.
+    pub(crate) versions: Box<[Version]>,
+    /// `api-supported-versions` for this route.
+    pub(crate) header: HeaderValue,
+    /// For problems: "from 2 on", "before 2", "at 1, 3".
+    pub(crate) description: String,
+}
 
 /// The per-route check. See the [module docs](super).
 #[derive(Clone)]

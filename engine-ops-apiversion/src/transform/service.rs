@@ -7,7 +7,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::Changes;
-use super::changes::Target;
+use super::change::Target;
 use super::future::{Ctx, ResponseFuture};
 use super::problems::{is_json, too_large};
 use crate::Resolution;

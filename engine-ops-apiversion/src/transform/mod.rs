@@ -96,6 +96,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod buffer;
+mod capped;
 mod change;
 mod changelog;
 mod changes;

@@ -6,10 +6,11 @@ use http::{Method, Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::Changes;
+use super::buffer::{RequestBody, request_body};
 use super::change::Target;
+use super::changes::Changes;
 use super::future::{Ctx, ResponseFuture};
-use super::problems::{is_json, too_large};
+use super::problems::too_large;
 use crate::Resolution;
 use crate::body::VersionedBody;
 use crate::problem;
@@ -84,23 +85,19 @@ where
             return ResponseFuture::passthrough(self.inner.call(request.map(VersionedBody::inner)));
         }
         let chain = self.changes.chain(version, Target::Request(method, path));
-        let upgrade = self.changes.has_upgrades(&chain);
+        let upgrades = self.changes.has_upgrades(&chain);
         let ctx = Ctx::new(self.changes.clone(), chain, method == Method::HEAD);
         let max = self.changes.max_request_bytes();
-        let has_body = !request.body().is_end_stream()
-            && request
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .is_none_or(|v| v != "0");
-        if upgrade && has_body && is_json(request.headers()) {
-            if request.body().size_hint().lower() > max as u64 {
-                return ResponseFuture::ready(too_large(max));
+        match request_body(upgrades, request.headers(), request.body(), max) {
+            RequestBody::Stream => {}
+            RequestBody::TooLarge => return ResponseFuture::ready(too_large(max)),
+            RequestBody::Collect => {
+                // The ready service goes into the future; a clone takes its place.
+                let clone = self.inner.clone();
+                let service = std::mem::replace(&mut self.inner, clone);
+                let (parts, body) = request.into_parts();
+                return ResponseFuture::collect_request(parts, body, service, ctx);
             }
-            // The ready service goes into the future; a clone takes its place.
-            let clone = self.inner.clone();
-            let service = std::mem::replace(&mut self.inner, clone);
-            let (parts, body) = request.into_parts();
-            return ResponseFuture::read_request(parts, body, service, ctx);
         }
         ResponseFuture::call(self.inner.call(request.map(VersionedBody::inner)), ctx)
     }

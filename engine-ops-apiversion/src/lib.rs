@@ -182,6 +182,7 @@ mod body;
 mod date;
 mod error;
 mod headers;
+mod macros;
 mod policy;
 mod problem;
 mod resolution;

@@ -9,6 +9,7 @@ use tower_service::Service;
 use super::ResponseFuture;
 use crate::body::VersionedBody;
 use crate::headers::RouteSupported;
+use crate::macros::inner_service_accessors;
 use crate::problem::{self, ProblemKind, echo};
 use crate::{Resolution, Version};
 
@@ -40,20 +41,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for RouteVersions<S> {
 }
 
 impl<S> RouteVersions<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RouteVersions<S>

@@ -13,6 +13,7 @@ use super::future::{Ctx, ResponseFuture};
 use super::problems::too_large;
 use crate::Resolution;
 use crate::body::VersionedBody;
+use crate::macros::inner_service_accessors;
 use crate::problem;
 
 /// The transform service. See the [module docs](super).
@@ -29,20 +30,7 @@ impl<S> Transform<S> {
         Transform { inner, changes }
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Transform<S>

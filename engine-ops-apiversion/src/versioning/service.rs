@@ -7,6 +7,7 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use crate::body::VersionedBody;
+use crate::macros::inner_service_accessors;
 use crate::policy::Now;
 use crate::resolution::resolve_with;
 use crate::usage::Outcome;
@@ -54,20 +55,7 @@ impl<S> ApiVersion<S> {
         &self.policy
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 fn record_span(resolution: Option<&Resolution>, outcome: Outcome) {

@@ -1,6 +1,6 @@
 //! Errors: [`ConfigError`] from [`PolicyBuilder::build`](crate::PolicyBuilder::build)
-//! and [`ChangesBuilder::build`](crate::ChangesBuilder::build), and [`VersionError`]
-//! from [`resolve`](crate::resolve).
+//! and [`ChangesBuilder::build`](crate::transform::ChangesBuilder::build), and
+//! [`VersionError`] from [`resolve()`](crate::resolve).
 //!
 //! They are two enums because they answer to two audiences: a `ConfigError`
 //! is the operator's mistake, found once at start-up; a `VersionError` is the
@@ -11,8 +11,9 @@ use std::time::SystemTime;
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::policy::Source;
 use crate::problem::ProblemKind;
-use crate::{Source, Version};
+use crate::version::Version;
 
 /// A policy or change set that cannot be built. Returned once, at start-up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -222,7 +223,8 @@ impl VersionError {
     /// # Examples
     ///
     /// ```
-    /// use engine_ops_apiversion::{ProblemKind, VersionError};
+    /// use engine_ops_apiversion::VersionError;
+    /// use engine_ops_apiversion::problem::ProblemKind;
     /// assert_eq!(VersionError::Missing.kind(), ProblemKind::Missing);
     /// ```
     #[must_use]

@@ -179,34 +179,27 @@
 #![cfg_attr(not(feature = "transform"), allow(rustdoc::broken_intra_doc_links))]
 
 mod body;
+mod compat;
 mod date;
 mod error;
-mod headers;
+pub mod headers;
 mod macros;
-mod policy;
-mod problem;
-mod resolution;
+pub mod policy;
+pub mod problem;
+pub mod resolution;
 mod route;
 pub mod route_versions;
 #[cfg(feature = "transform")]
 pub mod transform;
-mod usage;
-mod version;
+pub mod usage;
+pub mod version;
 pub mod versioning;
 
 pub use body::VersionedBody;
+#[allow(deprecated)]
+pub use compat::*;
 pub use error::{ConfigError, VersionError};
-pub use headers::{
-    API_DEPRECATED_VERSIONS, API_SUPPORTED_VERSIONS, API_VERSION, DEPRECATION, SUNSET,
-};
-pub use policy::{
-    Clock, Conflict, DEFAULT_HEADER, DEFAULT_MEDIA_TYPE_PARAM, DEFAULT_QUERY, DefaultSelector,
-    Lifecycle, Link, ManualClock, Missing, Policy, PolicyBuilder, Source, SystemClock,
-    VersionReader, VersionSpec,
-};
-pub use problem::{PROBLEM_JSON, ProblemKind};
-pub use resolution::{PathRewrite, Resolution, resolve, resolve_at};
-pub use route_versions::RouteVersionsLayer;
-pub use usage::{Outcome, UsageRecord, UsageSnapshot};
-pub use version::{Scheme, Version, VersionStatus};
-pub use versioning::{ApiVersion, ApiVersionLayer};
+pub use policy::{Conflict, Missing, Policy, PolicyBuilder, Source, VersionSpec};
+pub use resolution::{Resolution, resolve, resolve_at};
+pub use version::{Scheme, Version};
+pub use versioning::ApiVersionLayer;

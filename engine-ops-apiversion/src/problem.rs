@@ -48,7 +48,7 @@ impl ProblemKind {
     /// # Examples
     ///
     /// ```
-    /// use engine_ops_apiversion::ProblemKind;
+    /// use engine_ops_apiversion::problem::ProblemKind;
     /// assert!(ProblemKind::Ambiguous.type_uri().ends_with("/ambiguous"));
     /// ```
     #[must_use]

@@ -53,7 +53,7 @@ impl Outcome {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(engine_ops_apiversion::Outcome::Gone.as_str(), "gone");
+    /// assert_eq!(engine_ops_apiversion::usage::Outcome::Gone.as_str(), "gone");
     /// ```
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -114,7 +114,8 @@ impl UsageSnapshot {
     /// # Examples
     ///
     /// ```
-    /// # use engine_ops_apiversion::{UsageSnapshot, Version};
+    /// # use engine_ops_apiversion::Version;
+    /// # use engine_ops_apiversion::usage::UsageSnapshot;
     /// assert_eq!(UsageSnapshot::default().for_version(Version::int(1)), 0);
     /// ```
     #[must_use]

@@ -32,7 +32,7 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
-/// use engine_ops_apiversion::{Clock, ManualClock};
+/// use engine_ops_apiversion::policy::{Clock, ManualClock};
 ///
 /// let clock = ManualClock::new(UNIX_EPOCH);
 /// clock.advance(Duration::from_secs(60));

@@ -12,7 +12,8 @@
 /// # Examples
 ///
 /// ```
-/// use engine_ops_apiversion::{Link, Version, VersionSpec};
+/// use engine_ops_apiversion::{Version, VersionSpec};
+/// use engine_ops_apiversion::policy::Link;
 ///
 /// let v1 = VersionSpec::new(Version::int(1))
 ///     .deprecated("2026-01-01")

@@ -79,7 +79,7 @@ pub enum Conflict {
 ///
 /// This is the only "required" switch: a version is required exactly when
 /// this is [`Missing::Reject`]. Choosing a default never silently changes
-/// another setting, and [version-neutral routes](PolicyBuilder::neutral_path)
+/// another setting, and [version-neutral routes](super::PolicyBuilder::neutral_path)
 /// are a separate, per-route knob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -95,7 +95,7 @@ pub enum Missing {
 }
 
 /// Reads a version from wherever the application keeps it: a cookie, a
-/// subdomain, a custom scheme. Added with [`PolicyBuilder::reader`] and
+/// subdomain, a custom scheme. Added with [`PolicyBuilder::reader`](super::PolicyBuilder::reader) and
 /// consulted in order with the built-in sources, under the same conflict
 /// policy; its value is parsed by the policy's scheme, so a malformed or
 /// unsupported one is answered like any other (400, with the reader's name
@@ -110,7 +110,8 @@ pub enum Missing {
 /// A subdomain reader: `v2.api.example.com` carries `v2`.
 ///
 /// ```
-/// use engine_ops_apiversion::{resolve, Policy, Scheme, Source, Version, VersionReader};
+/// use engine_ops_apiversion::{resolve, Policy, Scheme, Source, Version};
+/// use engine_ops_apiversion::policy::VersionReader;
 ///
 /// #[derive(Debug)]
 /// struct Subdomain;
@@ -151,7 +152,7 @@ pub trait VersionReader: fmt::Debug + Send + Sync + 'static {
 /// Chooses the version of a request that carries none, per request: the
 /// caller's pinned version (Stripe pins an account to the version current at
 /// its first request), a tenant's setting, a client's user agent. Set with
-/// [`PolicyBuilder::default_selector`]; consulted only when no source carries
+/// [`PolicyBuilder::default_selector`](super::PolicyBuilder::default_selector); consulted only when no source carries
 /// a version, before [`Missing`] applies (which it does when the selector
 /// returns `None`).
 ///
@@ -166,7 +167,8 @@ pub trait VersionReader: fmt::Debug + Send + Sync + 'static {
 /// # Examples
 ///
 /// ```
-/// use engine_ops_apiversion::{resolve, DefaultSelector, Policy, Scheme, Source, Version};
+/// use engine_ops_apiversion::{resolve, Policy, Scheme, Source, Version};
+/// use engine_ops_apiversion::policy::DefaultSelector;
 ///
 /// /// Put in the extensions by the authentication middleware.
 /// #[derive(Clone, Copy)]
@@ -219,7 +221,7 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(engine_ops_apiversion::Lifecycle::Deprecated.as_str(), "deprecated");
+    /// assert_eq!(engine_ops_apiversion::policy::Lifecycle::Deprecated.as_str(), "deprecated");
     /// ```
     #[must_use]
     pub const fn as_str(self) -> &'static str {

@@ -68,7 +68,8 @@ pub fn resolve(parts: &http::request::Parts, policy: &Policy) -> Result<Resoluti
 /// # Examples
 ///
 /// ```
-/// # use engine_ops_apiversion::{resolve_at, Lifecycle, Policy, Scheme, Version, VersionSpec};
+/// # use engine_ops_apiversion::{resolve_at, Policy, Scheme, Version, VersionSpec};
+/// # use engine_ops_apiversion::policy::Lifecycle;
 /// use std::time::{Duration, UNIX_EPOCH};
 /// let policy = Policy::builder(Scheme::Integer)
 ///     .version(VersionSpec::new(Version::int(1)).deprecated_at(UNIX_EPOCH + Duration::from_secs(100)))

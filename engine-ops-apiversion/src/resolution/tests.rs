@@ -4,7 +4,7 @@
 use super::accept::{offer, offer_value, parse_q, scan_accept};
 use super::swar::{Positions, contains_ignore_case};
 use crate::error::VersionError;
-use crate::policy::{Conflict, Lifecycle, Missing, Policy, Source, VersionSpec};
+use crate::policy::{Conflict, Lifecycle, Missing, Policy, PolicyBuilder, Source, VersionSpec};
 use crate::resolution::{Resolution, resolve, resolve_at};
 use crate::version::{Scheme, Version};
 use http::Uri;
@@ -18,7 +18,7 @@ fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
     builder.body(()).expect("valid request").into_parts().0
 }
 
-fn all_sources() -> crate::PolicyBuilder {
+fn all_sources() -> PolicyBuilder {
     Policy::builder(Scheme::Integer)
         .version(Version::int(1))
         .version(Version::int(2))

@@ -5,7 +5,7 @@ use http::HeaderValue;
 use tower_layer::Layer;
 
 use super::service::{RouteVersions, Served};
-use crate::Version;
+use crate::version::Version;
 
 /// The versions one route is served at, as a layer for that route. Build
 /// it with [`Policy::route_since`](crate::Policy::route_since),

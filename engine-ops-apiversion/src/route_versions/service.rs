@@ -11,7 +11,8 @@ use crate::body::VersionedBody;
 use crate::headers::RouteSupported;
 use crate::macros::inner_service_accessors;
 use crate::problem::{self, ProblemKind, echo};
-use crate::{Resolution, Version};
+use crate::resolution::Resolution;
+use crate::version::Version;
 
 /// What a route serves, precomputed.
 pub(crate) struct Served {

@@ -284,7 +284,7 @@ impl Changes {
     ///
     /// # Examples
     ///
-    /// See [`Changelog`](super::Changelog).
+    /// See [`Changelog`].
     #[must_use]
     pub fn changelog(&self) -> Changelog {
         Changelog::new(self.policy(), &self.inner.changes)

@@ -11,10 +11,10 @@ use super::change::Target;
 use super::changes::Changes;
 use super::future::{Ctx, ResponseFuture};
 use super::problems::too_large;
-use crate::Resolution;
 use crate::body::VersionedBody;
 use crate::macros::inner_service_accessors;
 use crate::problem;
+use crate::resolution::Resolution;
 
 /// The transform service. See the [module docs](super).
 #[derive(Debug, Clone)]

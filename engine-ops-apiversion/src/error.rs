@@ -153,7 +153,7 @@ pub enum ConfigError {
 }
 
 /// Why a request's version could not be resolved. Each maps to one RFC 9457
-/// problem type (see [`ProblemKind`](crate::ProblemKind)).
+/// problem type (see [`ProblemKind`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VersionError {

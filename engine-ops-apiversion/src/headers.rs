@@ -1,4 +1,6 @@
-//! Response header stamping from the values precomputed at build time.
+//! The headers the versioning layer writes on every response: their names
+//! here, their values precomputed when the policy is built and stamped by
+//! the layer (or by [`Policy::stamp`](crate::Policy::stamp)).
 
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;

@@ -1,8 +1,9 @@
 //! Usage counters: requests by version, source and outcome.
 //!
 //! The counters are a fixed table of atomics sized at build time, so recording
-//! is one relaxed `fetch_add` and never allocates or locks. This answers the
-//! sunset question none of the anchors answer: who still calls v1?
+//! is one relaxed `fetch_add` and never allocates or locks. They answer the
+//! question a sunset depends on: who still calls v1? Read them with
+//! [`Policy::usage`](crate::Policy::usage).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

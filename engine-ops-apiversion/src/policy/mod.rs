@@ -5,12 +5,15 @@
 //! everything and precomputes every response header value, so that resolving
 //! a request and stamping its response never format or allocate.
 //!
-//! This file is the public face ([`Policy`], [`PolicyBuilder`]); the
-//! vocabulary it is configured with is in `source.rs` ([`Source`],
-//! [`Conflict`], [`Missing`], [`Lifecycle`], the [`VersionReader`] and
-//! [`DefaultSelector`] extension points), `spec.rs` ([`VersionSpec`]),
-//! `link.rs` ([`Link`]) and `clock.rs` ([`Clock`]); what a build produces,
-//! and what every other part of the crate reads, is `compiled.rs`.
+//! A policy is configured with [`VersionSpec`]s (a version, its deprecation
+//! and sunset dates, their [`Link`]s), [`Source`]s, a [`Conflict`] and a
+//! [`Missing`] rule, and optionally a [`VersionReader`], a
+//! [`DefaultSelector`] and a [`Clock`]; a version's [`Lifecycle`] at an
+//! instant follows from its dates.
+
+// This file is the public face (`Policy`, `PolicyBuilder`); the vocabulary
+// is in source.rs, spec.rs, link.rs and clock.rs; what a build produces,
+// and what every other part of the crate reads, is compiled.rs.
 
 mod clock;
 pub(crate) mod compiled;

@@ -47,7 +47,7 @@ impl Resolution {
     }
 
     /// Where it came from: [`Source::Selector`] when the per-request
-    /// [`DefaultSelector`](crate::DefaultSelector) chose it, `None` when the
+    /// [`DefaultSelector`](crate::policy::DefaultSelector) chose it, `None` when the
     /// policy's fixed default or latest version was used.
     #[must_use]
     pub fn source(&self) -> Option<Source> {

@@ -173,6 +173,7 @@
 //! give `axum::serve` that service through a router of its own:
 //!
 //! ```no_run
+//! # #[cfg(feature = "transform")]
 //! # async fn run(policy: engine_ops_apiversion::Policy, changes: engine_ops_apiversion::transform::Changes) -> Result<(), Box<dyn std::error::Error>> {
 //! use axum::{Router, routing::get};
 //! use engine_ops_apiversion::{ApiVersionLayer, Version};

@@ -1,6 +1,7 @@
 use tower_layer::Layer;
 
 use super::ApiVersion;
+#[cfg(feature = "transform")]
 use crate::error::ConfigError;
 use crate::policy::Policy;
 use crate::policy::compiled::SourceConfig;

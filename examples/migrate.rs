@@ -1,36 +1,46 @@
-//! `migrate`: the original system's `npm run migrate` family as a CLI, on
-//! engine-ops-migrate's crash-safe file store.
+//! `migrate`: a command-line tool for your SQL migrations (a directory of
+//! `<version>_<name>.sql` files, or `.up.sql` / `.down.sql` pairs; see the
+//! `engine_ops_migrate::source` docs for the rules), on PostgreSQL, SQLite
+//! or a journal file; and the demo of engine-ops' original `npm run
+//! migrate` family.
 //!
 //! ```text
-//! cargo run -p engine-ops-examples --example migrate -- migrate [--to V] [--dry-run]
-//! cargo run -p engine-ops-examples --example migrate -- status [--json]
-//! cargo run -p engine-ops-examples --example migrate -- rollback [N | --to V]
-//! cargo run -p engine-ops-examples --example migrate -- verify
-//! cargo run -p engine-ops-examples --example migrate -- resolve V applied|not-applied
+//! migrate [--source DIR] [--database-url URL] <command>
+//!   add NAME [--reversible | --irreversible]   create the next numbered file(s)
+//!   migrate [--to V] [--dry-run]                apply pending migrations
+//!   plan [--to V] [--json]                      what `migrate` would do; changes nothing
+//!   status [--json]                             every migration and its state
+//!   verify                                      check every checksum; exit 1 on any problem
+//!   lint [--json]                               check the SQL for zero-downtime problems; exit 1 on errors
+//!   migrate --phase expand                      only the expand migrations (before a rollout)
+//!   migrate --phase contract --old-version-gone EVIDENCE
+//!                                               only the contract ones (once the old version is gone)
+//!   rollback [N | --to V]                       revert the last N (default 1), or all above V
+//!   resolve V applied|not-applied               settle a step a crash left in doubt
 //! ```
 //!
-//! The state file comes from `--state PATH`, else `$ENGINE_OPS_MIGRATE_STATE`,
-//! else a per-user state directory (printed on every run; never a source
-//! folder). Exit codes: 0 success, 1 failed verification or any error, 2 bad
-//! usage, with one line saying what is wrong and nothing changed (unknown
+//! `--source` defaults to `./migrations`; the database URL comes from
+//! `--database-url`, else `$DATABASE_URL`: `postgres://user:pw@host/db`
+//! (TLS from `?sslmode=`), `sqlite:PATH`, or a journal file path (the
+//! history only: SQL cannot run there). `add` needs no database.
+//!
+//! Exit codes: 0 success, 1 failed verification or any error, 2 bad usage,
+//! with one line saying what is wrong and nothing changed (unknown
 //! command, `abc` or `-1` as a count, `--to` a version no migration has,
 //! rolling back more migrations than are applied, an empty or unknown
-//! database URL, ...). A closed stdout or stderr (`| head`) stops the
-//! output, never the work: the command finishes and exits as usual.
+//! database URL, a migrations directory that breaks the rules, ...). A
+//! closed stdout or stderr (`| head`) stops the output, never the work:
+//! the command finishes and exits as usual.
 //!
-//! With `--database-url` (or `$ENGINE_OPS_MIGRATE_DATABASE_URL`) the same
-//! commands run the demo's SQL for real, with the history in the database:
-//!
-//! ```text
-//! cargo run -p engine-ops-examples --example migrate -- --database-url postgres://user:pw@localhost/db migrate
-//! cargo run -p engine-ops-examples --example migrate -- --database-url sqlite:demo.db status
-//! ```
-//!
-//! The demo migrations maintain a small JSON "database" (`demo-db.json` next
-//! to the state file) through an expand / contract change: create `items`,
-//! add `sku`, backfill it from `legacy_code`, then drop `legacy_code`
-//! (irreversible). Set `ENGINE_OPS_MIGRATE_DEMO_FAIL=V` to make migration V's
-//! `up` fail and watch the automatic rollback, or
+//! `--demo` (or `--state PATH`) runs the built-in demo migrations instead:
+//! they maintain a small JSON "database" (`demo-db.json` next to the state
+//! file) through an expand / contract change: create `items`, add `sku`,
+//! backfill it from `legacy_code`, then drop `legacy_code` (irreversible).
+//! The state file comes from `--state PATH`, else
+//! `$ENGINE_OPS_MIGRATE_STATE`, else a per-user state directory (printed on
+//! every run; never a source folder). With a database URL, `--demo` runs
+//! the demo's SQL for real. Set `ENGINE_OPS_MIGRATE_DEMO_FAIL=V` to make
+//! demo migration V's `up` fail and watch the automatic rollback, or
 //! `ENGINE_OPS_MIGRATE_DEMO_PAUSE=V` to make it wait a minute first (run
 //! `status` meanwhile: the step is running, and the lock's holder is named).
 
@@ -41,9 +51,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use engine_ops_migrate::{
-    BoxError, Direction, FileStore, Migration, MigrationState, Migrator, PgContext, Phase,
-    PostgresStore, Progress, Resolution, Rollback, SqlMigration, SqliteStore, StateStore,
-    StatusReport, Validation,
+    AnyContext, BoxError, ConnectOptions, Direction, FileStore, Migration, MigrationState,
+    Migrator, Phase, Progress, Resolution, Rollback, SqlMigration, StateStore, StatusReport,
+    Validation,
 };
 use serde_json::{Value, json};
 
@@ -80,19 +90,28 @@ fn emit(stream: Stream, args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Migrations for the engine-ops demo database, on a crash-safe state file.
+/// Runs the SQL migrations of a directory against PostgreSQL, SQLite or a
+/// journal file (or, with --demo, engine-ops' demo migrations).
 #[derive(Debug, Parser)]
 #[command(name = "migrate", version)]
 struct Cli {
-    /// The state file (JSON-lines journal). Default: $ENGINE_OPS_MIGRATE_STATE,
-    /// else a per-user state directory.
-    #[arg(long, global = true, conflicts_with = "database_url")]
-    state: Option<PathBuf>,
+    /// The migrations directory.
+    #[arg(long, global = true, value_name = "DIR", default_value = "migrations")]
+    source: PathBuf,
 
-    /// Migrate a database instead of the demo document: `postgres://…` or
-    /// `sqlite:PATH`. Default: $ENGINE_OPS_MIGRATE_DATABASE_URL.
+    /// The database: `postgres://user:pw@host/db` (TLS from `?sslmode=`),
+    /// `sqlite:PATH`, or a journal file path. Default: $DATABASE_URL.
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
+
+    /// Run the built-in demo migrations instead of --source.
+    #[arg(long, global = true)]
+    demo: bool,
+
+    /// The demo's state file (JSON-lines journal); implies --demo. Default:
+    /// $ENGINE_OPS_MIGRATE_STATE, else a per-user state directory.
+    #[arg(long, global = true, conflicts_with = "database_url")]
+    state: Option<PathBuf>,
 
     /// How long to wait for another migrator's lock, in seconds.
     #[arg(long, global = true, default_value_t = 60)]
@@ -104,6 +123,28 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create the next migration file in --source (two files, up and down,
+    /// when reversible).
+    Add {
+        /// Its name: letters, digits, `_` and `-`.
+        name: String,
+        /// Create `.up.sql` and `.down.sql` (the default when the directory
+        /// already holds pairs).
+        #[arg(long, conflicts_with = "irreversible")]
+        reversible: bool,
+        /// Create one `.sql` file (the default otherwise).
+        #[arg(long)]
+        irreversible: bool,
+    },
+    /// Print what `migrate` would apply and every problem; change nothing.
+    Plan {
+        /// Stop after this version.
+        #[arg(long, value_name = "V")]
+        to: Option<u64>,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply pending migrations.
     Migrate {
         /// Stop after this version.
@@ -112,6 +153,22 @@ enum Command {
         /// Print what would run; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Only the expand migrations (up to the first contract one), or
+        /// only the contract ones (needs --old-version-gone).
+        #[arg(long, conflicts_with_all = ["to", "dry_run"])]
+        phase: Option<PhaseArg>,
+        /// What shows that the previous application version no longer
+        /// serves (recorded with the run), for --phase contract.
+        #[arg(long, value_name = "EVIDENCE", requires = "phase")]
+        old_version_gone: Option<String>,
+    },
+    /// Lint the SQL migrations of --source for zero-downtime problems
+    /// (locks, and what the old version cannot survive, by phase); exit 1
+    /// when there is an error. Needs no database.
+    Lint {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show every migration and its state.
     Status {
@@ -137,6 +194,14 @@ enum Command {
         /// Your verdict.
         verdict: Verdict,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PhaseArg {
+    /// Pending expand migrations (and those without a phase).
+    Expand,
+    /// Pending contract migrations.
+    Contract,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -415,7 +480,7 @@ struct DemoSql {
     fail: bool,
 }
 
-fn sql_migrations<C: Send + 'static>() -> Vec<Box<dyn Migration<C>>>
+fn sql_migrations<C: Send + ?Sized + 'static>() -> Vec<Box<dyn Migration<C>>>
 where
     SqlMigration: Migration<C>,
 {
@@ -439,7 +504,7 @@ where
 }
 
 #[engine_ops_migrate::async_trait]
-impl<C: Send> Migration<C> for DemoSql
+impl<C: Send + ?Sized> Migration<C> for DemoSql
 where
     SqlMigration: Migration<C>,
 {
@@ -477,25 +542,6 @@ where
     }
     async fn validate_down(&self, ctx: &mut C) -> Result<Validation, BoxError> {
         Migration::<C>::validate_down(&self.sql, ctx).await
-    }
-}
-
-/// Where the history lives.
-#[derive(Debug)]
-enum Target {
-    File(PathBuf),
-    Postgres(String),
-    Sqlite(PathBuf),
-}
-
-fn database_target(url: &str) -> Option<Target> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Some(Target::Postgres(url.to_owned()))
-    } else {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))?;
-        (!path.is_empty()).then(|| Target::Sqlite(PathBuf::from(path)))
     }
 }
 
@@ -542,6 +588,22 @@ fn print_progress(event: &Progress) {
             ..
         } => {
             say!("  FAILED   {version:>4} {name:<28} ({direction}): {error}");
+        }
+        Progress::LockTimeout {
+            version,
+            name,
+            attempt,
+            ..
+        } => {
+            // `attempt` reads: attempt N: lock timeout T ms, gave up after
+            // W ms (55P03); blocked by pid P (mode on table, ...): query;
+            // next attempt in P ms.
+            let verdict = if attempt.pause_ms.is_some() {
+                "retrying"
+            } else {
+                "giving up"
+            };
+            say!("  LOCKED   {version:>4} {name:<28} {attempt}; {verdict}");
         }
         Progress::Resolved(step) => {
             say!(
@@ -615,35 +677,53 @@ fn print_status(status: &StatusReport) {
     );
 }
 
-async fn execute(cli: Cli, target: Target) -> anyhow::Result<ExitCode> {
+/// Why a command cannot start: bad usage (exit 2, one line).
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Opens the store a URL names, with the CLI's settings.
+async fn open(url: &str, lock_timeout: Duration) -> anyhow::Result<engine_ops_migrate::AnyStore> {
+    let options = ConnectOptions::new()
+        .lock_timeout(lock_timeout)
+        .application_name("engine-ops migrate");
+    let store = engine_ops_migrate::connect_with(url, &options).await?;
+    note!("database: {}", store.describe());
+    Ok(store)
+}
+
+/// Your migrations, from --source, on the database at `url`.
+async fn execute_source(cli: Cli, url: &str) -> anyhow::Result<ExitCode> {
+    let migrations = engine_ops_migrate::load_dir(&cli.source).map_err(|e| Usage(e.to_string()))?;
+    check_target(&cli.command, migrations.iter().map(SqlMigration::version))?;
+    let store = open(url, Duration::from_secs(cli.lock_timeout)).await?;
+    let migrator = Migrator::builder(store)
+        .migrations(migrations)
+        .observer(print_progress)
+        .build()?;
+    drive(migrator, cli.command, |_| Ok(())).await
+}
+
+/// The demo migrations: the JSON document on the state file, or their SQL
+/// on a database.
+async fn execute_demo(cli: Cli, url: Option<String>, state: PathBuf) -> anyhow::Result<ExitCode> {
+    check_target(&cli.command, DEMO.iter().map(|d| d.0))?;
     let lock_timeout = Duration::from_secs(cli.lock_timeout);
-    let state = match target {
-        Target::File(state) => state,
-        Target::Postgres(url) => {
-            let store = PostgresStore::builder(&url)
-                .lock_timeout(lock_timeout)
-                .application_name("engine-ops migrate example")
-                .connect()
-                .await?;
-            note!("database: {}", store.describe());
-            let migrator = Migrator::builder(store)
-                .migrations(sql_migrations::<PgContext>())
-                .observer(print_progress)
-                .build()?;
-            return drive(migrator, cli.command, |_| Ok(())).await;
-        }
-        Target::Sqlite(path) => {
-            let store = SqliteStore::builder(path)
-                .lock_timeout(lock_timeout)
-                .open()?;
-            note!("database: {}", store.describe());
-            let migrator = Migrator::builder(store)
-                .migrations(sql_migrations::<<SqliteStore as StateStore>::Context>())
-                .observer(print_progress)
-                .build()?;
-            return drive(migrator, cli.command, |_| Ok(())).await;
-        }
-    };
+    if let Some(url) = url {
+        let store = open(&url, lock_timeout).await?;
+        let migrator = Migrator::builder(store)
+            .migrations(sql_migrations::<AnyContext>())
+            .observer(print_progress)
+            .build()?;
+        return drive(migrator, cli.command, |_| Ok(())).await;
+    }
     let dir = match state.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -679,6 +759,28 @@ async fn execute(cli: Cli, target: Target) -> anyhow::Result<ExitCode> {
     .await
 }
 
+/// `--to V` must name a declared version (0 also for a rollback): checked
+/// before anything is opened.
+fn check_target(command: &Command, declared: impl Iterator<Item = u64>) -> Result<(), Usage> {
+    let (target, zero_ok) = match command {
+        Command::Migrate { to: Some(v), .. } | Command::Plan { to: Some(v), .. } => (*v, false),
+        Command::Rollback { to: Some(v), .. } => (*v, true),
+        _ => return Ok(()),
+    };
+    let declared: Vec<u64> = declared.collect();
+    if declared.contains(&target) || (zero_ok && target == 0) {
+        return Ok(());
+    }
+    Err(Usage(
+        engine_ops_migrate::Error::UnknownVersion {
+            version: target,
+            lowest: declared.iter().min().copied(),
+            highest: declared.iter().max().copied(),
+        }
+        .to_string(),
+    ))
+}
+
 /// Runs one command on any store: the same output and exit codes everywhere.
 async fn drive<S: StateStore>(
     mut migrator: Migrator<S>,
@@ -686,7 +788,22 @@ async fn drive<S: StateStore>(
     status_note: impl Fn(&S) -> anyhow::Result<()>,
 ) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Migrate { to, dry_run: true } => {
+        Command::Add { .. } | Command::Lint { .. } => {
+            Err(Usage("add and lint run without a database".into()).into())
+        }
+        Command::Plan { to, json: true } => {
+            let plan = migrator.plan(to).await?;
+            say!("{}", serde_json::to_string_pretty(&plan)?);
+            Ok(if plan.problems().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Plan { to, json: false }
+        | Command::Migrate {
+            to, dry_run: true, ..
+        } => {
             let plan = migrator.plan(to).await?;
             for m in &plan.pending {
                 say!(
@@ -730,10 +847,26 @@ async fn drive<S: StateStore>(
                 ExitCode::FAILURE
             })
         }
-        Command::Migrate { to, dry_run: false } => {
-            let report = match to {
-                Some(v) => migrator.run_to(v).await?,
-                None => migrator.run().await?,
+        Command::Migrate {
+            to,
+            dry_run: false,
+            phase,
+            old_version_gone,
+        } => {
+            let report = match (phase, to, old_version_gone) {
+                (Some(PhaseArg::Expand), ..) => migrator.run_expand().await?,
+                (Some(PhaseArg::Contract), _, Some(evidence)) => {
+                    let proof = engine_ops_migrate::OldVersionGone::attest(
+                        "the previous application version",
+                        evidence,
+                    );
+                    migrator.run_contract(proof).await?
+                }
+                (Some(PhaseArg::Contract), _, None) => {
+                    return Err(Usage("--phase contract needs --old-version-gone".into()).into());
+                }
+                (None, Some(v), _) => migrator.run_to(v).await?,
+                (None, None, _) => migrator.run().await?,
             };
             say!(
                 "migrate: {} applied, {} settled, {} still pending, took {} ms",
@@ -829,61 +962,212 @@ async fn main() -> ExitCode {
         note!("error: {usage}");
         return ExitCode::from(2);
     }
-    let database_url = match (&cli.database_url, &cli.state) {
-        (Some(url), _) => Some(url.clone()),
-        // An empty variable counts as unset.
-        (None, None) => std::env::var("ENGINE_OPS_MIGRATE_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty()),
-        (None, Some(_)) => None,
-    };
-    if let Some(url) = database_url {
-        let Some(target) = database_target(&url) else {
-            note!(
-                "error: unsupported database URL {:?}; use postgres://user:password@host/db or sqlite:PATH",
-                url.split('@').next_back().unwrap_or_default()
-            );
-            return ExitCode::from(2);
-        };
-        return finish(execute(cli, target).await);
-    }
-    let explicit = cli
-        .state
+    // An empty variable counts as unset.
+    let url = cli
+        .database_url
         .clone()
-        .or_else(|| std::env::var_os("ENGINE_OPS_MIGRATE_STATE").map(PathBuf::from))
-        .filter(|p| !p.as_os_str().is_empty());
-    let from_default = explicit.is_none();
-    let state = explicit.unwrap_or_else(default_state_path);
-    describe_state(&state, from_default);
-    finish(execute(cli, Target::File(state)).await)
+        .or_else(|| std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()));
+    if let Command::Add {
+        name,
+        reversible,
+        irreversible,
+    } = &cli.command
+    {
+        let choice = match (reversible, irreversible) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        return finish(add(&cli.source, name, choice));
+    }
+    if let Command::Lint { json } = &cli.command {
+        return finish(lint(&cli.source, *json));
+    }
+    if let Command::Migrate {
+        phase: Some(PhaseArg::Contract),
+        old_version_gone: None,
+        ..
+    } = &cli.command
+    {
+        note!(
+            "error: --phase contract needs --old-version-gone EVIDENCE: what shows that the previous version no longer serves (for example the rollout's final state)"
+        );
+        return ExitCode::from(2);
+    }
+    if cli.demo || cli.state.is_some() {
+        let url = if cli.state.is_some() { None } else { url };
+        let explicit = cli
+            .state
+            .clone()
+            .or_else(|| std::env::var_os("ENGINE_OPS_MIGRATE_STATE").map(PathBuf::from))
+            .filter(|p| !p.as_os_str().is_empty());
+        let from_default = explicit.is_none();
+        let state = explicit.unwrap_or_else(default_state_path);
+        if url.is_none() {
+            describe_state(&state, from_default);
+        }
+        return finish(execute_demo(cli, url, state).await);
+    }
+    let Some(url) = url else {
+        note!(
+            "error: no database URL; give --database-url URL or set DATABASE_URL (postgres://user:password@host/db, sqlite:PATH or a journal file path), or try the demo with --demo"
+        );
+        return ExitCode::from(2);
+    };
+    finish(execute_source(cli, &url).await)
 }
 
-/// Bad usage clap cannot see: empty values, and target versions no demo
-/// migration has (the library refuses those too, but only once a store is
-/// open; checked here, nothing is created or connected to).
+/// Bad usage clap cannot see: empty values (checked before anything is
+/// created or connected to).
 fn bad_usage(cli: &Cli) -> Option<String> {
     if cli.database_url.as_deref() == Some("") {
         return Some(
-            "--database-url is empty; give postgres://user:password@host/db or sqlite:PATH, or leave it out to use the state file".into(),
+            "--database-url is empty; give postgres://user:password@host/db, sqlite:PATH or a journal file path, or leave it out to use DATABASE_URL".into(),
         );
     }
     if cli.state.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
         return Some("--state is empty; give the state file's path, or leave it out".into());
     }
-    let (target, zero_ok) = match cli.command {
-        Command::Migrate { to: Some(v), .. } => (v, false),
-        Command::Rollback { to: Some(v), .. } => (v, true),
-        _ => return None,
-    };
-    let known = DEMO.iter().any(|d| d.0 == target) || (zero_ok && target == 0);
-    (!known).then(|| {
-        engine_ops_migrate::Error::UnknownVersion {
-            version: target,
-            lowest: DEMO.first().map(|d| d.0),
-            highest: DEMO.last().map(|d| d.0),
-        }
-        .to_string()
+    if cli.source.as_os_str().is_empty() {
+        return Some(
+            "--source is empty; give the migrations directory, or leave it out for ./migrations"
+                .into(),
+        );
+    }
+    None
+}
+
+/// `lint`: the linter's report on --source, human or JSON; exit 1 on an
+/// error finding.
+#[cfg(feature = "lint")]
+fn lint(source: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let migrations = engine_ops_migrate::load_dir(source).map_err(|e| Usage(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let report = engine_ops_migrate::lint::lint(&migrations);
+    let took = started.elapsed();
+    if json {
+        say!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        say!("{report} in {:.1} ms", ms(took));
+    }
+    Ok(if report.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
+}
+
+/// `lint` in a build without the linter: say how to get it (exit 2).
+#[cfg(not(feature = "lint"))]
+fn lint(_source: &Path, _json: bool) -> anyhow::Result<ExitCode> {
+    Err(Usage(
+        "this build has no SQL linter: run it with `--features lint` \
+         (it builds libpg_query, which needs libclang: apt-get install libclang-dev)"
+            .into(),
+    )
+    .into())
+}
+
+/// `add NAME`: the next version, numbered like the files already there
+/// (zero-padded to their width, or a UTC timestamp when they use
+/// timestamps); reversible (a pair) when asked, else when the directory
+/// already holds pairs.
+fn add(source: &Path, name: &str, reversible: Option<bool>) -> anyhow::Result<ExitCode> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(Usage(format!(
+            "the name {name:?} must be letters, digits, `_` and `-` (it becomes part of the file name)"
+        ))
+        .into());
+    }
+    let existing = if source.is_dir() {
+        engine_ops_migrate::load_dir(source).map_err(|e| Usage(e.to_string()))?
+    } else {
+        Vec::new()
+    };
+    let width = std::fs::read_dir(source)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_owned();
+            let digits = name.split_once('_')?.0;
+            (name.ends_with(".sql") && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then_some(digits.len())
+        })
+        .max()
+        .unwrap_or(4);
+    let highest = existing.iter().map(SqlMigration::version).max();
+    let version = match highest {
+        Some(v) if v >= 10_000_000_000_000 => utc_timestamp().max(v + 1),
+        Some(v) => v + 1,
+        None => 1,
+    };
+    let reversible = reversible.unwrap_or_else(|| existing.iter().any(SqlMigration::is_reversible));
+    let base = format!("{version:0width$}_{name}");
+    let files: Vec<(String, String)> = if reversible {
+        vec![
+            (
+                format!("{base}.up.sql"),
+                format!(
+                    "-- {base}: applied by `migrate migrate`.
+"
+                ),
+            ),
+            (
+                format!("{base}.down.sql"),
+                format!(
+                    "-- {base}: undoes the up file, run by `migrate rollback`.
+"
+                ),
+            ),
+        ]
+    } else {
+        vec![(
+            format!("{base}.sql"),
+            format!(
+                "-- {base}: irreversible (no down file).
+"
+            ),
+        )]
+    };
+    std::fs::create_dir_all(source)?;
+    for (file, text) in &files {
+        let path = source.join(file);
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        out.write_all(text.as_bytes())?;
+        say!("created {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Now, as the number `YYYYMMDDHHMMSS` (UTC).
+fn utc_timestamp() -> u64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    ((year * 100 + month) * 100 + day) * 1_000_000
+        + (rem / 3600) * 10_000
+        + (rem % 3600 / 60) * 100
+        + rem % 60
 }
 
 fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
@@ -904,8 +1188,15 @@ fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
 /// (one line), 1 otherwise.
 fn report(err: &anyhow::Error) -> ExitCode {
     use engine_ops_migrate::Error;
+    if let Some(usage) = err.downcast_ref::<Usage>() {
+        note!("error: {usage}");
+        return ExitCode::from(2);
+    }
     match err.downcast_ref::<Error>() {
-        Some(e @ (Error::UnknownVersion { .. } | Error::RollbackTooFar { .. })) => {
+        Some(
+            e
+            @ (Error::UnknownVersion { .. } | Error::RollbackTooFar { .. } | Error::BadUrl { .. }),
+        ) => {
             note!("error: {e}");
             return ExitCode::from(2);
         }
@@ -919,7 +1210,7 @@ fn report(err: &anyhow::Error) -> ExitCode {
             ..
         }) => {
             note!(
-                "error: migration {version} ({name}) is in doubt: its {direction} step started and never finished ({detail}); inspect the data, then run `migrate resolve {version} applied` if its effects are there or `migrate resolve {version} not-applied` if they are not (with the same --state or --database-url)"
+                "error: migration {version} ({name}) is in doubt: its {direction} step started and never finished ({detail}); inspect the data, then run `migrate resolve {version} applied` if its effects are there or `migrate resolve {version} not-applied` if they are not (with the same --source and --database-url, or --state)"
             );
             return ExitCode::FAILURE;
         }
@@ -932,7 +1223,7 @@ fn report(err: &anyhow::Error) -> ExitCode {
             ..
         }) => {
             note!(
-                "error: migration {version} ({name}) failed during {direction} ({cause}) and could not be undone ({source}), so it is left in doubt; inspect the data, then run `migrate resolve {version} applied` or `migrate resolve {version} not-applied` (with the same --state or --database-url)"
+                "error: migration {version} ({name}) failed during {direction} ({cause}) and could not be undone ({source}), so it is left in doubt; inspect the data, then run `migrate resolve {version} applied` or `migrate resolve {version} not-applied` (with the same --source and --database-url, or --state)"
             );
             return ExitCode::FAILURE;
         }

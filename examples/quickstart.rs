@@ -29,7 +29,11 @@ use engine_ops_apiversion::{ApiVersionLayer, Missing, Policy, Scheme, Version, V
 use engine_ops_migrate::{
     BoxError, FileStore, Migration, Migrator, Phase, Plan, Progress, Validation,
 };
-use engine_ops_rollout::{BlueGreenStrategy, CheckSpec, Promotion, RolloutSpec, Simulator, World};
+use engine_ops_rollout::{
+    RolloutSpec,
+    sim::{Simulator, World},
+    spec::{BlueGreenStrategy, CheckSpec, Promotion},
+};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::json;

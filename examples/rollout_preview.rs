@@ -10,8 +10,12 @@
 use std::time::Duration;
 
 use engine_ops_rollout::{
-    BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckBehaviour, CheckSpec, IntOrPercent,
-    Promotion, RollingStrategy, RolloutSpec, Simulator, Strategy, World, preview,
+    RolloutSpec, Strategy,
+    sim::{CheckBehaviour, Simulator, World, preview},
+    spec::{
+        BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, IntOrPercent, Promotion,
+        RollingStrategy,
+    },
 };
 
 fn main() -> anyhow::Result<()> {

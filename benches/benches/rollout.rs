@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use engine_ops_rollout::{
-    BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, Observation, RolloutSpec,
-    RolloutState, Simulator, Stage, Strategy, World, plan,
+    Observation, RolloutSpec, RolloutState, Stage, Strategy, plan,
+    sim::{Simulator, World},
+    spec::{BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec},
 };
 
 fn with_template(spec: &RolloutSpec, v: u32) -> RolloutSpec {

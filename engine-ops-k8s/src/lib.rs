@@ -1,5 +1,20 @@
-//! Kubernetes manifests for engine-ops rollouts, as typed Rust instead of a
-//! Helm chart.
+//! Kubernetes manifests and cluster operations for engine-ops rollouts, as
+//! typed Rust instead of a Helm chart and `kubectl` scripts.
+//!
+//! Two modules:
+//!
+//! - [`manifest`]: the objects of an application, rendered and checked
+//!   before anything is sent (nothing there talks to a cluster).
+//! - [`cluster`]: the operations a rollout driver carries out on a cluster
+//!   through a [`kube::Client`]: tracks (one ReplicaSet each), a rolling
+//!   Deployment (server-side apply, `kubectl`'s completion rule, undo,
+//!   pause, history), traffic switches in one request, the rollout state in
+//!   an annotation with compare-and-swap, a Lease so that one driver acts at
+//!   a time, watch-based waits, Events and request counting. It does not
+//!   decide anything: a planner (such as `engine-ops-rollout`) does, and a
+//!   driver maps its actions to these calls.
+//!
+//! # Manifests
 //!
 //! One checked description of an application ([`manifest::App`]) renders
 //! the objects of a **rolling** deployment (a native Deployment with its
@@ -85,15 +100,28 @@
 //! `kubectl`) would take for booleans or numbers, and is the YAML crate
 //! kube-client itself uses, so it adds nothing to a kube-rs build.
 //!
-//! # Not here yet
+//! # Cluster operations
 //!
-//! Cluster operations (server-side apply, traffic switches, watching a
-//! rollout, undo) are not part of this crate yet; apply the rendered YAML
-//! with `kubectl apply --server-side`, or send the [`manifest::Object`]s
-//! with a `kube::Client`.
+//! ```no_run
+//! use engine_ops_k8s::cluster::{AppOps, LeaseParams, SwitchParams, TrafficTarget};
+//!
+//! # async fn f(client: kube::Client) -> Result<(), engine_ops_k8s::cluster::Error> {
+//! let ops = AppOps::new(client, "prod", "shop")?;
+//! let lease = ops.acquire_lease(&LeaseParams::new("ci-job-4711")).await?;
+//! // Roll back a blue-green app: one request moves the traffic.
+//! ops.switch_traffic("shop", &TrafficTarget::track("blue"), &SwitchParams::new().reason("rollback"))
+//!     .await?;
+//! lease.release().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! See [`cluster`] for the driver loop, the RBAC rights it needs and what
+//! each operation guarantees. This crate never depends on the planner: the
+//! glue between the two is the caller's.
 //!
 //! # Features
 //!
 //! None: the crate has no optional parts.
 
+pub mod cluster;
 pub mod manifest;

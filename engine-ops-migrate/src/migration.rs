@@ -104,8 +104,10 @@ impl Validation {
 ///
 /// `C` is the context the state store hands to the step: for the file and
 /// memory stores it is whatever the application passes in (its own handle,
-/// or `()`); database backends hand in their transaction. The trait is
-/// object safe, so a migrator holds `Box<dyn Migration<C>>`.
+/// or `()`); database backends hand in their transaction; the store
+/// [`connect`](crate::connect) opens hands in
+/// [`AnyContext`](crate::AnyContext) (any database). The trait is object safe, so a migrator holds
+/// `Box<dyn Migration<C>>`, and a `Box` of a migration is a migration.
 ///
 /// # Identity
 ///
@@ -144,7 +146,7 @@ impl Validation {
 /// }
 /// ```
 #[async_trait::async_trait]
-pub trait Migration<C: Send>: Send + Sync {
+pub trait Migration<C: Send + ?Sized>: Send + Sync {
     /// The version; migrations run in ascending numeric order.
     fn version(&self) -> u64;
 
@@ -174,6 +176,22 @@ pub trait Migration<C: Send>: Send + Sync {
     /// file store.
     fn transactional(&self) -> bool {
         true
+    }
+
+    /// Whether `up` may run again after an attempt of a non-transactional
+    /// step failed on a lock timeout (default `false`): it cleans up what
+    /// a failed attempt left, as the
+    /// [`create_index_concurrently`](crate::SqlMigration::create_index_concurrently)
+    /// helper does. A transactional step is always retried (its
+    /// transaction is rolled back first), whatever this says.
+    fn retry_safe(&self) -> bool {
+        false
+    }
+
+    /// The SQL migration this is, if it is one: the linter and
+    /// [`LintPolicy`](crate::lint::LintPolicy) (feature `lint`) check it.
+    fn as_sql(&self) -> Option<&crate::SqlMigration> {
+        None
     }
 
     /// Applies the change.
@@ -215,6 +233,49 @@ pub trait Migration<C: Send>: Send + Sync {
     async fn validate_down(&self, ctx: &mut C) -> Result<Validation, BoxError> {
         let _ = ctx;
         Ok(Validation::NotChecked)
+    }
+}
+
+/// A boxed migration is a migration, so
+/// [`MigratorBuilder::migrations`](crate::MigratorBuilder::migrations) takes
+/// `Box<dyn Migration<C>>`s and plain migrations alike.
+#[async_trait::async_trait]
+impl<C: Send + ?Sized, M: Migration<C> + ?Sized> Migration<C> for Box<M> {
+    fn version(&self) -> u64 {
+        (**self).version()
+    }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn source(&self) -> &[u8] {
+        (**self).source()
+    }
+    fn phase(&self) -> Option<Phase> {
+        (**self).phase()
+    }
+    fn reversible(&self) -> bool {
+        (**self).reversible()
+    }
+    fn transactional(&self) -> bool {
+        (**self).transactional()
+    }
+    fn retry_safe(&self) -> bool {
+        (**self).retry_safe()
+    }
+    fn as_sql(&self) -> Option<&crate::SqlMigration> {
+        (**self).as_sql()
+    }
+    async fn up(&self, ctx: &mut C) -> Result<(), BoxError> {
+        (**self).up(ctx).await
+    }
+    async fn down(&self, ctx: &mut C) -> Result<(), BoxError> {
+        (**self).down(ctx).await
+    }
+    async fn validate_up(&self, ctx: &mut C) -> Result<Validation, BoxError> {
+        (**self).validate_up(ctx).await
+    }
+    async fn validate_down(&self, ctx: &mut C) -> Result<Validation, BoxError> {
+        (**self).validate_down(ctx).await
     }
 }
 
@@ -282,7 +343,7 @@ impl MigrationInfo {
     /// assert_eq!(info.version, 7);
     /// ```
     #[must_use]
-    pub fn of<C: Send>(migration: &(impl Migration<C> + ?Sized)) -> Self {
+    pub fn of<C: Send + ?Sized>(migration: &(impl Migration<C> + ?Sized)) -> Self {
         Self {
             version: migration.version(),
             name: migration.name().to_owned(),

@@ -1,12 +1,15 @@
-//! The PostgreSQL store against a real server (`ENGINE_OPS_TEST_DATABASE_URL`).
+//! The PostgreSQL store against a real server: `ENGINE_OPS_TEST_DATABASE_URL`,
+//! else a throwaway server this test process starts (see `pg_server`).
 //!
-//! Each test works in its own schema and drops it afterwards. Without a
-//! reachable server the tests print `SKIPPED: …` and pass, unless `CI` is
-//! set: then they fail.
+//! Each test works in its own schema and drops it afterwards. Only where no
+//! PostgreSQL server program is installed, or the given URL is not
+//! reachable, do the tests print `SKIPPED: …` and pass, unless `CI` is set:
+//! then they fail.
 
 #![cfg(feature = "postgres")]
 
 mod db_support;
+mod pg_server;
 
 use std::io::Write;
 use std::str::FromStr;
@@ -25,7 +28,7 @@ use engine_ops_migrate::{
 };
 use tokio_postgres::{Client, NoTls};
 
-const URL_ENV: &str = "ENGINE_OPS_TEST_DATABASE_URL";
+const URL_ENV: &str = pg_server::URL_ENV;
 const CHILD_SCHEMA: &str = "ENGINE_OPS_PG_CHILD_SCHEMA";
 const CHILD_MODE: &str = "ENGINE_OPS_PG_CHILD_MODE";
 const CHILD_START: &str = "ENGINE_OPS_PG_CHILD_START_AT";
@@ -51,14 +54,7 @@ async fn connect(config: &tokio_postgres::Config) -> Result<Client, tokio_postgr
 /// and `CI` is not set.
 async fn server() -> Option<Server> {
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-    let Ok(url) = std::env::var(URL_ENV) else {
-        assert!(
-            !ci,
-            "CI is set but {URL_ENV} is not: PostgreSQL is required"
-        );
-        skipped("<unset>", &format!("{URL_ENV} is not set"));
-        return None;
-    };
+    let url = pg_server::test_url()?;
     let config = tokio_postgres::Config::from_str(&url).expect("valid test database URL");
     match tokio::time::timeout(Duration::from_secs(10), connect(&config)).await {
         Ok(Ok(admin)) => Some(Server { url, config, admin }),
@@ -1105,6 +1101,7 @@ async fn crash_at_random_moments_keeps_schema_and_history_in_agreement() {
         KillOnDrop(spawn_self(
             "pg_child",
             &[
+                (URL_ENV, server.url.clone()),
                 (CHILD_SCHEMA, schema.name.clone()),
                 (CHILD_MODE, "crash".into()),
             ],
@@ -1147,6 +1144,7 @@ async fn eight_processes_at_the_same_instant_apply_each_migration_once() {
     let total = race_children(
         "pg_child",
         &[
+            (URL_ENV, server.url.clone()),
             (CHILD_SCHEMA, schema.name.clone()),
             (CHILD_MODE, "race".into()),
             (CHILD_START, start_at),

@@ -10,8 +10,10 @@
 //!
 //! - no transactions: `MemoryStore::new()` and `FileStore`;
 //! - transactions: `MemoryStore::transactional()`, `SqliteStore` and
-//!   `PostgresStore` (on `ENGINE_OPS_TEST_DATABASE_URL`; without a server the
-//!   PostgreSQL test prints `SKIPPED` and passes, unless `CI` is set).
+//!   `PostgresStore` (on `ENGINE_OPS_TEST_DATABASE_URL`, else a throwaway
+//!   server this test process starts; only without a PostgreSQL server
+//!   program does the PostgreSQL test print `SKIPPED` and pass, unless `CI`
+//!   is set).
 //!
 //! The two references must agree with each other on sequences without
 //! transactional steps.
@@ -24,6 +26,9 @@
 //! more cases (up to four times as many) until every transition of the
 //! record model and every kind of refusal was seen a minimum number of
 //! times, so a generator that stops reaching them fails the test.
+
+#[cfg(feature = "postgres")]
+mod pg_server;
 
 use std::path::{Path, PathBuf};
 
@@ -680,20 +685,11 @@ mod postgres {
     use std::str::FromStr;
     use std::time::Duration;
 
-    const URL_ENV: &str = "ENGINE_OPS_TEST_DATABASE_URL";
-
     /// The test server's configuration, or `None` (after printing
     /// `SKIPPED`) when there is none and `CI` is not set.
     fn server(rt: &tokio::runtime::Runtime) -> Option<tokio_postgres::Config> {
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-        let Ok(url) = std::env::var(URL_ENV) else {
-            assert!(
-                !ci,
-                "CI is set but {URL_ENV} is not: PostgreSQL is required"
-            );
-            let _ = writeln!(std::io::stderr(), "SKIPPED: {URL_ENV} is not set");
-            return None;
-        };
+        let url = super::pg_server::test_url()?;
         let config = tokio_postgres::Config::from_str(&url).expect("valid test database URL");
         let reachable = rt.block_on(async {
             tokio::time::timeout(

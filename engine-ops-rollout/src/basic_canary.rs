@@ -12,7 +12,8 @@
 //! in Argo Rollouts (exact rational arithmetic differs from it in a few
 //! hundred (replicas, weight) pairs below 2,000 replicas).
 
-use crate::{Fenceposts, TrackId};
+use crate::observation::TrackId;
+use crate::spec::Fenceposts;
 
 /// The weight that means "everything" (Argo's default `maxTrafficWeight`).
 const MAX_WEIGHT: i64 = 100;
@@ -171,15 +172,15 @@ fn adjust_within_limits(
 /// is scaled down here (they go first); otherwise one side shrinks within the
 /// availability budget and the other is adjusted to stay within both limits.
 pub(crate) fn replica_counts(
-    f: &Fenceposts,
+    budget: &Fenceposts,
     weight: u32,
     pair: Pair,
     others_spec: u64,
 ) -> (u32, u32) {
-    let n = i64::from(f.replicas);
-    let surge = i64::from(f.max_surge);
+    let n = i64::from(budget.replicas);
+    let surge = i64::from(budget.max_surge);
     let (desired_new, desired_stable) =
-        approximate_weighted_counts(f.replicas, weight, f.max_surge);
+        approximate_weighted_counts(budget.replicas, weight, budget.max_surge);
     let (mut desired_new, mut desired_stable) = (i64::from(desired_new), i64::from(desired_stable));
     let mut stable_count = 0;
     let mut new_count = pair.new.map_or(0, Rs::spec);
@@ -216,7 +217,7 @@ pub(crate) fn replica_counts(
     if others > 0 {
         return (to_u32(new_count), to_u32(stable_count));
     }
-    let min_available = n - i64::from(f.max_unavailable);
+    let min_available = n - i64::from(budget.max_unavailable);
     let increasing = pair.new.is_none_or(|new| desired_new >= new.spec());
     let to_scale_down = replicas_for_scale_down(pair.new, !increasing)
         + replicas_for_scale_down(pair.stable, increasing);
@@ -252,9 +253,9 @@ pub(crate) fn replica_counts(
 /// `AtDesiredReplicaCountsForCanary` without a router: the canary holds and
 /// has available exactly its desired count, the stable track holds and runs
 /// exactly its desired count, and no older track has an available pod.
-pub(crate) fn at_desired(f: &Fenceposts, weight: u32, pair: Pair, others: &[Rs]) -> bool {
+pub(crate) fn at_desired(budget: &Fenceposts, weight: u32, pair: Pair, others: &[Rs]) -> bool {
     let others_spec: u64 = others.iter().map(|o| u64::from(o.spec)).sum();
-    let (new, stable) = replica_counts(f, weight, pair, others_spec);
+    let (new, stable) = replica_counts(budget, weight, pair, others_spec);
     let new_done = pair
         .new
         .is_some_and(|r| r.spec == new && r.available == new);
@@ -302,7 +303,11 @@ pub(crate) struct Drained {
 /// track reports more available pods than its spec (its status still counts
 /// pods of an earlier scale-down), Argo's cleanup fails there and nothing
 /// further is scaled down in that sync: the cleanups before it stand.
-pub(crate) fn scale_down_others(f: &Fenceposts, others: &[Other], total_available: u64) -> Drained {
+pub(crate) fn scale_down_others(
+    budget: &Fenceposts,
+    others: &[Other],
+    total_available: u64,
+) -> Drained {
     let mut out = Drained::default();
     let mut specs: Vec<u32> = others.iter().map(|o| o.rs.spec).collect();
     for (i, o) in others.iter().enumerate() {
@@ -321,7 +326,7 @@ pub(crate) fn scale_down_others(f: &Fenceposts, others: &[Other], total_availabl
             unhealthy: true,
         });
     }
-    let min_available = i64::from(f.replicas) - i64::from(f.max_unavailable);
+    let min_available = i64::from(budget.replicas) - i64::from(budget.max_unavailable);
     let mut max_scale_down = i64::try_from(total_available).unwrap_or(i64::MAX) - min_available;
     if max_scale_down <= 0 {
         return out;
@@ -374,7 +379,7 @@ fn to_u32(v: i64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::IntOrPercent::Count;
+    use crate::spec::IntOrPercent::Count;
 
     #[test]
     fn ties_follow_float64_as_argo_computes_them() {
@@ -386,7 +391,7 @@ mod tests {
 
     #[test]
     fn surge_first_then_shrink() {
-        let f = Fenceposts::resolve(10, Count(1), Count(0));
+        let budget = Fenceposts::resolve(10, Count(1), Count(0));
         let stable = Rs {
             spec: 10,
             replicas: 10,
@@ -402,6 +407,6 @@ mod tests {
             stable_is_new: false,
         };
         // 10 % of 10 with one surge pod: one canary first, stable untouched.
-        assert_eq!(replica_counts(&f, 10, pair, 0), (1, 10));
+        assert_eq!(replica_counts(&budget, 10, pair, 0), (1, 10));
     }
 }

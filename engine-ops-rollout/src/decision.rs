@@ -1,4 +1,6 @@
-//! What the planner returns.
+//! What the planner returns: a [`Decision`] with the new state, the
+//! [`Action`]s to carry out with their reasons ([`PlannedAction`]), a
+//! [`Phase`] and [`Condition`]s.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -6,7 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CheckRun, RolloutState, Timestamp, TrackId};
+use crate::observation::{CheckRun, TrackId};
+use crate::state::RolloutState;
+use crate::time::Timestamp;
 
 /// An absolute, idempotent instruction for the caller to carry out.
 ///
@@ -226,10 +230,7 @@ pub struct Condition {
 /// A rolling update waiting for its new pods: no action, and the decision says why.
 ///
 /// ```
-/// use engine_ops_rollout::{
-///     plan, AdoptedTrack, ConditionKind, ConditionStatus, Observation, Phase, RolloutSpec,
-///     RolloutState, Timestamp, TrackId, TrackObs,
-/// };
+/// use engine_ops_rollout::{plan, Observation, Phase, RolloutSpec, RolloutState, Timestamp, TrackId, decision::{ConditionKind, ConditionStatus}, observation::TrackObs, state::AdoptedTrack};
 ///
 /// let v2 = RolloutSpec::builder("app:v2", 10).build()?;
 /// let state = RolloutState::adopt(&v2, [

@@ -1,16 +1,16 @@
 //! The one error type of this crate.
 
-use crate::TrackId;
+use crate::observation::TrackId;
 
-/// Errors returned by spec construction, [`plan`](crate::plan) and the
-/// [`Simulator`](crate::Simulator).
+/// Errors returned by spec construction, [`plan()`](crate::plan::plan()) and the
+/// [`Simulator`](crate::sim::Simulator).
 ///
 /// Every message names the thing at fault and what to do about it.
 ///
 /// # Examples
 ///
 /// ```
-/// use engine_ops_rollout::{Error, IntOrPercent, RollingStrategy, RolloutSpec, Strategy};
+/// use engine_ops_rollout::{Error, RolloutSpec, Strategy, spec::{IntOrPercent, RollingStrategy}};
 ///
 /// let err = RolloutSpec::builder("app:v1", 4)
 ///     .strategy(Strategy::Rolling(RollingStrategy::new(

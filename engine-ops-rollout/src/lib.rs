@@ -22,12 +22,40 @@
 //!   human-readable reason, a [`Phase`] with [`Condition`]s, when to look again
 //!   and `explain` lines.
 //!
-//! A tool runs the loop: observe, [`plan`], **persist `decision.state`**, execute
+//! A tool runs the loop: observe, [`plan()`], **persist `decision.state`**, execute
 //! the actions in order, repeat on every change or after `requeue_after`. The
 //! planner is level-triggered: actions lost in a crash are emitted again.
 //!
-//! A *track* is one ReplicaSet (or Deployment) holding one template; track ids
-//! grow with creation order, revisions follow `deployment.kubernetes.io/revision`.
+//! # Vocabulary
+//!
+//! - **Track**: one ReplicaSet (or Deployment) holding one pod **template**
+//!   (an opaque string, such as an image digest). [`TrackId`]s grow with
+//!   creation order; a track's **revision** follows
+//!   `deployment.kubernetes.io/revision`.
+//! - **Stable** track: the one known to be good, where traffic returns on
+//!   abort. **Candidate**: the blue-green colour or canary in flight beside it.
+//! - **Stage** ([`Stage`], persisted in the state): where a blue-green or
+//!   canary rollout stands in its stage machine (`Provisioning`, `Step 2`,
+//!   `Aborted`, ...). Rolling updates stay `Idle`.
+//! - **Phase** ([`Phase`], in every decision, not persisted): how the rollout
+//!   looks from outside right now: `Progressing`, `Paused`, `Healthy` or
+//!   `Degraded`.
+//! - **Progress** ([`Progress`], persisted): the Deployment controller's
+//!   `Progressing` condition, whose last update the progress deadline counts
+//!   from.
+//! - **Observation** ([`Observation`]): what the caller reports each time: the
+//!   time, each track's counts, traffic targets, check results, commands.
+//! - **Decision** ([`Decision`]): what [`plan()`] returns: the new state,
+//!   **actions** (absolute and idempotent, each with a reason), the phase,
+//!   conditions, when to look again and explanations.
+//! - **Gate**: a point where a rollout waits for a check, a timer or an
+//!   operator (reported as the `Paused` condition). A **check** ([`CheckSpec`])
+//!   is run by the caller; each start is a [`CheckRun`] (check, revision,
+//!   attempt).
+//! - **Budget** ([`Fenceposts`]): maxSurge and maxUnavailable resolved for
+//!   `n`, the desired replica count (`n` in formulas and in the code).
+//! - **Preview** ([`Preview`]): a simulated run to the end, printed as a
+//!   table; not a decision.
 //!
 //! # Strategies
 //!
@@ -82,7 +110,7 @@
 //! # Preview and simulation
 //!
 //! [`preview`] runs the planner to completion against a copy of a simulated
-//! cluster ([`World`]) and returns a [`Plan`] that prints as a table of steps
+//! cluster ([`World`]) and returns a [`Preview`] that prints as a table of steps
 //! with reasons. [`Simulator`] exposes every step, injects failures (pods never
 //! ready, failing checks, a crash of the tool between two actions).
 //!
@@ -101,7 +129,7 @@
 //! The tool loop, with the simulated cluster standing in for Kubernetes:
 //!
 //! ```
-//! use engine_ops_rollout::{plan, Phase, RolloutSpec, RolloutState, World};
+//! use engine_ops_rollout::{plan, Phase, RolloutSpec, RolloutState, sim::World};
 //!
 //! let spec = RolloutSpec::builder("app@sha256:v1", 10).build()?; // rolling 25 % / 25 %
 //! let mut cluster = World::new();
@@ -142,37 +170,64 @@
 //! planner emits the same [`Action::CreateTrack`] again, so the plan is the
 //! same either way.
 //!
+//! # Modules
+//!
+//! The root holds what every caller names: [`plan()`], its inputs
+//! ([`RolloutSpec`], [`Strategy`], [`RolloutState`], [`Observation`] with
+//! [`TrackId`], [`Command`] and [`Timestamp`]) and its output ([`Decision`],
+//! [`Action`], [`Phase`], [`Stage`]), and [`Error`]. The rest lives in its
+//! module:
+//!
+//! - [`spec`]: the strategies and their parameters, checks, the
+//!   surge / unavailable budget;
+//! - [`observation`]: what the caller reports per track, for traffic and
+//!   for checks;
+//! - [`decision`]: actions with their reasons, conditions;
+//! - [`state`]: the persisted state's parts (tracks, switches, progress) and
+//!   adopting tracks that already exist;
+//! - [`sim`]: the simulated cluster, the simulator and previews;
+//! - [`replay`]: recordings of a real Deployment controller.
+//!
 //! # Feature flags
 //!
 //! None.
+//!
+//! [`BlueGreenStrategy`]: spec::BlueGreenStrategy
+//! [`CanaryStrategy`]: spec::CanaryStrategy
+//! [`CheckRun`]: observation::CheckRun
+//! [`CheckSpec`]: spec::CheckSpec
+//! [`Condition`]: decision::Condition
+//! [`DeadlineAction`]: spec::DeadlineAction
+//! [`Fenceposts`]: spec::Fenceposts
+//! [`Preview`]: sim::Preview
+//! [`preview`]: sim::preview()
+//! [`Progress`]: state::Progress
+//! [`RollingStrategy`]: spec::RollingStrategy
+//! [`Simulator`]: sim::Simulator
+//! [`STATE_VERSION`]: state::STATE_VERSION
+//! [`TrackObs::status_stale`]: observation::TrackObs::status_stale
+//! [`TrackObs::terminating`]: observation::TrackObs::terminating
+//! [`World`]: sim::World
 
 mod basic_canary;
-mod decision;
+pub mod decision;
+mod deprecated;
 mod error;
 mod math;
-mod observation;
+pub mod observation;
 mod plan;
 pub mod replay;
-mod sim;
-mod spec;
-mod state;
+pub mod sim;
+pub mod spec;
+pub mod state;
 mod time;
 
-pub use decision::{
-    Action, Condition, ConditionKind, ConditionStatus, Decision, Phase, PlannedAction,
-};
+pub use decision::{Action, Decision, Phase};
+#[doc(hidden)]
+pub use deprecated::*;
 pub use error::Error;
-pub use observation::{
-    CheckObs, CheckRun, CheckStatus, Command, Observation, TrackId, TrackObs, TrafficObs,
-};
+pub use observation::{Command, Observation, TrackId};
 pub use plan::plan;
-pub use sim::{CheckBehaviour, Plan, PlanStep, Simulator, StepOutcome, TrackView, World, preview};
-pub use spec::{
-    BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, DeadlineAction, Fenceposts,
-    IntOrPercent, Promotion, RollingStrategy, RolloutSpec, RolloutSpecBuilder, Strategy,
-};
-pub use state::{
-    AdoptedTrack, Progress, ProgressReason, RolloutState, STATE_VERSION, Stage, StatusCounts,
-    SwitchRecord, TrackRecord,
-};
+pub use spec::{RolloutSpec, Strategy};
+pub use state::{RolloutState, Stage};
 pub use time::Timestamp;

@@ -1,11 +1,13 @@
-//! What the caller reports to the planner.
+//! What the caller reports to the planner: one [`Observation`] per
+//! decision, with a [`TrackObs`] per track, the [`TrafficObs`], a
+//! [`CheckObs`] per check run and the operator's [`Command`]s.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
+use crate::time::Timestamp;
 
 /// Identity of a track: one ReplicaSet (or Deployment) holding one pod template.
 ///
@@ -59,7 +61,7 @@ impl fmt::Display for CheckRun {
 /// (`status.observedGeneration < metadata.generation`) and still counts 8:
 ///
 /// ```
-/// use engine_ops_rollout::{TrackId, TrackObs};
+/// use engine_ops_rollout::{TrackId, observation::TrackObs};
 ///
 /// let rs = TrackObs::new(TrackId(0), 7, 8, 8) // spec.replicas, readyReplicas, availableReplicas
 ///     .with_replicas(8) // status.replicas
@@ -100,7 +102,7 @@ pub struct TrackObs {
     pub max_replicas: Option<u32>,
     /// The track's `spec.minReadySeconds` (`None` if not reported). When it
     /// differs from the spec's, the planner writes the spec's onto the
-    /// current track ([`Action::SetMinReady`](crate::Action::SetMinReady)).
+    /// current track ([`Action::SetMinReady`](crate::decision::Action::SetMinReady)).
     #[serde(default)]
     pub min_ready: Option<Duration>,
     /// Pods that are terminating (`status.terminatingReplicas`, reported by
@@ -248,7 +250,7 @@ pub enum Command {
 /// # Examples
 ///
 /// ```
-/// use engine_ops_rollout::{Command, Observation, Timestamp, TrackId, TrackObs};
+/// use engine_ops_rollout::{Command, Observation, Timestamp, TrackId, observation::TrackObs};
 ///
 /// let obs = Observation::new(Timestamp::from_secs(5))
 ///     .with_track(TrackObs::new(TrackId(0), 10, 10, 10))

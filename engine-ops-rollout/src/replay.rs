@@ -36,11 +36,11 @@
 //! # Checking the planner against it
 //!
 //! For a controller write at step `k`, plan from step `k - 1`'s view
-//! ([`RolloutState::adopt`](crate::RolloutState::adopt) with
+//! ([`RolloutState::adopt`](crate::state::RolloutState::adopt) with
 //! [`ReplayStep::tracks`], [`ReplayStep::spec`], [`ReplayStep::observation`],
 //! plus a `Pause` command when [`ReplayStep::paused`]) and compare the
 //! decision's actions with [`Write`]. To replay as a tool runs, keep one
-//! [`RolloutState`](crate::RolloutState) through every step instead (turning
+//! [`RolloutState`](crate::state::RolloutState) through every step instead (turning
 //! a change of `paused` into `Pause` / `Resume`). The controller reads an
 //! informer cache, so a write can follow from a view a few events older than
 //! the one just before it; `tests/k8s_fixture.rs` shows both comparisons.
@@ -92,10 +92,11 @@ use std::time::Duration;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::{
-    AdoptedTrack, Error, IntOrPercent, Observation, RollingStrategy, RolloutSpec, Strategy,
-    Timestamp, TrackId, TrackObs,
-};
+use crate::error::Error;
+use crate::observation::{Observation, TrackId, TrackObs};
+use crate::spec::{IntOrPercent, RollingStrategy, RolloutSpec, Strategy};
+use crate::state::AdoptedTrack;
+use crate::time::Timestamp;
 
 /// `progressDeadlineSeconds` and `revisionHistoryLimit` that mean "none".
 const MAX_INT32: u64 = 2_147_483_647;
@@ -174,7 +175,7 @@ pub struct ReplayStep {
     /// Every ReplicaSet of the Deployment as the planner observes it (no commands).
     pub observation: Observation,
     /// The same ReplicaSets with their revisions and templates, for
-    /// [`RolloutState::adopt`](crate::RolloutState::adopt).
+    /// [`RolloutState::adopt`](crate::state::RolloutState::adopt).
     pub tracks: Vec<AdoptedTrack>,
     /// The reason of the Deployment's `Progressing` condition, if any.
     pub progressing: Option<String>,

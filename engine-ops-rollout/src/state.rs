@@ -1,11 +1,16 @@
-//! The persisted state of one rollout.
+//! The persisted state of one rollout ([`RolloutState`]) and what it
+//! records: the [`Stage`], the tracks, the traffic switches and the
+//! `Progressing` condition; [`RolloutState::adopt`] starts from tracks that
+//! already exist.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CheckRun, Error, Timestamp, TrackId};
+use crate::error::Error;
+use crate::observation::{CheckRun, TrackId};
+use crate::time::Timestamp;
 
 /// Version of the serialised [`RolloutState`] layout written by this build.
 pub const STATE_VERSION: u32 = 1;
@@ -146,7 +151,7 @@ pub(crate) struct CheckRecord {
 /// The planner's memory of one rollout: serialisable, versioned, and the only
 /// thing a tool must persist to resume after a crash.
 ///
-/// Persist [`Decision::state`](crate::Decision::state) **before** executing the
+/// Persist [`Decision::state`](crate::decision::Decision::state) **before** executing the
 /// decision's actions: the planner is level-triggered, so actions lost in a crash
 /// are emitted again from the state and the next observation.
 ///
@@ -295,6 +300,65 @@ impl RolloutState {
         r
     }
 
+    /// The record of a track, to change it.
+    pub(crate) fn track_mut(&mut self, id: TrackId) -> Option<&mut TrackRecord> {
+        self.tracks.iter_mut().find(|t| t.id == id)
+    }
+
+    /// A track's revision (0 for a track not recorded).
+    pub(crate) fn revision_of(&self, id: TrackId) -> u64 {
+        self.track(id).map_or(0, |r| r.revision)
+    }
+
+    /// A track's template.
+    pub(crate) fn template_of(&self, id: TrackId) -> Option<&str> {
+        self.track(id).map(|r| &*r.template)
+    }
+
+    /// The oldest live track holding `template` (the Deployment controller's
+    /// `FindNewReplicaSet`).
+    pub(crate) fn track_with_template(&self, template: &str) -> Option<TrackId> {
+        self.tracks
+            .iter()
+            .find(|t| !t.deleting && &*t.template == template)
+            .map(|t| t.id)
+    }
+
+    /// The highest revision of a live track (0 when there is none).
+    pub(crate) fn max_revision(&self) -> u64 {
+        self.tracks
+            .iter()
+            .filter(|t| !t.deleting)
+            .map(|t| t.revision)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The template being rolled towards: the target (the spec's, or an
+    /// undo's or abort's), or else the spec's.
+    pub(crate) fn target_or(&self, spec: &crate::spec::RolloutSpec) -> Arc<str> {
+        self.target
+            .clone()
+            .unwrap_or_else(|| Arc::from(spec.template()))
+    }
+
+    /// Records a new track for `template` with the next id and revision
+    /// max + 1; nothing creates it yet.
+    pub(crate) fn add_track(&mut self, template: &str) -> TrackId {
+        let id = TrackId(self.next_track);
+        self.next_track += 1;
+        let revision = self.max_revision() + 1;
+        self.tracks.push(TrackRecord {
+            id,
+            revision,
+            template: Arc::from(template),
+            scale_down_at: None,
+            observed: false,
+            deleting: false,
+        });
+        id
+    }
+
     pub(crate) fn check_version(&self) -> Result<(), Error> {
         if self.version == STATE_VERSION {
             Ok(())
@@ -311,12 +375,12 @@ impl RolloutState {
 /// cluster, or one in a recorded world), for [`RolloutState::adopt`].
 ///
 /// Its replica annotations are not part of it: the planner reads them from
-/// each observation ([`TrackObs::desired_replicas`](crate::TrackObs::desired_replicas)).
+/// each observation ([`TrackObs::desired_replicas`](crate::observation::TrackObs::desired_replicas)).
 ///
 /// # Examples
 ///
 /// ```
-/// use engine_ops_rollout::{AdoptedTrack, TrackId};
+/// use engine_ops_rollout::{TrackId, state::AdoptedTrack};
 ///
 /// // A ReplicaSet with the revision 1 annotation.
 /// let rs = AdoptedTrack::new(TrackId(0), 1, "app:v1");
@@ -349,12 +413,12 @@ impl RolloutState {
     /// The state of a rollout whose tracks already exist and whose current
     /// template is `spec`'s: the track holding that template (the newest, if
     /// several) becomes the stable one. Use it to plan for a Deployment found in
-    /// a cluster, or to replay a recorded world through [`plan`](crate::plan).
+    /// a cluster, or to replay a recorded world through [`plan()`](crate::plan::plan()).
     ///
     /// # Examples
     ///
     /// ```
-    /// use engine_ops_rollout::{plan, AdoptedTrack, Observation, RolloutSpec, RolloutState, Timestamp, TrackId, TrackObs};
+    /// use engine_ops_rollout::{plan, Observation, RolloutSpec, RolloutState, Timestamp, TrackId, observation::TrackObs, state::AdoptedTrack};
     ///
     /// let v1 = RolloutSpec::builder("app:v1", 10).build()?;
     /// let state = RolloutState::adopt(&v1, [AdoptedTrack::new(TrackId(7), 3, "app:v1")]);
@@ -366,7 +430,7 @@ impl RolloutState {
     /// ```
     #[must_use]
     pub fn adopt(
-        spec: &crate::RolloutSpec,
+        spec: &crate::spec::RolloutSpec,
         tracks: impl IntoIterator<Item = AdoptedTrack>,
     ) -> Self {
         let mut state = Self::new();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// A point in time, in milliseconds since an epoch the caller chooses.
 ///
-/// The planner never reads a clock: every [`Observation`](crate::Observation)
+/// The planner never reads a clock: every [`Observation`](crate::observation::Observation)
 /// carries `now`. Use the Unix epoch in production and `Timestamp::ZERO` in
 /// tests and previews.
 ///

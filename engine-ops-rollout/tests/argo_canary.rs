@@ -42,8 +42,12 @@
 use std::collections::BTreeMap;
 
 use engine_ops_rollout::{
-    Action, AdoptedTrack, CanaryStep, CanaryStrategy, Command, Decision, IntOrPercent, Observation,
-    RolloutSpec, RolloutState, Strategy, Timestamp, TrackId, TrackObs, plan,
+    Action, Command, Decision, Observation, RolloutSpec, RolloutState, Strategy, Timestamp,
+    TrackId,
+    observation::TrackObs,
+    plan,
+    spec::{CanaryStep, CanaryStrategy, IntOrPercent},
+    state::AdoptedTrack,
 };
 use proptest::prelude::*;
 use proptest::strategy::Strategy as PropStrategy;

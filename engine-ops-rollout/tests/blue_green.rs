@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use common::{active_template, live};
 use engine_ops_rollout::{
-    Action, BlueGreenStrategy, CheckBehaviour, CheckSpec, Command, DeadlineAction, Phase,
-    Promotion, RolloutSpec, Simulator, Stage, Strategy, Timestamp, World,
+    Action, Command, Phase, RolloutSpec, Stage, Strategy, Timestamp,
+    sim::{CheckBehaviour, Simulator, World},
+    spec::{BlueGreenStrategy, CheckSpec, DeadlineAction, Promotion},
 };
 
 fn bg(template: &str, n: u32, strategy: BlueGreenStrategy) -> RolloutSpec {
@@ -216,7 +217,7 @@ fn draining() -> Simulator {
     sim
 }
 
-fn switches(out: &engine_ops_rollout::StepOutcome) -> usize {
+fn switches(out: &engine_ops_rollout::sim::StepOutcome) -> usize {
     out.decision
         .actions
         .iter()

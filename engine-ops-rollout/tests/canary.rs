@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use common::{active_template, live};
 use engine_ops_rollout::{
-    Action, CanaryStep, CanaryStrategy, CheckBehaviour, CheckSpec, Command, Phase, RolloutSpec,
-    Simulator, Strategy, World,
+    Action, Command, Phase, RolloutSpec, Strategy,
+    sim::{CheckBehaviour, Simulator, World},
+    spec::{CanaryStep, CanaryStrategy, CheckSpec},
 };
 
 fn canary(template: &str, n: u32, strategy: CanaryStrategy) -> RolloutSpec {
@@ -200,8 +201,8 @@ fn operator_abort_of_a_routed_canary_puts_all_traffic_on_stable_in_one_decision(
 fn a_superseded_replica_weighted_canary_is_drained_within_the_budget() {
     let strategy = CanaryStrategy::new([CanaryStep::SetWeight(40), CanaryStep::Pause(None)])
         .budget(
-            engine_ops_rollout::IntOrPercent::Count(1),
-            engine_ops_rollout::IntOrPercent::Count(1),
+            engine_ops_rollout::spec::IntOrPercent::Count(1),
+            engine_ops_rollout::spec::IntOrPercent::Count(1),
         );
     let v1 = canary("v1", 10, strategy);
     let mut sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
@@ -235,7 +236,7 @@ fn a_superseded_replica_weighted_canary_is_drained_within_the_budget() {
 fn the_preview_table_columns_line_up() {
     let v1 = canary("v1", 10, CanaryStrategy::new(steps()).traffic_routing(true));
     let sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
-    let plan = engine_ops_rollout::preview(
+    let plan = engine_ops_rollout::sim::preview(
         &v1.with_template("v2").expect("valid template"),
         sim.state(),
         sim.world(),
@@ -274,7 +275,7 @@ fn basic(
     surge: u32,
     unavailable: u32,
 ) -> RolloutSpec {
-    use engine_ops_rollout::IntOrPercent::Count;
+    use engine_ops_rollout::spec::IntOrPercent::Count;
     canary(
         template,
         n,
@@ -331,7 +332,8 @@ fn run_within_budget(sim: &mut Simulator, max_total: u32, min_available: u32) {
 #[test]
 fn older_sets_are_drained_within_the_availability_budget() {
     use engine_ops_rollout::{
-        AdoptedTrack, Observation, RolloutState, Timestamp, TrackId, TrackObs, plan,
+        Observation, RolloutState, Timestamp, TrackId, observation::TrackObs, plan,
+        state::AdoptedTrack,
     };
     let spec = basic("v3", 4, vec![], 1, 0);
     let state = RolloutState::adopt(
@@ -416,7 +418,8 @@ fn a_replica_weighted_canary_never_exceeds_max_surge() {
 #[test]
 fn older_canaries_drain_newest_revision_first() {
     use engine_ops_rollout::{
-        AdoptedTrack, Observation, RolloutState, Timestamp, TrackId, TrackObs, plan,
+        Observation, RolloutState, Timestamp, TrackId, observation::TrackObs, plan,
+        state::AdoptedTrack,
     };
     let steps = vec![CanaryStep::SetWeight(20), CanaryStep::Pause(None)];
     let v1 = basic("v1", 10, steps, 0, 2);
@@ -472,7 +475,7 @@ fn a_template_reverted_to_stable_drains_the_canary_and_ends_healthy() {
     let out = sim.step().expect("planner step");
     assert!(
         out.decision
-            .condition(engine_ops_rollout::ConditionKind::Aborted)
+            .condition(engine_ops_rollout::decision::ConditionKind::Aborted)
             .is_none(),
         "a revert is not an abort: {:?}",
         out.decision.explain

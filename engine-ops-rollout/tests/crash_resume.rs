@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use common::{active_template, live};
 use engine_ops_rollout::{
-    BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckBehaviour, CheckSpec, Phase, RolloutSpec,
-    RolloutState, Simulator, Strategy, World,
+    Phase, RolloutSpec, RolloutState, Strategy,
+    sim::{CheckBehaviour, Simulator, World},
+    spec::{BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec},
 };
 
 type Outcome = (Vec<(String, u32, u32)>, Option<String>, Phase, Vec<u64>);
@@ -257,7 +258,7 @@ fn a_stop_check_lost_in_a_crash_is_emitted_again() {
 #[test]
 fn abort_and_a_new_template_in_one_observation() {
     let bg = BlueGreenStrategy::new()
-        .promotion(engine_ops_rollout::Promotion::Manual)
+        .promotion(engine_ops_rollout::spec::Promotion::Manual)
         .abort_scale_down_delay(Duration::from_secs(5));
     let v1 = RolloutSpec::builder("v1", 4)
         .strategy(Strategy::BlueGreen(bg))
@@ -319,7 +320,7 @@ type End = (
     Option<String>,
     Phase,
     Vec<u64>,
-    Vec<engine_ops_rollout::CheckObs>,
+    Vec<engine_ops_rollout::observation::CheckObs>,
 );
 
 /// Deploys `v1` in `world`, then plays `script` (seconds after the start,
@@ -411,7 +412,7 @@ fn canary_spec(n: u32, strategy: CanaryStrategy) -> RolloutSpec {
 #[test]
 fn replica_changes_survive_a_crash_after_any_action() {
     let mut interrupted = 0;
-    use engine_ops_rollout::IntOrPercent::Count;
+    use engine_ops_rollout::spec::IntOrPercent::Count;
     // Rolling: 10 -> 5 mid-update, then 5 -> 12.
     let v1 = RolloutSpec::builder("v1", 10).build().expect("valid spec");
     let v2 = v1.with_template("v2").expect("valid template");
@@ -507,7 +508,7 @@ fn undo_survives_a_crash_after_any_action() {
 fn aborts_survive_a_crash_after_any_action() {
     let mut interrupted = 0;
     use engine_ops_rollout::Command::{Abort, Retry};
-    use engine_ops_rollout::IntOrPercent::Count;
+    use engine_ops_rollout::spec::IntOrPercent::Count;
     let steps = vec![
         CanaryStep::SetWeight(30),
         CanaryStep::Pause(Some(Duration::from_secs(30))),

@@ -1,14 +1,18 @@
-//! Property tests of the invariants of §9: budgets, switch and weight safety,
-//! abort reaching stable, termination, determinism, idempotency and fixpoint.
+//! Property tests of the planner's invariants: budgets, switch and weight
+//! safety, abort reaching stable, termination, determinism, idempotency and
+//! fixpoint.
 
 mod common;
 
 use std::time::Duration;
 
 use engine_ops_rollout::{
-    Action, BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, Command, Error, Fenceposts,
-    IntOrPercent, Phase, Promotion, RollingStrategy, RolloutSpec, Simulator, Stage, Strategy,
-    TrackId, World, plan,
+    Action, Command, Error, Phase, RolloutSpec, Stage, Strategy, TrackId, plan,
+    sim::{Simulator, World},
+    spec::{
+        BlueGreenStrategy, CanaryStep, CanaryStrategy, CheckSpec, Fenceposts, IntOrPercent,
+        Promotion, RollingStrategy,
+    },
 };
 use proptest::prelude::*;
 use proptest::strategy::Strategy as PropStrategy;
@@ -243,7 +247,7 @@ fn checked_step_with(
                     );
                 }
             }
-            // §9.10 / §9.11: the track the active (stable) service selects is
+            // Switch safety: the track the active (stable) service selects is
             // never shrunk below the full count while it serves.
             Action::ScaleTrack {
                 track, replicas, ..
@@ -424,7 +428,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
-    /// §9.5 liveness, with the bound calibrated on the simulator: a rolling
+    /// Liveness, with the bound calibrated on the simulator: a rolling
     /// update takes at most 3 decisions per wave of `s + u` pods (4 when
     /// `min_ready` adds a "ready but not yet available" event), plus 6.
     #[test]
@@ -449,7 +453,7 @@ proptest! {
         );
     }
 
-    /// §9.14: while paused, nothing advances the rollout; after Resume it completes.
+    /// Pause: while paused, nothing advances the rollout; after Resume it completes.
     #[test]
     fn paused_rollouts_do_not_advance(s in scenario(), at in 0usize..12) {
         let v1 = spec(&s, "v1");

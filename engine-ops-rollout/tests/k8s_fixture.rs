@@ -55,9 +55,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use engine_ops_rollout::{
-    Action, AdoptedTrack, ConditionKind, ConditionStatus, Decision, Fenceposts, IntOrPercent,
-    Observation, Phase, RollingStrategy, RolloutSpec, RolloutState, Strategy, Timestamp, TrackId,
-    TrackObs, plan,
+    Action, Decision, Observation, Phase, RolloutSpec, RolloutState, Strategy, Timestamp, TrackId,
+    decision::{ConditionKind, ConditionStatus},
+    observation::TrackObs,
+    plan,
+    spec::{Fenceposts, IntOrPercent, RollingStrategy},
+    state::AdoptedTrack,
 };
 use serde::Deserialize;
 
@@ -758,8 +761,9 @@ mod scenarios {
 
     use engine_ops_rollout::replay::{Change, Recording, ReplayStep, Write};
     use engine_ops_rollout::{
-        Action, Command, ConditionKind, ConditionStatus, Decision, Error, Observation,
-        RolloutState, plan,
+        Action, Command, Decision, Error, Observation, RolloutState,
+        decision::{ConditionKind, ConditionStatus},
+        plan,
     };
 
     /// A recorded scenario.

@@ -15,8 +15,10 @@
 //! `TrackObs::status_stale`).
 
 use engine_ops_rollout::{
-    Action, Command, IntOrPercent, Observation, Phase, RollingStrategy, RolloutSpec, RolloutState,
-    Strategy, Timestamp, TrackId, TrackObs, plan,
+    Action, Command, Observation, Phase, RolloutSpec, RolloutState, Strategy, Timestamp, TrackId,
+    observation::TrackObs,
+    plan,
+    spec::{IntOrPercent, RollingStrategy},
 };
 use proptest::prelude::*;
 use proptest::strategy::Strategy as PropStrategy;
@@ -951,7 +953,7 @@ fn random_worlds_reach_a_lagging_old_status() {
     assert!(refused > 0, "no generated world refused a scale-down");
 }
 
-// ---------------------------------------------------------------- the worked example (§1.5)
+// ------------------------------------------- the worked example (n = 10, 25 % / 25 %)
 
 #[test]
 fn worked_example_n10_25_25_matches_table_row_by_row() {

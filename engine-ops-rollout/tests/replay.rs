@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use engine_ops_rollout::{
-    Action, AdoptedTrack, Observation, RolloutSpec, RolloutState, Simulator, TrackId, World, plan,
+    Action, Observation, RolloutSpec, RolloutState, TrackId, plan,
+    sim::{Simulator, World},
+    state::AdoptedTrack,
 };
 
 fn sizes(obs: &Observation) -> BTreeMap<TrackId, u32> {

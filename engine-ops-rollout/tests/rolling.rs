@@ -6,9 +6,14 @@ use std::time::Duration;
 
 use common::live;
 use engine_ops_rollout::{
-    Action, AdoptedTrack, Command, ConditionKind, ConditionStatus, DeadlineAction, Error,
-    IntOrPercent, Observation, Phase, ProgressReason, RollingStrategy, RolloutSpec, RolloutState,
-    Simulator, Strategy, Timestamp, TrackId, TrackObs, World, plan,
+    Action, Command, Error, Observation, Phase, RolloutSpec, RolloutState, Strategy, Timestamp,
+    TrackId,
+    decision::{ConditionKind, ConditionStatus},
+    observation::TrackObs,
+    plan,
+    sim::{Simulator, World},
+    spec::{DeadlineAction, IntOrPercent, RollingStrategy},
+    state::{AdoptedTrack, ProgressReason},
 };
 
 fn spec(template: &str, n: u32) -> RolloutSpec {
@@ -303,7 +308,7 @@ fn progress_after_a_timeout_clears_it() {
 fn the_preview_of_10_replicas_25_25_reads_like_the_controllers_worked_example() {
     let v1 = spec("v1", 10);
     let live_sim = Simulator::deployed(v1.clone(), World::new()).expect("v1 deploys");
-    let plan = engine_ops_rollout::preview(
+    let plan = engine_ops_rollout::sim::preview(
         &v1.with_template("v2").expect("valid template"),
         live_sim.state(),
         live_sim.world(),
@@ -315,7 +320,7 @@ fn the_preview_of_10_replicas_25_25_reads_like_the_controllers_worked_example() 
         .flat_map(|s| s.after_each_action.iter())
         .map(|(tracks, _)| (tracks[0].spec, tracks[1].spec))
         .collect();
-    // §1.5: sync 1 (create 3), 2 (old 8), 3 (new 5), 5 (old 3), 6 (new 10), 7 (old 0).
+    // The worked example: sync 1 (create 3), 2 (old 8), 3 (new 5), 5 (old 3), 6 (new 10), 7 (old 0).
     assert_eq!(
         rows,
         vec![(10, 3), (8, 3), (8, 5), (3, 5), (3, 10), (0, 10)]
@@ -557,7 +562,7 @@ fn recreate_removes_every_old_pod_before_creating_the_new_track() {
     let d = plan(&v2, &state, &old(0, 0)).expect("plans");
     assert!(matches!(
         d.actions[..],
-        [engine_ops_rollout::PlannedAction {
+        [engine_ops_rollout::decision::PlannedAction {
             action: Action::CreateTrack { replicas: 4, .. },
             ..
         }]

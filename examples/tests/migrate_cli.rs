@@ -1,6 +1,8 @@
-//! The `migrate` example as its users run it: the compiled binary, its exit
-//! codes (0 success, 1 error or failed verification, 2 bad usage), its
-//! progress lines and summaries, on the file store and on SQLite.
+//! The `migrate` example's demo migrations (`--demo`, or `--state`) as its
+//! users run them: the compiled binary, its exit codes (0 success, 1 error
+//! or failed verification, 2 bad usage), its progress lines and summaries,
+//! on the file store and on SQLite. `migrate_source.rs` runs it on a
+//! directory of the user's own migrations.
 //!
 //! `cargo test` builds the package's examples before its tests, so the
 //! binary sits in `target/<profile>/examples/`.
@@ -31,7 +33,7 @@ fn run(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     command
         .args(args)
         .env_remove("ENGINE_OPS_MIGRATE_STATE")
-        .env_remove("ENGINE_OPS_MIGRATE_DATABASE_URL")
+        .env_remove("DATABASE_URL")
         .env_remove("ENGINE_OPS_MIGRATE_DEMO_FAIL")
         .current_dir(dir);
     for (key, value) in envs {
@@ -93,12 +95,12 @@ fn bad_usage_exits_2_and_touches_nothing() {
 
     let output = run(
         dir.path(),
-        &["--database-url", "mysql://localhost/db", "status"],
+        &["--demo", "--database-url", "mysql://localhost/db", "status"],
         &[],
     );
     assert_eq!(code(&output), 2, "stderr: {}", stderr(&output));
     assert!(
-        stderr(&output).contains("unsupported database URL"),
+        stderr(&output).contains("unknown scheme `mysql`"),
         "stderr: {}",
         stderr(&output)
     );
@@ -240,16 +242,28 @@ fn a_damaged_state_file_fails_verification_and_is_left_alone() {
 fn the_same_commands_work_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite:{}", dir.path().join("demo.db").display());
-    let migrate = run(dir.path(), &["--database-url", &url, "migrate"], &[]);
+    let migrate = run(
+        dir.path(),
+        &["--demo", "--database-url", &url, "migrate"],
+        &[],
+    );
     assert_eq!(code(&migrate), 0, "stderr: {}", stderr(&migrate));
-    let again = run(dir.path(), &["--database-url", &url, "migrate"], &[]);
+    let again = run(
+        dir.path(),
+        &["--demo", "--database-url", &url, "migrate"],
+        &[],
+    );
     assert_eq!(code(&again), 0, "stderr: {}", stderr(&again));
     assert!(
         stdout(&again).contains("migrate: 0 applied"),
         "a second run applies nothing: {}",
         stdout(&again)
     );
-    let verify = run(dir.path(), &["--database-url", &url, "verify"], &[]);
+    let verify = run(
+        dir.path(),
+        &["--demo", "--database-url", &url, "verify"],
+        &[],
+    );
     assert_eq!(code(&verify), 0, "stdout: {}", stdout(&verify));
 }
 
@@ -369,7 +383,7 @@ fn run_with_closed_output(
     command
         .args(args)
         .env_remove("ENGINE_OPS_MIGRATE_STATE")
-        .env_remove("ENGINE_OPS_MIGRATE_DATABASE_URL")
+        .env_remove("DATABASE_URL")
         .env_remove("ENGINE_OPS_MIGRATE_DEMO_FAIL")
         .env("RUST_BACKTRACE", "1")
         .current_dir(dir)
@@ -397,7 +411,7 @@ fn run_reading_only(dir: &Path, args: &[&str], n: usize) -> Output {
     let mut child = Command::new(binary())
         .args(args)
         .env_remove("ENGINE_OPS_MIGRATE_STATE")
-        .env_remove("ENGINE_OPS_MIGRATE_DATABASE_URL")
+        .env_remove("DATABASE_URL")
         .env_remove("ENGINE_OPS_MIGRATE_DEMO_FAIL")
         .env("RUST_BACKTRACE", "1")
         .current_dir(dir)
@@ -668,7 +682,7 @@ fn a_running_step_is_reported_as_running_not_in_doubt() {
     let mut child = Command::new(binary())
         .args(with_state(&args, &["migrate"]))
         .env_remove("ENGINE_OPS_MIGRATE_STATE")
-        .env_remove("ENGINE_OPS_MIGRATE_DATABASE_URL")
+        .env_remove("DATABASE_URL")
         .env_remove("ENGINE_OPS_MIGRATE_DEMO_FAIL")
         .env("ENGINE_OPS_MIGRATE_DEMO_PAUSE", "3")
         .current_dir(dir.path())

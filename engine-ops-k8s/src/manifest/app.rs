@@ -846,7 +846,7 @@ impl Autoscaling {
         .collect();
         HorizontalPodAutoscaler {
             metadata: meta,
-            spec: super::compat::spec(HorizontalPodAutoscalerSpec {
+            spec: super::compat::hpa_spec(HorizontalPodAutoscalerSpec {
                 scale_target_ref: CrossVersionObjectReference {
                     api_version: Some(target_api_version.to_owned()),
                     kind: target_kind.to_owned(),

@@ -66,7 +66,7 @@ pub(crate) fn hpa_target(
     what: &str,
 ) -> Result<u32, Error> {
     let href = reference("HorizontalPodAutoscaler", &hpa.metadata);
-    let Some(spec) = super::compat::spec_ref(&hpa.spec) else {
+    let Some(spec) = super::compat::hpa_spec_ref(&hpa.spec) else {
         return Err(Error::inconsistent(href, "has no spec"));
     };
     let t = &spec.scale_target_ref;

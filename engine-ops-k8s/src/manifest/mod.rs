@@ -24,12 +24,12 @@
 mod app;
 mod blue_green;
 mod check;
-mod compat;
+pub(crate) mod compat;
 mod error;
 pub mod labels;
 mod object;
 mod rolling;
-mod validate;
+pub(crate) mod validate;
 
 pub use app::{
     AntiAffinity, App, AppBuilder, Autoscaling, Disruption, EnvValue, IntOrPercent, MAX_NAME_LEN,

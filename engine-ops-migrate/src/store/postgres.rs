@@ -50,6 +50,43 @@
 //!   carries, so its cost still grows with the history (about 0.6 µs per
 //!   row on loopback).
 //!
+//! # Lock-safe steps
+//!
+//! A statement that waits for a lock queues every later query of the table
+//! behind it: an `ALTER TABLE` waiting for a five-second report makes every
+//! `SELECT` of that table wait too. So each step runs under
+//! [`step_timeouts`](PostgresStoreBuilder::step_timeouts) (default: GitLab's
+//! `with_lock_retries` schedule, see [`LockRetry`](crate::LockRetry)):
+//!
+//! - Each attempt of a transactional step starts with `BEGIN; SET LOCAL
+//!   lock_timeout = …` (and `statement_timeout`, and `transaction_timeout`
+//!   on PostgreSQL 17+, when set), sent with the step's first statement.
+//!   `SET LOCAL` ends with the transaction, so the limits are set again in
+//!   every attempt and never leak to the next step.
+//! - When a statement gives up waiting (SQLSTATE `55P03`), the whole step
+//!   transaction is rolled back, history row included; the store reads the
+//!   sessions that held locks on user tables for at least as long as the
+//!   attempt waited (`pg_locks` joined to `pg_stat_activity`: pid, lock
+//!   mode, table, transaction age, state, `application_name`, the start of
+//!   the query), and the step runs again after the schedule's pause. The
+//!   attempts are in the [`StepReport`](crate::StepReport)'s `lock_retries`,
+//!   in [`Progress::LockTimeout`](crate::Progress::LockTimeout) events and
+//!   in `tracing` (warn level).
+//! - When the schedule runs out the step fails with
+//!   [`Error::LockRetriesExhausted`], naming every attempt and the blocking
+//!   pids; the schema and the history are as before the step. One last
+//!   attempt without a lock timeout happens only with
+//!   [`FinalAttempt::WithoutTimeout`](crate::FinalAttempt::WithoutTimeout).
+//! - A non-transactional step gets the limits as session settings for its
+//!   duration (reset when it ends). It is retried only if its migration is
+//!   [`retry_safe`](crate::Migration::retry_safe), as
+//!   [`SqlMigration::create_index_concurrently`](crate::SqlMigration::create_index_concurrently)
+//!   is; otherwise a lock timeout fails it at once (it is undone by its
+//!   `down`, as any failed non-transactional step).
+//!
+//! The time between attempts is spent outside any transaction: nothing is
+//! held while the store pauses.
+//!
 //! # The history table
 //!
 //! Default `engine_ops_migrations` in the connection's `current_schema()`
@@ -102,8 +139,39 @@
 //! # }
 //! ```
 //!
+//! # TLS
+//!
+//! Through rustls (with ring), set by `sslmode` in the URL with libpq's
+//! meanings (see [`SslMode`]): `disable`; `prefer` (the default: TLS when
+//! the server offers it, certificate not checked); `require` (TLS or
+//! nothing, certificate not checked); `verify-ca` (the chain must lead to
+//! a trusted root); `verify-full` (and name the host). The roots are the
+//! PEM file `sslrootcert=PATH`, else the system's (`sslrootcert=system`
+//! says so explicitly); libpq instead reads `~/.postgresql/root.crt`. As
+//! in libpq, `require` with an `sslrootcert` checks the chain. Client
+//! certificates (`sslcert`, `sslkey`) are not supported. A refused
+//! handshake is an error saying why (unknown authority, wrong host name,
+//! expired, TLS off on the server) and what to set.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), engine_ops_migrate::Error> {
+//! use engine_ops_migrate::store::postgres::PostgresStore;
+//! let store = PostgresStore::connect(
+//!     "postgres://app:secret@db.example.com/app?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem",
+//! )
+//! .await?;
+//! # let _ = store;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! [`Migration::transactional`]: crate::Migration::transactional
 //! [`Migrator::resolve`]: crate::Migrator::resolve
+
+mod lock_retry;
+mod tls;
+
+pub use tls::SslMode;
 
 use std::fmt;
 use std::str::FromStr;
@@ -115,6 +183,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row, ToStatement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::LockProbe;
 use super::ledger::{Refusal, RowChange, RowState, Session, Step};
@@ -123,8 +192,8 @@ use super::sql::{
     if_applying, phase_str, record_sql, refusal, state_sql, unsupported_layout,
 };
 use crate::{
-    Checksum, Direction, Error, History, InDoubt, Resolution, ResolvedBy, Result, StateStore,
-    StepIntent,
+    BoxError, Checksum, Direction, Error, History, InDoubt, LockAttempt, Resolution, ResolvedBy,
+    Result, StateStore, StepIntent, StepTimeouts,
 };
 
 /// The first half of every lock key: "EOMG" (engine-ops migrate).
@@ -142,6 +211,9 @@ struct PgError {
 
 struct Conn {
     client: Client,
+    /// The TLS connector the connection was made with (`None`: plain), for
+    /// the cancel request.
+    tls: Option<MakeRustlsConnect>,
     task: tokio::task::AbortHandle,
     killed: AtomicBool,
     round_trips: Arc<AtomicU64>,
@@ -157,8 +229,12 @@ impl Conn {
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let token = self.client.cancel_token();
+            let tls = self.tls.clone();
             handle.spawn(async move {
-                let _ = token.cancel_query(NoTls).await;
+                let _ = match tls {
+                    Some(tls) => token.cancel_query(tls).await,
+                    None => token.cancel_query(NoTls).await,
+                };
             });
         }
         self.task.abort();
@@ -240,6 +316,9 @@ pub struct PgContext {
     /// A transactional step's `BEGIN` not sent yet: it goes out with the
     /// step's first request, in the same round trip.
     pending_begin: AtomicBool,
+    /// What the deferred `BEGIN` sends: `BEGIN` and the attempt's `SET
+    /// LOCAL` time limits.
+    begin_sql: String,
 }
 
 impl fmt::Debug for PgContext {
@@ -255,6 +334,7 @@ impl PgContext {
         Self {
             conn,
             pending_begin: AtomicBool::new(false),
+            begin_sql: "BEGIN".into(),
         }
     }
 
@@ -269,7 +349,10 @@ impl PgContext {
         if self.pending_begin.swap(false, Ordering::SeqCst) {
             let (begun, out) = self
                 .conn
-                .guarded(join2(self.conn.client.batch_execute("BEGIN"), request))
+                .guarded(join2(
+                    self.conn.client.batch_execute(&self.begin_sql),
+                    request,
+                ))
                 .await;
             begun?;
             out
@@ -375,22 +458,26 @@ impl PgContext {
 #[must_use = "call connect() to open the store"]
 pub struct PostgresStoreBuilder {
     config: std::result::Result<tokio_postgres::Config, String>,
+    tls: tls::TlsSettings,
     schema: Option<String>,
     table: String,
     lock_timeout: Duration,
     poll_max: Duration,
     application_name: Option<String>,
+    step_timeouts: StepTimeouts,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresStoreBuilder")
             .field("server", &self.config.as_ref().map(describe_config))
+            .field("tls", &self.tls.describe())
             .field("schema", &self.schema)
             .field("table", &self.table)
             .field("lock_timeout", &self.lock_timeout)
             .field("lock_poll_max", &self.poll_max)
             .field("application_name", &self.application_name)
+            .field("step_timeouts", &self.step_timeouts)
             .finish()
     }
 }
@@ -451,9 +538,19 @@ impl PostgresStoreBuilder {
     }
 
     /// How long [`lock`](StateStore::lock) waits for another migrator
-    /// (default 60 s).
+    /// (default 60 s). This is the store's own advisory lock; the locks a
+    /// step's statements take are limited by
+    /// [`step_timeouts`](Self::step_timeouts).
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// The time limits of each step (default [`StepTimeouts::default`]:
+    /// GitLab's lock retry schedule, no statement limit): see
+    /// [lock-safe steps](self#lock-safe-steps).
+    pub fn step_timeouts(mut self, limits: StepTimeouts) -> Self {
+        self.step_timeouts = limits;
         self
     }
 
@@ -463,6 +560,21 @@ impl PostgresStoreBuilder {
     /// the URL's `application_name`, else `engine-ops-migrate`.
     pub fn application_name(mut self, name: impl Into<String>) -> Self {
         self.application_name = Some(name.into());
+        self
+    }
+
+    /// How the store uses TLS (default: the URL's `sslmode`, else
+    /// [`SslMode::Prefer`]); see [TLS](self#tls).
+    pub fn ssl_mode(mut self, mode: SslMode) -> Self {
+        self.tls.mode = mode;
+        self
+    }
+
+    /// The PEM file of the certificate authorities that `verify-ca` and
+    /// `verify-full` trust (default: the URL's `sslrootcert`, else the
+    /// system's roots).
+    pub fn ssl_root_cert(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.root_cert = Some(path.into());
         self
     }
 
@@ -478,12 +590,18 @@ impl PostgresStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for an unparsable URL or bad settings;
-    /// [`Error::Backend`] when the server cannot be reached or refuses the
-    /// credentials.
+    /// [`Error::InvalidConfig`] for an unparsable URL or bad settings
+    /// (including TLS settings: an unknown `sslmode`, an unreadable
+    /// `sslrootcert`); [`Error::Backend`] when the server cannot be reached,
+    /// refuses the credentials, or the TLS handshake fails (the message
+    /// says why).
     pub async fn connect(self) -> Result<PostgresStore> {
         let mut config = self
             .config
+            .map_err(|reason| Error::InvalidConfig { reason })?;
+        let tls = self
+            .tls
+            .connector(&mut config)
             .map_err(|reason| Error::InvalidConfig { reason })?;
         match self.application_name {
             Some(name) => {
@@ -503,9 +621,17 @@ impl PostgresStoreBuilder {
                 reason: "the lock poll interval must be above zero".into(),
             });
         }
+        self.step_timeouts
+            .check()
+            .map_err(|reason| Error::InvalidConfig { reason })?;
         let server = describe_config(&config);
         let round_trips = Arc::new(AtomicU64::new(0));
-        let (conn, current_schema) = open(&config, &server, &round_trips).await?;
+        let link = Link {
+            tls,
+            settings: self.tls,
+        };
+        let (conn, current_schema, server_version) =
+            open(&config, &server, &round_trips, &link).await?;
         let schema = match self.schema.or(current_schema) {
             Some(schema) => schema,
             None => {
@@ -531,12 +657,18 @@ impl PostgresStoreBuilder {
             describe: format!("{server} table {qualified}"),
             server,
             config,
+            link,
             schema,
             table: self.table,
             qualified,
             lock_key,
             lock_timeout: self.lock_timeout,
             poll_max: self.poll_max,
+            timeouts: self.step_timeouts,
+            server_version,
+            attempt: 0,
+            step_rolled_back: false,
+            session_limits: false,
             ctx: PgContext::new(conn),
             round_trips,
             locked: false,
@@ -549,31 +681,63 @@ impl PostgresStoreBuilder {
     }
 }
 
-async fn open(
+/// How the store reaches the server: its TLS connector and settings.
+struct Link {
+    tls: Option<MakeRustlsConnect>,
+    settings: tls::TlsSettings,
+}
+
+/// Connects and spawns the connection's task.
+async fn connect_with<T>(
     config: &tokio_postgres::Config,
-    server: &str,
-    round_trips: &Arc<AtomicU64>,
-) -> Result<(Conn, Option<String>)> {
-    let backend = |action: String, source| Error::Backend {
-        store: server.to_owned(),
-        source: Box::new(PgError { action, source }),
-    };
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
-        backend(
-            format!(
-                "cannot connect to PostgreSQL at {server}; check the URL, that the server is running, and the user name and password"
-            ),
-            e,
-        )
-    })?;
+    tls: T,
+) -> std::result::Result<(Client, tokio::task::AbortHandle), tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
     let task = tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "migration store connection ended");
         }
     })
     .abort_handle();
+    Ok((client, task))
+}
+
+async fn open(
+    config: &tokio_postgres::Config,
+    server: &str,
+    round_trips: &Arc<AtomicU64>,
+    link: &Link,
+) -> Result<(Conn, Option<String>, u32)> {
+    let backend = |action: String, source| Error::Backend {
+        store: server.to_owned(),
+        source: Box::new(PgError { action, source }),
+    };
+    let connected = match &link.tls {
+        Some(tls) => connect_with(config, tls.clone()).await,
+        None => connect_with(config, NoTls).await,
+    };
+    let (client, task) = connected.map_err(|e| {
+        let host = config.get_hosts().first().map_or_else(String::new, |h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        });
+        let action = match tls::explain(&e, &link.settings, &host) {
+            Some(why) => format!("cannot connect to PostgreSQL at {server}: {why}"),
+            None => format!(
+                "cannot connect to PostgreSQL at {server} ({}); check the URL, that the server is running, and the user name and password",
+                link.settings.describe()
+            ),
+        };
+        backend(action, e)
+    })?;
     let conn = Conn {
         client,
+        tls: link.tls.clone(),
         task,
         killed: AtomicBool::new(false),
         round_trips: round_trips.clone(),
@@ -584,15 +748,21 @@ async fn open(
     let messages = conn
         .guarded(conn.client.simple_query(
             "DO $$ BEGIN PERFORM set_config('client_connection_check_interval', '1000', false); \
-             EXCEPTION WHEN undefined_object THEN NULL; END $$; SELECT current_schema()",
+             EXCEPTION WHEN undefined_object THEN NULL; END $$; \
+             SELECT current_schema(), current_setting('server_version_num')",
         ))
         .await
         .map_err(|e| backend("cannot set up the migration session".into(), e))?;
-    let schema = messages.iter().find_map(|m| match m {
-        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+    let row = messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
         _ => None,
     });
-    Ok((conn, schema))
+    let schema = row.and_then(|r| r.get(0)).map(str::to_owned);
+    let version = row
+        .and_then(|r| r.get(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok((conn, schema, version))
 }
 
 /// Polls `a` then `b` until both finish. `a` is always polled first, so its
@@ -644,12 +814,24 @@ pub struct PostgresStore {
     describe: String,
     server: String,
     config: tokio_postgres::Config,
+    link: Link,
     schema: String,
     table: String,
     qualified: String,
     lock_key: (i32, i32),
     lock_timeout: Duration,
     poll_max: Duration,
+    /// The time limits of each step.
+    timeouts: StepTimeouts,
+    /// `server_version_num` (150018 for 15.18).
+    server_version: u32,
+    /// The open step's attempt (from 0).
+    attempt: usize,
+    /// Whether [`retry_step`](StateStore::retry_step) already rolled the
+    /// open step's transaction back.
+    step_rolled_back: bool,
+    /// Whether a non-transactional step's session limits are set.
+    session_limits: bool,
     ctx: PgContext,
     round_trips: Arc<AtomicU64>,
     /// Whether this session holds the advisory lock.
@@ -688,7 +870,8 @@ enum TableState {
 impl PostgresStore {
     /// Starts building a store for the database at `url` (a
     /// `postgres://user:password@host:port/db?…` URL or a `key=value`
-    /// connection string). TLS is not supported.
+    /// connection string), with TLS as its `sslmode` says (see
+    /// [TLS](self#tls)).
     ///
     /// # Examples
     ///
@@ -700,10 +883,21 @@ impl PostgresStore {
     /// # let _ = builder;
     /// ```
     pub fn builder(url: &str) -> PostgresStoreBuilder {
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            format!("cannot parse the PostgreSQL URL ({e}); expected postgres://user:password@host:port/database")
-        });
-        Self::builder_with(config)
+        let (config, tls) = match tls::split(url) {
+            Ok((rest, tls)) => (
+                tokio_postgres::Config::from_str(&rest).map_err(|e| {
+                    format!("cannot parse the PostgreSQL URL ({e}); expected postgres://user:password@host:port/database")
+                }),
+                tls,
+            ),
+            Err(reason) => (
+                Err(format!("cannot use the PostgreSQL URL: {reason}")),
+                tls::TlsSettings::default(),
+            ),
+        };
+        let mut builder = Self::builder_with(config);
+        builder.tls = tls;
+        builder
     }
 
     /// Starts building a store from a tokio-postgres configuration.
@@ -719,7 +913,10 @@ impl PostgresStore {
     /// # let _ = builder;
     /// ```
     pub fn builder_from_config(config: tokio_postgres::Config) -> PostgresStoreBuilder {
-        Self::builder_with(Ok(config))
+        let tls = tls::TlsSettings::of_config(&config);
+        let mut builder = Self::builder_with(Ok(config));
+        builder.tls = tls;
+        builder
     }
 
     fn builder_with(
@@ -727,11 +924,13 @@ impl PostgresStore {
     ) -> PostgresStoreBuilder {
         PostgresStoreBuilder {
             config,
+            tls: tls::TlsSettings::default(),
             schema: None,
             table: "engine_ops_migrations".into(),
             lock_timeout: Duration::from_secs(60),
             poll_max: Duration::from_millis(100),
             application_name: None,
+            step_timeouts: StepTimeouts::default(),
         }
     }
 
@@ -795,7 +994,8 @@ impl PostgresStore {
     async fn heal(&mut self) -> Result<()> {
         if self.conn().is_dead() {
             self.conn().kill();
-            let (conn, _) = open(&self.config, &self.server, &self.round_trips).await?;
+            let (conn, _, _) =
+                open(&self.config, &self.server, &self.round_trips, &self.link).await?;
             self.ctx = PgContext::new(conn);
             self.insert_applied = None;
             self.catalog_stmt = None;
@@ -803,6 +1003,7 @@ impl PostgresStore {
             self.locked = false;
             self.session.unlock();
             self.table_ready = false;
+            self.session_limits = false;
         }
         Ok(())
     }
@@ -810,6 +1011,7 @@ impl PostgresStore {
     /// Ends a step a cancelled operation left open: its transaction is
     /// rolled back; a recorded intent stays in doubt.
     async fn abandon(&mut self) -> Result<()> {
+        self.reset_session_limits().await?;
         let Some(step) = self.session.abandon() else {
             return Ok(());
         };
@@ -823,6 +1025,55 @@ impl PostgresStore {
                 .map_err(|e| self.err("cannot roll back an abandoned step", e))?;
         }
         Ok(())
+    }
+
+    /// Puts attempt `attempt`'s time limits in force on the session (a
+    /// non-transactional step), if any are configured.
+    async fn set_session_limits(&mut self, attempt: usize) -> Result<()> {
+        let Some(sql) = lock_retry::session_sql(&self.timeouts, attempt, self.server_version)
+        else {
+            return Ok(());
+        };
+        self.conn()
+            .guarded(self.conn().client.batch_execute(&sql))
+            .await
+            .map_err(|e| self.err("cannot set the step's time limits", e))?;
+        self.session_limits = true;
+        Ok(())
+    }
+
+    /// Takes a non-transactional step's session limits back off.
+    async fn reset_session_limits(&mut self) -> Result<()> {
+        if !self.session_limits || self.conn().is_dead() {
+            self.session_limits = false;
+            return Ok(());
+        }
+        self.session_limits = false;
+        let sql = lock_retry::reset_sql(&self.timeouts, self.server_version);
+        self.conn()
+            .guarded(self.conn().client.batch_execute(&sql))
+            .await
+            .map_err(|e| self.err("cannot reset the step's time limits", e))
+    }
+
+    /// The sessions an attempt that waited `waited` most likely queued
+    /// behind (see [`lock_retry::BLOCKERS_SQL`]). A failure to read them
+    /// is logged, not raised: the step's outcome does not depend on it.
+    async fn read_blockers(&self, waited: Duration) -> Vec<crate::Blocker> {
+        let rows = self
+            .conn()
+            .guarded(self.conn().client.query_typed(
+                lock_retry::BLOCKERS_SQL,
+                &[(&waited.as_secs_f64(), Type::FLOAT8)],
+            ))
+            .await;
+        match rows {
+            Ok(rows) => lock_retry::blockers(&rows),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the sessions that blocked the step");
+                Vec::new()
+            }
+        }
     }
 
     /// Sends the step's deferred `BEGIN` if no request did yet.
@@ -1381,9 +1632,12 @@ impl StateStore for PostgresStore {
             .check_begin(intent)
             .map_err(|v| v.into_error(self.describe.clone()))?;
         let hidden = self.undoes_on_abort(intent);
+        self.attempt = 0;
+        self.step_rolled_back = false;
         if hidden {
             // Sent with the step's first request (or its commit): one round
-            // trip less per step.
+            // trip less per step. The attempt's time limits go with it.
+            self.ctx.begin_sql = lock_retry::begin_sql(&self.timeouts, 0, self.server_version);
             self.ctx.pending_begin.store(true, Ordering::SeqCst);
         } else {
             let started = pg_time(intent.started_at_ms);
@@ -1422,6 +1676,14 @@ impl StateStore for PostgresStore {
             }
         }
         self.session.begun(intent, hidden);
+        if !hidden && let Err(e) = self.set_session_limits(0).await {
+            // The intent is recorded: end the step as not run.
+            let _ = self.session.end(intent, false);
+            let _ = self
+                .record(intent.version, Step::Undo(intent.direction), &[], &[])
+                .await;
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -1439,6 +1701,7 @@ impl StateStore for PostgresStore {
         let finished = pg_time(finished_at_ms);
         let took = db_ms(duration_ms);
         if !step.hidden {
+            self.reset_session_limits().await?;
             return match intent.direction {
                 Direction::Up => {
                     self.record(
@@ -1592,8 +1855,11 @@ impl StateStore for PostgresStore {
             .end(intent, false)
             .map_err(|v| v.into_error(self.describe.clone()))?;
         if step.hidden {
-            if self.ctx.pending_begin.swap(false, Ordering::SeqCst) {
-                // Nothing was sent: there is no transaction to roll back.
+            if self.ctx.pending_begin.swap(false, Ordering::SeqCst)
+                || std::mem::take(&mut self.step_rolled_back)
+            {
+                // Nothing was sent, or a lock timeout's retry already
+                // rolled it back: there is no transaction to roll back.
                 return Ok(());
             }
             if self.conn().is_dead() {
@@ -1606,8 +1872,72 @@ impl StateStore for PostgresStore {
                 .await
                 .map_err(|e| self.err("cannot roll back the failed step", e));
         }
+        self.reset_session_limits().await?;
         self.record(intent.version, Step::Undo(intent.direction), &[], &[])
             .await
+    }
+
+    async fn retry_step(
+        &mut self,
+        intent: &StepIntent,
+        cause: &BoxError,
+        elapsed: Duration,
+        may_retry: bool,
+    ) -> Result<Option<LockAttempt>> {
+        let Some(schedule) = self.timeouts.lock_schedule().cloned() else {
+            return Ok(None);
+        };
+        let Some(sqlstate) = lock_retry::lock_timeout_state(cause) else {
+            return Ok(None);
+        };
+        let hidden = self.undoes_on_abort(intent);
+        if hidden && !self.ctx.pending_begin.swap(false, Ordering::SeqCst) {
+            // Roll the attempt back now: its history row goes with it, and
+            // the blockers can only be read outside the failed transaction.
+            self.conn()
+                .guarded(self.conn().client.batch_execute("ROLLBACK"))
+                .await
+                .map_err(|e| self.err("cannot roll back the step after a lock timeout", e))?;
+            self.step_rolled_back = true;
+        }
+        let blockers = self.read_blockers(elapsed).await;
+        let this = schedule.attempt(self.attempt).flatten();
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()))
+            ^ u64::from(std::process::id()) << 32
+            ^ intent.version;
+        let pause = if may_retry {
+            schedule.pause_after(self.attempt, seed)
+        } else {
+            None
+        };
+        let record = LockAttempt::new(
+            u32::try_from(self.attempt + 1).unwrap_or(u32::MAX),
+            this.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            sqlstate,
+            blockers,
+            pause.map(|p| u64::try_from(p.as_millis()).unwrap_or(u64::MAX)),
+        );
+        if pause.is_none() {
+            // Exhausted: the migrator ends the step; a non-transactional
+            // step's compensation runs without the limits.
+            if !hidden {
+                self.reset_session_limits().await?;
+            }
+            return Ok(Some(record));
+        }
+        self.attempt += 1;
+        if hidden {
+            self.step_rolled_back = false;
+            self.ctx.begin_sql =
+                lock_retry::begin_sql(&self.timeouts, self.attempt, self.server_version);
+            self.ctx.pending_begin.store(true, Ordering::SeqCst);
+        } else {
+            self.set_session_limits(self.attempt).await?;
+        }
+        Ok(Some(record))
     }
 
     async fn resolve(

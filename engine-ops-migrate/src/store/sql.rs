@@ -1,8 +1,11 @@
 //! Plain SQL migrations, and what the database stores share.
 //!
 //! [`SqlMigration`] is a migration written as SQL text. It runs on the
-//! PostgreSQL store (feature `postgres`, context `PgContext`) and on the
-//! SQLite store (feature `sqlite`, context `rusqlite::Connection`).
+//! PostgreSQL store (feature `postgres`, context `PgContext`), on the
+//! SQLite store (feature `sqlite`, context `rusqlite::Connection`), and on
+//! [`AnyStore`](crate::AnyStore) (context `dyn SqlContext`). Write them in
+//! code, load them from a directory with [`load_dir`](crate::load_dir), or
+//! embed a directory at compile time with [`embed!`](crate::embed).
 //!
 //! # Examples
 //!
@@ -21,6 +24,10 @@
 //! assert!(!index.is_transactional());
 //! # let _ = create;
 //! ```
+
+// The row codec below serves the database stores; without them only
+// `SqlMigration` and `SqlContext` are used.
+#![cfg_attr(not(any(feature = "postgres", feature = "sqlite")), allow(dead_code))]
 
 use std::fmt;
 
@@ -306,9 +313,32 @@ pub struct SqlMigration {
     down: Vec<String>,
     validate_up: Option<String>,
     validate_down: Option<String>,
+    reversible: bool,
     transactional: bool,
     phase: Option<Phase>,
     source: String,
+    /// Set by [`create_index_concurrently`](Self::create_index_concurrently).
+    index: Option<ConcurrentIndex>,
+}
+
+/// A `CREATE INDEX CONCURRENTLY` step that is safe to retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ConcurrentIndex {
+    /// The index name as a string literal (`'app.users_email_idx'`).
+    literal: String,
+    /// `DROP INDEX CONCURRENTLY IF EXISTS <name>`.
+    drop: String,
+}
+
+impl ConcurrentIndex {
+    /// Whether the index exists and is valid: `Some(true)` valid,
+    /// `Some(false)` an invalid leftover, `None` absent.
+    fn state_query(&self) -> String {
+        format!(
+            "SELECT (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass({}))",
+            self.literal
+        )
+    }
 }
 
 impl SqlMigration {
@@ -333,9 +363,121 @@ impl SqlMigration {
             down: Vec::new(),
             validate_up: None,
             validate_down: None,
+            reversible: false,
             transactional: true,
             phase: None,
+            index: None,
         }
+    }
+
+    /// A non-transactional migration that builds an index with `CREATE
+    /// INDEX CONCURRENTLY` (writes go on while it builds) and is safe to
+    /// retry (PostgreSQL only). `index` is the index name (schema-qualified
+    /// if needed, quoted as SQL needs it), `on` the rest of the statement:
+    /// `"users (email)"`, `"users USING gin (tags) WHERE deleted_at IS
+    /// NULL"`.
+    ///
+    /// A failed `CREATE INDEX CONCURRENTLY` (a lock timeout, a unique
+    /// violation, a cancelled build) leaves an *invalid* index behind, which
+    /// `CREATE INDEX … IF NOT EXISTS` then silently accepts. This step does
+    /// not: its `up` first reads `pg_index.indisvalid`; an invalid leftover
+    /// is dropped (`DROP INDEX CONCURRENTLY IF EXISTS`, its own request),
+    /// a valid index is kept, and only then is the index built, the
+    /// statement alone in its request. Its `validate_up` checks
+    /// `indisvalid`, so a crash mid-build leaves the step in doubt and the
+    /// next run settles it as not applied (and builds the index again),
+    /// never as applied over an invalid index. It is
+    /// [`retry_safe`](crate::Migration::retry_safe): a lock timeout under
+    /// the store's [`StepTimeouts`](crate::StepTimeouts) retries it. Its
+    /// `down` is `DROP INDEX CONCURRENTLY IF EXISTS`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_migrate::SqlMigration;
+    ///
+    /// let m = SqlMigration::create_index_concurrently(4, "users_email_idx", "users_email_idx", "users (email)");
+    /// assert!(!m.is_transactional());
+    /// assert_eq!(m.up_batches(), ["CREATE INDEX CONCURRENTLY users_email_idx ON users (email)"]);
+    /// assert_eq!(m.down_batches(), ["DROP INDEX CONCURRENTLY IF EXISTS users_email_idx"]);
+    /// ```
+    #[must_use]
+    pub fn create_index_concurrently(
+        version: u64,
+        name: impl Into<String>,
+        index: &str,
+        on: &str,
+    ) -> Self {
+        Self::index_step(version, name.into(), "INDEX", index, on)
+    }
+
+    /// [`create_index_concurrently`](Self::create_index_concurrently) for
+    /// a `UNIQUE` index (which a later `ALTER TABLE … ADD CONSTRAINT …
+    /// UNIQUE USING INDEX` can turn into a constraint without a scan).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_migrate::SqlMigration;
+    ///
+    /// let m = SqlMigration::create_unique_index_concurrently(5, "users_email_key", "users_email_key", "users (email)");
+    /// assert_eq!(m.up_batches(), ["CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email)"]);
+    /// ```
+    #[must_use]
+    pub fn create_unique_index_concurrently(
+        version: u64,
+        name: impl Into<String>,
+        index: &str,
+        on: &str,
+    ) -> Self {
+        Self::index_step(version, name.into(), "UNIQUE INDEX", index, on)
+    }
+
+    fn index_step(version: u64, name: String, kind: &str, index: &str, on: &str) -> Self {
+        let create = format!("CREATE {kind} CONCURRENTLY {index} ON {on}");
+        let drop = format!("DROP INDEX CONCURRENTLY IF EXISTS {index}");
+        let literal = format!("'{}'", index.replace('\'', "''"));
+        Self {
+            version,
+            name,
+            source: create.clone(),
+            up: vec![create],
+            down: vec![drop.clone()],
+            validate_up: Some(format!(
+                "SELECT coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass({literal})), false)"
+            )),
+            validate_down: Some(format!("SELECT to_regclass({literal}) IS NULL")),
+            reversible: true,
+            transactional: false,
+            phase: None,
+            index: Some(ConcurrentIndex { literal, drop }),
+        }
+    }
+
+    /// A migration read from a file: `source` is the whole up file (what
+    /// the checksum covers), `up` its batches.
+    pub(crate) fn from_file(version: u64, name: String, source: String, up: Vec<String>) -> Self {
+        Self {
+            version,
+            name,
+            up,
+            down: Vec::new(),
+            validate_up: None,
+            validate_down: None,
+            reversible: false,
+            transactional: true,
+            phase: None,
+            source,
+            index: None,
+        }
+    }
+
+    /// Makes the migration reversible with `down` batches (none: reverting
+    /// changes nothing but the history).
+    pub(crate) fn with_down(mut self, down: Vec<String>) -> Self {
+        self.down = down;
+        self.reversible = true;
+        self
     }
 
     /// Adds another `up` batch, sent after the previous ones.
@@ -350,6 +492,7 @@ impl SqlMigration {
     #[must_use]
     pub fn down(mut self, sql: impl Into<String>) -> Self {
         self.down.push(sql.into());
+        self.reversible = true;
         self
     }
 
@@ -387,18 +530,86 @@ impl SqlMigration {
         self.version
     }
 
+    /// The name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Whether the migration runs in the step transaction.
     #[must_use]
     pub fn is_transactional(&self) -> bool {
         self.transactional
     }
+
+    /// Whether it has a `down` (an empty one counts: reverting it changes
+    /// nothing but the history).
+    #[must_use]
+    pub fn is_reversible(&self) -> bool {
+        self.reversible
+    }
+
+    /// The expand / contract phase, if declared.
+    #[must_use]
+    pub fn declared_phase(&self) -> Option<Phase> {
+        self.phase
+    }
+
+    /// The text the checksum covers.
+    #[must_use]
+    pub fn source_text(&self) -> &str {
+        &self.source
+    }
+
+    /// The `up` batches, in the order they are sent.
+    #[must_use]
+    pub fn up_batches(&self) -> &[String] {
+        &self.up
+    }
+
+    /// The `down` batches.
+    #[must_use]
+    pub fn down_batches(&self) -> &[String] {
+        &self.down
+    }
 }
 
 /// A database context a [`SqlMigration`] can run on: the PostgreSQL step
-/// context (`PgContext`, feature `postgres`) or a SQLite
-/// `rusqlite::Connection` (feature `sqlite`).
+/// context (`PgContext`, feature `postgres`), a SQLite
+/// `rusqlite::Connection` (feature `sqlite`), or `dyn SqlContext`, which
+/// [`AnyStore`](crate::AnyStore) hands out whatever the database.
 ///
-/// Sealed: the two backends of this crate implement it.
+/// A migration written in Rust for any database implements
+/// `Migration<AnyContext>` ([`AnyContext`](crate::AnyContext) is `dyn
+/// SqlContext`) and reaches the driver through [`postgres`](Self::postgres)
+/// or [`sqlite`](Self::sqlite).
+///
+/// Sealed: the backends of this crate implement it.
+///
+/// # Examples
+///
+/// ```
+/// use engine_ops_migrate::{AnyContext, BoxError, Migration};
+///
+/// struct Backfill;
+///
+/// #[engine_ops_migrate::async_trait]
+/// impl Migration<AnyContext> for Backfill {
+///     fn version(&self) -> u64 { 4 }
+///     fn name(&self) -> &str { "backfill" }
+///     fn source(&self) -> &[u8] { b"UPDATE users SET email = lower(email)" }
+///     async fn up(&self, db: &mut AnyContext) -> Result<(), BoxError> {
+///         if let Some(pg) = db.postgres() {
+///             pg.execute("UPDATE users SET email = lower(email)", &[]).await?;
+///             return Ok(());
+///         }
+///         db.execute_batch("UPDATE users SET email = lower(email)").await
+///     }
+///     async fn down(&self, _db: &mut AnyContext) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+/// }
+/// ```
 #[async_trait::async_trait]
 pub trait SqlContext: Send + sealed::Sealed {
     /// Sends `sql` (one or more statements) as one request.
@@ -414,9 +625,21 @@ pub trait SqlContext: Send + sealed::Sealed {
     ///
     /// The database's error, or a query that returns no row.
     async fn query_flag(&mut self, query: &str) -> Result<Option<bool>, crate::BoxError>;
+
+    /// The PostgreSQL step context, when the migration runs on PostgreSQL.
+    #[cfg(feature = "postgres")]
+    fn postgres(&mut self) -> Option<&mut super::postgres::PgContext> {
+        None
+    }
+
+    /// The SQLite connection, when the migration runs on SQLite.
+    #[cfg(feature = "sqlite")]
+    fn sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
+        None
+    }
 }
 
-mod sealed {
+pub(crate) mod sealed {
     /// Keeps [`SqlContext`](super::SqlContext) to this crate's backends.
     #[allow(unreachable_pub)]
     pub trait Sealed {}
@@ -436,6 +659,10 @@ impl SqlContext for super::postgres::PgContext {
     async fn query_flag(&mut self, query: &str) -> Result<Option<bool>, crate::BoxError> {
         Ok(self.query_one(query, &[]).await?.try_get(0)?)
     }
+
+    fn postgres(&mut self) -> Option<&mut super::postgres::PgContext> {
+        Some(self)
+    }
 }
 
 #[cfg(feature = "sqlite")]
@@ -452,10 +679,14 @@ impl SqlContext for rusqlite::Connection {
     async fn query_flag(&mut self, query: &str) -> Result<Option<bool>, crate::BoxError> {
         Ok(self.query_row(query, [], |r| r.get(0))?)
     }
+
+    fn sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
+        Some(self)
+    }
 }
 
 /// Runs a post-condition query, if there is one.
-async fn check<C: SqlContext>(
+async fn check<C: SqlContext + ?Sized>(
     ctx: &mut C,
     query: Option<&str>,
 ) -> Result<crate::Validation, crate::BoxError> {
@@ -470,7 +701,7 @@ async fn check<C: SqlContext>(
 }
 
 #[async_trait::async_trait]
-impl<C: SqlContext> crate::Migration<C> for SqlMigration {
+impl<C: SqlContext + ?Sized> crate::Migration<C> for SqlMigration {
     fn version(&self) -> u64 {
         self.version
     }
@@ -484,19 +715,37 @@ impl<C: SqlContext> crate::Migration<C> for SqlMigration {
         self.phase
     }
     fn reversible(&self) -> bool {
-        !self.down.is_empty()
+        self.reversible
     }
     fn transactional(&self) -> bool {
         self.transactional
     }
+    fn retry_safe(&self) -> bool {
+        self.index.is_some()
+    }
+    fn as_sql(&self) -> Option<&SqlMigration> {
+        Some(self)
+    }
     async fn up(&self, ctx: &mut C) -> Result<(), crate::BoxError> {
+        if let Some(index) = &self.index {
+            // A failed earlier attempt (or run) may have left the index
+            // behind: an invalid one is dropped, a valid one kept.
+            match ctx.query_flag(&index.state_query()).await? {
+                Some(true) => return Ok(()),
+                Some(false) => {
+                    tracing::info!(version = self.version, drop = %index.drop, "dropping an invalid index left by a failed build");
+                    ctx.execute_batch(&index.drop).await?;
+                }
+                None => {}
+            }
+        }
         for batch in &self.up {
             ctx.execute_batch(batch).await?;
         }
         Ok(())
     }
     async fn down(&self, ctx: &mut C) -> Result<(), crate::BoxError> {
-        if self.down.is_empty() {
+        if !self.reversible {
             return Err(format!("migration {} ({}) has no down", self.version, self.name).into());
         }
         for batch in &self.down {

@@ -1,77 +1,104 @@
 //! Blue-green: the candidate colour comes up beside the live one, is checked,
 //! promoted, switched to when fully available, checked again, and the old colour
 //! is kept for a delay during which traffic can go back in one action.
+//!
+//! [`plan`] settles what is outside the stage machine (the first deployment,
+//! a retry, a new or reverted target, an operator or deadline abort), then
+//! runs the stage machine: one handler per [`Stage`], each returning the
+//! [`Flow`] the driver applies (see [`super::stage`] for which stage may
+//! follow which).
 
-use super::candidate::Retarget;
-use super::{Clock, Cx, Verdict};
-use crate::{BlueGreenStrategy, Phase, Promotion, Stage, TrackId};
+use super::candidate::{
+    Retarget, begin_candidate, deadline_aborts, deploy_first, held_by_pause, hold, idle_phase,
+    mark_aborted, retarget, retire_candidate, retry_candidate, scale_down_aborted, sweep_others,
+    wait_for_pods,
+};
+use super::checks::{Verdict, forget_checks, run_checks};
+use super::effects::Effects;
+use super::progress::{Clock, sync_status};
+use super::stage::{Flow, enter};
+use super::tracks::{
+    cleanup_history, ensure_size, schedule_scale_down, set_preview, sweep, switch_active,
+    sync_min_ready, sync_revision,
+};
+use super::view::View;
+use crate::decision::Phase;
+use crate::observation::TrackId;
+use crate::spec::{BlueGreenStrategy, Promotion};
+use crate::state::{RolloutState, Stage};
+use crate::time::Timestamp;
 
-pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
-    let n = cx.spec.replicas();
-    cx.min_available = n;
-    let target = cx.target_arc();
+/// The most stage changes one decision makes. A decision never enters a
+/// stage twice (no hop goes back), so the longest walk is a stage left by
+/// another strategy → `Provisioning` → `PrePromotion` → `AwaitingPromotion`
+/// → `ScalingUp` → `PostPromotion` → `Draining` → `Idle`: seven hops, and the
+/// eighth pass handles `Idle` and ends the decision. Running out of hops
+/// would be a bug (a cycle in the stage graph); debug builds assert it does
+/// not happen.
+const MAX_STAGE_HOPS: usize = 8;
 
-    let Some(stable) = cx.st.stable else {
-        let (id, live) = cx.deploy_first(
+/// The blue-green strategy's decision.
+pub(super) fn plan(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    b: &BlueGreenStrategy,
+) {
+    let n = v.replicas();
+    let target = state.target_or(v.spec);
+
+    let Some(stable) = state.stable else {
+        let (id, live) = deploy_first(
+            v,
+            state,
+            fx,
             &target,
             "first deployment: nothing is live yet, so there is nothing to preview against",
         );
         if live {
-            idle(cx, id);
+            idle(v, state, fx, id);
         } else {
-            wait_for_pods(cx, id, n);
+            wait_for_colour(v, state, fx, id, n);
         }
         return;
     };
 
-    if let Some(c) = cx.retry_candidate(Stage::Provisioning) {
-        cx.explain.push(format!(
+    if let Some(c) = retry_candidate(v, state, Stage::Provisioning) {
+        fx.explain(format!(
             "retry: attempt {} of revision {}",
-            cx.st.attempt,
-            cx.revision(c)
+            state.attempt,
+            state.revision_of(c)
         ));
     }
 
     // A new target: supersede what is in flight, or go back to stable.
-    match cx.retarget(stable, &target) {
+    match retarget(state, stable, &target) {
         Retarget::Unchanged => {}
-        Retarget::BackToStable => abort(cx, "the target template is the stable one again"),
+        Retarget::BackToStable => {
+            abort(v, state, fx, "the target template is the stable one again")
+        }
         Retarget::New { superseded } => {
             if let Some(c) = superseded {
-                cx.retire_candidate(c);
-                cx.explain.push(format!(
+                retire_candidate(v, state, fx, c);
+                fx.explain(format!(
                     "revision {} is superseded by `{target}`",
-                    cx.revision(c)
+                    state.revision_of(c)
                 ));
             }
-            let live = cx.obs.traffic.active;
-            match cx
-                .track_with(&target)
+            let live = v.traffic().active;
+            match state
+                .track_with_template(&target)
                 .filter(|&t| Some(t) == live && t != stable)
             {
-                // The target's colour already takes all traffic (an undo to
-                // it, or a template changed back while the next colour was
-                // provisioned): it becomes the stable colour at once, never
-                // a candidate brought up again from its preview size.
                 Some(id) => {
-                    cx.sync_revision(id);
-                    cx.st.stable = Some(id);
-                    cx.st.candidate = None;
-                    cx.st.stage = Stage::Idle;
-                    cx.st.aborted = false;
-                    cx.forget_checks();
-                    cx.explain.push(format!(
-                        "revision {} (`{target}`) already takes all traffic: it is the stable colour (fast-track)",
-                        cx.revision(id)
-                    ));
-                    idle(cx, id);
+                    fast_track(v, state, fx, id, &target);
                     return;
                 }
                 None => {
-                    let id = cx.begin_candidate(stable, &target, Stage::Provisioning);
-                    cx.explain.push(format!(
+                    let id = begin_candidate(v, state, fx, stable, &target, Stage::Provisioning);
+                    fx.explain(format!(
                         "new colour: revision {} (`{target}`)",
-                        cx.revision(id)
+                        state.revision_of(id)
                     ));
                 }
             }
@@ -80,271 +107,443 @@ pub(super) fn plan(cx: &mut Cx<'_>, b: &BlueGreenStrategy) {
 
     // The current track (the candidate, or the stable one when nothing is
     // in flight) runs with the spec's minReadySeconds.
-    let current = cx.st.candidate.unwrap_or(stable);
-    cx.sync_min_ready(current);
+    let current = state.candidate.unwrap_or(stable);
+    sync_min_ready(v, state, fx, current);
 
-    if cx.abort {
-        abort(cx, "operator abort");
+    if v.commands.abort {
+        abort(v, state, fx, "operator abort");
     }
-    if cx.deadline_aborts() {
-        abort(cx, "progress deadline exceeded");
+    if deadline_aborts(v, state) {
+        abort(v, state, fx, "progress deadline exceeded");
     }
-    cx.sweep_others(stable);
+    sweep_others(v, state, fx, stable);
+    run_stages(v, state, fx, b, stable);
+}
 
-    for _ in 0..8 {
-        let stage = cx.st.stage;
-        let Some(c) = cx.st.candidate.filter(|_| stage != Stage::Idle) else {
-            idle(cx, stable);
+/// The stage machine: handles the current stage, applies the [`Flow`] it
+/// returns, until one ends the decision.
+fn run_stages(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    b: &BlueGreenStrategy,
+    stable: TrackId,
+) {
+    for _ in 0..MAX_STAGE_HOPS {
+        let stage = state.stage;
+        let Some(c) = state.candidate.filter(|_| stage != Stage::Idle) else {
+            // Nothing in flight (or the candidate just became the stable colour).
+            idle(v, state, fx, state.stable.unwrap_or(stable));
             return;
         };
-        if cx.held_by_pause(c) {
+        if held_by_pause(v, state, fx, c) {
             return;
         }
-        match stage {
-            Stage::Provisioning => {
-                // A colour that still takes all traffic (a retry before the
-                // abort could switch back) keeps the full count.
-                let want = if cx.obs.traffic.active == Some(c) {
-                    n
-                } else {
-                    b.preview_replicas.unwrap_or(n).min(n)
-                };
-                cx.ensure_size(c, want, "bring the new colour up beside the live one");
-                if cx.o(c).is_some() {
-                    cx.set_preview(
-                        Some(c),
-                        "the preview service shows the new colour before any switch",
-                    );
-                }
-                if cx.o(c).is_some() && cx.avail_of(c) >= want {
-                    cx.st.stage = Stage::PrePromotion;
-                    continue;
-                }
-                wait_for_pods(cx, c, want);
-                return;
-            }
-            Stage::PrePromotion => match cx.run_checks(&b.pre_promotion, c, "pre-promotion") {
-                Verdict::Passed => {
-                    cx.st.stage = Stage::AwaitingPromotion { since: cx.obs.now };
-                }
-                Verdict::Failed(why) => abort(cx, &why),
-                Verdict::Inconclusive(why) if !cx.promote => {
-                    cx.hold(c, format!("{why}: Promote to continue, Abort to roll back"));
-                    return;
-                }
-                Verdict::Inconclusive(_) => {
-                    cx.st.stage = Stage::AwaitingPromotion { since: cx.obs.now }
-                }
-                Verdict::Pending => {
-                    cx.hold(c, "pre-promotion checks are running".into());
-                    cx.phase = Phase::Progressing;
-                    return;
-                }
-            },
-            Stage::AwaitingPromotion { since } => {
-                let go = match b.promotion {
-                    Promotion::Automatic => true,
-                    Promotion::Manual => cx.promote,
-                    Promotion::After(d) => {
-                        if !cx.promote && cx.obs.now < since + d {
-                            cx.requeue_at(since + d);
-                        }
-                        cx.promote || cx.obs.now >= since + d
-                    }
-                };
-                if !go {
-                    cx.hold(c, "waiting for promotion (Promote to switch)".into());
-                    if matches!(b.promotion, Promotion::After(_)) {
-                        cx.phase = Phase::Progressing;
-                    }
-                    return;
-                }
-                cx.explain
-                    .push(format!("revision {} promoted", cx.revision(c)));
-                cx.st.stage = Stage::ScalingUp;
-            }
-            Stage::ScalingUp => {
-                cx.ensure_size(
-                    c,
-                    n,
-                    "promotion: the new colour must reach the full count before the switch",
-                );
-                if cx.avail_of(c) >= n {
-                    cx.st.stage = Stage::PostPromotion;
-                    if cx.obs.traffic.active == Some(c) {
-                        // Already live (a retry before the abort switched back).
-                        continue;
-                    }
-                    cx.switch_active(c, "the new colour is fully available and its gates passed");
-                    cx.sync_status(Some(c), false, Clock::Hold);
-                    return;
-                }
-                wait_for_pods(cx, c, n);
-                return;
-            }
-            Stage::PostPromotion => {
-                if cx.obs.traffic.active != Some(c) {
-                    if cx.avail_of(c) >= n {
-                        cx.switch_active(
-                            c,
-                            "the new colour is fully available and its gates passed",
-                        );
-                        cx.hold(c, "waiting to observe the switch".into());
-                        cx.phase = Phase::Progressing;
-                    } else {
-                        abort(
-                            cx,
-                            "the new colour lost availability before the switch took effect",
-                        );
-                        continue;
-                    }
-                    return;
-                }
-                let keep_old_because = match cx.run_checks(&b.post_promotion, c, "post-promotion") {
-                    Verdict::Passed => {
-                        "post-promotion checks passed; the old colour stays for rollback"
-                    }
-                    Verdict::Inconclusive(_) if cx.promote => "promoted past an inconclusive check",
-                    Verdict::Failed(why) => {
-                        abort(cx, &why);
-                        continue;
-                    }
-                    Verdict::Inconclusive(why) => {
-                        cx.hold(
-                            c,
-                            format!("{why}: Promote to keep the new colour, Abort to switch back"),
-                        );
-                        return;
-                    }
-                    Verdict::Pending => {
-                        cx.hold(
-                            c,
-                            "post-promotion checks are running; the old colour is kept".into(),
-                        );
-                        cx.phase = Phase::Progressing;
-                        return;
-                    }
-                };
-                let until = cx.obs.now + b.scale_down_delay;
-                cx.schedule_scale_down(stable, until, keep_old_because);
-                cx.st.stage = Stage::Draining { until };
-            }
-            Stage::Draining { until } => {
-                if cx.obs.now < until {
-                    cx.requeue_at(until);
-                    cx.hold(
-                        c,
-                        format!("old colour kept until {until} for an instant rollback"),
-                    );
-                    cx.phase = Phase::Progressing;
-                    return;
-                }
-                cx.ensure_size(
-                    stable,
-                    0,
-                    "the scale-down delay after the switch has elapsed",
-                );
-                if cx.spec_of(stable) == 0 {
-                    cx.st.stable = Some(c);
-                    cx.st.candidate = None;
-                    cx.st.stage = Stage::Idle;
-                    cx.forget_checks();
-                    if let Some(r) = cx.record_mut(stable) {
-                        r.scale_down_at = None;
-                    }
-                    idle(cx, c);
-                    return;
-                }
-                cx.sync_status(Some(c), false, Clock::Hold);
-                cx.phase = Phase::Progressing;
-                return;
-            }
+        let flow = match stage {
+            Stage::Provisioning => provisioning(v, state, fx, b, c),
+            Stage::PrePromotion => pre_promotion(v, state, fx, b, c),
+            Stage::AwaitingPromotion { since } => awaiting_promotion(v, state, fx, b, c, since),
+            Stage::ScalingUp => scaling_up(v, state, fx, c),
+            Stage::PostPromotion => post_promotion(v, state, fx, b, stable, c),
+            Stage::Draining { until } => draining(v, state, fx, stable, c, until),
             Stage::Aborted => {
-                aborted(cx, b, stable, c);
-                return;
+                aborted(v, state, fx, b, stable, c);
+                Flow::Wait
             }
-            _ => {
-                // A stage of another strategy (the spec's strategy changed): start over.
-                cx.st.stage = Stage::Provisioning;
-            }
+            // A stage of another strategy (the spec's strategy changed): start over.
+            Stage::Idle | Stage::Step { .. } | Stage::Promoting => Flow::Next(Stage::Provisioning),
+        };
+        match flow {
+            Flow::Next(next) => enter(state, next),
+            Flow::NextDecision(next) => return enter(state, next),
+            Flow::Abort(why) => abort(v, state, fx, &why),
+            Flow::Wait => return,
+        }
+    }
+    debug_assert!(
+        false,
+        "blue-green ran out of stage hops: a cycle in the stage graph"
+    );
+}
+
+/// The target's colour already takes all traffic (an undo to it, or a
+/// template changed back while the next colour was provisioned): it becomes
+/// the stable colour at once, never a candidate brought up again from its
+/// preview size.
+fn fast_track(v: &View<'_>, state: &mut RolloutState, fx: &mut Effects, id: TrackId, target: &str) {
+    sync_revision(state, fx, id);
+    state.stable = Some(id);
+    state.candidate = None;
+    enter(state, Stage::Idle);
+    state.aborted = false;
+    forget_checks(state);
+    fx.explain(format!(
+        "revision {} (`{target}`) already takes all traffic: it is the stable colour (fast-track)",
+        state.revision_of(id)
+    ));
+    idle(v, state, fx, id);
+}
+
+/// `Provisioning`: the new colour comes up beside the live one at its
+/// preview size, and the preview service shows it.
+fn provisioning(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    b: &BlueGreenStrategy,
+    c: TrackId,
+) -> Flow {
+    let n = v.replicas();
+    // A colour that still takes all traffic (a retry before the abort could
+    // switch back) keeps the full count.
+    let want = if v.traffic().active == Some(c) {
+        n
+    } else {
+        b.preview_replicas.unwrap_or(n).min(n)
+    };
+    ensure_size(
+        v,
+        state,
+        fx,
+        c,
+        want,
+        "bring the new colour up beside the live one",
+    );
+    if v.observed(c).is_some() {
+        set_preview(
+            v,
+            fx,
+            Some(c),
+            "the preview service shows the new colour before any switch",
+        );
+    }
+    if v.observed(c).is_some() && v.available(c) >= want {
+        return Flow::Next(Stage::PrePromotion);
+    }
+    wait_for_colour(v, state, fx, c, want);
+    Flow::Wait
+}
+
+/// `PrePromotion`: the smoke tests gate promotion; a failure aborts, an
+/// inconclusive result waits for `Promote` or `Abort`.
+fn pre_promotion(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    b: &BlueGreenStrategy,
+    c: TrackId,
+) -> Flow {
+    let awaiting = Stage::AwaitingPromotion { since: v.now() };
+    match run_checks(v, state, fx, &b.pre_promotion, c, "pre-promotion") {
+        Verdict::Passed => Flow::Next(awaiting),
+        Verdict::Failed(why) => Flow::Abort(why),
+        Verdict::Inconclusive(_) if v.commands.promote => Flow::Next(awaiting),
+        Verdict::Inconclusive(why) => {
+            hold(
+                v,
+                state,
+                fx,
+                c,
+                format!("{why}: Promote to continue, Abort to roll back"),
+            );
+            Flow::Wait
+        }
+        Verdict::Pending => {
+            hold(v, state, fx, c, "pre-promotion checks are running".into());
+            fx.set_phase(Phase::Progressing);
+            Flow::Wait
         }
     }
 }
 
+/// `AwaitingPromotion` (since `since`): promotion is automatic, manual or
+/// timed.
+fn awaiting_promotion(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    b: &BlueGreenStrategy,
+    c: TrackId,
+    since: Timestamp,
+) -> Flow {
+    let promote = v.commands.promote;
+    let go = match b.promotion {
+        Promotion::Automatic => true,
+        Promotion::Manual => promote,
+        Promotion::After(d) => {
+            if !promote && v.now() < since + d {
+                fx.requeue_at(since + d);
+            }
+            promote || v.now() >= since + d
+        }
+    };
+    if !go {
+        hold(
+            v,
+            state,
+            fx,
+            c,
+            "waiting for promotion (Promote to switch)".into(),
+        );
+        if matches!(b.promotion, Promotion::After(_)) {
+            fx.set_phase(Phase::Progressing);
+        }
+        return Flow::Wait;
+    }
+    fx.explain(format!("revision {} promoted", state.revision_of(c)));
+    Flow::Next(Stage::ScalingUp)
+}
+
+/// `ScalingUp`: the new colour reaches the full count; once all of it is
+/// available traffic switches to it.
+fn scaling_up(v: &View<'_>, state: &mut RolloutState, fx: &mut Effects, c: TrackId) -> Flow {
+    let n = v.replicas();
+    ensure_size(
+        v,
+        state,
+        fx,
+        c,
+        n,
+        "promotion: the new colour must reach the full count before the switch",
+    );
+    if v.available(c) < n {
+        wait_for_colour(v, state, fx, c, n);
+        return Flow::Wait;
+    }
+    if v.traffic().active == Some(c) {
+        // Already live (a retry before the abort switched back).
+        return Flow::Next(Stage::PostPromotion);
+    }
+    switch_active(
+        v,
+        state,
+        fx,
+        c,
+        "the new colour is fully available and its gates passed",
+    );
+    sync_status(v, state, fx, Some(c), false, Clock::Hold);
+    // The switch must be observed before the post-promotion checks start.
+    Flow::NextDecision(Stage::PostPromotion)
+}
+
+/// `PostPromotion`: once the switch is observed, the post-promotion checks
+/// run while the old colour stays at full size; a failure switches back.
+fn post_promotion(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    b: &BlueGreenStrategy,
+    stable: TrackId,
+    c: TrackId,
+) -> Flow {
+    let n = v.replicas();
+    if v.traffic().active != Some(c) {
+        if v.available(c) < n {
+            return Flow::Abort(
+                "the new colour lost availability before the switch took effect".into(),
+            );
+        }
+        switch_active(
+            v,
+            state,
+            fx,
+            c,
+            "the new colour is fully available and its gates passed",
+        );
+        hold(v, state, fx, c, "waiting to observe the switch".into());
+        fx.set_phase(Phase::Progressing);
+        return Flow::Wait;
+    }
+    let keep_old_because = match run_checks(v, state, fx, &b.post_promotion, c, "post-promotion") {
+        Verdict::Passed => "post-promotion checks passed; the old colour stays for rollback",
+        Verdict::Inconclusive(_) if v.commands.promote => "promoted past an inconclusive check",
+        Verdict::Failed(why) => return Flow::Abort(why),
+        Verdict::Inconclusive(why) => {
+            hold(
+                v,
+                state,
+                fx,
+                c,
+                format!("{why}: Promote to keep the new colour, Abort to switch back"),
+            );
+            return Flow::Wait;
+        }
+        Verdict::Pending => {
+            hold(
+                v,
+                state,
+                fx,
+                c,
+                "post-promotion checks are running; the old colour is kept".into(),
+            );
+            fx.set_phase(Phase::Progressing);
+            return Flow::Wait;
+        }
+    };
+    let until = v.now() + b.scale_down_delay;
+    schedule_scale_down(v, state, fx, stable, until, keep_old_because);
+    Flow::Next(Stage::Draining { until })
+}
+
+/// `Draining` (until `until`): the old colour is kept for an instant
+/// rollback, then scaled to zero; once it is, the new colour is the stable one.
+fn draining(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    stable: TrackId,
+    c: TrackId,
+    until: Timestamp,
+) -> Flow {
+    if v.now() < until {
+        fx.requeue_at(until);
+        hold(
+            v,
+            state,
+            fx,
+            c,
+            format!("old colour kept until {until} for an instant rollback"),
+        );
+        fx.set_phase(Phase::Progressing);
+        return Flow::Wait;
+    }
+    ensure_size(
+        v,
+        state,
+        fx,
+        stable,
+        0,
+        "the scale-down delay after the switch has elapsed",
+    );
+    if v.spec_replicas(stable) != 0 {
+        sync_status(v, state, fx, Some(c), false, Clock::Hold);
+        fx.set_phase(Phase::Progressing);
+        return Flow::Wait;
+    }
+    state.stable = Some(c);
+    state.candidate = None;
+    forget_checks(state);
+    if let Some(r) = state.track_mut(stable) {
+        r.scale_down_at = None;
+    }
+    Flow::Next(Stage::Idle)
+}
+
 /// Marks the rollout aborted; the `Aborted` stage then puts traffic back.
-fn abort(cx: &mut Cx<'_>, why: &str) {
-    match cx.st.stage {
+fn abort(v: &View<'_>, state: &mut RolloutState, fx: &mut Effects, why: &str) {
+    match state.stage {
         Stage::Idle | Stage::Aborted => {
-            if cx.st.candidate.is_none() || cx.st.stage == Stage::Idle {
-                cx.explain
-                    .push(format!("{why}: nothing in flight to abort"));
+            if state.candidate.is_none() || state.stage == Stage::Idle {
+                fx.explain(format!("{why}: nothing in flight to abort"));
             }
             return;
         }
-        Stage::Draining { until } if cx.obs.now >= until => {
-            cx.explain.push(format!(
+        Stage::Draining { until } if v.now() >= until => {
+            fx.explain(format!(
                 "{why}: the old colour is already being scaled down, nothing to abort; Undo rolls back"
             ));
             return;
         }
         _ => {}
     }
-    if let Some(s) = cx.st.stable
-        && let Some(r) = cx.record_mut(s)
+    if let Some(s) = state.stable
+        && let Some(r) = state.track_mut(s)
     {
         r.scale_down_at = None;
     }
-    cx.mark_aborted(why);
+    mark_aborted(v, state, fx, why);
 }
 
-fn aborted(cx: &mut Cx<'_>, b: &BlueGreenStrategy, stable: TrackId, c: TrackId) {
-    let n = cx.spec.replicas();
-    if cx.obs.traffic.active != Some(stable) {
-        if cx.avail_of(stable) >= n {
-            cx.switch_active(
-                stable,
-                "rollback: the stable colour is up, traffic goes back to it",
-            );
-        } else {
-            cx.ensure_size(
-                stable,
-                n,
-                "rollback: the stable colour must be fully available before traffic returns",
-            );
-        }
+/// `Aborted`: traffic goes back to the stable colour once it is fully
+/// available, then the aborted colour is scaled down after its delay.
+fn aborted(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    b: &BlueGreenStrategy,
+    stable: TrackId,
+    c: TrackId,
+) {
+    let n = v.replicas();
+    if v.traffic().active == Some(stable) {
+        ensure_size(
+            v,
+            state,
+            fx,
+            stable,
+            n,
+            "the stable colour serves all traffic",
+        );
+    } else if v.available(stable) >= n {
+        switch_active(
+            v,
+            state,
+            fx,
+            stable,
+            "rollback: the stable colour is up, traffic goes back to it",
+        );
     } else {
-        cx.ensure_size(stable, n, "the stable colour serves all traffic");
+        ensure_size(
+            v,
+            state,
+            fx,
+            stable,
+            n,
+            "rollback: the stable colour must be fully available before traffic returns",
+        );
     }
-    cx.set_preview(None, "the aborted colour is no longer previewed");
-    if cx.obs.traffic.active == Some(stable) || cx.obs.traffic.active.is_none() {
-        cx.scale_down_aborted(c, b.abort_scale_down_delay, "aborted colour");
+    set_preview(v, fx, None, "the aborted colour is no longer previewed");
+    let active = v.traffic().active;
+    if active == Some(stable) || active.is_none() {
+        scale_down_aborted(v, state, fx, c, b.abort_scale_down_delay, "aborted colour");
     }
-    cx.sync_status(Some(stable), false, Clock::CountsOnly);
-    cx.phase = Phase::Degraded;
+    sync_status(v, state, fx, Some(stable), false, Clock::CountsOnly);
+    fx.set_phase(Phase::Degraded);
 }
 
-fn idle(cx: &mut Cx<'_>, stable: TrackId) {
-    let n = cx.spec.replicas();
-    cx.ensure_size(stable, n, "the live colour runs the desired count");
-    if cx.obs.traffic.active != Some(stable) && cx.avail_of(stable) >= n {
-        cx.switch_active(stable, "the active service must select the live colour");
+/// Nothing in flight: the live colour runs the desired count and takes the
+/// traffic; other colours are swept and the history is trimmed.
+fn idle(v: &View<'_>, state: &mut RolloutState, fx: &mut Effects, stable: TrackId) {
+    let n = v.replicas();
+    ensure_size(
+        v,
+        state,
+        fx,
+        stable,
+        n,
+        "the live colour runs the desired count",
+    );
+    if v.traffic().active != Some(stable) && v.available(stable) >= n {
+        switch_active(
+            v,
+            state,
+            fx,
+            stable,
+            "the active service must select the live colour",
+        );
     }
-    if cx.obs.traffic.preview.is_some() {
-        cx.set_preview(None, "nothing to preview");
+    if v.traffic().preview.is_some() {
+        set_preview(v, fx, None, "nothing to preview");
     }
-    cx.sweep(&[stable]);
-    cx.cleanup_history(&[stable]);
-    let complete = cx.avail_of(stable) >= n && cx.obs.traffic.active == Some(stable);
-    cx.sync_status(Some(stable), complete, Clock::Evaluate);
-    cx.phase = cx.idle_phase(complete);
+    sweep(v, state, fx, &[stable]);
+    cleanup_history(v, state, fx, &[stable]);
+    let complete = v.available(stable) >= n && v.traffic().active == Some(stable);
+    sync_status(v, state, fx, Some(stable), complete, Clock::Evaluate);
+    idle_phase(state, fx, complete);
 }
 
 /// Waits for the colour's pods, saying how many are available.
-fn wait_for_pods(cx: &mut Cx<'_>, c: TrackId, want: u32) {
-    cx.wait_for_pods(c);
-    cx.explain.push(format!(
+fn wait_for_colour(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    c: TrackId,
+    want: u32,
+) {
+    wait_for_pods(v, state, fx, c);
+    fx.explain(format!(
         "waiting for revision {}: {} of {want} available",
-        cx.revision(c),
-        cx.avail_of(c)
+        state.revision_of(c),
+        v.available(c)
     ));
 }

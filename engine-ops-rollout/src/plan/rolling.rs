@@ -2,288 +2,342 @@
 //! `syncDeployment` / `rolloutRolling` / `rolloutRecreate` over tracks.
 
 use super::candidate::PAUSED_GATE;
-use super::{Clock, Counted, Cx};
-use crate::math::{self, ScaleKind, W};
-use crate::{DeadlineAction, Fenceposts, Phase, RollingStrategy, TrackId};
+use super::effects::{Counted, Effects};
+use super::progress::{Clock, clock_hold, progress_new_track, sync_status, timed_out};
+use super::tracks::{
+    cleanup_history, emit_create, emit_scale, sync_min_ready, sync_revision, undo,
+};
+use super::view::View;
+use crate::decision::Phase;
+use crate::math::{self, ScaleKind, TrackSizes};
+use crate::observation::TrackId;
+use crate::spec::{DeadlineAction, RollingStrategy};
+use crate::state::RolloutState;
 
 /// A rolling update with its strategy, or `Recreate` (`None`).
-pub(super) fn plan(cx: &mut Cx<'_>, rolling: Option<&RollingStrategy>) {
-    let n = cx.spec.replicas();
-    let f = match rolling {
-        Some(r) => Fenceposts::resolve(n, r.max_surge, r.max_unavailable),
-        None => Fenceposts::recreate(n),
-    };
-    cx.min_available = f.min_available();
-    cx.stamp = (f.replicas, f.max_total());
+pub(super) fn plan(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    rolling: Option<&RollingStrategy>,
+) {
+    let n = v.replicas();
+    let budget = v.budget;
     if let Some(r) = rolling
-        && f.both_zero_rule
+        && budget.both_zero_rule
         && n > 0
     {
-        cx.explain.push(format!(
+        fx.explain(format!(
             "maxSurge {} and maxUnavailable {} both resolve to 0 for {n} replicas: using maxUnavailable 1",
             r.max_surge, r.max_unavailable
         ));
     }
-    choose_target(cx);
+    choose_target(v, state, fx);
 
-    let target = cx.target_arc();
-    let mut ws = working_set(cx);
-    let new_idx = ws
+    let target = state.target_or(v.spec);
+    let mut sizes = working_set(v, state);
+    let new_idx = sizes
         .iter()
-        .position(|w| cx.template_of(w.id) == Some(&*target));
-    if let Some(i) = new_idx {
-        cx.sync_revision(ws[i].id);
-        cx.sync_min_ready(ws[i].id);
+        .position(|t| state.template_of(t.id) == Some(&*target));
+    let new = new_idx.map(|i| sizes[i].id);
+    if let Some(id) = new {
+        sync_revision(state, fx, id);
+        sync_min_ready(v, state, fx, id);
     }
 
     // syncDeployment step 2–3: paused → proportional scaling and history only.
-    if cx.st.paused {
-        cx.clock_hold(true);
-        let before = ws.clone();
-        if let Some(kind) = math::scale(&f, &mut ws, new_idx, cx.st.last_status.replicas) {
-            emit_scale(cx, &before, &ws, kind);
-        }
-        let protected: Vec<TrackId> = new_idx.map(|i| ws[i].id).into_iter().collect();
-        cx.cleanup_history(&protected);
-        let new = new_idx.map(|i| ws[i].id);
-        cx.sync_status(new, false, Clock::CountsOnly);
-        cx.phase = Phase::Paused;
-        cx.gate = Some(PAUSED_GATE.into());
+    if state.paused {
+        clock_hold(v, state, true);
+        scale_proportionally(v, state, fx, &mut sizes, new_idx);
+        let protected: Vec<TrackId> = new.into_iter().collect();
+        cleanup_history(v, state, fx, &protected);
+        sync_status(v, state, fx, new, false, Clock::CountsOnly);
+        fx.set_phase(Phase::Paused);
+        fx.set_gate(PAUSED_GATE.into());
         return;
     }
-    cx.clock_hold(false);
+    clock_hold(v, state, false);
 
     // Step 5: a scaling event (replicas changed) → proportional scaling only.
-    if math::is_scaling_event(&f, &ws) {
-        let before = ws.clone();
-        if let Some(kind) = math::scale(&f, &mut ws, new_idx, cx.st.last_status.replicas) {
-            emit_scale(cx, &before, &ws, kind);
-        }
-        let new = new_idx.map(|i| ws[i].id);
-        cx.sync_status(new, false, Clock::CountsOnly);
-        cx.phase = phase(cx, false);
+    if math::is_scaling_event(&budget, &sizes) {
+        scale_proportionally(v, state, fx, &mut sizes, new_idx);
+        sync_status(v, state, fx, new, false, Clock::CountsOnly);
+        fx.set_phase(phase(state, false));
         return;
     }
 
     if rolling.is_none() {
-        recreate(cx, &f, &mut ws, new_idx, &target);
+        recreate(v, state, fx, &mut sizes, new_idx, &target);
         return;
     }
+    roll(v, state, fx, &mut sizes, new_idx, &target);
+}
 
+/// `scale`: a scaling event (or a pause) shares the replica change across
+/// the tracks in proportion to their sizes.
+fn scale_proportionally(
+    v: &View<'_>,
+    state: &RolloutState,
+    fx: &mut Effects,
+    sizes: &mut [TrackSizes],
+    new_idx: Option<usize>,
+) {
+    let before = sizes.to_vec();
+    if let Some(kind) = math::scale(&v.budget, sizes, new_idx, state.last_status.replicas) {
+        emit_scales(v, state, fx, &before, sizes, kind);
+    }
+}
+
+/// `rolloutRolling`: the new track is created or scaled up within the surge
+/// budget; only if it was not, old tracks are scaled down (unhealthy pods
+/// first) within the availability budget.
+fn roll(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    sizes: &mut Vec<TrackSizes>,
+    new_idx: Option<usize>,
+    target: &str,
+) {
+    let n = v.replicas();
+    let budget = v.budget;
     let new_idx = match new_idx {
         Some(i) => {
-            cx.progress_new_track(false);
+            progress_new_track(v, state, false);
             i
         }
-        None => create_new_track(cx, &f, &mut ws, &target),
+        None => create_new_track(v, state, fx, sizes, target),
     };
-    let new_id = ws[new_idx].id;
+    let new_id = sizes[new_idx].id;
 
     // reconcileNewReplicaSet
-    if let Some(to) = math::reconcile_new(&f, &ws, new_idx) {
-        let from = ws[new_idx].spec;
-        let total: u32 = ws.iter().map(|w| w.spec).sum();
+    if let Some(to) = math::reconcile_new(&budget, sizes, new_idx) {
+        let from = sizes[new_idx].spec;
+        let total: u32 = sizes.iter().map(|t| t.spec).sum();
         let why = if from > n {
             format!("new revision above the desired {n}")
         } else {
             format!(
                 "surge room: min({} - {total}, {n} - {from}) = {}",
-                f.max_total(),
+                budget.max_total(),
                 to - from
             )
         };
-        scale_to(cx, new_id, from, to, why);
-        ws[new_idx].spec = to;
-        ws[new_idx].desired = Some(n);
-        ws[new_idx].max = Some(f.max_total());
-        cx.sync_status(Some(new_id), false, Clock::Evaluate);
-        cx.phase = phase(cx, false);
+        scale_to(v, state, fx, new_id, from, to, why);
+        sync_status(v, state, fx, Some(new_id), false, Clock::Evaluate);
+        fx.set_phase(phase(state, false));
         return;
     }
 
     // reconcileOldReplicaSets
-    let avail: u32 = ws.iter().map(|w| w.available).sum();
+    let avail: u32 = sizes.iter().map(|t| t.available).sum();
     let math::OldReconcile {
         changes,
         max_scaled_down,
         stale,
-    } = math::reconcile_old(&f, &mut ws, new_idx);
+    } = math::reconcile_old(&budget, sizes, new_idx);
     if let Some(i) = stale {
-        let w = ws[i];
-        cx.explain.push(format!(
+        let t = sizes[i];
+        fx.explain(format!(
             "old revision {} still reports {} available pods for spec {}: waiting for its status to catch up before scaling down",
-            cx.revision(w.id),
-            w.available,
-            w.spec
+            state.revision_of(t.id),
+            t.available,
+            t.spec
         ));
     }
     if !changes.is_empty() {
         for c in &changes {
-            let why = old_scale_reason(c, avail, max_scaled_down, f.min_available());
-            scale_to(cx, ws[c.index].id, c.from, ws[c.index].spec, why);
+            let why = old_scale_reason(c, avail, max_scaled_down, budget.min_available());
+            scale_to(
+                v,
+                state,
+                fx,
+                sizes[c.index].id,
+                c.from,
+                sizes[c.index].spec,
+                why,
+            );
         }
-        cx.sync_status(Some(new_id), false, Clock::Evaluate);
-        cx.phase = phase(cx, false);
+        sync_status(v, state, fx, Some(new_id), false, Clock::Evaluate);
+        fx.set_phase(phase(state, false));
         return;
     }
 
-    let status = cx.counts(Some(new_id));
-    let complete = status.updated == n && status.replicas == n && status.available == n;
+    let complete = is_complete(v, new_id);
     if complete {
-        cx.st.stable = Some(new_id);
-        cx.cleanup_history(&[new_id]);
-    } else if max_scaled_down <= 0 && ws.iter().any(|w| w.id != new_id && w.spec > 0) {
-        cx.explain.push(format!(
+        state.stable = Some(new_id);
+        cleanup_history(v, state, fx, &[new_id]);
+    } else if max_scaled_down <= 0 && sizes.iter().any(|t| t.id != new_id && t.spec > 0) {
+        fx.explain(format!(
             "waiting: {} of revision {} unavailable, no old pod may go (maxScaledDown {max_scaled_down})",
-            ws[new_idx].spec.saturating_sub(ws[new_idx].available),
-            cx.revision(new_id)
+            sizes[new_idx].spec.saturating_sub(sizes[new_idx].available),
+            state.revision_of(new_id)
         ));
     }
-    cx.sync_status(Some(new_id), complete, Clock::Evaluate);
-    cx.phase = phase(cx, complete);
+    sync_status(v, state, fx, Some(new_id), complete, Clock::Evaluate);
+    fx.set_phase(phase(state, complete));
+}
+
+/// Every pod is of the new track, and all of them are available.
+fn is_complete(v: &View<'_>, new_id: TrackId) -> bool {
+    let n = v.replicas();
+    let status = v.status_counts(Some(new_id));
+    status.updated == n && status.replicas == n && status.available == n
 }
 
 /// `rolloutRecreate`: every old track with pods goes to 0 (one decision);
 /// while an old pod still exists or terminates nothing else happens; then the
 /// new track is created at, or scaled to, the full count.
 fn recreate(
-    cx: &mut Cx<'_>,
-    f: &Fenceposts,
-    ws: &mut Vec<W>,
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    sizes: &mut Vec<TrackSizes>,
     new_idx: Option<usize>,
     target: &str,
 ) {
-    let n = f.replicas;
-    let new = new_idx.map(|i| ws[i].id);
-    let active_old: Vec<W> = ws
+    let n = v.replicas();
+    let new = new_idx.map(|i| sizes[i].id);
+    let active_old: Vec<TrackSizes> = sizes
         .iter()
-        .filter(|w| Some(w.id) != new && w.spec > 0)
+        .filter(|t| Some(t.id) != new && t.spec > 0)
         .copied()
         .collect();
     if !active_old.is_empty() {
-        for w in &active_old {
+        for t in &active_old {
             scale_to(
-                cx,
-                w.id,
-                w.spec,
+                v,
+                state,
+                fx,
+                t.id,
+                t.spec,
                 0,
                 "Recreate: every old pod goes before any new one starts".into(),
             );
         }
-        cx.sync_status(new, false, Clock::Evaluate);
-        cx.phase = phase(cx, false);
+        sync_status(v, state, fx, new, false, Clock::Evaluate);
+        fx.set_phase(phase(state, false));
         return;
     }
     // oldPodsRunning: pods of old tracks that exist or are still terminating.
-    let running: u32 = cx
-        .st
+    let running: u32 = state
         .tracks
         .iter()
         .filter(|t| Some(t.id) != new)
-        .filter_map(|t| cx.o(t.id))
+        .filter_map(|t| v.observed(t.id))
         .map(|o| o.replicas + o.terminating)
         .sum();
     if running > 0 {
-        cx.explain.push(format!(
+        fx.explain(format!(
             "Recreate: waiting for {} of older revisions to be gone",
             Counted(running, "pod")
         ));
-        cx.sync_status(new, false, Clock::Evaluate);
-        cx.phase = phase(cx, false);
+        sync_status(v, state, fx, new, false, Clock::Evaluate);
+        fx.set_phase(phase(state, false));
         return;
     }
     let new_id = match new_idx {
         Some(i) => {
-            cx.progress_new_track(false);
+            progress_new_track(v, state, false);
             // scaleUpNewReplicaSetForRecreate
-            let w = ws[i];
-            if w.spec != n {
+            let t = sizes[i];
+            if t.spec != n {
                 scale_to(
-                    cx,
-                    w.id,
-                    w.spec,
+                    v,
+                    state,
+                    fx,
+                    t.id,
+                    t.spec,
                     n,
                     "Recreate: no old pod is left; the new revision takes every replica".into(),
                 );
-                ws[i].spec = n;
             }
-            w.id
+            t.id
         }
         None => {
-            let i = create_new_track(cx, f, ws, target);
-            ws[i].id
+            let i = create_new_track(v, state, fx, sizes, target);
+            sizes[i].id
         }
     };
-    let status = cx.counts(Some(new_id));
-    let complete = status.updated == n && status.replicas == n && status.available == n;
+    let complete = is_complete(v, new_id);
     if complete {
-        cx.st.stable = Some(new_id);
-        cx.cleanup_history(&[new_id]);
+        state.stable = Some(new_id);
+        cleanup_history(v, state, fx, &[new_id]);
     }
-    cx.sync_status(Some(new_id), complete, Clock::Evaluate);
-    cx.phase = phase(cx, complete);
+    sync_status(v, state, fx, Some(new_id), complete, Clock::Evaluate);
+    fx.set_phase(phase(state, complete));
 }
 
 /// Operator commands and the progress deadline decide the target template:
 /// `Retry` returns to the spec's, `Abort` (or the deadline's abort) to the
 /// stable one, the deadline's undo to the previous revision.
-fn choose_target(cx: &mut Cx<'_>) {
-    if cx.retry && cx.st.aborted {
-        cx.st.aborted = false;
-        cx.st.target = cx.st.spec_template.clone();
-        cx.st.progress = None;
-        cx.explain
-            .push("retry: rolling towards the spec's template again".into());
+fn choose_target(v: &View<'_>, state: &mut RolloutState, fx: &mut Effects) {
+    if v.commands.retry && state.aborted {
+        state.aborted = false;
+        state.target = state.spec_template.clone();
+        state.progress = None;
+        fx.explain("retry: rolling towards the spec's template again");
     }
-    if cx.abort {
-        abort(cx, "operator abort");
+    if v.commands.abort {
+        abort(state, fx, "operator abort");
     }
-    if !cx.timed_out() || cx.st.aborted {
+    if !timed_out(state) || state.aborted {
         return;
     }
-    match cx.spec.on_deadline() {
+    match v.spec.on_deadline() {
         DeadlineAction::Report => {}
-        DeadlineAction::Abort => abort(cx, "progress deadline exceeded"),
-        DeadlineAction::Undo => match cx.undo(None) {
-            Ok(()) => cx.st.progress = None,
-            Err(e) => cx
-                .explain
-                .push(format!("progress deadline exceeded, but cannot undo: {e}")),
+        DeadlineAction::Abort => abort(state, fx, "progress deadline exceeded"),
+        DeadlineAction::Undo => match undo(state, fx, None) {
+            Ok(()) => state.progress = None,
+            Err(e) => fx.explain(format!("progress deadline exceeded, but cannot undo: {e}")),
         },
     }
 }
 
 /// `getNewReplicaSet` with creation: records a track for `target` (or reuses
 /// one whose creation is pending), emits its creation at
-/// `min(maxTotal - Σ spec, n)` replicas and returns its index in `ws`.
-fn create_new_track(cx: &mut Cx<'_>, f: &Fenceposts, ws: &mut Vec<W>, target: &str) -> usize {
-    let n = f.replicas;
-    let id = match cx.track_with(target) {
+/// `min(maxTotal - Σ spec, n)` replicas and returns its index in `sizes`.
+fn create_new_track(
+    v: &View<'_>,
+    state: &mut RolloutState,
+    fx: &mut Effects,
+    sizes: &mut Vec<TrackSizes>,
+    target: &str,
+) -> usize {
+    let budget = v.budget;
+    let n = budget.replicas;
+    let id = match state.track_with_template(target) {
         Some(pending) => pending,
-        None => cx.new_record(target),
+        None => state.add_track(target),
     };
-    let total: u64 = ws.iter().map(|w| u64::from(w.spec)).sum();
-    let replicas = math::new_rs_new_replicas(f, total, 0);
-    let rev = cx.revision(id);
-    cx.emit_create(
+    let total: u64 = sizes.iter().map(|t| u64::from(t.spec)).sum();
+    let replicas = math::new_rs_new_replicas(&budget, total, 0);
+    let rev = state.revision_of(id);
+    emit_create(
+        v,
+        state,
+        fx,
         id,
         replicas,
         format!(
             "template `{target}` has no track: create revision {rev} with min({} - {total}, {n}) = {}",
-            f.max_total(),
+            budget.max_total(),
             Counted(replicas, "replica")
         ),
     );
-    ws.push(W {
+    sizes.push(TrackSizes {
         id,
         spec: replicas,
         available: 0,
         desired: Some(n),
-        max: Some(f.max_total()),
+        max: Some(budget.max_total()),
     });
-    ws.sort_by_key(|w| w.id);
-    cx.progress_new_track(true);
-    ws.iter().position(|w| w.id == id).unwrap_or(ws.len() - 1)
+    sizes.sort_by_key(|t| t.id);
+    progress_new_track(v, state, true);
+    sizes
+        .iter()
+        .position(|t| t.id == id)
+        .unwrap_or(sizes.len() - 1)
 }
 
 /// Why `reconcileOldReplicaSets` scaled one old track: unavailable pods
@@ -310,35 +364,37 @@ fn old_scale_reason(
     }
 }
 
-fn abort(cx: &mut Cx<'_>, why: &str) {
-    let Some(stable) = cx.st.stable else {
-        cx.explain.push(format!(
+/// Abort of a rolling update: the target becomes the stable revision's
+/// template again, which rolls back like any other update.
+fn abort(state: &mut RolloutState, fx: &mut Effects, why: &str) {
+    let Some(stable) = state.stable else {
+        fx.explain(format!(
             "{why}: no stable revision to return to; nothing aborted"
         ));
         return;
     };
-    let Some(template) = cx.record(stable).map(|r| r.template.clone()) else {
+    let Some(template) = state.track(stable).map(|r| r.template.clone()) else {
         return;
     };
-    if cx.st.target.as_deref() == Some(&*template) {
-        if !cx.st.aborted {
-            cx.explain.push(format!(
+    if state.target.as_deref() == Some(&*template) {
+        if !state.aborted {
+            fx.explain(format!(
                 "{why}: already on the stable revision; nothing to abort"
             ));
         }
         return;
     }
-    cx.explain.push(format!(
+    fx.explain(format!(
         "{why}: rolling back to stable revision {} (`{template}`)",
-        cx.revision(stable)
+        state.revision_of(stable)
     ));
-    cx.st.target = Some(template);
-    cx.st.aborted = true;
-    cx.st.progress = None;
+    state.target = Some(template);
+    state.aborted = true;
+    state.progress = None;
 }
 
-fn phase(cx: &Cx<'_>, complete: bool) -> Phase {
-    if cx.st.aborted || cx.timed_out() {
+fn phase(state: &RolloutState, complete: bool) -> Phase {
+    if state.aborted || timed_out(state) {
         Phase::Degraded
     } else if complete {
         Phase::Healthy
@@ -350,13 +406,13 @@ fn phase(cx: &Cx<'_>, complete: bool) -> Phase {
 /// Observed live tracks, oldest first, as the arithmetic sees them (their
 /// replica annotations as observed: what was planned but not written is
 /// planned again).
-fn working_set(cx: &Cx<'_>) -> Vec<W> {
-    cx.st
+fn working_set(v: &View<'_>, state: &RolloutState) -> Vec<TrackSizes> {
+    state
         .tracks
         .iter()
         .filter(|t| !t.deleting)
         .filter_map(|t| {
-            cx.o(t.id).map(|o| W {
+            v.observed(t.id).map(|o| TrackSizes {
                 id: t.id,
                 spec: o.spec_replicas,
                 available: o.available,
@@ -367,18 +423,35 @@ fn working_set(cx: &Cx<'_>) -> Vec<W> {
         .collect()
 }
 
-fn scale_to(cx: &mut Cx<'_>, id: TrackId, from: u32, to: u32, why: String) {
-    let rev = cx.revision(id);
+fn scale_to(
+    v: &View<'_>,
+    state: &RolloutState,
+    fx: &mut Effects,
+    id: TrackId,
+    from: u32,
+    to: u32,
+    why: String,
+) {
+    let rev = state.revision_of(id);
     let reason = if from == to {
         format!("revision {rev} stays at {to}; its replica annotations change: {why}")
     } else {
         format!("scale revision {rev} from {from} to {to}: {why}")
     };
-    cx.emit_scale(id, to, reason);
+    emit_scale(v, fx, id, to, reason);
 }
 
-fn emit_scale(cx: &mut Cx<'_>, before: &[W], after: &[W], kind: ScaleKind) {
-    let n = cx.spec.replicas();
+/// Emits the writes of a proportional scaling: every track whose size or
+/// replica annotations changed.
+fn emit_scales(
+    v: &View<'_>,
+    state: &RolloutState,
+    fx: &mut Effects,
+    before: &[TrackSizes],
+    after: &[TrackSizes],
+    kind: ScaleKind,
+) {
+    let n = v.replicas();
     for (b, a) in before.iter().zip(after) {
         // `scaleReplicaSet` writes when the size or an annotation changes.
         if (b.spec, b.desired, b.max) == (a.spec, a.desired, a.max) {
@@ -396,6 +469,6 @@ fn emit_scale(cx: &mut Cx<'_>, before: &[W], after: &[W], kind: ScaleKind) {
                 "replicas changed to {n}: {delta:+} pods shared in proportion to revision sizes"
             ),
         };
-        scale_to(cx, a.id, b.spec, a.spec, why);
+        scale_to(v, state, fx, a.id, b.spec, a.spec, why);
     }
 }

@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-use engine_ops_rollout::{Action, Plan, Simulator, TrackView};
+use engine_ops_rollout::{
+    Action,
+    sim::{Preview, Simulator, TrackView},
+};
 
 /// (template, spec, available) of every track with pods.
 pub fn live(sim: &Simulator) -> Vec<(String, u32, u32)> {
@@ -28,6 +31,6 @@ pub fn track<'a>(tracks: &'a [TrackView], template: &str) -> Option<&'a TrackVie
 }
 
 /// Actions of a plan, in order.
-pub fn actions(plan: &Plan) -> Vec<Action> {
+pub fn actions(plan: &Preview) -> Vec<Action> {
     plan.actions().map(|(_, a)| a.action.clone()).collect()
 }

@@ -17,7 +17,7 @@
 //!   transaction; several existing tables locked at once; a session-level
 //!   `SET` in a non-transactional migration; unparsable and opaque
 //!   statements (`DO`, function bodies).
-//! - **Compatibility rules**, by [`Phase`](crate::Phase) (a migration
+//! - **Compatibility rules**, by [`Phase`] (a migration
 //!   without one is taken as expand, and warned about): a drop or a
 //!   destructive statement in an expand migration; a rename (always); a
 //!   `NOT NULL` column without a default; a constraint that the old

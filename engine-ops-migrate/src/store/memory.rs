@@ -7,7 +7,8 @@
 
 use std::fmt;
 
-use super::ledger::{Ledger, OpenStep, Session, Transition};
+use super::ledger::{Ledger, Transition};
+use super::session::{OpenStep, Session};
 use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StateStore, StepIntent};
 
 /// A state store that keeps its history in memory, for tests and examples.

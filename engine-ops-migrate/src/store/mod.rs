@@ -84,6 +84,7 @@ pub(crate) mod lock_wait;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub(crate) mod session;
 pub mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

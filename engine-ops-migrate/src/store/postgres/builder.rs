@@ -16,7 +16,7 @@ use super::store::PostgresStore;
 use super::tls::{self, SslMode};
 use crate::error::{Error, Result};
 use crate::retry::StepTimeouts;
-use crate::store::ledger::Session;
+use crate::store::session::Session;
 use crate::store::sql::row::ident;
 
 /// Builds a [`PostgresStore`]; see [`PostgresStore::builder`].

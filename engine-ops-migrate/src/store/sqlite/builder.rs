@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::store::{SqlError, SqliteStore};
 use crate::error::{Error, Result};
 use crate::store::holder::new_token;
-use crate::store::ledger::Session;
+use crate::store::session::Session;
 use crate::store::sql::row::ident;
 
 /// Builds a [`SqliteStore`]; see [`SqliteStore::builder`].

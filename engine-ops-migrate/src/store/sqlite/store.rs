@@ -13,7 +13,8 @@ use super::queries::utc_text;
 use crate::error::{Error, Result};
 use crate::history::{History, InDoubt, Resolution, ResolvedBy, StepIntent};
 use crate::migration::Direction;
-use crate::store::ledger::{Session, Step};
+use crate::store::ledger::Step;
+use crate::store::session::Session;
 use crate::store::sql::row::{BadRow, db_ms, db_version, if_applying, phase_str};
 use crate::store::{LockProbe, StateStore};
 

@@ -371,16 +371,48 @@ impl fmt::Display for Problem {
     }
 }
 
+/// The files of one version, as the directory pairs them: indexes into
+/// the caller's list.
+struct Slot {
+    name: String,
+    single_or_up: Option<(usize, Kind)>,
+    down: Option<usize>,
+}
+
 /// Pairs and checks a directory's migration files, given as `(file name,
 /// text)`; files that are not migrations must be left out by the caller
 /// (see [`parse_file_name`]). Returns the migrations by ascending version;
 /// gaps between versions are allowed.
 pub(crate) fn assemble(files: &[(String, String)]) -> Result<Vec<Assembled>, Problem> {
-    struct Slot {
-        name: String,
-        single_or_up: Option<(usize, Kind)>,
-        down: Option<usize>,
+    let slots = pair(files)?;
+    let mut out = Vec::with_capacity(slots.len());
+    for (version, slot) in slots {
+        let Some((up, down)) = pick(files, &slot)? else {
+            continue;
+        };
+        let up_script = parse_script(&files[up].1).map_err(|p| Problem::BadDirective {
+            file: files[up].0.clone(),
+            line: p.line,
+            reason: p.reason,
+        })?;
+        let down = match down {
+            None => None,
+            Some(down) => Some((down, down_script(files, up, &up_script, down)?)),
+        };
+        out.push(Assembled {
+            version,
+            name: slot.name,
+            up,
+            up_script,
+            down,
+        });
     }
+    Ok(out)
+}
+
+/// Groups the files by version, in file-name order: at most one single or
+/// `up` file and one `down` file per version, under one name.
+fn pair(files: &[(String, String)]) -> Result<std::collections::BTreeMap<u64, Slot>, Problem> {
     let mut slots: std::collections::BTreeMap<u64, Slot> = std::collections::BTreeMap::new();
     let mut order: Vec<usize> = (0..files.len()).collect();
     order.sort_by(|a, b| files[*a].0.cmp(&files[*b].0));
@@ -425,80 +457,76 @@ pub(crate) fn assemble(files: &[(String, String)]) -> Result<Vec<Assembled>, Pro
             return Err(Problem::NameMismatch { up, down });
         }
     }
-    let mut out = Vec::with_capacity(slots.len());
-    for (version, slot) in slots {
-        let digits = |i: usize| {
-            files[i]
-                .0
-                .split_once('_')
-                .map_or_else(String::new, |(d, _)| d.to_owned())
-        };
-        let (up, down) = match (slot.single_or_up, slot.down) {
-            (Some((up, Kind::Up)), Some(down)) => (up, Some(down)),
-            (Some((up, Kind::Up)), None) => {
-                let base = format!("{}_{}", digits(up), slot.name);
-                return Err(Problem::NoDown {
-                    up: files[up].0.clone(),
-                    down: format!("{base}.down.sql"),
-                    single: format!("{base}.sql"),
-                });
-            }
-            (Some((single, _)), Some(down)) => {
-                return Err(Problem::DownOfSingle {
-                    single: files[single].0.clone(),
-                    down: files[down].0.clone(),
-                    up: format!("{}_{}.up.sql", digits(single), slot.name),
-                });
-            }
-            (Some((up, _)), None) => (up, None),
-            (None, Some(down)) => {
-                return Err(Problem::NoUp {
-                    down: files[down].0.clone(),
-                    up: format!("{}_{}.up.sql", digits(down), slot.name),
-                });
-            }
-            (None, None) => continue,
-        };
-        let up_script = parse_script(&files[up].1).map_err(|p| Problem::BadDirective {
-            file: files[up].0.clone(),
-            line: p.line,
-            reason: p.reason,
-        })?;
-        let down = match down {
-            None => None,
-            Some(down) => {
-                let file = &files[down].0;
-                let script = parse_script(&files[down].1).map_err(|p| Problem::BadDirective {
-                    file: file.clone(),
-                    line: p.line,
-                    reason: p.reason,
-                })?;
-                let misplaced = |what: &str| Problem::DownDirective {
-                    file: file.clone(),
-                    line: directive_line(&files[down].1, what),
-                    reason: format!(
-                        "`{what}` belongs in {}: it applies to the whole migration",
-                        files[up].0
-                    ),
-                };
-                if script.phase.is_some() {
-                    return Err(misplaced("phase"));
-                }
-                if script.no_transaction && !up_script.no_transaction {
-                    return Err(misplaced("no-transaction"));
-                }
-                Some((down, script))
-            }
-        };
-        out.push(Assembled {
-            version,
-            name: slot.name,
-            up,
-            up_script,
-            down,
-        });
+    Ok(slots)
+}
+
+/// Which file applies a version and which undoes it, or why the pair is
+/// wrong (an `up` without its `down`, a `down` of a single file, a `down`
+/// alone). `None`: no file of this version.
+fn pick(
+    files: &[(String, String)],
+    slot: &Slot,
+) -> Result<Option<(usize, Option<usize>)>, Problem> {
+    let digits = |i: usize| {
+        files[i]
+            .0
+            .split_once('_')
+            .map_or_else(String::new, |(d, _)| d.to_owned())
+    };
+    match (slot.single_or_up, slot.down) {
+        (Some((up, Kind::Up)), Some(down)) => Ok(Some((up, Some(down)))),
+        (Some((up, Kind::Up)), None) => {
+            let base = format!("{}_{}", digits(up), slot.name);
+            Err(Problem::NoDown {
+                up: files[up].0.clone(),
+                down: format!("{base}.down.sql"),
+                single: format!("{base}.sql"),
+            })
+        }
+        (Some((single, _)), Some(down)) => Err(Problem::DownOfSingle {
+            single: files[single].0.clone(),
+            down: files[down].0.clone(),
+            up: format!("{}_{}.up.sql", digits(single), slot.name),
+        }),
+        (Some((up, _)), None) => Ok(Some((up, None))),
+        (None, Some(down)) => Err(Problem::NoUp {
+            down: files[down].0.clone(),
+            up: format!("{}_{}.up.sql", digits(down), slot.name),
+        }),
+        (None, None) => Ok(None),
     }
-    Ok(out)
+}
+
+/// Parses the `down` file at `down` of the migration whose `up` file is at
+/// `up`: directives that apply to the whole migration belong in the `up`
+/// file.
+fn down_script(
+    files: &[(String, String)],
+    up: usize,
+    up_script: &Script,
+    down: usize,
+) -> Result<Script, Problem> {
+    let file = &files[down].0;
+    let script = parse_script(&files[down].1).map_err(|p| Problem::BadDirective {
+        file: file.clone(),
+        line: p.line,
+        reason: p.reason,
+    })?;
+    let misplaced = |what: &str| Problem::DownDirective {
+        file: file.clone(),
+        line: directive_line(&files[down].1, what),
+        reason: format!(
+            "`{what}` belongs in {}: it applies to the whole migration",
+            files[up].0
+        ),
+    };
+    if script.phase.is_some() {
+        return Err(misplaced("phase"));
+    }
+    if script.no_transaction && !up_script.no_transaction {
+        return Err(misplaced("no-transaction"));
+    }
+    Ok(script)
 }
 
 /// The line (1-based) of the first directive `word` in `text`.

@@ -304,12 +304,48 @@ fn finding(
     }
 }
 
+/// What a check found before allow comments and severities apply: the
+/// rule, where, and the message.
+type Hit = (Rule, Located, String);
+
+/// Lints one migration: its allow comments, each statement of each batch
+/// against the rules (and `history`, what earlier migrations did), the
+/// phase; then the allow comments silence what they name, and those that
+/// silenced nothing are findings too.
 fn lint_with(m: &SqlMigration, history: &mut check::History) -> MigrationLint {
     let source = m.source_text();
     let phase = m.declared_phase();
-    let mut raw: Vec<(Rule, Located, String)> = Vec::new();
-    let mut allows: Vec<AllowComment> = Vec::new();
+    let mut raw: Vec<Hit> = Vec::new();
+    let mut allows = read_allows(source, &mut raw);
+    check_statements(m, source, history, &mut raw);
+    if phase.is_none() {
+        raw.push((
+            Rule::PhaseMissing,
+            Located {
+                line: 1,
+                text: String::new(),
+            },
+            "no phase declared: the compatibility rules take it as expand".into(),
+        ));
+    }
 
+    let (mut findings, allowed) = apply_allows(m, phase, raw, &mut allows);
+    findings.extend(unused_allows(m, source, &allows));
+    findings.sort_by_key(|f| f.line);
+    MigrationLint {
+        version: m.version(),
+        name: m.name().to_owned(),
+        phase,
+        transactional: m.is_transactional(),
+        findings,
+        allowed,
+    }
+}
+
+/// The `-- engine-ops: allow(...)` comments of `source`; a malformed one,
+/// or one naming an unknown rule, is a [`Rule::BadAllow`] hit.
+fn read_allows(source: &str, raw: &mut Vec<Hit>) -> Vec<AllowComment> {
+    let mut allows: Vec<AllowComment> = Vec::new();
     for (index, line) in source.lines().enumerate() {
         let Some(rest) = line.trim().strip_prefix(DIRECTIVE) else {
             continue;
@@ -356,7 +392,17 @@ fn lint_with(m: &SqlMigration, history: &mut check::History) -> MigrationLint {
             }
         }
     }
+    allows
+}
 
+/// Parses each `up` batch of `m` with PostgreSQL's parser and checks each
+/// statement, locating it by line in `source`.
+fn check_statements(
+    m: &SqlMigration,
+    source: &str,
+    history: &mut check::History,
+    raw: &mut Vec<Hit>,
+) {
     let mut state = check::Migration::new(history, m.is_transactional());
     let mut cursor = 0;
     for batch in m.up_batches() {
@@ -412,20 +458,18 @@ fn lint_with(m: &SqlMigration, history: &mut check::History) -> MigrationLint {
             }
         }
     }
+}
 
-    if phase.is_none() {
-        raw.push((
-            Rule::PhaseMissing,
-            Located {
-                line: 1,
-                text: String::new(),
-            },
-            "no phase declared: the compatibility rules take it as expand".into(),
-        ));
-    }
-
-    // Statement lines, to give each statement-level allow its statement:
-    // the first one starting after the comment.
+/// Sorts the hits into findings and findings an allow comment silenced,
+/// dropping those the phase does not report. A statement-level allow
+/// silences its statement: the first one starting after the comment.
+fn apply_allows(
+    m: &SqlMigration,
+    phase: Option<Phase>,
+    raw: Vec<Hit>,
+    allows: &mut [AllowComment],
+) -> (Vec<Finding>, Vec<Allowed>) {
+    // Statement lines, to give each statement-level allow its statement.
     let mut statement_lines: Vec<usize> = raw
         .iter()
         .filter(|(r, ..)| !matches!(r, Rule::BadAllow | Rule::PhaseMissing))
@@ -466,6 +510,13 @@ fn lint_with(m: &SqlMigration, history: &mut check::History) -> MigrationLint {
             None => findings.push(f),
         }
     }
+    (findings, allowed)
+}
+
+/// A [`Rule::UnusedAllow`] finding for each allow comment that silenced
+/// nothing.
+fn unused_allows(m: &SqlMigration, source: &str, allows: &[AllowComment]) -> Vec<Finding> {
+    let mut findings = Vec::new();
     for allow in allows.iter().filter(|a| !a.used && !a.rules.is_empty()) {
         let at = Located {
             line: allow.line,
@@ -484,13 +535,5 @@ fn lint_with(m: &SqlMigration, history: &mut check::History) -> MigrationLint {
             "this allow comment silenced nothing".into(),
         ));
     }
-    findings.sort_by_key(|f| f.line);
-    MigrationLint {
-        version: m.version(),
-        name: m.name().to_owned(),
-        phase,
-        transactional: m.is_transactional(),
-        findings,
-        allowed,
-    }
+    findings
 }

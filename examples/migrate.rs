@@ -52,7 +52,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use engine_ops_migrate::{
     AnyContext, BoxError, ConnectOptions, Direction, FileStore, Migration, MigrationState,
-    Migrator, Phase, Progress, Resolution, Rollback, SqlMigration, StateStore, StatusReport,
+    Migrator, Phase, Progress, Settlement, Rollback, SqlMigration, StateStore, StatusReport,
     Validation,
 };
 use serde_json::{Value, json};
@@ -928,8 +928,8 @@ async fn drive<S: StateStore>(
         }
         Command::Resolve { version, verdict } => {
             let resolution = match verdict {
-                Verdict::Applied => Resolution::Applied,
-                Verdict::NotApplied => Resolution::NotApplied,
+                Verdict::Applied => Settlement::Applied,
+                Verdict::NotApplied => Settlement::NotApplied,
             };
             let doubt = migrator.resolve(version, resolution).await?;
             say!(

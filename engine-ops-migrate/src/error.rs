@@ -97,7 +97,7 @@ pub enum Error {
     /// A step started and never finished, and its validator cannot tell
     /// whether its effects are present.
     #[error(
-        "migration {version} ({name}) is in doubt: its {direction} step started and never finished ({detail}); inspect the target and call Migrator::resolve({version}, Resolution::Applied or Resolution::NotApplied)"
+        "migration {version} ({name}) is in doubt: its {direction} step started and never finished ({detail}); inspect the target and call Migrator::resolve({version}, Settlement::Applied or Settlement::NotApplied)"
     )]
     InDoubt {
         /// Version.

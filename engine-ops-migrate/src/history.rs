@@ -190,11 +190,14 @@ impl StepIntent {
     }
 }
 
-/// How a step in doubt was settled.
+/// How a step in doubt was settled: its effects are there (applied) or not.
+///
+/// Given to [`Migrator::resolve`](crate::migrator::Migrator::resolve) by an
+/// operator, or decided by the migration's validator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Resolution {
+pub enum Settlement {
     /// The migration's effects are present: record it as applied.
     Applied,
     /// The migration's effects are absent: record it as not applied.
@@ -254,7 +257,7 @@ pub enum RecordChange {
     /// The end of a step whose effects were undone ([`StateStore::abort`](crate::StateStore::abort)).
     Abort(Direction),
     /// The settlement of a step in doubt ([`StateStore::resolve`](crate::StateStore::resolve)).
-    Resolve(Resolution),
+    Resolve(Settlement),
 }
 
 impl std::fmt::Display for RecordChange {
@@ -263,8 +266,8 @@ impl std::fmt::Display for RecordChange {
             Self::Begin(d) => write!(f, "the start of the {d} step"),
             Self::Commit(d) => write!(f, "the end of the {d} step"),
             Self::Abort(d) => write!(f, "the undoing of the {d} step"),
-            Self::Resolve(Resolution::Applied) => f.write_str("a settlement as applied"),
-            Self::Resolve(Resolution::NotApplied) => f.write_str("a settlement as not applied"),
+            Self::Resolve(Settlement::Applied) => f.write_str("a settlement as applied"),
+            Self::Resolve(Settlement::NotApplied) => f.write_str("a settlement as not applied"),
         }
     }
 }

@@ -66,6 +66,42 @@
 //!   step, cross-process lock with a bounded wait; see [`store::file`]) and
 //!   [`MemoryStore`] (tests; optionally transactional).
 //!
+//! # Vocabulary
+//!
+//! - **Migration**: one numbered change ([`Migration`], [`SqlMigration`]):
+//!   a version, a name, `up`, `down` unless it is irreversible, and the
+//!   source bytes its [`Checksum`] covers.
+//! - **Step**: one migration run in one [`Direction`]: `up` applies it,
+//!   `down` reverts it. A store runs a step as begin → run → commit, or
+//!   abort when it fails ([`StateStore`]).
+//! - **History** ([`History`]): what a store recorded: the applied
+//!   migrations and the steps in doubt. Per version, its **record** is in
+//!   one [`RecordState`]: not applied, applied, or in doubt.
+//! - **In doubt** ([`InDoubt`]): a step whose start is recorded and whose
+//!   end is not (a crash, a lost connection). Nobody knows from the store
+//!   alone whether its effects are there.
+//! - **Settlement** ([`Settlement`]): how a step in doubt is settled, as
+//!   applied or as not applied; by the migration's validator
+//!   ([`validate_up`](Migration::validate_up) /
+//!   [`validate_down`](Migration::validate_down)) or by an operator
+//!   ([`Migrator::resolve`]). The method keeps the verb *resolve*; the value
+//!   is a settlement (the crate used to call it `Resolution`, which
+//!   engine-ops-apiversion uses for a negotiated version).
+//! - **Plan** ([`plan()`], [`Plan`]): the pure comparison of the declared
+//!   migrations with the history: pending, applied, and the
+//!   [`Problem`]s: **divergent** (an applied migration whose name or
+//!   checksum changed), **missing** (applied, no longer declared), **out of
+//!   order** (pending below the newest applied), in doubt, duplicate.
+//! - **Refusal**: a run or rollback the [`Migrator`] will not start,
+//!   because of a problem of the plan or an irreversible step, decided
+//!   before anything runs (as an [`Error`] naming the migration).
+//! - **Phase** ([`Phase`]): expand (old and new code both work after it)
+//!   or contract (only the new code does).
+//! - **Lock**: one migrator at a time per store; others wait up to a
+//!   timeout. A reader that finds a step unfinished **probes** the lock
+//!   ([`LockProbe`]): held means the step is running, free means it is in
+//!   doubt.
+//!
 //! # What it does not do
 //!
 //! - It does not parse or run SQL: a migration's `up` does whatever it does
@@ -149,6 +185,7 @@
 //!   connection or process); `rusqlite` re-exported.
 
 mod checksum;
+mod deprecated;
 mod error;
 mod history;
 #[cfg(feature = "lint")]
@@ -167,9 +204,11 @@ mod time;
 /// [`Migration`] and [`StateStore`] implementations need.
 pub use async_trait::async_trait;
 pub use checksum::{Checksum, ParseChecksumError};
+#[doc(hidden)]
+pub use deprecated::*;
 pub use error::{Error, Result};
 pub use history::{
-    AppliedMigration, History, InDoubt, RecordChange, RecordState, Resolution, ResolvedBy,
+    AppliedMigration, History, InDoubt, RecordChange, RecordState, ResolvedBy, Settlement,
     StepIntent,
 };
 pub use migration::{BoxError, Direction, Migration, MigrationInfo, Validation};

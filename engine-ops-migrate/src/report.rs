@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Checksum, Direction, InDoubt, LockAttempt, Phase, Problem, Resolution, ResolvedBy};
+use crate::{Checksum, Direction, InDoubt, LockAttempt, Phase, Problem, ResolvedBy, Settlement};
 
 /// One step executed by a run or a rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +39,7 @@ pub struct ResolvedStep {
     /// The direction that had been interrupted.
     pub direction: Direction,
     /// The verdict.
-    pub resolution: Resolution,
+    pub resolution: Settlement,
     /// Who gave it.
     pub by: ResolvedBy,
 }

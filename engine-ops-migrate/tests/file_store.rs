@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{EffectMigration, Effects, effect_counts, effect_migrations, migrator, spawn_self};
 use engine_ops_migrate::{
-    Direction, Error, FileStore, MigrationState, Migrator, Resolution, Rollback,
+    Direction, Error, FileStore, MigrationState, Migrator, Rollback, Settlement,
 };
 use sha2_free::sha256_hex;
 
@@ -362,7 +362,7 @@ async fn truncated_file_loses_only_the_uncommitted_tail() -> anyhow::Result<()> 
     // again, and appends after the torn bytes instead of rewriting them.
     let report = m.run().await?;
     assert_eq!(report.resolved.len(), 1);
-    assert_eq!(report.resolved[0].resolution, Resolution::Applied);
+    assert_eq!(report.resolved[0].resolution, Settlement::Applied);
     assert!(report.applied.is_empty());
     let after = std::fs::read(state(dir.path()))?;
     assert!(after.starts_with(&truncated), "history was rewritten");
@@ -413,7 +413,7 @@ async fn a_step_left_in_doubt_by_a_failed_undo_is_settled_by_its_validator() -> 
     let mut m = migrator(dir.path(), 1);
     assert_eq!(m.status().await?.count(MigrationState::InDoubt), 1);
     let report = m.run().await?;
-    assert_eq!(report.resolved[0].resolution, Resolution::Applied);
+    assert_eq!(report.resolved[0].resolution, Settlement::Applied);
     assert_eq!(effect_counts(&dir.path().join("effects.txt"))[&1], (1, 0));
     Ok(())
 }
@@ -827,7 +827,7 @@ async fn a_cancelled_run_leaves_its_step_in_doubt_not_running() -> anyhow::Resul
     assert_eq!(status.count(MigrationState::InDoubt), 1, "{status:?}");
     assert_eq!(status.lock_holder, None);
     let report = m.run().await?;
-    assert_eq!(report.resolved[0].resolution, Resolution::NotApplied);
+    assert_eq!(report.resolved[0].resolution, Settlement::NotApplied);
     assert_eq!(report.applied.len(), 1);
     assert_eq!(m.status().await?.count(MigrationState::Applied), 4);
     Ok(())

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use engine_ops_migrate::{
     BoxError, Direction, Error, History, InDoubt, MemoryStore, Migration, MigrationInfo,
-    MigrationState, Migrator, Phase, Progress, Resolution, Rollback, RollbackPolicy, Validation,
+    MigrationState, Migrator, Phase, Progress, Rollback, RollbackPolicy, Settlement, Validation,
 };
 
 /// The "database": effects present, plus a log of every call.
@@ -349,7 +349,7 @@ async fn a_failed_irreversible_step_is_left_in_doubt_and_blocks_the_next_run() -
     assert!(err.to_string().contains("Migrator::resolve(1"), "{err}");
 
     // The operator inspects and decides.
-    let doubt = mig.resolve(1, Resolution::NotApplied).await?;
+    let doubt = mig.resolve(1, Settlement::NotApplied).await?;
     assert_eq!(doubt.direction, Direction::Up);
     assert_eq!(mig.status().await?.count(MigrationState::Pending), 1);
     Ok(())
@@ -370,7 +370,7 @@ async fn in_doubt_steps_are_settled_by_validate_up() -> anyhow::Result<()> {
     let mut mig = migrator(store, vec![m(2), m(3)]);
     let report = mig.run().await?;
     assert_eq!(report.resolved.len(), 1);
-    assert_eq!(report.resolved[0].resolution, Resolution::Applied);
+    assert_eq!(report.resolved[0].resolution, Settlement::Applied);
     assert_eq!(versions(&report.applied), [3]);
     assert_eq!(mig.store().context_ref().calls, ["up 3"]);
 
@@ -379,7 +379,7 @@ async fn in_doubt_steps_are_settled_by_validate_up() -> anyhow::Result<()> {
         MemoryStore::with_context(Db::default()).with_history(History::new(vec![], vec![doubt(2)]));
     let mut mig = migrator(store, vec![m(2)]);
     let report = mig.run().await?;
-    assert_eq!(report.resolved[0].resolution, Resolution::NotApplied);
+    assert_eq!(report.resolved[0].resolution, Settlement::NotApplied);
     assert_eq!(versions(&report.applied), [2]);
     assert_eq!(mig.store().context_ref().effects, [2]);
     Ok(())
@@ -394,7 +394,7 @@ async fn an_interrupted_down_is_settled_by_validate_down_then_validate_up() -> a
         .with_history(History::new(vec![], vec![down_doubt(1)]));
     let mut mig = migrator(store, vec![m(1)]);
     let report = mig.rollback(Rollback::To(0)).await?;
-    assert_eq!(report.resolved[0].resolution, Resolution::NotApplied);
+    assert_eq!(report.resolved[0].resolution, Settlement::NotApplied);
     assert!(report.reverted.is_empty());
     assert_eq!(mig.status().await?.count(MigrationState::Pending), 1);
 
@@ -407,7 +407,7 @@ async fn an_interrupted_down_is_settled_by_validate_down_then_validate_up() -> a
         MemoryStore::with_context(db).with_history(History::new(vec![], vec![down_doubt(1)]));
     let mut mig = migrator(store, vec![m(1)]);
     let report = mig.rollback(Rollback::To(0)).await?;
-    assert_eq!(report.resolved[0].resolution, Resolution::Applied);
+    assert_eq!(report.resolved[0].resolution, Settlement::Applied);
     assert_eq!(versions(&report.reverted), [1]);
     assert!(mig.store().context_ref().effects.is_empty());
     Ok(())
@@ -576,4 +576,17 @@ async fn a_target_that_is_not_a_migration_is_refused_before_anything_runs() -> a
     assert!(mig.rollback(Rollback::To(3)).await?.reverted.is_empty());
     assert_eq!(mig.rollback(Rollback::To(0)).await?.reverted.len(), 2);
     Ok(())
+}
+
+/// Code written against the former name of [`Settlement`] still compiles
+/// and means the same values.
+#[test]
+#[allow(deprecated)]
+fn the_former_name_of_settlement_still_names_it() {
+    let settled: engine_ops_migrate::Resolution = Settlement::NotApplied;
+    assert_eq!(settled, engine_ops_migrate::Settlement::NotApplied);
+    assert_eq!(
+        serde_json::to_string(&engine_ops_migrate::Resolution::Applied).expect("json"),
+        "\"applied\""
+    );
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use engine_ops_migrate::store::postgres::PgContext;
 use engine_ops_migrate::{
-    BoxError, Error, FinalAttempt, LockRetry, Migration, Migrator, Progress, Resolution,
+    BoxError, Error, FinalAttempt, LockRetry, Migration, Migrator, Progress, Settlement,
     SqlMigration, StateStore, StepIntent, StepTimeouts,
 };
 use pg_support::{Schema, Session, percentiles};
@@ -563,7 +563,7 @@ async fn a_crash_during_a_concurrent_index_build_is_in_doubt_and_settled_as_not_
         .expect("migrator");
     let report = migrator.run().await.expect("settles, then builds");
     assert_eq!(report.resolved.len(), 1);
-    assert_eq!(report.resolved[0].resolution, Resolution::NotApplied);
+    assert_eq!(report.resolved[0].resolution, Settlement::NotApplied);
     assert_eq!(report.applied.len(), 1, "built again");
     let valid: bool = s
         .client

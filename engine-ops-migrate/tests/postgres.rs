@@ -23,7 +23,7 @@ use db_support::{
 use engine_ops_migrate::store::postgres::{PgContext, PostgresStore, PostgresStoreBuilder};
 use engine_ops_migrate::store::sql::SqlMigration;
 use engine_ops_migrate::{
-    BoxError, Checksum, Error, Migration, MigrationState, Migrator, Resolution, Rollback,
+    BoxError, Checksum, Error, Migration, MigrationState, Migrator, Rollback, Settlement,
     StateStore,
 };
 use tokio_postgres::{Client, NoTls};
@@ -577,7 +577,7 @@ async fn a_step_in_doubt_blocks_run_until_validated_or_resolved() {
     assert_eq!(schema.tables().await, ["t1"], "nothing ran");
 
     // The operator checked by hand: the index is not there.
-    m.resolve(2, Resolution::NotApplied).await.expect("resolve");
+    m.resolve(2, Settlement::NotApplied).await.expect("resolve");
     let report = m.run().await.expect("run after resolve");
     assert_eq!(
         report.applied.iter().map(|s| s.version).collect::<Vec<_>>(),

@@ -15,7 +15,7 @@ use db_support::{
 use engine_ops_migrate::store::sql::SqlMigration;
 use engine_ops_migrate::store::sqlite::{SqliteStore, SqliteStoreBuilder};
 use engine_ops_migrate::{
-    BoxError, Checksum, Error, Migration, MigrationState, Migrator, Resolution, Rollback,
+    BoxError, Checksum, Error, Migration, MigrationState, Migrator, Rollback, Settlement,
     StateStore,
 };
 use rusqlite::Connection;
@@ -401,7 +401,7 @@ fn a_step_in_doubt_blocks_run_until_validated_or_resolved() {
         let err = m.run().await.expect_err("refuses to guess");
         assert!(matches!(err, Error::InDoubt { version: 2, .. }), "{err}");
         assert_eq!(db.tables(), ["t1"]);
-        m.resolve(2, Resolution::NotApplied).await.expect("resolve");
+        m.resolve(2, Settlement::NotApplied).await.expect("resolve");
         let report = m.run().await.expect("run after resolve");
         assert_eq!(report.applied.iter().map(|s| s.version).collect::<Vec<_>>(), [2, 3]);
 

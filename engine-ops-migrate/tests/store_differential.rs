@@ -33,8 +33,8 @@ mod pg_server;
 use std::path::{Path, PathBuf};
 
 use engine_ops_migrate::{
-    Direction, Error, FileStore, History, InDoubt, MemoryStore, MigrationInfo, Phase, Resolution,
-    ResolvedBy, StateStore, StepIntent,
+    Direction, Error, FileStore, History, InDoubt, MemoryStore, MigrationInfo, Phase, ResolvedBy,
+    Settlement, StateStore, StepIntent,
 };
 use proptest::prelude::*;
 
@@ -60,19 +60,19 @@ enum Op {
     Abort(Step),
     Resolve {
         version: u64,
-        resolution: Resolution,
+        resolution: Settlement,
         by: ResolvedBy,
         at: u64,
     },
     /// Settle the version of the step begun last.
     ResolveLast {
-        resolution: Resolution,
+        resolution: Settlement,
         by: ResolvedBy,
         at: u64,
     },
     /// Settle the first step in doubt (as loaded before this call).
     ResolveFirstInDoubt {
-        resolution: Resolution,
+        resolution: Settlement,
         by: ResolvedBy,
         at: u64,
     },
@@ -138,9 +138,9 @@ fn step(transactions: bool) -> impl Strategy<Value = Step> {
         })
 }
 
-fn resolution() -> impl Strategy<Value = (Resolution, ResolvedBy, u64)> {
+fn resolution() -> impl Strategy<Value = (Settlement, ResolvedBy, u64)> {
     (
-        prop_oneof![Just(Resolution::Applied), Just(Resolution::NotApplied)],
+        prop_oneof![Just(Settlement::Applied), Just(Settlement::NotApplied)],
         prop_oneof![Just(ResolvedBy::Validation), Just(ResolvedBy::Operator)],
         time(),
     )

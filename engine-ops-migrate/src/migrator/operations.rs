@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::progress::{Observer, Progress, emit_to};
 use crate::error::{Error, Result};
-use crate::history::{InDoubt, Resolution, ResolvedBy};
+use crate::history::{InDoubt, ResolvedBy, Settlement};
 use crate::migration::{BoxError, Direction, Migration, MigrationInfo, Validation};
 use crate::phase::OldVersionGone;
 use crate::plan::check::{Options, PhaseRun, Rollback, Rules};
@@ -336,15 +336,15 @@ impl<S: StateStore> Migrator<S> {
     /// # Examples
     ///
     /// ```
-    /// # use engine_ops_migrate::{Error, MemoryStore, Migrator, Resolution};
+    /// # use engine_ops_migrate::{Error, MemoryStore, Migrator, Settlement};
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let mut migrator = Migrator::builder(MemoryStore::new()).build()?;
-    /// let err = migrator.resolve(4, Resolution::Applied).await.unwrap_err();
+    /// let err = migrator.resolve(4, Settlement::Applied).await.unwrap_err();
     /// assert!(matches!(err, Error::NotInDoubt { version: 4, .. }));
     /// # Ok::<_, engine_ops_migrate::Error>(())
     /// # }).unwrap();
     /// ```
-    pub async fn resolve(&mut self, version: u64, resolution: Resolution) -> Result<InDoubt> {
+    pub async fn resolve(&mut self, version: u64, resolution: Settlement) -> Result<InDoubt> {
         self.store.lock().await?;
         let result = self.resolve_locked(version, resolution).await;
         let unlocked = self.store.unlock().await;
@@ -570,7 +570,7 @@ impl<S: StateStore> Migrator<S> {
     /// Decides the steps in doubt of `plan` with their validators, without
     /// recording anything (see [`plan::settle`](crate::plan::settle) for
     /// the table).
-    async fn decide_in_doubt(&mut self, plan: &Plan) -> Result<Vec<(InDoubt, Resolution)>> {
+    async fn decide_in_doubt(&mut self, plan: &Plan) -> Result<Vec<(InDoubt, Settlement)>> {
         let mut out = Vec::new();
         for doubt in &plan.in_doubt {
             let i = self.rules().index_of(doubt.version);
@@ -619,7 +619,7 @@ impl<S: StateStore> Migrator<S> {
     /// Records `settlements` (from [`decide_in_doubt`](Self::decide_in_doubt)).
     async fn record_settlements(
         &mut self,
-        settlements: Vec<(InDoubt, Resolution)>,
+        settlements: Vec<(InDoubt, Settlement)>,
     ) -> Result<Vec<ResolvedStep>> {
         let mut out = Vec::with_capacity(settlements.len());
         for (doubt, resolution) in settlements {
@@ -639,7 +639,7 @@ impl<S: StateStore> Migrator<S> {
         Ok(out)
     }
 
-    async fn resolve_locked(&mut self, version: u64, resolution: Resolution) -> Result<InDoubt> {
+    async fn resolve_locked(&mut self, version: u64, resolution: Settlement) -> Result<InDoubt> {
         let history = self.store.load().await?;
         let doubt = history
             .in_doubt

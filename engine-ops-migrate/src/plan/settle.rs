@@ -20,7 +20,7 @@
 //! a history gives once settlements are recorded, so a run or rollback is
 //! checked as if they were before anything is written.
 
-use crate::history::{History, InDoubt, Resolution};
+use crate::history::{History, InDoubt, Settlement};
 use crate::migration::{BoxError, Direction, MigrationInfo, Validation};
 use crate::plan::{Plan, plan_owned};
 use crate::store::ledger::{Ledger, Transition};
@@ -32,7 +32,7 @@ pub(crate) enum Verdict {
     /// and call [`after`] with its answer.
     Check(Direction),
     /// Settle the step so.
-    Settled(Resolution),
+    Settled(Settlement),
     /// The validators cannot decide: stop with
     /// [`Error::InDoubt`](crate::Error::InDoubt) and this detail, for an
     /// operator to settle it.
@@ -60,19 +60,19 @@ pub(crate) fn after(
         Err(e) => return Verdict::Refuse(format!("validate_{checked} failed: {e}")),
     };
     match (interrupted, checked, answer) {
-        (Direction::Up, Direction::Up, Validation::Passed) => Verdict::Settled(Resolution::Applied),
+        (Direction::Up, Direction::Up, Validation::Passed) => Verdict::Settled(Settlement::Applied),
         (Direction::Up, Direction::Up, Validation::Failed { .. }) => {
-            Verdict::Settled(Resolution::NotApplied)
+            Verdict::Settled(Settlement::NotApplied)
         }
         (Direction::Up, _, _) => {
             Verdict::Refuse("the migration has no validate_up to decide".into())
         }
         (Direction::Down, Direction::Down, Validation::Passed) => {
-            Verdict::Settled(Resolution::NotApplied)
+            Verdict::Settled(Settlement::NotApplied)
         }
         (Direction::Down, Direction::Down, _) => Verdict::Check(Direction::Up),
         (Direction::Down, Direction::Up, Validation::Passed) => {
-            Verdict::Settled(Resolution::Applied)
+            Verdict::Settled(Settlement::Applied)
         }
         (Direction::Down, Direction::Up, _) => {
             Verdict::Refuse("neither validate_down nor validate_up passed".into())
@@ -85,7 +85,7 @@ pub(crate) fn after(
 pub(crate) fn settled_plan(
     declared: &[MigrationInfo],
     history: History,
-    settlements: &[(InDoubt, Resolution)],
+    settlements: &[(InDoubt, Settlement)],
     at_ms: u64,
 ) -> Plan {
     let mut ledger = Ledger::from_history(history);
@@ -139,11 +139,11 @@ mod tests {
         let down = Ok(Validation::Passed);
         assert_eq!(
             settle_with(UP, &Ok(Validation::Passed), &down),
-            (Verdict::Settled(Resolution::Applied), vec![UP])
+            (Verdict::Settled(Settlement::Applied), vec![UP])
         );
         assert_eq!(
             settle_with(UP, &failed(), &down),
-            (Verdict::Settled(Resolution::NotApplied), vec![UP])
+            (Verdict::Settled(Settlement::NotApplied), vec![UP])
         );
         assert_eq!(
             settle_with(UP, &Ok(Validation::NotChecked), &down),
@@ -165,13 +165,13 @@ mod tests {
     fn an_interrupted_down_asks_validate_down_then_validate_up() {
         assert_eq!(
             settle_with(DOWN, &error(), &Ok(Validation::Passed)),
-            (Verdict::Settled(Resolution::NotApplied), vec![DOWN]),
+            (Verdict::Settled(Settlement::NotApplied), vec![DOWN]),
             "validate_up is not asked once validate_down passed"
         );
         for down in [failed(), Ok(Validation::NotChecked)] {
             assert_eq!(
                 settle_with(DOWN, &Ok(Validation::Passed), &down),
-                (Verdict::Settled(Resolution::Applied), vec![DOWN, UP])
+                (Verdict::Settled(Settlement::Applied), vec![DOWN, UP])
             );
             for up in [failed(), Ok(Validation::NotChecked)] {
                 assert_eq!(
@@ -220,7 +220,7 @@ mod tests {
         let p = settled_plan(
             &declared,
             history.clone(),
-            &[(up.clone(), Resolution::Applied)],
+            &[(up.clone(), Settlement::Applied)],
             9,
         );
         assert!(p.in_doubt.is_empty());
@@ -229,7 +229,7 @@ mod tests {
             [1, 2]
         );
         assert_eq!(p.pending.len(), 1);
-        let p = settled_plan(&declared, history, &[(up, Resolution::NotApplied)], 9);
+        let p = settled_plan(&declared, history, &[(up, Settlement::NotApplied)], 9);
         assert_eq!(
             p.pending.iter().map(|m| m.version).collect::<Vec<_>>(),
             [2, 3]

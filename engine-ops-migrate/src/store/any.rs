@@ -20,7 +20,7 @@ use std::time::Duration;
 use crate::store::file::FileStore;
 use crate::store::sql::SqlContext;
 use crate::{
-    BoxError, Error, History, InDoubt, LockAttempt, LockProbe, Resolution, ResolvedBy, Result,
+    BoxError, Error, History, InDoubt, LockAttempt, LockProbe, ResolvedBy, Result, Settlement,
     StateStore, StepIntent, StepTimeouts,
 };
 
@@ -397,7 +397,7 @@ impl StateStore for AnyStore {
     async fn resolve(
         &mut self,
         doubt: &InDoubt,
-        resolution: Resolution,
+        resolution: Settlement,
         by: ResolvedBy,
         at_ms: u64,
     ) -> Result<()> {

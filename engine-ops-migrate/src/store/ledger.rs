@@ -32,7 +32,7 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    AppliedMigration, Direction, Error, History, InDoubt, RecordChange, RecordState, Resolution,
+    AppliedMigration, Direction, Error, History, InDoubt, RecordChange, RecordState, Settlement,
     StepIntent,
 };
 
@@ -124,7 +124,7 @@ pub(crate) enum Step {
     /// A step run in a transaction committed together with its record.
     Commit(Direction),
     /// A step in doubt was settled.
-    Resolve(Resolution),
+    Resolve(Settlement),
 }
 
 impl Step {
@@ -139,8 +139,8 @@ impl Step {
         Self::Undo(Direction::Down),
         Self::Commit(Direction::Up),
         Self::Commit(Direction::Down),
-        Self::Resolve(Resolution::Applied),
-        Self::Resolve(Resolution::NotApplied),
+        Self::Resolve(Settlement::Applied),
+        Self::Resolve(Settlement::NotApplied),
     ];
 
     /// The table: from which row states, to which.
@@ -165,11 +165,11 @@ impl Step {
             },
             Self::Commit(Direction::Up) => RowChange::Insert(Applied),
             Self::Commit(Direction::Down) => RowChange::Delete { from: &[Applied] },
-            Self::Resolve(Resolution::Applied) => RowChange::Update {
+            Self::Resolve(Settlement::Applied) => RowChange::Update {
                 from: IN_DOUBT,
                 to: Applied,
             },
-            Self::Resolve(Resolution::NotApplied) => RowChange::Delete { from: IN_DOUBT },
+            Self::Resolve(Settlement::NotApplied) => RowChange::Delete { from: IN_DOUBT },
         }
     }
 
@@ -209,7 +209,7 @@ pub(crate) enum Transition {
     /// `resolve` of a step in doubt.
     Resolve {
         version: u64,
-        resolution: Resolution,
+        resolution: Settlement,
         at_ms: u64,
     },
 }
@@ -389,7 +389,7 @@ impl Ledger {
             )
             | (
                 Transition::Resolve {
-                    resolution: Resolution::NotApplied,
+                    resolution: Settlement::NotApplied,
                     ..
                 },
                 Some(Record::Applying(_) | Record::Reverting { .. }),
@@ -400,7 +400,7 @@ impl Ledger {
                     ..
                 }
                 | Transition::Resolve {
-                    resolution: Resolution::Applied,
+                    resolution: Settlement::Applied,
                     ..
                 },
                 Some(Record::Reverting { applied, .. }),
@@ -427,7 +427,7 @@ impl Ledger {
             }
             (
                 Transition::Resolve {
-                    resolution: Resolution::Applied,
+                    resolution: Settlement::Applied,
                     at_ms,
                     ..
                 },
@@ -590,7 +590,7 @@ mod tests {
         assert_eq!(doubt.checksum, Checksum::of_source(b"x"));
         assert_eq!(doubt.started_at_ms, 7);
         ledger
-            .apply(transition(Step::Resolve(Resolution::Applied), 1))
+            .apply(transition(Step::Resolve(Settlement::Applied), 1))
             .expect("resolve");
         let applied = &ledger.history().applied[0];
         assert_eq!((applied.applied_at_ms, applied.duration_ms), (5, 2));
@@ -600,7 +600,7 @@ mod tests {
     fn an_up_step_settled_as_applied_is_applied_at_the_settlement() {
         let mut ledger = ledger_with(Some(RowState::Applying));
         ledger
-            .apply(transition(Step::Resolve(Resolution::Applied), 1))
+            .apply(transition(Step::Resolve(Settlement::Applied), 1))
             .expect("resolve");
         let applied = &ledger.history().applied[0];
         assert_eq!((applied.applied_at_ms, applied.duration_ms), (13, 0));

@@ -9,7 +9,7 @@ use std::fmt;
 
 use super::ledger::{Ledger, Transition};
 use super::session::{OpenStep, Session};
-use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StateStore, StepIntent};
+use crate::{History, InDoubt, ResolvedBy, Result, Settlement, StateStore, StepIntent};
 
 /// A state store that keeps its history in memory, for tests and examples.
 ///
@@ -262,7 +262,7 @@ impl<C: Send> StateStore for MemoryStore<C> {
     async fn resolve(
         &mut self,
         doubt: &InDoubt,
-        resolution: Resolution,
+        resolution: Settlement,
         _by: ResolvedBy,
         at_ms: u64,
     ) -> Result<()> {

@@ -91,7 +91,7 @@ pub mod sqlite;
 
 use std::time::Duration;
 
-use crate::{BoxError, History, InDoubt, LockAttempt, Resolution, ResolvedBy, Result, StepIntent};
+use crate::{BoxError, History, InDoubt, LockAttempt, ResolvedBy, Result, Settlement, StepIntent};
 
 /// What [`StateStore::probe_lock`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,7 +269,7 @@ pub trait StateStore: Send {
     async fn resolve(
         &mut self,
         doubt: &InDoubt,
-        resolution: Resolution,
+        resolution: Settlement,
         by: ResolvedBy,
         at_ms: u64,
     ) -> Result<()>;

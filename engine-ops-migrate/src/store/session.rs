@@ -6,7 +6,7 @@
 //! become is the [ledger](super::ledger)'s concern.
 
 use crate::error::Error;
-use crate::history::{RecordChange, Resolution, StepIntent};
+use crate::history::{RecordChange, Settlement, StepIntent};
 use crate::migration::Direction;
 
 /// A step that was begun and has not ended.
@@ -149,7 +149,7 @@ impl Session {
     pub(crate) fn check_resolve(
         &self,
         version: u64,
-        resolution: Resolution,
+        resolution: Settlement,
     ) -> Result<(), Violation> {
         let change = RecordChange::Resolve(resolution);
         if !self.locked {
@@ -195,7 +195,7 @@ mod tests {
         session.begun(&up, true);
         let two = intent(2);
         assert!(session.check_begin(&two).is_err());
-        assert!(session.check_resolve(2, Resolution::Applied).is_err());
+        assert!(session.check_resolve(2, Settlement::Applied).is_err());
         let err = session.end(&two, true).expect_err("not the open step");
         assert_eq!(err.problem, "the open step is the up step of migration 1");
         assert_eq!(session.end(&up, true).map(|s| s.hidden), Ok(true));

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checksum::Checksum;
-use crate::history::{Resolution, ResolvedBy};
+use crate::history::{ResolvedBy, Settlement};
 use crate::migration::Direction;
 use crate::phase::Phase;
 
@@ -53,7 +53,7 @@ pub(super) enum Event {
     },
     Resolved {
         version: u64,
-        resolution: Resolution,
+        resolution: Settlement,
         by: ResolvedBy,
         at_ms: u64,
     },

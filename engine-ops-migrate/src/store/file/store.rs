@@ -14,7 +14,7 @@ use super::io::{io_err, sync_dir};
 use super::journal::{Journal, Mismatch, replay};
 use super::lock;
 use crate::error::{Error, Result};
-use crate::history::{History, InDoubt, Resolution, ResolvedBy, StepIntent};
+use crate::history::{History, InDoubt, ResolvedBy, Settlement, StepIntent};
 use crate::store::session::Session;
 use crate::store::{LockProbe, StateStore};
 
@@ -354,7 +354,7 @@ impl<C: Send> StateStore for FileStore<C> {
     async fn resolve(
         &mut self,
         doubt: &InDoubt,
-        resolution: Resolution,
+        resolution: Settlement,
         by: ResolvedBy,
         at_ms: u64,
     ) -> Result<()> {

@@ -15,7 +15,7 @@ use super::context::PgContext;
 use super::step_limits;
 use super::types::pg_time;
 use crate::error::{Error, Result};
-use crate::history::{History, InDoubt, Resolution, ResolvedBy, StepIntent};
+use crate::history::{History, InDoubt, ResolvedBy, Settlement, StepIntent};
 use crate::migration::{BoxError, Direction};
 use crate::retry::{Blocker, LockAttempt, StepTimeouts};
 use crate::store::ledger::Step;
@@ -481,7 +481,7 @@ impl StateStore for PostgresStore {
     async fn resolve(
         &mut self,
         doubt: &InDoubt,
-        resolution: Resolution,
+        resolution: Settlement,
         by: ResolvedBy,
         at_ms: u64,
     ) -> Result<()> {
@@ -494,13 +494,13 @@ impl StateStore for PostgresStore {
             ResolvedBy::Operator => "operator",
         };
         match resolution {
-            Resolution::Applied => {
+            Settlement::Applied => {
                 let at = pg_time(at_ms);
                 let applied_at = if_applying("$2", "applied_at");
                 let execution_ms = if_applying("0", "execution_ms");
                 self.record(
                     doubt.version,
-                    Step::Resolve(Resolution::Applied),
+                    Step::Resolve(Settlement::Applied),
                     &[
                         ("applied_at", &applied_at),
                         ("execution_ms", &execution_ms),
@@ -510,10 +510,10 @@ impl StateStore for PostgresStore {
                 )
                 .await
             }
-            Resolution::NotApplied => {
+            Settlement::NotApplied => {
                 self.record(
                     doubt.version,
-                    Step::Resolve(Resolution::NotApplied),
+                    Step::Resolve(Settlement::NotApplied),
                     &[],
                     &[],
                 )

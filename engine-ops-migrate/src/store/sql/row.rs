@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(
             record_sql(
                 "t",
-                Step::Resolve(crate::history::Resolution::NotApplied),
+                Step::Resolve(crate::history::Settlement::NotApplied),
                 "$1",
                 &[]
             ),

@@ -11,7 +11,7 @@ use rusqlite::{Connection, params};
 
 use super::queries::utc_text;
 use crate::error::{Error, Result};
-use crate::history::{History, InDoubt, Resolution, ResolvedBy, StepIntent};
+use crate::history::{History, InDoubt, ResolvedBy, Settlement, StepIntent};
 use crate::migration::Direction;
 use crate::store::ledger::Step;
 use crate::store::session::Session;
@@ -297,7 +297,7 @@ impl StateStore for SqliteStore {
     async fn resolve(
         &mut self,
         doubt: &InDoubt,
-        resolution: Resolution,
+        resolution: Settlement,
         by: ResolvedBy,
         at_ms: u64,
     ) -> Result<()> {
@@ -310,13 +310,13 @@ impl StateStore for SqliteStore {
             ResolvedBy::Operator => "operator",
         };
         match resolution {
-            Resolution::Applied => {
+            Settlement::Applied => {
                 let applied_at_ms = if_applying("?2", "applied_at_ms");
                 let applied_at = if_applying(&utc_text("?2"), "applied_at");
                 let execution_ms = if_applying("0", "execution_ms");
                 self.record(
                     doubt.version,
-                    Step::Resolve(Resolution::Applied),
+                    Step::Resolve(Settlement::Applied),
                     &[
                         ("applied_at_ms", &applied_at_ms),
                         ("applied_at", &applied_at),
@@ -326,9 +326,9 @@ impl StateStore for SqliteStore {
                     params![db_ms(at_ms), by],
                 )
             }
-            Resolution::NotApplied => self.record(
+            Settlement::NotApplied => self.record(
                 doubt.version,
-                Step::Resolve(Resolution::NotApplied),
+                Step::Resolve(Settlement::NotApplied),
                 &[],
                 &[],
             ),

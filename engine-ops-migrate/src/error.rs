@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::checksum::Checksum;
+use crate::history::{RecordChange, RecordState};
+use crate::migration::{BoxError, Direction};
+use crate::retry::LockAttempt;
 use crate::time::human_duration;
-use crate::{BoxError, Checksum, Direction, LockAttempt, RecordChange, RecordState};
 
 /// The last attempt and the distinct blocking sessions of all attempts.
 fn describe_attempts(attempts: &[LockAttempt]) -> String {

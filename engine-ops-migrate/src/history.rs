@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Checksum, Direction, MigrationInfo, Phase};
+use crate::checksum::Checksum;
+use crate::migration::{Direction, MigrationInfo};
+use crate::phase::Phase;
 
 /// A migration recorded as applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +118,7 @@ impl InDoubt {
 /// Everything a store knows: what is applied and what is in doubt.
 ///
 /// A version appears at most once across both lists in a well-formed store;
-/// [`plan`](crate::plan) reports duplicates if a backend returns them.
+/// [`plan()`](crate::plan()) reports duplicates if a backend returns them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct History {

@@ -41,7 +41,7 @@
 //!   flag. `C` is the context the store hands to each step: the
 //!   application's own handle for the file store, a transaction for a
 //!   database backend.
-//! - [`plan`] is pure (no I/O): from the declared migrations and a
+//! - [`plan()`] is pure (no I/O): from the declared migrations and a
 //!   [`History`] it finds pending, applied, divergent (name or checksum
 //!   changed), missing, out-of-order, in-doubt and duplicate versions.
 //! - [`Migrator`] executes: [`run`](Migrator::run) /
@@ -193,12 +193,14 @@ pub mod lint;
 mod migration;
 mod migrator;
 mod phase;
-mod plan;
-mod report;
+pub mod plan;
+pub mod report;
 mod retry;
 pub mod source;
 pub mod store;
 mod time;
+
+// The entry points, documented here.
 
 /// Re-export of [`async_trait::async_trait`], the attribute that
 /// [`Migration`] and [`StateStore`] implementations need.
@@ -207,30 +209,48 @@ pub use checksum::{Checksum, ParseChecksumError};
 #[doc(hidden)]
 pub use deprecated::*;
 pub use error::{Error, Result};
-pub use history::{
-    AppliedMigration, History, InDoubt, RecordChange, RecordState, ResolvedBy, Settlement,
-    StepIntent,
-};
 pub use migration::{BoxError, Direction, Migration, MigrationInfo, Validation};
 pub use migrator::{Migrator, MigratorBuilder, Observer, Progress};
 pub use phase::{OldVersionGone, Phase};
 pub use plan::check::{Rollback, RollbackPolicy};
-pub use plan::{Divergence, Duplicate, MigrationRef, Plan, Problem, plan};
+pub use plan::{Plan, plan};
+pub use retry::{Blocker, FinalAttempt, LockAttempt, LockRetry, StepTimeouts};
+pub use source::load_dir;
+pub use store::StateStore;
+pub use store::any::{AnyStore, connect};
+pub use store::file::FileStore;
+pub use store::memory::MemoryStore;
+pub use store::sql::SqlMigration;
+
+// Everything else is documented in its module ([`plan`](mod@plan),
+// [`report`], [`source`], [`store`]); these paths keep working.
+
+#[doc(no_inline)]
+pub use plan::{Divergence, Duplicate, MigrationRef, Problem};
+#[doc(no_inline)]
 pub use report::{
     MigrationState, ResolvedStep, RollbackReport, RunReport, StatusEntry, StatusReport, StepReport,
     VerifyReport,
 };
-pub use retry::{Blocker, FinalAttempt, LockAttempt, LockRetry, StepTimeouts};
-pub use source::{SourceError, load_dir};
-pub use store::any::{AnyContext, AnyStore, ConnectOptions, NoDatabase, connect, connect_with};
-pub use store::file::{FileStore, FileStoreBuilder, JOURNAL_FORMAT, JournalSummary};
-pub use store::memory::MemoryStore;
+#[doc(no_inline)]
+pub use source::SourceError;
+#[doc(no_inline)]
+pub use store::any::{AnyContext, ConnectOptions, NoDatabase, connect_with};
+#[doc(no_inline)]
+pub use store::file::{FileStoreBuilder, JOURNAL_FORMAT, JournalSummary};
 #[cfg(feature = "postgres")]
+#[doc(no_inline)]
 pub use store::postgres::{PgContext, PostgresStore, PostgresStoreBuilder};
-pub use store::sql::{SqlContext, SqlMigration};
+#[doc(no_inline)]
+pub use store::sql::SqlContext;
 #[cfg(feature = "sqlite")]
+#[doc(no_inline)]
 pub use store::sqlite::{SqliteStore, SqliteStoreBuilder};
-pub use store::{LockProbe, StateStore};
+#[doc(no_inline)]
+pub use store::{
+    AppliedMigration, History, InDoubt, LockProbe, RecordChange, RecordState, ResolvedBy,
+    Settlement, StepIntent,
+};
 
 /// The PostgreSQL driver the `postgres` store runs on, for migrations
 /// written in Rust (through [`PgContext`]) without a direct dependency at a

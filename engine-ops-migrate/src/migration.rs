@@ -265,7 +265,7 @@ impl<C: Send + ?Sized, M: Migration<C> + ?Sized> Migration<C> for Box<M> {
     }
 }
 
-/// The declared facts about a migration that the pure [`plan`](crate::plan)
+/// The declared facts about a migration that the pure [`plan()`](crate::plan())
 /// needs: everything except the code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

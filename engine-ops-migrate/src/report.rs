@@ -3,7 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Checksum, Direction, InDoubt, LockAttempt, Phase, Problem, ResolvedBy, Settlement};
+use crate::checksum::Checksum;
+use crate::history::{InDoubt, ResolvedBy, Settlement};
+use crate::migration::Direction;
+use crate::phase::Phase;
+use crate::plan::Problem;
+use crate::retry::LockAttempt;
 
 /// One step executed by a run or a rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +67,7 @@ pub struct RunReport {
     /// For [`run_contract`](crate::Migrator::run_contract): the caller's
     /// proof that the old version is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contract_proof: Option<crate::OldVersionGone>,
+    pub contract_proof: Option<crate::phase::OldVersionGone>,
     /// Wall time of the whole run, lock wait included, in milliseconds.
     pub duration_ms: u64,
 }

@@ -74,8 +74,9 @@ use serde::{Deserialize, Serialize};
 
 pub use rule::{Rule, Severity};
 
+use crate::phase::Phase;
 use crate::source::rules::{DIRECTIVE, parse_allow};
-use crate::{Phase, SqlMigration};
+use crate::store::sql::SqlMigration;
 
 /// What [`Migrator::run`](crate::Migrator::run) does with the linter
 /// (see [`MigratorBuilder::lint_policy`](crate::MigratorBuilder::lint_policy)).

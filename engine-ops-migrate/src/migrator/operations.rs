@@ -117,7 +117,7 @@ pub struct Migrator<S: StateStore> {
     pub(super) store: S,
     pub(super) migrations: Vec<BoxedMigration<S::Context>>,
     /// Checksummed descriptions of `migrations` (same order), computed once
-    /// by [`MigratorBuilder::build`]: migrations cannot change afterwards.
+    /// by [`MigratorBuilder::build`](crate::MigratorBuilder::build): migrations cannot change afterwards.
     pub(super) infos: Vec<MigrationInfo>,
     pub(super) options: Options,
     pub(super) observer: Option<Arc<dyn Observer>>,
@@ -141,7 +141,7 @@ impl<S: StateStore + fmt::Debug> fmt::Debug for Migrator<S> {
 pub(super) fn lint_migrations<C: Send + ?Sized>(
     migrations: &[BoxedMigration<C>],
 ) -> crate::lint::LintReport {
-    let sql: Vec<crate::SqlMigration> = migrations
+    let sql: Vec<crate::store::sql::SqlMigration> = migrations
         .iter()
         .filter_map(|m| m.as_sql().cloned())
         .collect();

@@ -84,7 +84,7 @@ pub struct Duplicate {
     pub recorded: bool,
 }
 
-/// One problem found by [`plan`], as listed by [`Plan::problems`] and
+/// One problem found by [`plan()`], as listed by [`Plan::problems`] and
 /// [`VerifyReport`](crate::VerifyReport).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -156,7 +156,7 @@ impl std::fmt::Display for Problem {
 
 /// What a run would do and everything that stands in its way.
 ///
-/// Built by [`plan`]; every list is sorted ascending by version.
+/// Built by [`plan()`]; every list is sorted ascending by version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Plan {
@@ -207,7 +207,7 @@ pub fn plan(declared: &[MigrationInfo], history: &History) -> Plan {
     plan_owned(declared, history.clone())
 }
 
-/// [`plan`], moving the records out of `history` instead of copying them.
+/// [`plan()`], moving the records out of `history` instead of copying them.
 pub(crate) fn plan_owned(declared: &[MigrationInfo], history: History) -> Plan {
     let mut out = Plan::default();
 
@@ -433,7 +433,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Direction;
+    use crate::migration::Direction;
 
     fn info(v: u64) -> MigrationInfo {
         MigrationInfo::new(v, format!("m{v}"), format!("source {v}").as_bytes())

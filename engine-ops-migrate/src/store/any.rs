@@ -17,12 +17,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::error::{Error, Result};
+use crate::history::{History, InDoubt, ResolvedBy, Settlement, StepIntent};
+use crate::migration::BoxError;
+use crate::retry::{LockAttempt, StepTimeouts};
 use crate::store::file::FileStore;
 use crate::store::sql::SqlContext;
-use crate::{
-    BoxError, Error, History, InDoubt, LockAttempt, LockProbe, ResolvedBy, Result, Settlement,
-    StateStore, StepIntent, StepTimeouts,
-};
+use crate::store::{LockProbe, StateStore};
 
 /// The context [`AnyStore`] hands to migrations: whichever database it
 /// opened, as a [`SqlContext`]. Write `&mut AnyContext` in a migration's
@@ -138,7 +139,7 @@ pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<AnyStor
     match Target::parse(url)? {
         #[cfg(feature = "postgres")]
         Target::Postgres => {
-            let mut builder = crate::PostgresStore::builder(url)
+            let mut builder = crate::store::postgres::PostgresStore::builder(url)
                 .lock_timeout(options.lock_timeout)
                 .step_timeouts(options.step_timeouts.clone());
             if let Some(name) = &options.application_name {
@@ -148,7 +149,7 @@ pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<AnyStor
         }
         #[cfg(feature = "sqlite")]
         Target::Sqlite(path) => Ok(AnyStore::Sqlite(
-            crate::SqliteStore::builder(path)
+            crate::store::sqlite::SqliteStore::builder(path)
                 .lock_timeout(options.lock_timeout)
                 .open()?,
         )),
@@ -296,10 +297,10 @@ impl SqlContext for NoDatabase {
 pub enum AnyStore {
     /// A PostgreSQL database.
     #[cfg(feature = "postgres")]
-    Postgres(crate::PostgresStore),
+    Postgres(crate::store::postgres::PostgresStore),
     /// An SQLite database.
     #[cfg(feature = "sqlite")]
-    Sqlite(crate::SqliteStore),
+    Sqlite(crate::store::sqlite::SqliteStore),
     /// A journal file, with no database.
     Journal(FileStore<NoDatabase>),
 }

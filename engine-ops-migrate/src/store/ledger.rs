@@ -31,10 +31,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::{
-    AppliedMigration, Direction, Error, History, InDoubt, RecordChange, RecordState, Settlement,
-    StepIntent,
+use crate::error::Error;
+use crate::history::{
+    AppliedMigration, History, InDoubt, RecordChange, RecordState, Settlement, StepIntent,
 };
+use crate::migration::Direction;
 
 /// The state column of a history row (the SQL stores' name for a record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -492,7 +493,9 @@ fn record_version(record: &Record) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Checksum, MigrationInfo, Phase};
+    use crate::checksum::Checksum;
+    use crate::migration::MigrationInfo;
+    use crate::phase::Phase;
 
     fn intent(version: u64, direction: Direction, variant: bool) -> StepIntent {
         let info = if variant {

@@ -9,7 +9,9 @@ use std::fmt;
 
 use super::ledger::{Ledger, Transition};
 use super::session::{OpenStep, Session};
-use crate::{History, InDoubt, ResolvedBy, Result, Settlement, StateStore, StepIntent};
+use crate::error::Result;
+use crate::history::{History, InDoubt, ResolvedBy, Settlement, StepIntent};
+use crate::store::StateStore;
 
 /// A state store that keeps its history in memory, for tests and examples.
 ///

@@ -89,9 +89,18 @@ pub mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+// What a store records and is told, beside the trait that uses them
+// (defined in the crate's history model).
+pub use crate::history::{
+    AppliedMigration, History, InDoubt, RecordChange, RecordState, ResolvedBy, Settlement,
+    StepIntent,
+};
+
 use std::time::Duration;
 
-use crate::{BoxError, History, InDoubt, LockAttempt, ResolvedBy, Result, Settlement, StepIntent};
+use crate::error::Result;
+use crate::migration::BoxError;
+use crate::retry::LockAttempt;
 
 /// What [`StateStore::probe_lock`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@
 //!   line checks itself; `seq` numbers records from 1 with no gap, so a
 //!   deleted or repeated line is caught too.
 //! - The first record is `open`, naming the format; an unknown format is
-//!   refused ([`Error::UnsupportedFormat`]).
+//!   refused ([`Error::UnsupportedFormat`](crate::Error::UnsupportedFormat)).
 //! - Events: `intent` (a step starts), `done` (it finished: applied, or
 //!   reverted for `down`), `aborted` (it failed and its effects were undone),
 //!   `resolved` (a step in doubt was settled), `skip` (see below). A version
@@ -50,7 +50,7 @@
 //! Any complete (newline-terminated) line that fails its check (bad sum,
 //! bad JSON, wrong `seq`, impossible event, CRLF line endings) is damage,
 //! wherever it is, unless it is acknowledged that way: every operation
-//! then fails with [`Error::Corrupt`] naming the file and the line, and
+//! then fails with [`Error::Corrupt`](crate::Error::Corrupt) naming the file and the line, and
 //! the file is left untouched. So a changed byte anywhere but in the file's
 //! final newline is detected.
 //!
@@ -87,7 +87,7 @@
 //! lock taken report. Readers (`status`, `verify`, `plan`) take no lock:
 //! they see every committed record, and a record being written is at worst
 //! an uncommitted tail. When they find a step unfinished they probe the
-//! lock ([`StateStore::probe_lock`]: a shared lock taken and dropped at
+//! lock ([`StateStore::probe_lock`](crate::StateStore::probe_lock): a shared lock taken and dropped at
 //! once, never waited for): held means the step is running, free means a
 //! crash left it in doubt.
 //!

@@ -37,7 +37,7 @@ pub(super) struct Writer {
     unsynced: bool,
 }
 
-/// The crash-safe JSON-lines journal store (see the [module docs](self)
+/// The crash-safe JSON-lines journal store (see the [module docs](super)
 /// for the format and its guarantees).
 ///
 /// `C` is the context handed to migrations: the application's own handle,

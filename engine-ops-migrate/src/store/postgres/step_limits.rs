@@ -163,7 +163,7 @@ pub(super) fn blockers(rows: &[Row]) -> Vec<Blocker> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::LockRetry;
+    use crate::retry::LockRetry;
 
     #[test]
     fn every_attempt_sets_its_own_lock_timeout_locally() {
@@ -198,7 +198,7 @@ mod tests {
     fn the_final_attempt_without_timeout_turns_the_lock_timeout_off() {
         let t = StepTimeouts::default().lock(
             LockRetry::once(Duration::from_millis(50))
-                .final_attempt(crate::FinalAttempt::WithoutTimeout),
+                .final_attempt(crate::retry::FinalAttempt::WithoutTimeout),
         );
         assert_eq!(
             begin_sql(&t, 1, 150_000),

@@ -91,7 +91,7 @@ impl SqliteStore {
     }
 
     /// Whether another session holds the run lock, without waiting (see
-    /// [`StateStore::probe_lock`]).
+    /// [`StateStore::probe_lock`](crate::StateStore::probe_lock)).
     pub(super) fn probe(&mut self) -> Result<LockProbe> {
         let Some(path) = self.lock_path.clone() else {
             // An in-memory database is private to this store.

@@ -1,6 +1,6 @@
 //! The journal's line codec: what a record holds, and how a line carries
-//! it with the SHA-256 of its bytes (see the [format](super#file-format-engine-ops-migratejournalv1)).
-//! Pure: no I/O.
+//! it with the SHA-256 of its bytes (see the
+//! [format](super#file-format-engine-ops-migratejournalv1)). Pure: no I/O.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -25,6 +25,7 @@ pub(super) struct JournalRecord {
     pub(super) event: Event,
 }
 
+/// What a record says happened (the `event` member of a record).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum Event {

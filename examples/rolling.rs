@@ -1,0 +1,87 @@
+//! Rolling updates on a real cluster through the native Deployment: applied
+//! with server-side apply, followed on a watch with a progress line per
+//! ReplicaSet change (and the rollout planner's reason for it), judged by
+//! `kubectl rollout status`'s rule, with the progress deadline's action.
+//!
+//! ```sh
+//! eval "$(tools/k8s-testenv/up)"
+//! kubectl create namespace shop
+//! r() { cargo run -q -p engine-ops-examples --example rolling -- -n shop --app web "$@"; }
+//! r deploy registry.example/web@sha256:<v1> --replicas 4
+//! r deploy registry.example/web@sha256:<v2> --replicas 4 --max-surge 1 --max-unavailable 0
+//! r status
+//! r undo                      # back to the previous revision
+//! r undo --to-revision 1
+//! r pause; r resume
+//! ```
+//!
+//! Exit codes: 0 done (or paused), 1 the rollout failed (its progress
+//! deadline passed; with `--on-deadline undo` after rolling back) or
+//! another driver holds the app, 2 bad usage or configuration (nothing
+//! changed).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use engine_ops_examples::cluster_driver::cli::{AppArgs, ClusterArgs};
+use engine_ops_examples::cluster_driver::exit::finish;
+use engine_ops_examples::cluster_driver::rolling::{self, RollingArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rolling",
+    about = "Rolling updates through a native Deployment on a Kubernetes cluster",
+    after_help = "Exit codes: 0 done, 1 failed, 2 bad usage or configuration."
+)]
+struct Cli {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+// Parsed once: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Apply the app for IMAGE and follow the Deployment's rollout.
+    Deploy {
+        /// The image, pinned by digest (`repo@sha256:<64 hex>`).
+        image: String,
+        #[command(flatten)]
+        app: AppArgs,
+        #[command(flatten)]
+        strategy: RollingArgs,
+    },
+    /// Roll back as `kubectl rollout undo` does, and follow it.
+    Undo {
+        /// The revision to go back to (default: the previous one).
+        #[arg(long)]
+        to_revision: Option<u64>,
+    },
+    /// Pause the Deployment's rollout.
+    Pause,
+    /// Resume it.
+    Resume,
+    /// The rollout by kubectl's rule and the revisions kept.
+    Status,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // clap exits 2 on bad usage (an unknown command or option).
+    let cli = Cli::parse();
+    let c = &cli.cluster;
+    let result = match cli.command {
+        Cmd::Deploy {
+            image,
+            app,
+            strategy,
+        } => rolling::deploy(c, &app, &strategy, &image).await,
+        Cmd::Undo { to_revision } => rolling::undo(c, to_revision).await,
+        Cmd::Pause => rolling::pause(c, true).await,
+        Cmd::Resume => rolling::pause(c, false).await,
+        Cmd::Status => rolling::status(c).await,
+    };
+    finish(result, cli.cluster.json)
+}

@@ -1,0 +1,797 @@
+//! The rolling example's driver: a native Deployment, applied with
+//! server-side apply; the Deployment controller carries out the rolling
+//! update (the issue of replica arithmetic is its own), and the driver
+//! follows it on a watch of the Deployment and its ReplicaSets, judging it
+//! with `kubectl rollout status`'s rule, and takes the progress deadline's
+//! action (report, or undo as `kubectl rollout undo` does).
+//!
+//! The planner runs beside it on every observation, as a port of the same
+//! controller: its next step explains each ReplicaSet change the
+//! controller makes ("why 3 → 2"), and its `explain` lines say what the
+//! rollout waits for. The planner decides nothing here: the native
+//! controller is the executor, so a rolling deploy has no state of its own
+//! beyond the Deployment (a restarted driver applies the same Deployment
+//! again, a no-op, and follows it on).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use engine_ops_k8s::cluster::{
+    Anchor, AppOps, DeploymentRollout, Error as ClusterError, LeaseGuard, LeaseParams, Reporter,
+    RolloutVerdict, template_hash,
+};
+use engine_ops_k8s::manifest::{self, Object, Rolling};
+use engine_ops_rollout::observation::TrackObs;
+use engine_ops_rollout::spec::{IntOrPercent, RollingStrategy};
+use engine_ops_rollout::state::AdoptedTrack;
+use engine_ops_rollout::{Action, RolloutSpec, RolloutState, Strategy, TrackId, plan};
+use futures::StreamExt as _;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::Api;
+use kube::runtime::WatchStreamExt as _;
+use kube::runtime::watcher::{self, Event};
+use serde_json::json;
+
+use super::app;
+use super::cli::{AppArgs, ClusterArgs};
+use super::commands::{app_name, report_requests};
+use super::connect::{Connection, connect};
+use super::exit::{CliError, CliResult, Exit, OrExit as _};
+use super::hooks::Hooks;
+use super::progress::Progress;
+use super::tracks::now;
+
+/// The Deployment controller's ReplicaSet revision annotation.
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+/// What to do when the Deployment passes its progress deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnDeadline {
+    /// Report it and exit 1; the Deployment keeps trying (the controller's
+    /// own behaviour).
+    Report,
+    /// Roll back to the previous revision (`kubectl rollout undo`), wait
+    /// for it, exit 1.
+    Undo,
+}
+
+/// The rolling strategy's options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RollingArgs {
+    /// Pods above the desired count during the update (a count or `N%`).
+    #[arg(long, default_value = "25%", value_parser = parse_budget)]
+    pub max_surge: (u32, bool),
+    /// Pods allowed to be unavailable during the update (a count or `N%`).
+    #[arg(long, default_value = "25%", value_parser = parse_budget)]
+    pub max_unavailable: (u32, bool),
+    /// Old revisions kept for undo.
+    #[arg(long, default_value_t = 10)]
+    pub revision_history_limit: u32,
+    /// What happens at the progress deadline.
+    #[arg(long, value_enum, default_value = "report")]
+    pub on_deadline: OnDeadline,
+}
+
+/// Parses `3` or `25%` as `(value, is_percent)`.
+///
+/// # Errors
+///
+/// A message naming both forms.
+pub fn parse_budget(s: &str) -> Result<(u32, bool), String> {
+    let (n, pct) = match s.strip_suffix('%') {
+        Some(n) => (n, true),
+        None => (s, false),
+    };
+    n.parse::<u32>()
+        .map(|n| (n, pct))
+        .map_err(|_| format!("{s:?} is neither a count (3) nor a percentage (25%)"))
+}
+
+fn to_manifest((n, pct): (u32, bool)) -> manifest::IntOrPercent {
+    if pct {
+        manifest::IntOrPercent::Percent(n)
+    } else {
+        manifest::IntOrPercent::Count(n)
+    }
+}
+
+fn from_k8s(v: Option<&IntOrString>, default: IntOrPercent) -> IntOrPercent {
+    match v {
+        Some(IntOrString::Int(n)) => IntOrPercent::Count(u32::try_from(*n).unwrap_or(0)),
+        Some(IntOrString::String(s)) => s
+            .strip_suffix('%')
+            .and_then(|n| n.parse().ok())
+            .map_or(default, IntOrPercent::Percent),
+        None => default,
+    }
+}
+
+/// A pod template's identity, without the controller's `pod-template-hash`
+/// label (equal for a Deployment and the ReplicaSet made from it).
+fn identity(t: Option<&PodTemplateSpec>) -> String {
+    let mut t = t.cloned().unwrap_or_default();
+    if let Some(l) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        l.remove("pod-template-hash");
+    }
+    template_hash(&t)
+}
+
+fn count(n: Option<i32>) -> u32 {
+    n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+}
+
+fn ops_for(conn: &Connection, name: &str, holder: &str) -> CliResult<AppOps> {
+    Ok(AppOps::new(conn.client.clone(), &conn.namespace, name)
+        .map_err(CliError::before_acting)?
+        .anchor(Anchor::deployment())
+        .events(Some(Reporter {
+            controller: "engine-ops".into(),
+            instance: Some(holder.to_owned()),
+        })))
+}
+
+async fn lease(ops: &AppOps, args: &ClusterArgs, progress: &Progress) -> CliResult<LeaseGuard> {
+    let holder = args.holder();
+    let params = LeaseParams::new(&holder)
+        .wait(args.wait_for_lease)
+        .duration(args.lease_duration);
+    match ops.acquire_lease(&params).await {
+        Ok(l) => {
+            progress.line(
+                "lease",
+                &format!("holding {} as {holder}", l.name()),
+                json!({"lease": l.name(), "holder": holder}),
+            );
+            Ok(l)
+        }
+        Err(ClusterError::LeaseHeld { lease, holder, .. }) => {
+            Err(CliError::failed(anyhow::anyhow!(
+                "another driver, {holder:?}, is acting on app {} ({lease}); nothing was changed; wait for it to finish, or pass --wait-for-lease DURATION",
+                ops.app()
+            )))
+        }
+        Err(e) => Err(CliError::before_acting(e)),
+    }
+}
+
+/// `deploy IMAGE`: applies the app's objects (ServiceAccount, ConfigMap,
+/// Service, Deployment; a server-side dry run of all first), then follows
+/// the Deployment to completion (exit 0) or its progress deadline (exit
+/// 1, after an undo with `--on-deadline undo`).
+///
+/// # Errors
+///
+/// Exit 2 for bad options, a missing namespace, an object the API server
+/// refuses, no rights (nothing is changed); exit 1 when another driver
+/// holds the app or on the timeout.
+pub async fn deploy(
+    args: &ClusterArgs,
+    app_args: &AppArgs,
+    rolling: &RollingArgs,
+    image: &str,
+) -> CliResult<Exit> {
+    let progress = Progress::new(args.json);
+    let hooks = Hooks::from_env().map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
+    let name = app_name(args)?;
+    let strategy = Rolling::new()
+        .max_surge(to_manifest(rolling.max_surge))
+        .max_unavailable(to_manifest(rolling.max_unavailable))
+        .revision_history_limit(rolling.revision_history_limit)
+        .min_ready_seconds(app_args.min_ready_seconds)
+        .progress_deadline_seconds(
+            u32::try_from(app_args.progress_deadline.as_secs()).unwrap_or(u32::MAX),
+        );
+    let check = app::build(&name, "default", image, app_args)?;
+    strategy
+        .render(&check)
+        .map_err(|e| CliError::usage(anyhow::anyhow!("{e}")))?;
+    let conn = connect(args).await?;
+    let app = app::build(&name, &conn.namespace, image, app_args)?;
+    let set = strategy
+        .render(&app)
+        .map_err(|e| CliError::usage(anyhow::anyhow!("{e}")))?;
+    let objects = set.objects();
+    for o in &objects {
+        app::apply(&conn.client, &conn.namespace, o, true)
+            .await
+            .map_err(|e| CliError::usage(app::refused(o, &e)))?;
+    }
+    let ops = ops_for(&conn, &name, &args.holder())?;
+    let lease = lease(&ops, args, &progress).await?;
+    progress.line(
+        "start",
+        &format!(
+            "rolling update of app {name} in {} to {image} ({} replicas)",
+            conn.namespace, app_args.replicas
+        ),
+        json!({"app": name, "namespace": conn.namespace, "strategy": "rolling", "image": image,
+            "replicas": app_args.replicas, "holder": args.holder()}),
+    );
+    for o in objects
+        .iter()
+        .filter(|o| !matches!(o, Object::Deployment(_)))
+    {
+        app::apply(&conn.client, &conn.namespace, o, false)
+            .await
+            .map_err(|e| CliError::failed(app::refused(o, &e)))?;
+    }
+    let before = replica_sets(&ops).await?;
+    let applied = ops
+        .apply_deployment(&set.deployment, false)
+        .await
+        .or_failed()?;
+    progress.line(
+        "action",
+        &format!(
+            "apply Deployment {name} (generation {}): the new template for the Deployment controller to roll out",
+            applied.generation
+        ),
+        json!({"action": "apply_deployment", "generation": applied.generation}),
+    );
+    let mut hooks = hooks;
+    hooks.at("after-apply").await;
+    let deadline = tokio::time::Instant::now() + args.timeout;
+    let mut follow = Follow::new(&ops, &progress, &before);
+    let end = follow
+        .until_done(applied.generation, deadline, &lease)
+        .await?;
+    let exit = match end {
+        End::Complete(r) => {
+            progress.line(
+                "done",
+                &format!(
+                    "done: revision {} is rolled out ({image})",
+                    revision_text(r.revision)
+                ),
+                json!({"exit": 0, "outcome": "healthy", "revision": r.revision}),
+            );
+            Exit::Done
+        }
+        End::Paused(m) => {
+            progress.line(
+                "done",
+                &format!("paused: {m}; run `resume` to continue"),
+                json!({"exit": 0, "outcome": "paused", "message": m}),
+            );
+            Exit::Done
+        }
+        End::Failed(m) if rolling.on_deadline == OnDeadline::Undo => {
+            progress.line(
+                "deadline",
+                &format!("progress deadline exceeded: {m}; undoing to the previous revision"),
+                json!({"message": m, "action": "undo"}),
+            );
+            let before = replica_sets(&ops).await?;
+            let undo = ops.undo_deployment(None, None).await.or_failed()?;
+            progress.line(
+                "action",
+                &format!("undo to revision {}: the progress deadline passed", undo.to),
+                json!({"action": "undo_deployment", "to": undo.to, "skipped": undo.skipped}),
+            );
+            let again = Follow::new(&ops, &progress, &before)
+                .until_done(undo.generation, deadline, &lease)
+                .await?;
+            progress.line(
+                "done",
+                &format!(
+                    "rollout of {image} failed ({m}); rolled back to revision {} ({})",
+                    undo.to,
+                    match again {
+                        End::Complete(_) => "complete",
+                        _ => "not complete",
+                    }
+                ),
+                json!({"exit": 1, "outcome": "rolled_back", "message": m, "revision": undo.to}),
+            );
+            Exit::Failed
+        }
+        End::Failed(m) => {
+            progress.line(
+                "done",
+                &format!("rollout of {image} failed: {m}; the old pods keep serving"),
+                json!({"exit": 1, "outcome": "degraded", "message": m}),
+            );
+            Exit::Failed
+        }
+    };
+    lease.release().await.or_failed()?;
+    report_requests(&conn, &progress);
+    Ok(exit)
+}
+
+fn revision_text(r: Option<u64>) -> String {
+    r.map_or_else(|| "-".to_owned(), |r| r.to_string())
+}
+
+/// `undo [--to-revision N]`: rolls the Deployment back as `kubectl rollout
+/// undo` does and follows it to completion.
+///
+/// # Errors
+///
+/// Exit 2 for a missing app, an unknown revision, a paused Deployment;
+/// exit 1 when the rollback does not complete.
+pub async fn undo(args: &ClusterArgs, to_revision: Option<u64>) -> CliResult<Exit> {
+    let progress = Progress::new(args.json);
+    let name = app_name(args)?;
+    let conn = connect(args).await?;
+    let ops = ops_for(&conn, &name, &args.holder())?;
+    ops.deployment_rollout(None, None)
+        .await
+        .map_err(CliError::before_acting)?;
+    let lease = lease(&ops, args, &progress).await?;
+    let before = replica_sets(&ops).await?;
+    let undo =
+        ops.undo_deployment(None, to_revision)
+            .await
+            .map_err(|e| match e {
+                e @ (ClusterError::RevisionNotFound { .. }
+                | ClusterError::DeploymentPaused { .. }) => CliError::usage(e),
+                other => CliError::failed(other),
+            })?;
+    if undo.skipped {
+        progress.line(
+            "done",
+            &format!(
+                "revision {} is already the current template: nothing to undo",
+                undo.to
+            ),
+            json!({"exit": 0, "outcome": "skipped", "revision": undo.to}),
+        );
+        lease.release().await.or_failed()?;
+        return Ok(Exit::Done);
+    }
+    progress.line(
+        "action",
+        &format!(
+            "undo from revision {} to revision {}",
+            revision_text(undo.from),
+            undo.to
+        ),
+        json!({"action": "undo_deployment", "from": undo.from, "to": undo.to}),
+    );
+    let deadline = tokio::time::Instant::now() + args.timeout;
+    let end = Follow::new(&ops, &progress, &before)
+        .until_done(undo.generation, deadline, &lease)
+        .await?;
+    lease.release().await.or_failed()?;
+    report_requests(&conn, &progress);
+    match end {
+        End::Complete(r) => {
+            progress.line(
+                "done",
+                &format!(
+                    "done: rolled back; revision {} is rolled out",
+                    revision_text(r.revision)
+                ),
+                json!({"exit": 0, "outcome": "healthy", "revision": r.revision}),
+            );
+            Ok(Exit::Done)
+        }
+        End::Paused(m) | End::Failed(m) => {
+            progress.line(
+                "done",
+                &format!("the rollback did not complete: {m}"),
+                json!({"exit": 1, "outcome": "degraded", "message": m}),
+            );
+            Ok(Exit::Failed)
+        }
+    }
+}
+
+/// `pause` / `resume`: `spec.paused` of the Deployment.
+///
+/// # Errors
+///
+/// Exit 2 for a missing app or no rights.
+pub async fn pause(args: &ClusterArgs, paused: bool) -> CliResult<Exit> {
+    let progress = Progress::new(args.json);
+    let name = app_name(args)?;
+    let conn = connect(args).await?;
+    let ops = ops_for(&conn, &name, &args.holder())?;
+    let r = ops
+        .pause_deployment(None, paused)
+        .await
+        .map_err(CliError::before_acting)?;
+    progress.line(
+        "done",
+        &format!(
+            "Deployment {name} {}",
+            if r.paused { "paused" } else { "resumed" }
+        ),
+        json!({"exit": 0, "paused": r.paused}),
+    );
+    Ok(Exit::Done)
+}
+
+/// `status`: the Deployment's rollout by kubectl's rule and its revisions.
+///
+/// # Errors
+///
+/// Exit 2 for a missing app or no rights.
+pub async fn status(args: &ClusterArgs) -> CliResult<Exit> {
+    let name = app_name(args)?;
+    let conn = connect(args).await?;
+    let ops = ops_for(&conn, &name, &args.holder())?.events(None);
+    let r = ops
+        .deployment_rollout(None, None)
+        .await
+        .map_err(CliError::before_acting)?;
+    let history = ops
+        .deployment_history(None)
+        .await
+        .map_err(CliError::before_acting)?;
+    let verdict = match &r.verdict {
+        RolloutVerdict::Complete => "complete".to_owned(),
+        RolloutVerdict::Waiting(m) => format!("waiting: {m}"),
+        RolloutVerdict::Failed(m) => format!("failed: {m}"),
+        _ => "unknown".to_owned(),
+    };
+    let revisions: Vec<serde_json::Value> = history
+        .iter()
+        .map(|h| {
+            json!({"revision": h.revision, "replica_set": h.replica_set, "images": h.images,
+            "replicas": h.replicas, "available": h.available, "change_cause": h.change_cause})
+        })
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            json!({"app": name, "namespace": conn.namespace, "strategy": "rolling",
+                "revision": r.revision, "desired": r.desired, "updated": r.updated, "ready": r.ready,
+                "available": r.available, "paused": r.paused, "verdict": verdict, "revisions": revisions})
+        );
+    } else {
+        println!(
+            "app {name} in {} (rolling): revision {}, {}/{} updated, {} available{}; {verdict}",
+            conn.namespace,
+            revision_text(r.revision),
+            r.updated,
+            r.desired.map_or_else(|| "-".into(), |d| d.to_string()),
+            r.available,
+            if r.paused { ", paused" } else { "" }
+        );
+        for h in &history {
+            println!(
+                "  revision {:>3}  {:<28} {:>3} pods {:>3} available  {}",
+                h.revision,
+                h.replica_set,
+                h.replicas,
+                h.available,
+                h.images.join(",")
+            );
+        }
+    }
+    Ok(Exit::Done)
+}
+
+/// How following a Deployment ended.
+#[derive(Debug)]
+enum End {
+    Complete(DeploymentRollout),
+    Paused(String),
+    Failed(String),
+}
+
+/// Follows a Deployment and its ReplicaSets on watches, printing every
+/// ReplicaSet change (with the planner's reason for it when the planner
+/// expected it) and what the rollout waits for.
+struct Follow<'a> {
+    ops: &'a AppOps,
+    progress: &'a Progress,
+    ids: BTreeMap<String, TrackId>,
+    printed: BTreeMap<String, (u32, u32, u32)>,
+    expected: BTreeMap<TrackId, (u32, String)>,
+    explained: Vec<String>,
+}
+
+impl<'a> Follow<'a> {
+    /// Follows the app's Deployment; `before` are its ReplicaSets as they
+    /// were before the write being followed (so the first lines say what
+    /// changed).
+    fn new(ops: &'a AppOps, progress: &'a Progress, before: &[ReplicaSet]) -> Self {
+        let printed = before
+            .iter()
+            .map(|rs| (rs.metadata.name.clone().unwrap_or_default(), counts(rs)))
+            .collect();
+        Self {
+            ops,
+            progress,
+            ids: BTreeMap::new(),
+            printed,
+            expected: BTreeMap::new(),
+            explained: Vec::new(),
+        }
+    }
+
+    async fn until_done(
+        &mut self,
+        generation: i64,
+        deadline: tokio::time::Instant,
+        lease: &LeaseGuard,
+    ) -> CliResult<End> {
+        let name = self.ops.app().to_owned();
+        let client = self.ops.client().clone();
+        let ns = self.ops.namespace().to_owned();
+        let deployments = watcher::watcher(
+            Api::<Deployment>::namespaced(client.clone(), &ns),
+            watcher::Config::default().fields(&format!("metadata.name={name}")),
+        )
+        .default_backoff()
+        .map(|e| e.map(Update::Deployment));
+        let replica_sets = watcher::watcher(
+            Api::<ReplicaSet>::namespaced(client, &ns),
+            watcher::Config::default().labels(&rolling_selector(&name)),
+        )
+        .default_backoff()
+        .map(|e| e.map(Update::ReplicaSet));
+        let mut events = futures::stream::select(deployments.boxed(), replica_sets.boxed());
+        let mut deployment: Option<Deployment> = None;
+        let mut sets: BTreeMap<String, ReplicaSet> = BTreeMap::new();
+        let mut relist: BTreeMap<String, ReplicaSet> = BTreeMap::new();
+        loop {
+            let next = tokio::select! {
+                n = tokio::time::timeout_at(deadline, events.next()) => n,
+                e = lease.lost() => return Err(CliError::failed(e)),
+            };
+            let event = match next {
+                Err(_) => {
+                    let last = deployment
+                        .as_ref()
+                        .map(|d| DeploymentRollout::from_deployment(d, Some(generation)).verdict);
+                    return Err(CliError::failed(anyhow::anyhow!(
+                        "timed out following Deployment {name} (last: {last:?}); run the command again to follow it on"
+                    )));
+                }
+                Ok(None) => {
+                    return Err(CliError::failed(anyhow::anyhow!(
+                        "the watch of Deployment {name} ended"
+                    )));
+                }
+                Ok(Some(Err(e))) => {
+                    return Err(CliError::failed(anyhow::anyhow!(
+                        "watching Deployment {name} failed: {e}"
+                    )));
+                }
+                Ok(Some(Ok(e))) => e,
+            };
+            match event {
+                Update::Deployment(Event::Apply(d) | Event::InitApply(d)) => deployment = Some(d),
+                Update::Deployment(Event::Delete(_)) => deployment = None,
+                Update::Deployment(_) => {}
+                Update::ReplicaSet(Event::Init) => relist.clear(),
+                Update::ReplicaSet(Event::InitApply(rs)) => {
+                    relist.insert(rs.metadata.name.clone().unwrap_or_default(), rs);
+                }
+                Update::ReplicaSet(Event::InitDone) => sets = std::mem::take(&mut relist),
+                Update::ReplicaSet(Event::Apply(rs)) => {
+                    sets.insert(rs.metadata.name.clone().unwrap_or_default(), rs);
+                }
+                Update::ReplicaSet(Event::Delete(rs)) => {
+                    let n = rs.metadata.name.clone().unwrap_or_default();
+                    sets.remove(&n);
+                    self.progress.line(
+                        "replica_set",
+                        &format!("ReplicaSet {n} deleted (beyond the revision history limit)"),
+                        json!({"replica_set": n, "deleted": true}),
+                    );
+                }
+            }
+            let Some(d) = &deployment else { continue };
+            let owned: Vec<&ReplicaSet> = sets
+                .values()
+                .filter(|rs| {
+                    rs.metadata.owner_references.iter().flatten().any(|o| {
+                        o.kind == "Deployment"
+                            && o.uid == d.metadata.uid.clone().unwrap_or_default()
+                    })
+                })
+                .collect();
+            self.report(d, &owned);
+            let r = DeploymentRollout::from_deployment(d, Some(generation));
+            match &r.verdict {
+                RolloutVerdict::Complete => return Ok(End::Complete(r)),
+                RolloutVerdict::Failed(m) => return Ok(End::Failed(m.clone())),
+                RolloutVerdict::Waiting(m) if r.paused => return Ok(End::Paused(m.clone())),
+                _ => {}
+            }
+        }
+    }
+
+    /// Prints ReplicaSet changes and the planner's view of them.
+    fn report(&mut self, d: &Deployment, owned: &[&ReplicaSet]) {
+        let mut sorted: Vec<&ReplicaSet> = owned.to_vec();
+        sorted.sort_by_key(|rs| {
+            (
+                rs.metadata.creation_timestamp.clone().map(|t| t.0),
+                rs.metadata.name.clone(),
+            )
+        });
+        for rs in &sorted {
+            let n = rs.metadata.name.clone().unwrap_or_default();
+            let next = TrackId(self.ids.len() as u64);
+            self.ids.entry(n).or_insert(next);
+        }
+        let target = identity(d.spec.as_ref().map(|s| &s.template));
+        for rs in &sorted {
+            let n = rs.metadata.name.clone().unwrap_or_default();
+            let id = self.ids[&n];
+            let counts = counts(rs);
+            let spec = counts.0;
+            let before = self.printed.insert(n.clone(), counts);
+            if before == Some(counts) {
+                continue;
+            }
+            let rev = rs
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(REVISION))
+                .cloned()
+                .unwrap_or_default();
+            let new = identity(rs.spec.as_ref().and_then(|s| s.template.as_ref())) == target;
+            let why = match before {
+                Some((was, _, _)) if was != spec => self
+                    .expected
+                    .get(&id)
+                    .filter(|(want, _)| *want == spec)
+                    .map_or_else(
+                        || format!("scaled {was} → {spec} by the Deployment controller"),
+                        |(_, reason)| format!("scaled {was} → {spec}: {reason}"),
+                    ),
+                None if spec > 0 => format!("created with {spec} by the Deployment controller"),
+                _ => String::new(),
+            };
+            let text = format!(
+                "ReplicaSet {n} (revision {rev}{}): {}/{}/{} desired/ready/available{}",
+                if new { ", new" } else { "" },
+                counts.0,
+                counts.1,
+                counts.2,
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {why}")
+                }
+            );
+            self.progress.line(
+                "replica_set",
+                &text,
+                json!({"replica_set": n, "revision": rev, "new": new, "desired": counts.0,
+                    "ready": counts.1, "available": counts.2, "why": why}),
+            );
+        }
+        self.plan_next(d, &sorted, &target);
+    }
+
+    /// The planner's next step for the view, kept to explain the
+    /// controller's next write; its explanations printed when they change.
+    fn plan_next(&mut self, d: &Deployment, sets: &[&ReplicaSet], target: &str) {
+        let Some(spec) = spec_of(d, target) else {
+            return;
+        };
+        let tracks: Vec<AdoptedTrack> = sets
+            .iter()
+            .map(|rs| {
+                let n = rs.metadata.name.clone().unwrap_or_default();
+                let rev = rs
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(REVISION))
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(0);
+                AdoptedTrack::new(
+                    self.ids[&n],
+                    rev,
+                    identity(rs.spec.as_ref().and_then(|s| s.template.as_ref())),
+                )
+            })
+            .collect();
+        let state = RolloutState::adopt(&spec, tracks);
+        let mut obs = engine_ops_rollout::Observation::new(now());
+        for rs in sets {
+            let n = rs.metadata.name.clone().unwrap_or_default();
+            let st = rs.status.clone().unwrap_or_default();
+            let annotations = rs.metadata.annotations.clone().unwrap_or_default();
+            let number = |k: &str| annotations.get(k).and_then(|v| v.parse::<u32>().ok());
+            let mut t = TrackObs::new(
+                self.ids[&n],
+                count(rs.spec.as_ref().and_then(|s| s.replicas)),
+                count(st.ready_replicas),
+                count(st.available_replicas),
+            )
+            .with_replicas(count(Some(st.replicas)))
+            .with_status_stale(
+                st.observed_generation.unwrap_or(0) < rs.metadata.generation.unwrap_or(0),
+            )
+            .with_terminating(count(st.terminating_replicas));
+            t.desired_replicas = number("deployment.kubernetes.io/desired-replicas");
+            t.max_replicas = number("deployment.kubernetes.io/max-replicas");
+            obs = obs.with_track(t);
+        }
+        let Ok(decision) = plan(&spec, &state, &obs) else {
+            return;
+        };
+        self.expected = decision
+            .actions
+            .iter()
+            .filter_map(|a| match &a.action {
+                Action::ScaleTrack {
+                    track, replicas, ..
+                } => Some((*track, (*replicas, a.reason.clone()))),
+                Action::CreateTrack {
+                    track, replicas, ..
+                } => Some((*track, (*replicas, a.reason.clone()))),
+                _ => None,
+            })
+            .collect();
+        let fresh: Vec<String> = decision
+            .explain
+            .iter()
+            .filter(|e| !self.explained.contains(e))
+            .cloned()
+            .collect();
+        for e in &fresh {
+            self.progress
+                .line("explain", &format!("  {e}"), json!({"text": e}));
+        }
+        self.explained = decision.explain;
+    }
+}
+
+/// `(spec.replicas, ready, available)` of a ReplicaSet.
+fn counts(rs: &ReplicaSet) -> (u32, u32, u32) {
+    let st = rs.status.as_ref();
+    (
+        count(rs.spec.as_ref().and_then(|s| s.replicas)),
+        count(st.and_then(|s| s.ready_replicas)),
+        count(st.and_then(|s| s.available_replicas)),
+    )
+}
+
+/// The Deployment's ReplicaSets now (one list request).
+async fn replica_sets(ops: &AppOps) -> CliResult<Vec<ReplicaSet>> {
+    let api: Api<ReplicaSet> = Api::namespaced(ops.client().clone(), ops.namespace());
+    let params = kube::api::ListParams::default().labels(&rolling_selector(ops.app()));
+    Ok(api.list(&params).await.map_err(CliError::failed)?.items)
+}
+
+fn rolling_selector(app: &str) -> String {
+    format!(
+        "{}={app},{}={}",
+        manifest::labels::INSTANCE,
+        manifest::labels::TRACK,
+        manifest::labels::ROLLING_TRACK
+    )
+}
+
+/// The planner's spec of a Deployment.
+fn spec_of(d: &Deployment, template: &str) -> Option<RolloutSpec> {
+    let s = d.spec.as_ref()?;
+    let ru = s.strategy.as_ref().and_then(|s| s.rolling_update.as_ref());
+    let surge = from_k8s(
+        ru.and_then(|r| r.max_surge.as_ref()),
+        IntOrPercent::Percent(25),
+    );
+    let unavailable = from_k8s(
+        ru.and_then(|r| r.max_unavailable.as_ref()),
+        IntOrPercent::Percent(25),
+    );
+    RolloutSpec::builder(template, count(s.replicas.or(Some(1))))
+        .strategy(Strategy::Rolling(RollingStrategy::new(surge, unavailable)))
+        .min_ready(Duration::from_secs(u64::from(count(s.min_ready_seconds))))
+        .progress_deadline(
+            s.progress_deadline_seconds
+                .map(|p| Duration::from_secs(u64::from(count(Some(p))))),
+        )
+        .revision_history_limit(s.revision_history_limit.map(|r| count(Some(r))))
+        .build()
+        .ok()
+}
+
+enum Update {
+    Deployment(Event<Deployment>),
+    ReplicaSet(Event<ReplicaSet>),
+}

@@ -129,7 +129,14 @@ async fn namespace_exists(conn: &Connection) -> CliResult<()> {
     }
 }
 
-async fn lease(
+/// Takes the app's Lease as `holder` (waiting `--wait-for-lease`), with a
+/// progress line.
+///
+/// # Errors
+///
+/// Exit 1 naming the holder when another driver holds it; exit 2 for a
+/// refusal (no rights).
+pub async fn lease(
     ops: &AppOps,
     args: &ClusterArgs,
     holder: &str,
@@ -152,9 +159,9 @@ async fn lease(
             holder: other,
             expires_in,
         }) => Err(CliError::failed(anyhow::anyhow!(
-            "another driver, {other:?}, is acting on app {} ({lease}, renewed within the last {}s); nothing was changed; wait for it to finish, or pass --wait-for-lease DURATION",
+            "another driver, {other:?}, is acting on app {} ({lease}, held for another {} s unless renewed); nothing was changed; wait for it to finish, or pass --wait-for-lease DURATION",
             ops.app(),
-            args.lease_duration.saturating_sub(expires_in).as_secs()
+            expires_in.as_secs()
         ))),
         Err(e) => Err(CliError::before_acting(e)),
     }
@@ -205,7 +212,26 @@ pub async fn init(
     namespace_exists(&conn).await?;
     let holder = args.holder();
     let ops = ops_for(&conn, &name, &holder)?;
-    let objects = base_objects(&set);
+    // An app with a rollout keeps its PodTemplate: `deploy` changes it.
+    let existing: Option<PodTemplate> = Api::namespaced(conn.client.clone(), &conn.namespace)
+        .get_opt(&name)
+        .await
+        .map_err(|e| {
+            CliError::usage(app::refused(
+                &Object::PodTemplate(set.pod_template.clone()),
+                &e,
+            ))
+        })?;
+    let rolled_out = existing.as_ref().is_some_and(|p| {
+        p.metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(engine_ops_k8s::cluster::STATE_ANNOTATION))
+    });
+    let mut objects = base_objects(&set);
+    if rolled_out {
+        objects.retain(|o| !matches!(o, Object::PodTemplate(_)));
+    }
     for o in &objects {
         app::apply(&conn.client, &conn.namespace, o, true)
             .await
@@ -248,6 +274,15 @@ pub async fn init(
         );
     }
     lease.release().await.or_failed()?;
+    if rolled_out {
+        progress.line(
+            "pod_template",
+            &format!(
+                "PodTemplate {name} kept: the app has a rollout, and `deploy IMAGE` changes it"
+            ),
+            json!({"pod_template": name, "kept": true}),
+        );
+    }
     progress.line(
         "done",
         &format!(

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use engine_ops_k8s::cluster::{
-    Anchor, AppOps, DeploymentRollout, Error as ClusterError, LeaseGuard, LeaseParams, Reporter,
-    RolloutVerdict, template_hash,
+    Anchor, AppOps, DeploymentRollout, Error as ClusterError, LeaseGuard, Reporter, RolloutVerdict,
+    template_hash,
 };
 use engine_ops_k8s::manifest::{self, Object, Rolling};
 use engine_ops_rollout::observation::TrackObs;
@@ -133,27 +133,7 @@ fn ops_for(conn: &Connection, name: &str, holder: &str) -> CliResult<AppOps> {
 }
 
 async fn lease(ops: &AppOps, args: &ClusterArgs, progress: &Progress) -> CliResult<LeaseGuard> {
-    let holder = args.holder();
-    let params = LeaseParams::new(&holder)
-        .wait(args.wait_for_lease)
-        .duration(args.lease_duration);
-    match ops.acquire_lease(&params).await {
-        Ok(l) => {
-            progress.line(
-                "lease",
-                &format!("holding {} as {holder}", l.name()),
-                json!({"lease": l.name(), "holder": holder}),
-            );
-            Ok(l)
-        }
-        Err(ClusterError::LeaseHeld { lease, holder, .. }) => {
-            Err(CliError::failed(anyhow::anyhow!(
-                "another driver, {holder:?}, is acting on app {} ({lease}); nothing was changed; wait for it to finish, or pass --wait-for-lease DURATION",
-                ops.app()
-            )))
-        }
-        Err(e) => Err(CliError::before_acting(e)),
-    }
+    super::commands::lease(ops, args, &args.holder(), progress).await
 }
 
 /// `deploy IMAGE`: applies the app's objects (ServiceAccount, ConfigMap,

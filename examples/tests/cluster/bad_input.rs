@@ -144,6 +144,28 @@ async fn bad_input_is_refused_with_one_line_and_exit_2_and_nothing_changes() {
     assert!(e.contains("init"), "says how to fix it: {e}");
     assert_eq!(ns.versions(APP).await, before, "nothing changed");
     assert_eq!(ns.state(APP).await, state_before);
+    // `init`, as the error says, puts the Service back (selecting nothing)
+    // and leaves the rolled-out PodTemplate alone.
+    let template = format!("PodTemplate/{APP}");
+    let r = ns.run("blue_green", APP, &["init", &image(7), "--replicas", "2"]);
+    r.expect(0);
+    assert_eq!(
+        ns.versions(APP).await[&template],
+        before[&template],
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        ns.selected(&format!("{APP}-preview")).await.as_deref(),
+        Some("none")
+    );
+    assert_eq!(ns.state(APP).await, state_before);
+    ns.run(
+        "blue_green",
+        APP,
+        &["deploy", &v2, "--replicas", "2", "--scale-down-delay", "0s"],
+    )
+    .expect(0);
 
     // A missing app.
     let r = ns.run("blue_green", "ghost", &["deploy", &v2]);

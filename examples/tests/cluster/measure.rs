@@ -71,19 +71,28 @@ async fn a_blue_green_rollout_of_10_replicas_costs_one_write_per_action() {
     );
     assert_eq!(count("list", "replicasets"), 1, "the watch's list: {req}");
     assert_eq!(count("watch", "replicasets"), 1, "{req}");
-    let saves = count("patch", "podtemplates");
+    // The PodTemplate is applied twice (server-side dry run, then for real);
+    // every other patch of it is a state save.
+    let saves = count("patch", "podtemplates") - 2;
+    let applies = 2 + count("patch", "serviceaccounts");
     let events = count("create", "events") + count("patch", "events");
+    let lease = count("get", "leases") + count("create", "leases") + count("update", "leases");
     let watches: u64 = ["replicasets", "services", "deployments", "podtemplates"]
         .iter()
         .map(|r| count("list", r) + count("watch", r))
         .sum();
     let total = req["total"].as_u64().expect("total");
     let floor = actions.len() as u64 + watches;
+    let setup_reads = total - floor - saves - applies - events - lease;
     eprintln!(
-        "blue-green rollout of 10 replicas: {total} API requests for {} actions (floor: {} actions + {watches} watch requests = {floor}); state saves {saves}, events {events}, by kind: {}",
-        actions.len(),
+        "blue-green rollout of 10 replicas: {total} API requests = {} actions + {watches} watch requests \
+         (the floor, {floor}) + {saves} state saves + {events} Events + {lease} Lease requests + \
+         {applies} applies of the app's objects (dry run and real) + {setup_reads} other reads \
+         (namespace, Services and PodTemplate before acting; the owner of a new track); by kind: {}",
         actions.len(),
         req["by"]
     );
+    // A save per decision that changed the state, at most one per action.
+    assert!(saves <= actions.len() as u64 + 1, "{req}");
     assert!(total >= floor);
 }

@@ -8,7 +8,9 @@
 //! strategy requires.
 //!
 //! The trials of one strategy run in sequence on one app (each deploys the
-//! next image); the three strategies run in parallel. A failure prints the
+//! next image): every named point first, then random choices of a point
+//! (and how many times it is passed first) or of a delay. The three
+//! strategies run in parallel. A failure prints the
 //! seed; `ENGINE_OPS_CRASH_SEED=<seed>` replays the same choices.
 
 use std::time::Duration;
@@ -205,7 +207,13 @@ async fn crash_trials(case: Case, prefix: &str) {
     let mut kills = Vec::new();
     for trial in 0..TRIALS {
         let version = trial + 2;
-        let pick = rng.below(case.points.len() as u64 + 1) as usize;
+        // Every named point once first, then random choices (a point or a
+        // random delay).
+        let pick = if (trial as usize) < case.points.len() {
+            trial as usize
+        } else {
+            rng.below(case.points.len() as u64 + 1) as usize
+        };
         let kill = match case.points.get(pick) {
             Some((point, max)) => Kill::At(point, 1 + rng.below(u64::from(*max)) as u32),
             None => Kill::After(Duration::from_millis(rng.below(case.max_delay_ms))),

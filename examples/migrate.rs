@@ -11,6 +11,10 @@
 //!   plan [--to V] [--json]                      what `migrate` would do; changes nothing
 //!   status [--json]                             every migration and its state
 //!   verify                                      check every checksum; exit 1 on any problem
+//!   lint [--json]                               check the SQL for zero-downtime problems; exit 1 on errors
+//!   migrate --phase expand                      only the expand migrations (before a rollout)
+//!   migrate --phase contract --old-version-gone EVIDENCE
+//!                                               only the contract ones (once the old version is gone)
 //!   rollback [N | --to V]                       revert the last N (default 1), or all above V
 //!   resolve V applied|not-applied               settle a step a crash left in doubt
 //! ```
@@ -149,6 +153,22 @@ enum Command {
         /// Print what would run; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Only the expand migrations (up to the first contract one), or
+        /// only the contract ones (needs --old-version-gone).
+        #[arg(long, conflicts_with_all = ["to", "dry_run"])]
+        phase: Option<PhaseArg>,
+        /// What shows that the previous application version no longer
+        /// serves (recorded with the run), for --phase contract.
+        #[arg(long, value_name = "EVIDENCE", requires = "phase")]
+        old_version_gone: Option<String>,
+    },
+    /// Lint the SQL migrations of --source for zero-downtime problems
+    /// (locks, and what the old version cannot survive, by phase); exit 1
+    /// when there is an error. Needs no database.
+    Lint {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show every migration and its state.
     Status {
@@ -174,6 +194,14 @@ enum Command {
         /// Your verdict.
         verdict: Verdict,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PhaseArg {
+    /// Pending expand migrations (and those without a phase).
+    Expand,
+    /// Pending contract migrations.
+    Contract,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -561,6 +589,22 @@ fn print_progress(event: &Progress) {
         } => {
             say!("  FAILED   {version:>4} {name:<28} ({direction}): {error}");
         }
+        Progress::LockTimeout {
+            version,
+            name,
+            attempt,
+            ..
+        } => {
+            // `attempt` reads: attempt N: lock timeout T ms, gave up after
+            // W ms (55P03); blocked by pid P (mode on table, ...): query;
+            // next attempt in P ms.
+            let verdict = if attempt.pause_ms.is_some() {
+                "retrying"
+            } else {
+                "giving up"
+            };
+            say!("  LOCKED   {version:>4} {name:<28} {attempt}; {verdict}");
+        }
         Progress::Resolved(step) => {
             say!(
                 "  settled  {:>4} {:<28} in doubt ({}) -> {:?} by {:?}",
@@ -744,7 +788,9 @@ async fn drive<S: StateStore>(
     status_note: impl Fn(&S) -> anyhow::Result<()>,
 ) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Add { .. } => Err(Usage("add runs without a database".into()).into()),
+        Command::Add { .. } | Command::Lint { .. } => {
+            Err(Usage("add and lint run without a database".into()).into())
+        }
         Command::Plan { to, json: true } => {
             let plan = migrator.plan(to).await?;
             say!("{}", serde_json::to_string_pretty(&plan)?);
@@ -754,7 +800,10 @@ async fn drive<S: StateStore>(
                 ExitCode::FAILURE
             })
         }
-        Command::Plan { to, json: false } | Command::Migrate { to, dry_run: true } => {
+        Command::Plan { to, json: false }
+        | Command::Migrate {
+            to, dry_run: true, ..
+        } => {
             let plan = migrator.plan(to).await?;
             for m in &plan.pending {
                 say!(
@@ -798,10 +847,26 @@ async fn drive<S: StateStore>(
                 ExitCode::FAILURE
             })
         }
-        Command::Migrate { to, dry_run: false } => {
-            let report = match to {
-                Some(v) => migrator.run_to(v).await?,
-                None => migrator.run().await?,
+        Command::Migrate {
+            to,
+            dry_run: false,
+            phase,
+            old_version_gone,
+        } => {
+            let report = match (phase, to, old_version_gone) {
+                (Some(PhaseArg::Expand), ..) => migrator.run_expand().await?,
+                (Some(PhaseArg::Contract), _, Some(evidence)) => {
+                    let proof = engine_ops_migrate::OldVersionGone::attest(
+                        "the previous application version",
+                        evidence,
+                    );
+                    migrator.run_contract(proof).await?
+                }
+                (Some(PhaseArg::Contract), _, None) => {
+                    return Err(Usage("--phase contract needs --old-version-gone".into()).into());
+                }
+                (None, Some(v), _) => migrator.run_to(v).await?,
+                (None, None, _) => migrator.run().await?,
             };
             say!(
                 "migrate: {} applied, {} settled, {} still pending, took {} ms",
@@ -915,6 +980,20 @@ async fn main() -> ExitCode {
         };
         return finish(add(&cli.source, name, choice));
     }
+    if let Command::Lint { json } = &cli.command {
+        return finish(lint(&cli.source, *json));
+    }
+    if let Command::Migrate {
+        phase: Some(PhaseArg::Contract),
+        old_version_gone: None,
+        ..
+    } = &cli.command
+    {
+        note!(
+            "error: --phase contract needs --old-version-gone EVIDENCE: what shows that the previous version no longer serves (for example the rollout's final state)"
+        );
+        return ExitCode::from(2);
+    }
     if cli.demo || cli.state.is_some() {
         let url = if cli.state.is_some() { None } else { url };
         let explicit = cli
@@ -956,6 +1035,37 @@ fn bad_usage(cli: &Cli) -> Option<String> {
         );
     }
     None
+}
+
+/// `lint`: the linter's report on --source, human or JSON; exit 1 on an
+/// error finding.
+#[cfg(feature = "lint")]
+fn lint(source: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let migrations = engine_ops_migrate::load_dir(source).map_err(|e| Usage(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let report = engine_ops_migrate::lint::lint(&migrations);
+    let took = started.elapsed();
+    if json {
+        say!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        say!("{report} in {:.1} ms", ms(took));
+    }
+    Ok(if report.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `lint` in a build without the linter: say how to get it (exit 2).
+#[cfg(not(feature = "lint"))]
+fn lint(_source: &Path, _json: bool) -> anyhow::Result<ExitCode> {
+    Err(Usage(
+        "this build has no SQL linter: run it with `--features lint` \
+         (it builds libpg_query, which needs libclang: apt-get install libclang-dev)"
+            .into(),
+    )
+    .into())
 }
 
 /// `add NAME`: the next version, numbered like the files already there

@@ -26,9 +26,10 @@ use axum::extract::{Extension, Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
+use engine_ops_apiversion::policy::{Clock, Link};
 use engine_ops_apiversion::transform::{Change, Changes};
 use engine_ops_apiversion::{
-    ApiVersionLayer, Clock, Link, Missing, Policy, Resolution, Scheme, Version, VersionSpec,
+    ApiVersionLayer, Missing, Policy, Resolution, Scheme, Version, VersionSpec,
 };
 use serde_json::{Value, json};
 use tower::Layer;
@@ -235,7 +236,7 @@ pub(crate) async fn spawn(
 }
 
 async fn demo() -> anyhow::Result<()> {
-    let (addr, server) = spawn("127.0.0.1:0", engine_ops_apiversion::SystemClock).await?;
+    let (addr, server) = spawn("127.0.0.1:0", engine_ops_apiversion::policy::SystemClock).await?;
     let json = ("content-type", "application/json");
     /// Method, path, headers, body.
     type Step<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a str);
@@ -293,7 +294,7 @@ async fn main() -> anyhow::Result<()> {
         return demo().await;
     }
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    let (local, server) = spawn(&addr, engine_ops_apiversion::SystemClock).await?;
+    let (local, server) = spawn(&addr, engine_ops_apiversion::policy::SystemClock).await?;
     println!("versioned_api listening on http://{local} (try /api/v1/users/1 and /api/v2/users/1)");
     tokio::select! {
         _ = server => {}

@@ -1,6 +1,6 @@
 //! Errors: [`ConfigError`] from [`PolicyBuilder::build`](crate::PolicyBuilder::build)
-//! and [`ChangesBuilder::build`](crate::ChangesBuilder::build), and [`VersionError`]
-//! from [`resolve`](crate::resolve).
+//! and [`ChangesBuilder::build`](crate::transform::ChangesBuilder::build), and
+//! [`VersionError`] from [`resolve()`](crate::resolve).
 //!
 //! They are two enums because they answer to two audiences: a `ConfigError`
 //! is the operator's mistake, found once at start-up; a `VersionError` is the
@@ -8,7 +8,12 @@
 
 use std::time::SystemTime;
 
-use crate::{Source, Version};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::policy::Source;
+use crate::problem::ProblemKind;
+use crate::version::Version;
 
 /// A policy or change set that cannot be built. Returned once, at start-up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,7 +153,7 @@ pub enum ConfigError {
 }
 
 /// Why a request's version could not be resolved. Each maps to one RFC 9457
-/// problem type (see [`ProblemKind`](crate::ProblemKind)).
+/// problem type (see [`ProblemKind`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum VersionError {
@@ -199,6 +204,112 @@ pub enum VersionError {
         /// Where the version was found (`None` when it was the default).
         found_in: Option<Source>,
     },
+}
+
+impl ConfigError {
+    /// [`ConfigError::InvalidName`] for `value`, used as `what`.
+    pub(crate) fn invalid_name(what: &'static str, value: &str, reason: &'static str) -> Self {
+        ConfigError::InvalidName {
+            what,
+            value: value.to_owned(),
+            reason,
+        }
+    }
+}
+
+impl VersionError {
+    /// The problem type this error is answered with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_apiversion::VersionError;
+    /// use engine_ops_apiversion::problem::ProblemKind;
+    /// assert_eq!(VersionError::Missing.kind(), ProblemKind::Missing);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ProblemKind {
+        match self {
+            VersionError::Missing => ProblemKind::Missing,
+            VersionError::Invalid { .. } => ProblemKind::Invalid,
+            VersionError::Unsupported { .. } => ProblemKind::Unsupported,
+            VersionError::Ambiguous { .. } => ProblemKind::Ambiguous,
+            VersionError::Sunset { .. } => ProblemKind::Sunset,
+        }
+    }
+
+    /// The HTTP status: 410 for [`VersionError::Sunset`], 400 otherwise.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            VersionError::Sunset { .. } => StatusCode::GONE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The RFC 9457 problem document: `type`, `title`, `status`, `detail`,
+    /// plus `requested`, `source`, `supported` and `deprecated` (and
+    /// `sunset` for a version gone).
+    pub(crate) fn problem_document(
+        &self,
+        supported: impl Iterator<Item = Version>,
+        deprecated: impl Iterator<Item = Version>,
+    ) -> Value {
+        let kind = self.kind();
+        let mut doc = json!({
+            "type": kind.type_uri(),
+            "title": kind.title(),
+            "status": self.status().as_u16(),
+            "detail": self.to_string(),
+            "supported": supported.map(|v| v.to_string()).collect::<Vec<_>>(),
+            "deprecated": deprecated.map(|v| v.to_string()).collect::<Vec<_>>(),
+        });
+        let (requested, source) = match self {
+            VersionError::Missing => (None, None),
+            VersionError::Invalid {
+                found_in,
+                requested,
+            }
+            | VersionError::Unsupported {
+                found_in,
+                requested,
+            } => (Some(json!(requested)), Some(found_in.as_str())),
+            VersionError::Ambiguous {
+                first,
+                first_value,
+                second,
+                second_value,
+            } => (
+                Some(json!([
+                    { "source": first.as_str(), "value": first_value },
+                    { "source": second.as_str(), "value": second_value },
+                ])),
+                None,
+            ),
+            VersionError::Sunset {
+                version,
+                sunset,
+                found_in,
+            } => {
+                if let Some(map) = doc.as_object_mut() {
+                    map.insert("sunset".into(), httpdate::fmt_http_date(*sunset).into());
+                }
+                (
+                    Some(json!(version.to_string())),
+                    found_in.map(|s| s.as_str()),
+                )
+            }
+        };
+        if let Some(map) = doc.as_object_mut() {
+            if let Some(requested) = requested {
+                map.insert("requested".into(), requested);
+            }
+            if let Some(source) = source {
+                map.insert("source".into(), source.into());
+            }
+        }
+        doc
+    }
 }
 
 #[cfg(test)]

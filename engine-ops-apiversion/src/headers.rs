@@ -1,4 +1,6 @@
-//! Response header stamping from the values precomputed at build time.
+//! The headers the versioning layer writes on every response: their names
+//! here, their values precomputed when the policy is built and stamped by
+//! the layer (or by [`Policy::stamp`](crate::Policy::stamp)).
 
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -6,8 +8,8 @@ use std::time::SystemTime;
 use http::header::{LINK, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::policy::{Entry, Inner};
-use crate::resolve::Resolution;
+use crate::policy::compiled::{CompiledPolicy, VersionEntry};
+use crate::resolution::Resolution;
 use crate::version::Version;
 
 /// `api-supported-versions`: every declared version (ASP.NET's name).
@@ -26,7 +28,7 @@ pub const SUNSET: HeaderName = HeaderName::from_static("sunset");
 /// version was resolved) and `Vary`. Appends to `Link` and `Vary`, never
 /// replacing what the handler set.
 pub(crate) fn stamp(
-    inner: &Inner,
+    inner: &CompiledPolicy,
     headers: &mut HeaderMap,
     resolution: Option<&Resolution>,
     now: Option<SystemTime>,
@@ -45,7 +47,7 @@ pub(crate) fn stamp(
 }
 
 /// `Deprecation`, `Sunset` and `Link` (appended) of one version.
-pub(crate) fn stamp_lifecycle(entry: &Entry, headers: &mut HeaderMap) {
+pub(crate) fn stamp_lifecycle(entry: &VersionEntry, headers: &mut HeaderMap) {
     if let Some(value) = &entry.deprecation_value {
         headers.insert(DEPRECATION, value.clone());
     }
@@ -71,7 +73,11 @@ pub(crate) struct RouteSupported(pub(crate) HeaderValue);
 
 /// What the layers inside the versioning layer asked to be stamped
 /// differently, applied after [`stamp`].
-pub(crate) fn apply_markers(inner: &Inner, extensions: &http::Extensions, headers: &mut HeaderMap) {
+pub(crate) fn apply_markers(
+    inner: &CompiledPolicy,
+    extensions: &http::Extensions,
+    headers: &mut HeaderMap,
+) {
     if let Some(RouteSupported(value)) = extensions.get::<RouteSupported>() {
         headers.insert(API_SUPPORTED_VERSIONS, value.clone());
     }
@@ -84,7 +90,7 @@ pub(crate) fn apply_markers(inner: &Inner, extensions: &http::Extensions, header
 
 /// The `api-deprecated-versions` value in force, reading the clock only
 /// while a deprecation date is still ahead.
-fn deprecated_value(inner: &Inner, now: Option<SystemTime>) -> Option<&HeaderValue> {
+fn deprecated_value(inner: &CompiledPolicy, now: Option<SystemTime>) -> Option<&HeaderValue> {
     let values = &inner.deprecated_values;
     let (last_from, last) = values.last()?;
     if values.len() == 1 || inner.deprecated_settled.load(Ordering::Relaxed) {
@@ -102,7 +108,7 @@ fn deprecated_value(inner: &Inner, now: Option<SystemTime>) -> Option<&HeaderVal
 /// Adds the `Vary` tokens the response does not already list; nothing if it
 /// varies on `*`. A separate field line is equivalent to a comma-joined one
 /// (RFC 9110 §5.3), so existing lines are left as they are.
-fn merge_vary(inner: &Inner, headers: &mut HeaderMap) {
+fn merge_vary(inner: &CompiledPolicy, headers: &mut HeaderMap) {
     if inner.vary_tokens.is_empty() {
         return;
     }

@@ -28,10 +28,11 @@
 //!   [endpoints](PolicyBuilder::neutral_endpoint) (health, metrics, docs)
 //!   and CORS preflights never fail.
 //! - **Lifecycle**: deprecation and sunset dates written as dates
-//!   (`"2027-01-01"`, RFC 3339, HTTP-dates), [`Link`]s with `type` and
+//!   (`"2027-01-01"`, RFC 3339, HTTP-dates), [`Link`](policy::Link)s with `type` and
 //!   `title`.
-//! - **[`resolve`]**: the sans-IO core, `&http::request::Parts` → [`Resolution`]
-//!   (version, source, defaulted, [`Lifecycle`], optional [`PathRewrite`]) or
+//! - **[`resolve()`]** ([`resolution`]): the sans-IO core, `&http::request::Parts` → [`Resolution`]
+//!   (version, source, defaulted, [`Lifecycle`](policy::Lifecycle), optional
+//!   [`PathRewrite`](resolution::PathRewrite)) or
 //!   [`VersionError`]. No body, no I/O, no allocation on success.
 //!   Servers without tower pair it with [`Policy::stamp`] and
 //!   [`Policy::problem`] to answer exactly as the layer does.
@@ -50,7 +51,7 @@
 //!   [`Policy::route_only`]): other versions get a 404 problem listing the
 //!   route's versions.
 //! - **Usage**: [`Policy::usage`] counts requests by version, source and
-//!   [`Outcome`]; the layer records `api.version*` fields on the current
+//!   [`Outcome`](usage::Outcome); the layer records `api.version*` fields on the current
 //!   `tracing` span. "Who still calls v1?" has an answer.
 //! - **Transforms** (feature `transform`, [`transform`]): Stripe-style
 //!   version changes declared as data (renames, additions, removals at JSON
@@ -60,6 +61,61 @@
 //!   (numbers, key order). A [changelog](transform::Changes::changelog) in
 //!   Markdown and JSON; usable outside HTTP
 //!   ([`transform::Changes::migrate_response_json`]).
+//!
+//! # Modules
+//!
+//! The root holds what a first server needs: [`Policy`] and its builder's
+//! arguments, [`Version`], [`resolve()`] and its [`Resolution`],
+//! [`ApiVersionLayer`] and the two errors. The rest is in modules:
+//!
+//! | Module | What it holds |
+//! |---|---|
+//! | [`policy`] | [`Policy`], [`PolicyBuilder`], [`VersionSpec`], [`Source`], [`Conflict`], [`Missing`], [`Lifecycle`](policy::Lifecycle), [`Link`](policy::Link), the clocks, and the [`VersionReader`] and [`DefaultSelector`] extension points |
+//! | [`resolution`] | the sans-IO core: [`resolve()`], [`resolve_at()`], [`Resolution`], [`PathRewrite`](resolution::PathRewrite) |
+//! | [`versioning`] | the tower middleware: [`ApiVersionLayer`], [`ApiVersion`](versioning::ApiVersion), its future |
+//! | [`route_versions`] | per-route versions: [`RouteVersionsLayer`](route_versions::RouteVersionsLayer) |
+//! | [`transform`] | version changes and the layer that applies them (feature `transform`) |
+//! | [`version`] | [`Version`], [`Scheme`], [`VersionStatus`](version::VersionStatus) |
+//! | [`headers`] | the names of the headers the layer writes |
+//! | [`problem`] | [`ProblemKind`](problem::ProblemKind): the RFC 9457 problem types |
+//! | [`usage`] | [`UsageSnapshot`](usage::UsageSnapshot), [`Outcome`](usage::Outcome) |
+//!
+//! The earlier flat paths (`engine_ops_apiversion::Lifecycle` and the like)
+//! still compile; those of types and constants are deprecated and name the
+//! module the item moved to.
+//!
+//! # Vocabulary
+//!
+//! - **Version**: a value of the policy's [`Scheme`]; *declared* when the
+//!   policy lists it. The **head** is the highest declared version: the
+//!   one handlers speak when transforms are on.
+//! - **Source**: where a request carries its version (a path segment, a
+//!   header, a query parameter, `Accept`, a reader of yours). A
+//!   **selector** chooses one for a request that carries none.
+//! - **Resolution**: deciding the version a request is served at.
+//!   [`resolve()`] does it and returns a [`Resolution`], which is
+//!   *defaulted* when no source carried a version and *neutral* on a route
+//!   that serves every version.
+//! - **Lifecycle**: a declared version is *active*, *deprecated* (its
+//!   deprecation date passed: still served, and announced) or *sunset*
+//!   (past its sunset date: still served, unless sunsets are enforced, then
+//!   answered 410).
+//! - **Problem**: an RFC 9457 error document; its
+//!   [`ProblemKind`](problem::ProblemKind) is its stable type.
+//! - **Outcome**: how one request's resolution ended, as the usage counters
+//!   count it ([`Outcome`](usage::Outcome)): a lifecycle for a served
+//!   request, or the reason it was refused.
+//! - **Change**, **chain**, **upgrade**, **downgrade**: a
+//!   [`Change`](transform::Change) is registered at the version that
+//!   introduced it. A request at an older version is *upgraded* to the head
+//!   through the *chain* of changes after its version, and its response
+//!   *downgraded* back through the same chain in reverse.
+//! - **Cap**: the most bytes of a body buffered to migrate it, one for
+//!   requests and one for responses.
+//!
+//! How the source is laid out (which file decides what, and how to check
+//! that files import downwards only) is described in `ARCHITECTURE.md` in
+//! the repository.
 //!
 //! # Example
 //!
@@ -117,6 +173,7 @@
 //! give `axum::serve` that service through a router of its own:
 //!
 //! ```no_run
+//! # #[cfg(feature = "transform")]
 //! # async fn run(policy: engine_ops_apiversion::Policy, changes: engine_ops_apiversion::transform::Changes) -> Result<(), Box<dyn std::error::Error>> {
 //! use axum::{Router, routing::get};
 //! use engine_ops_apiversion::{ApiVersionLayer, Version};
@@ -180,34 +237,26 @@
 
 mod body;
 mod date;
+mod deprecated;
 mod error;
-mod headers;
-mod link;
-mod policy;
-mod problem;
-mod resolve;
+pub mod headers;
+mod macros;
+pub mod policy;
+pub mod problem;
+pub mod resolution;
 mod route;
 pub mod route_versions;
 #[cfg(feature = "transform")]
 pub mod transform;
-mod usage;
-mod version;
+pub mod usage;
+pub mod version;
 pub mod versioning;
 
 pub use body::VersionedBody;
+#[allow(deprecated)]
+pub use deprecated::*;
 pub use error::{ConfigError, VersionError};
-pub use headers::{
-    API_DEPRECATED_VERSIONS, API_SUPPORTED_VERSIONS, API_VERSION, DEPRECATION, SUNSET,
-};
-pub use link::Link;
-pub use policy::{
-    Clock, Conflict, DEFAULT_HEADER, DEFAULT_MEDIA_TYPE_PARAM, DEFAULT_QUERY, DefaultSelector,
-    Lifecycle, ManualClock, Missing, Policy, PolicyBuilder, Source, SystemClock, VersionReader,
-    VersionSpec,
-};
-pub use problem::{PROBLEM_JSON, ProblemKind};
-pub use resolve::{PathRewrite, Resolution, resolve, resolve_at};
-pub use route_versions::RouteVersionsLayer;
-pub use usage::{Outcome, UsageRecord, UsageSnapshot};
-pub use version::{Scheme, Version, VersionStatus};
-pub use versioning::{ApiVersion, ApiVersionLayer};
+pub use policy::{Conflict, Missing, Policy, PolicyBuilder, Source, VersionSpec};
+pub use resolution::{Resolution, resolve, resolve_at};
+pub use version::{Scheme, Version};
+pub use versioning::ApiVersionLayer;

@@ -1,11 +1,9 @@
-//! RFC 9457 problem details for rejected requests.
+//! RFC 9457 problem details for rejected requests: the problem types, and
+//! the documents and responses built from them.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
-
-use crate::error::VersionError;
-use crate::policy::Inner;
 
 /// The media type of every problem this crate writes.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -50,7 +48,7 @@ impl ProblemKind {
     /// # Examples
     ///
     /// ```
-    /// use engine_ops_apiversion::ProblemKind;
+    /// use engine_ops_apiversion::problem::ProblemKind;
     /// assert!(ProblemKind::Ambiguous.type_uri().ends_with("/ambiguous"));
     /// ```
     #[must_use]
@@ -93,36 +91,6 @@ impl ProblemKind {
     }
 }
 
-impl VersionError {
-    /// The problem type this error is answered with.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use engine_ops_apiversion::{ProblemKind, VersionError};
-    /// assert_eq!(VersionError::Missing.kind(), ProblemKind::Missing);
-    /// ```
-    #[must_use]
-    pub fn kind(&self) -> ProblemKind {
-        match self {
-            VersionError::Missing => ProblemKind::Missing,
-            VersionError::Invalid { .. } => ProblemKind::Invalid,
-            VersionError::Unsupported { .. } => ProblemKind::Unsupported,
-            VersionError::Ambiguous { .. } => ProblemKind::Ambiguous,
-            VersionError::Sunset { .. } => ProblemKind::Sunset,
-        }
-    }
-
-    /// The HTTP status: 410 for [`VersionError::Sunset`], 400 otherwise.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        match self {
-            VersionError::Sunset { .. } => StatusCode::GONE,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-}
-
 /// A problem response with a complete JSON body and its `Content-Length`.
 pub(crate) fn response<B>(
     status: StatusCode,
@@ -136,74 +104,6 @@ pub(crate) fn response<B>(
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     response
-}
-
-/// The problem document for a resolution error: `type`, `title`, `status`,
-/// `detail`, plus `requested`, `source`, `supported` and `deprecated`.
-pub(crate) fn version_problem(
-    inner: &Inner,
-    error: &VersionError,
-    now: std::time::SystemTime,
-) -> serde_json::Value {
-    let kind = error.kind();
-    let mut doc = serde_json::json!({
-        "type": kind.type_uri(),
-        "title": kind.title(),
-        "status": error.status().as_u16(),
-        "detail": error.to_string(),
-        "supported": inner.entries.iter().map(|e| e.version.to_string()).collect::<Vec<_>>(),
-        "deprecated": inner
-            .entries
-            .iter()
-            .filter(|e| e.lifecycle(now) != crate::Lifecycle::Active)
-            .map(|e| e.version.to_string())
-            .collect::<Vec<_>>(),
-    });
-    let (requested, source) = match error {
-        VersionError::Missing => (None, None),
-        VersionError::Invalid {
-            found_in,
-            requested,
-        }
-        | VersionError::Unsupported {
-            found_in,
-            requested,
-        } => (Some(serde_json::json!(requested)), Some(found_in.as_str())),
-        VersionError::Ambiguous {
-            first,
-            first_value,
-            second,
-            second_value,
-        } => (
-            Some(serde_json::json!([
-                { "source": first.as_str(), "value": first_value },
-                { "source": second.as_str(), "value": second_value },
-            ])),
-            None,
-        ),
-        VersionError::Sunset {
-            version,
-            sunset,
-            found_in,
-        } => {
-            if let Some(map) = doc.as_object_mut() {
-                map.insert("sunset".into(), httpdate::fmt_http_date(*sunset).into());
-            }
-            (
-                Some(serde_json::json!(version.to_string())),
-                found_in.map(|s| s.as_str()),
-            )
-        }
-    };
-    if let Some(map) = doc.as_object_mut() {
-        if let Some(requested) = requested {
-            map.insert("requested".into(), requested);
-        }
-        if let Some(source) = source {
-            map.insert("source".into(), source.into());
-        }
-    }
-    doc
 }
 
 /// The 500 answered when the layers are wired so that a version check
@@ -230,4 +130,22 @@ pub(crate) fn body_problem(
         "status": status.as_u16(),
         "detail": detail,
     })
+}
+
+/// The longest part of a client's value echoed in errors and problems.
+pub(crate) const ECHO_MAX: usize = 64;
+
+/// `raw` as lossy UTF-8, cut after [`ECHO_MAX`] bytes (on a character
+/// boundary) with `…` appended when longer: a client's 64 KB header must
+/// not come back twice in a 400.
+#[cold]
+pub(crate) fn echo(raw: &[u8]) -> String {
+    if raw.len() <= ECHO_MAX {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    let text = String::from_utf8_lossy(&raw[..ECHO_MAX]);
+    // A multi-byte character cut in two became U+FFFD at the end: drop it.
+    let mut text = text.trim_end_matches('\u{FFFD}').to_owned();
+    text.push('…');
+    text
 }

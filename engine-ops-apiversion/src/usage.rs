@@ -1,14 +1,15 @@
 //! Usage counters: requests by version, source and outcome.
 //!
 //! The counters are a fixed table of atomics sized at build time, so recording
-//! is one relaxed `fetch_add` and never allocates or locks. This answers the
-//! sunset question none of the anchors answer: who still calls v1?
+//! is one relaxed `fetch_add` and never allocates or locks. They answer the
+//! question a sunset depends on: who still calls v1? Read them with
+//! [`Policy::usage`](crate::Policy::usage).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::VersionError;
 use crate::policy::{Lifecycle, Source};
-use crate::resolve::Resolution;
+use crate::resolution::Resolution;
 use crate::version::Version;
 
 /// The outcome of one request's version resolution.
@@ -53,7 +54,7 @@ impl Outcome {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(engine_ops_apiversion::Outcome::Gone.as_str(), "gone");
+    /// assert_eq!(engine_ops_apiversion::usage::Outcome::Gone.as_str(), "gone");
     /// ```
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -114,7 +115,8 @@ impl UsageSnapshot {
     /// # Examples
     ///
     /// ```
-    /// # use engine_ops_apiversion::{UsageSnapshot, Version};
+    /// # use engine_ops_apiversion::Version;
+    /// # use engine_ops_apiversion::usage::UsageSnapshot;
     /// assert_eq!(UsageSnapshot::default().for_version(Version::int(1)), 0);
     /// ```
     #[must_use]

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use engine_ops_apiversion::policy::{Lifecycle, ManualClock};
+use engine_ops_apiversion::usage::Outcome;
 use engine_ops_apiversion::{
-    ApiVersionLayer, Lifecycle, ManualClock, Missing, Outcome, Policy, Resolution, Scheme, Source,
-    Version, VersionSpec,
+    ApiVersionLayer, Missing, Policy, Resolution, Scheme, Source, Version, VersionSpec,
 };
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::Full;

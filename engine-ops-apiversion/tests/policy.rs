@@ -4,9 +4,11 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use engine_ops_apiversion::policy::{DefaultSelector, Link, VersionReader};
+use engine_ops_apiversion::usage::Outcome;
 use engine_ops_apiversion::{
-    ApiVersionLayer, ConfigError, Conflict, DefaultSelector, Link, Missing, Outcome, Policy,
-    Scheme, Source, Version, VersionError, VersionReader, VersionSpec, resolve,
+    ApiVersionLayer, ConfigError, Conflict, Missing, Policy, Scheme, Source, Version, VersionError,
+    VersionSpec, resolve,
 };
 use http::request::Parts;
 use http::{Request, Response, StatusCode};

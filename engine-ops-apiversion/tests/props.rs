@@ -206,6 +206,7 @@ proptest! {
     }
 }
 
+#[cfg(feature = "transform")]
 mod documents {
     use engine_ops_apiversion::transform::{Change, Changes};
     use engine_ops_apiversion::{Policy, Scheme, Version};

@@ -6,8 +6,9 @@ mod common;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
+use engine_ops_apiversion::usage::Outcome;
 use engine_ops_apiversion::{
-    ApiVersionLayer, ConfigError, Missing, Outcome, Policy, Scheme, Source, Version,
+    ApiVersionLayer, ConfigError, Missing, Policy, Scheme, Source, Version,
 };
 use http::{Method, Request, StatusCode};
 use tower::{Layer, ServiceExt};

@@ -26,6 +26,11 @@ fn policy() -> Policy {
 /// v2 renamed `name` to `full_name`; v3 turned `price` (a number) into
 /// `{amount, currency}`, only on `/orders`.
 fn changes(max: usize) -> Changes {
+    changes_capped(max, max)
+}
+
+/// [`changes`] with a request cap and a response cap of their own.
+fn changes_capped(max_request: usize, max_response: usize) -> Changes {
     Changes::builder(&policy())
         .change(
             Change::new(Version::int(2), "`name` became `full_name`")
@@ -54,7 +59,8 @@ fn changes(max: usize) -> Changes {
                     })
                 }),
         )
-        .max_body_bytes(max)
+        .max_request_bytes(max_request)
+        .max_response_bytes(max_response)
         .build()
         .expect("valid changes")
 }
@@ -376,9 +382,22 @@ impl http_body::Body for Chunks {
 }
 
 async fn streamed_request(chunks: &[&str], fail: bool, max: usize) -> (StatusCode, Value) {
+    streamed_request_capped(chunks, fail, max, max).await
+}
+
+/// A v1 request whose body comes in `chunks`, echoed by the handler.
+async fn streamed_request_capped(
+    chunks: &[&str],
+    fail: bool,
+    max_request: usize,
+    max_response: usize,
+) -> (StatusCode, Value) {
     let service = ServiceBuilder::new()
         .layer(ApiVersionLayer::new(policy()))
-        .layer(TransformLayer::new(changes(max)))
+        .layer(TransformLayer::new(changes_capped(
+            max_request,
+            max_response,
+        )))
         .service(service_fn(
             |request: Request<VersionedBody<Chunks>>| async move {
                 let body = request
@@ -481,6 +500,79 @@ async fn streamed_responses_are_migrated_or_sent_as_written() {
     let (status, doc) = streamed_response(&[r#"{"full_name":"#], true, 1 << 20).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(doc["type"], common::problem_type("body-failed"));
+}
+
+/// Every split of a body into two frames (an empty frame first or last
+/// included), at the cap and one byte under it: a cap counts the bytes of
+/// the body, whatever its frames. Request and response caps apart.
+#[tokio::test]
+async fn caps_hold_to_the_byte_whatever_the_frames() {
+    let v1 = r#"{"name":"Ada Lovelace"}"#;
+    for split in 0..=v1.len() {
+        let chunks = [&v1[..split], &v1[split..]];
+        let (status, doc) = streamed_request_capped(&chunks, false, v1.len(), 1 << 20).await;
+        assert_eq!(
+            (status, &doc),
+            (StatusCode::OK, &json!({"name": "Ada Lovelace"})),
+            "split at {split}"
+        );
+        let (status, doc) = streamed_request_capped(&chunks, false, v1.len() - 1, 1 << 20).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "split at {split}");
+        assert_eq!(doc["type"], common::problem_type("body-too-large"));
+    }
+
+    let head = r#"{"full_name":"Ada Lovelace"}"#;
+    for split in 0..=head.len() {
+        let chunks = vec![head[..split].to_owned(), head[split..].to_owned()];
+        let respond = |max: usize| {
+            let chunks = chunks.clone();
+            let service = ServiceBuilder::new()
+                .layer(ApiVersionLayer::new(policy()))
+                .layer(TransformLayer::new(changes_capped(1 << 20, max)))
+                .service(service_fn(move |_: Request<VersionedBody<Full<Bytes>>>| {
+                    let chunks: Vec<&str> = chunks.iter().map(String::as_str).collect();
+                    let mut response = Response::new(Chunks::new(&chunks, false));
+                    *response.status_mut() = StatusCode::CREATED;
+                    response
+                        .headers_mut()
+                        .insert("content-type", "application/json".parse().expect("value"));
+                    async move { Ok::<_, Infallible>(response) }
+                }));
+            let request = Request::post("/users")
+                .header("x-api-version", "1")
+                .body(Full::default())
+                .expect("request");
+            async move {
+                let response = service.oneshot(request).await.expect("infallible");
+                let version = response.headers()["api-version"].clone();
+                let (status, doc) = status_and_json(response).await;
+                (status, version, doc)
+            }
+        };
+        // At the cap: migrated to v1.
+        let (status, version, doc) = respond(head.len()).await;
+        assert_eq!(
+            (status, version.to_str().ok(), doc),
+            (
+                StatusCode::CREATED,
+                Some("1"),
+                json!({"name": "Ada Lovelace"})
+            ),
+            "split at {split}"
+        );
+        // One byte under: sent as the handler wrote it, with its status, at
+        // the head version.
+        let (status, version, doc) = respond(head.len() - 1).await;
+        assert_eq!(
+            (status, version.to_str().ok(), doc),
+            (
+                StatusCode::CREATED,
+                Some("3"),
+                json!({"full_name": "Ada Lovelace"})
+            ),
+            "split at {split}"
+        );
+    }
 }
 
 /// v2 (data, both ways): `name` became `full_name`, `nickname` was added,

@@ -3,7 +3,25 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{BoxError, Checksum, Direction, RecordChange, RecordState};
+use crate::{BoxError, Checksum, Direction, LockAttempt, RecordChange, RecordState};
+
+/// The last attempt and the distinct blocking sessions of all attempts.
+fn describe_attempts(attempts: &[LockAttempt]) -> String {
+    let mut pids: Vec<i32> = attempts
+        .iter()
+        .flat_map(|a| a.blockers.iter().map(|b| b.pid))
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let last = attempts
+        .last()
+        .map_or_else(String::new, |a| format!("last {a}"));
+    if pids.is_empty() {
+        return last;
+    }
+    let pids: Vec<String> = pids.iter().map(i32::to_string).collect();
+    format!("blocking backend pid(s) {}; {last}", pids.join(", "))
+}
 
 /// Errors returned by the [`Migrator`](crate::Migrator) and the state stores.
 ///
@@ -107,6 +125,72 @@ pub enum Error {
         /// The migration's error or failed check.
         #[source]
         source: BoxError,
+    },
+
+    /// Every attempt of a step gave up waiting for a lock (its
+    /// [`LockRetry`](crate::LockRetry) schedule ran out); the step was
+    /// undone, so the schema and the history are as before it.
+    #[error(
+        "migration {version} ({name}) could not take its locks during {direction}: {} attempt(s) timed out and it was undone ({undone}); {}; let the blocking sessions finish (or end them), or run again with a longer lock retry schedule",
+        attempts.len(),
+        describe_attempts(attempts)
+    )]
+    LockRetriesExhausted {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+        /// The direction.
+        direction: Direction,
+        /// How it was undone.
+        undone: String,
+        /// Every attempt: its lock timeout, wait, SQLSTATE and the
+        /// sessions that held the locks.
+        attempts: Vec<LockAttempt>,
+    },
+
+    /// A run would apply a contract migration without proof that the old
+    /// application version is gone (see
+    /// [`MigratorBuilder::require_contract_proof`](crate::MigratorBuilder::require_contract_proof)).
+    #[error(
+        "migration {version} ({name}) is a contract migration and removes what the previous application version may still use; run the expand migrations with Migrator::run_expand before the rollout, and this one with Migrator::run_contract once the old version is gone"
+    )]
+    ContractNeedsProof {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+    },
+
+    /// A contract run found an expand migration pending before the
+    /// contract migrations.
+    #[error(
+        "contract migration {contract_version} ({contract_name}) comes after the pending expand migration {version} ({name}); run Migrator::run_expand first"
+    )]
+    ExpandPending {
+        /// The first pending expand migration.
+        version: u64,
+        /// Its name.
+        name: String,
+        /// The first pending contract migration.
+        contract_version: u64,
+        /// Its name.
+        contract_name: String,
+    },
+
+    /// The linter found errors in a migration about to run, under
+    /// [`LintPolicy::Deny`](https://docs.rs/engine-ops-migrate/latest/engine_ops_migrate/lint/enum.LintPolicy.html)
+    /// (feature `lint`); nothing ran.
+    #[error(
+        "migration {version} ({name}) was not run: the linter found {findings}; change it as each finding says, or silence a finding with `-- engine-ops: allow(rule) reason=\"...\"` before the statement"
+    )]
+    LintRefused {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+        /// The error findings, rendered.
+        findings: String,
     },
 
     /// A step failed and could not be undone; it is left in doubt.

@@ -151,10 +151,14 @@
 mod checksum;
 mod error;
 mod history;
+#[cfg(feature = "lint")]
+pub mod lint;
 mod migration;
 mod migrator;
+mod phase;
 mod plan;
 mod report;
+mod retry;
 pub mod source;
 pub mod store;
 
@@ -169,11 +173,13 @@ pub use history::{
 };
 pub use migration::{BoxError, Direction, Migration, MigrationInfo, Phase, Validation};
 pub use migrator::{Migrator, MigratorBuilder, Observer, Progress, Rollback, RollbackPolicy};
+pub use phase::OldVersionGone;
 pub use plan::{Divergence, Duplicate, MigrationRef, Plan, Problem, plan};
 pub use report::{
     MigrationState, ResolvedStep, RollbackReport, RunReport, StatusEntry, StatusReport, StepReport,
     VerifyReport,
 };
+pub use retry::{Blocker, FinalAttempt, LockAttempt, LockRetry, StepTimeouts};
 pub use source::{SourceError, load_dir};
 pub use store::any::{AnyContext, AnyStore, ConnectOptions, NoDatabase, connect, connect_with};
 pub use store::file::{FileStore, FileStoreBuilder, JOURNAL_FORMAT, JournalSummary};

@@ -178,6 +178,22 @@ pub trait Migration<C: Send + ?Sized>: Send + Sync {
         true
     }
 
+    /// Whether `up` may run again after an attempt of a non-transactional
+    /// step failed on a lock timeout (default `false`): it cleans up what
+    /// a failed attempt left, as the
+    /// [`create_index_concurrently`](crate::SqlMigration::create_index_concurrently)
+    /// helper does. A transactional step is always retried (its
+    /// transaction is rolled back first), whatever this says.
+    fn retry_safe(&self) -> bool {
+        false
+    }
+
+    /// The SQL migration this is, if it is one: the linter and
+    /// [`LintPolicy`](crate::lint::LintPolicy) (feature `lint`) check it.
+    fn as_sql(&self) -> Option<&crate::SqlMigration> {
+        None
+    }
+
     /// Applies the change.
     ///
     /// # Errors
@@ -242,6 +258,12 @@ impl<C: Send + ?Sized, M: Migration<C> + ?Sized> Migration<C> for Box<M> {
     }
     fn transactional(&self) -> bool {
         (**self).transactional()
+    }
+    fn retry_safe(&self) -> bool {
+        (**self).retry_safe()
+    }
+    fn as_sql(&self) -> Option<&crate::SqlMigration> {
+        (**self).as_sql()
     }
     async fn up(&self, ctx: &mut C) -> Result<(), BoxError> {
         (**self).up(ctx).await

@@ -6,14 +6,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::phase::PhaseRun;
 use crate::report::{
     MigrationState, ResolvedStep, RollbackReport, RunReport, StatusEntry, StatusReport, StepReport,
     VerifyReport,
 };
 use crate::store::ledger::{Ledger, Transition};
 use crate::{
-    BoxError, Direction, Error, History, InDoubt, LockProbe, Migration, MigrationInfo, Plan,
-    Resolution, ResolvedBy, Result, StateStore, StepIntent, Validation,
+    BoxError, Direction, Error, History, InDoubt, LockAttempt, LockProbe, Migration, MigrationInfo,
+    OldVersionGone, Plan, Resolution, ResolvedBy, Result, StateStore, StepIntent, Validation,
 };
 
 /// What happens to the earlier steps of a run when a step fails.
@@ -77,6 +78,19 @@ pub enum Progress {
         /// The failure.
         error: String,
     },
+    /// An attempt of a step gave up waiting for a lock and was rolled
+    /// back; [`LockAttempt::pause_ms`] says when the next one starts (none:
+    /// the schedule is exhausted and the step fails).
+    LockTimeout {
+        /// Version.
+        version: u64,
+        /// Name.
+        name: String,
+        /// Direction.
+        direction: Direction,
+        /// The attempt: its lock timeout, wait, SQLSTATE and blockers.
+        attempt: LockAttempt,
+    },
     /// A step in doubt was settled.
     Resolved(ResolvedStep),
 }
@@ -110,7 +124,10 @@ impl<F: Fn(&Progress) + Send + Sync> Observer for F {
 
 #[derive(Debug, Clone, Default)]
 struct Options {
+    #[cfg(feature = "lint")]
+    lint_policy: crate::lint::LintPolicy,
     policy: RollbackPolicy,
+    contract_needs_proof: bool,
     allow_out_of_order: bool,
     allow_missing: BTreeSet<u64>,
     allow_divergent: BTreeSet<u64>,
@@ -191,6 +208,26 @@ impl<S: StateStore> MigratorBuilder<S> {
         self
     }
 
+    /// Makes [`run`](Migrator::run) and [`run_to`](Migrator::run_to)
+    /// refuse, before anything runs, when a contract migration is pending
+    /// in their range ([`Error::ContractNeedsProof`]), so that only
+    /// [`run_contract`](Migrator::run_contract), with its proof, applies
+    /// one (default `false`: `run` ignores phases).
+    pub fn require_contract_proof(mut self, require: bool) -> Self {
+        self.options.contract_needs_proof = require;
+        self
+    }
+
+    /// Sets what [`run`](Migrator::run) (and every run) does with the
+    /// linter's findings on the SQL migrations about to run (feature
+    /// `lint`; default [`Off`](crate::lint::LintPolicy::Off)). The
+    /// migrations are linted once, when the migrator is built.
+    #[cfg(feature = "lint")]
+    pub fn lint_policy(mut self, policy: crate::lint::LintPolicy) -> Self {
+        self.options.lint_policy = policy;
+        self
+    }
+
     /// Sends progress events to `observer`.
     pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
         self.observer = Some(Arc::new(observer));
@@ -219,12 +256,17 @@ impl<S: StateStore> MigratorBuilder<S> {
             .iter()
             .map(|m| MigrationInfo::of(&**m))
             .collect();
+        #[cfg(feature = "lint")]
+        let lint = (self.options.lint_policy != crate::lint::LintPolicy::Off)
+            .then(|| lint_migrations(&self.migrations));
         Ok(Migrator {
             store: self.store,
             migrations: self.migrations,
             infos,
             options: self.options,
             observer: self.observer,
+            #[cfg(feature = "lint")]
+            lint,
         })
     }
 }
@@ -326,6 +368,9 @@ pub struct Migrator<S: StateStore> {
     infos: Vec<MigrationInfo>,
     options: Options,
     observer: Option<Arc<dyn Observer>>,
+    /// The linter's report on the SQL migrations (with a lint policy).
+    #[cfg(feature = "lint")]
+    lint: Option<crate::lint::LintReport>,
 }
 
 impl<S: StateStore + fmt::Debug> fmt::Debug for Migrator<S> {
@@ -346,6 +391,70 @@ pub(crate) fn now_ms() -> u64 {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Sends `event` to `tracing` and the observer.
+fn emit_to(observer: Option<&Arc<dyn Observer>>, event: Progress) {
+    match &event {
+        Progress::Started {
+            version,
+            name,
+            direction,
+        } => {
+            tracing::debug!(version, name = %name, %direction, "migration step started");
+        }
+        Progress::Finished {
+            version,
+            name,
+            direction,
+            duration,
+        } => {
+            tracing::info!(version, name = %name, %direction, duration_ms = millis(*duration), "migration step finished");
+        }
+        Progress::Failed {
+            version,
+            name,
+            direction,
+            error,
+        } => {
+            tracing::warn!(version, name = %name, %direction, error = %error, "migration step failed");
+        }
+        Progress::LockTimeout {
+            version,
+            name,
+            direction,
+            attempt,
+        } => {
+            tracing::warn!(
+                version,
+                name = %name,
+                %direction,
+                attempt = attempt.attempt,
+                lock_timeout_ms = attempt.lock_timeout_ms,
+                waited_ms = attempt.waited_ms,
+                sqlstate = %attempt.sqlstate,
+                blockers = ?attempt.blockers.iter().map(|b| b.pid).collect::<Vec<_>>(),
+                pause_ms = attempt.pause_ms,
+                "migration step gave up waiting for a lock: {attempt}"
+            );
+        }
+        Progress::Resolved(r) => {
+            tracing::info!(version = r.version, name = %r.name, resolution = ?r.resolution, by = ?r.by, "in-doubt step settled");
+        }
+    }
+    if let Some(observer) = observer {
+        observer.on_progress(&event);
+    }
+}
+
+/// The linter's report on the SQL migrations among `migrations`.
+#[cfg(feature = "lint")]
+fn lint_migrations<C: Send + ?Sized>(migrations: &[BoxedMigration<C>]) -> crate::lint::LintReport {
+    let sql: Vec<crate::SqlMigration> = migrations
+        .iter()
+        .filter_map(|m| m.as_sql().cloned())
+        .collect();
+    crate::lint::lint(&sql)
 }
 
 /// Runs the step's body and its validator; `Err` is the failure cause.
@@ -420,37 +529,7 @@ impl<S: StateStore> Migrator<S> {
     }
 
     fn emit(&self, event: Progress) {
-        match &event {
-            Progress::Started {
-                version,
-                name,
-                direction,
-            } => {
-                tracing::debug!(version, name = %name, %direction, "migration step started");
-            }
-            Progress::Finished {
-                version,
-                name,
-                direction,
-                duration,
-            } => {
-                tracing::info!(version, name = %name, %direction, duration_ms = millis(*duration), "migration step finished");
-            }
-            Progress::Failed {
-                version,
-                name,
-                direction,
-                error,
-            } => {
-                tracing::warn!(version, name = %name, %direction, error = %error, "migration step failed");
-            }
-            Progress::Resolved(r) => {
-                tracing::info!(version = r.version, name = %r.name, resolution = ?r.resolution, by = ?r.by, "in-doubt step settled");
-            }
-        }
-        if let Some(observer) = &self.observer {
-            observer.on_progress(&event);
-        }
+        emit_to(self.observer.as_ref(), event);
     }
 
     fn index_of(&self, version: u64) -> Option<usize> {
@@ -511,7 +590,65 @@ impl<S: StateStore> Migrator<S> {
     ///
     /// See [`Migrator`].
     pub async fn run(&mut self) -> Result<RunReport> {
-        self.run_inner(None).await
+        let all = PhaseRun::All {
+            contract_needs_proof: self.options.contract_needs_proof,
+        };
+        self.run_inner(None, all, None).await
+    }
+
+    /// Applies the pending expand migrations ([`Phase::Expand`](crate::Phase::Expand)
+    /// and migrations without a phase), in order, up to the first pending
+    /// contract migration: what may run while the previous application
+    /// version still serves, before a rollout.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use engine_ops_migrate::{MemoryStore, Migrator, OldVersionGone, Phase, SqlMigration};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # #[cfg(feature = "sqlite")] {
+    /// let mut migrator = Migrator::builder(engine_ops_migrate::SqliteStore::builder(":memory:").open()?)
+    ///     .migration(SqlMigration::new(1, "users", "CREATE TABLE users (id int, name text)"))
+    ///     .migration(SqlMigration::new(2, "add_full_name", "ALTER TABLE users ADD COLUMN full_name text").phase(Phase::Expand))
+    ///     .migration(SqlMigration::new(3, "drop_name", "ALTER TABLE users DROP COLUMN name").phase(Phase::Contract))
+    ///     .require_contract_proof(true)
+    ///     .build()?;
+    /// // Before the rollout: everything up to the contract migration.
+    /// assert_eq!(migrator.run_expand().await?.applied.len(), 2);
+    /// // `run` would apply the contract migration: refused.
+    /// assert!(migrator.run().await.is_err());
+    /// // After the rollout, with what it observed:
+    /// let gone = OldVersionGone::attest("app v1", "rollout app: v2 promoted, v1 track scaled to 0");
+    /// let report = migrator.run_contract(gone).await?;
+    /// assert_eq!(report.applied[0].version, 3);
+    /// # }
+    /// # Ok::<_, engine_ops_migrate::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn run_expand(&mut self) -> Result<RunReport> {
+        self.run_inner(None, PhaseRun::Expand, None).await
+    }
+
+    /// Applies the pending contract migrations ([`Phase::Contract`](crate::Phase::Contract)),
+    /// in order, up to the next pending expand migration, once the caller
+    /// proves that the previous application version is gone. The proof is
+    /// logged and returned in the report.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ExpandPending`] (before anything runs) when an expand
+    /// migration is pending before them; otherwise as [`run`](Self::run).
+    ///
+    /// # Examples
+    ///
+    /// See [`run_expand`](Self::run_expand).
+    pub async fn run_contract(&mut self, proof: OldVersionGone) -> Result<RunReport> {
+        tracing::info!(old_version = %proof.old_version(), evidence = %proof.evidence(), "contract run: the old version is gone");
+        self.run_inner(None, PhaseRun::Contract, Some(proof)).await
     }
 
     /// Applies pending migrations up to and including `target`.
@@ -548,10 +685,18 @@ impl<S: StateStore> Migrator<S> {
     /// # }).unwrap();
     /// ```
     pub async fn run_to(&mut self, target: u64) -> Result<RunReport> {
-        self.run_inner(Some(target)).await
+        let all = PhaseRun::All {
+            contract_needs_proof: self.options.contract_needs_proof,
+        };
+        self.run_inner(Some(target), all, None).await
     }
 
-    async fn run_inner(&mut self, target: Option<u64>) -> Result<RunReport> {
+    async fn run_inner(
+        &mut self,
+        target: Option<u64>,
+        phase: PhaseRun,
+        proof: Option<OldVersionGone>,
+    ) -> Result<RunReport> {
         if let Some(t) = target
             && self.index_of(t).is_none()
         {
@@ -559,10 +704,11 @@ impl<S: StateStore> Migrator<S> {
         }
         let started = Instant::now();
         self.store.lock().await?;
-        let result = self.run_locked(target, started).await;
+        let result = self.run_locked(target, &phase, started).await;
         let unlocked = self.store.unlock().await;
-        let report = result?;
+        let mut report = result?;
         unlocked?;
+        report.contract_proof = proof;
         Ok(report)
     }
 
@@ -596,6 +742,65 @@ impl<S: StateStore> Migrator<S> {
         Ok(())
     }
 
+    /// Applies the lint policy to the migrations about to run. Pure.
+    #[cfg(feature = "lint")]
+    fn check_lint(&self, versions: impl Iterator<Item = u64>) -> Result<()> {
+        use crate::lint::{LintPolicy, Severity};
+        let Some(report) = &self.lint else {
+            return Ok(());
+        };
+        for version in versions {
+            let Some(m) = report.migration(version) else {
+                continue;
+            };
+            match self.options.lint_policy {
+                LintPolicy::Deny if m.has_errors() => {
+                    let errors: Vec<String> = m
+                        .findings
+                        .iter()
+                        .filter(|f| f.severity == Severity::Error)
+                        .map(|f| format!("{} on line {} ({})", f.rule, f.line, f.message))
+                        .collect();
+                    return Err(Error::LintRefused {
+                        version,
+                        name: m.name.clone(),
+                        findings: errors.join("; "),
+                    });
+                }
+                LintPolicy::Off => {}
+                _ => {
+                    for f in &m.findings {
+                        tracing::warn!(version, rule = %f.rule, line = f.line, "lint: {}", f.message);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The linter's report on the declared SQL migrations (feature
+    /// `lint`; pure, no database); see [`lint`](crate::lint).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_migrate::{MemoryStore, Migrator, SqlMigration};
+    ///
+    /// let migrator = Migrator::builder(MemoryStore::<engine_ops_migrate::NoDatabase>::with_context(Default::default()))
+    ///     .migration(SqlMigration::new(1, "rename", "ALTER TABLE users RENAME COLUMN name TO full_name"))
+    ///     .build()?;
+    /// assert!(migrator.lint().has_errors());
+    /// # Ok::<_, engine_ops_migrate::Error>(())
+    /// ```
+    #[cfg(feature = "lint")]
+    #[must_use]
+    pub fn lint(&self) -> crate::lint::LintReport {
+        match &self.lint {
+            Some(report) => report.clone(),
+            None => lint_migrations(&self.migrations),
+        }
+    }
+
     /// [`Error::UnknownVersion`] for `version`.
     fn unknown_version(&self, version: u64) -> Error {
         Error::UnknownVersion {
@@ -608,7 +813,12 @@ impl<S: StateStore> Migrator<S> {
     /// The steps a run executes, in order, or why it may not start: the
     /// checks that depend on what is applied (out of order, a `WholeRun`
     /// over an irreversible step). Pure.
-    fn check_run(&self, plan: Plan, target: Option<u64>) -> Result<(Plan, Vec<usize>)> {
+    fn check_run(
+        &self,
+        plan: Plan,
+        target: Option<u64>,
+        phase: &PhaseRun,
+    ) -> Result<(Plan, Vec<usize>)> {
         let mut plan = plan;
         if self.options.allow_out_of_order {
             plan = plan.allow_out_of_order();
@@ -622,9 +832,18 @@ impl<S: StateStore> Migrator<S> {
         if let Some(t) = target {
             plan = plan.with_target(t);
         }
+        let pending: Vec<(u64, &str, Option<crate::Phase>)> = plan
+            .pending
+            .iter()
+            .map(|m| (m.version, m.name.as_str(), m.phase))
+            .collect();
+        let take = crate::phase::select(&pending, phase)?;
+        #[cfg(feature = "lint")]
+        self.check_lint(plan.pending.iter().take(take).map(|m| m.version))?;
         let steps: Vec<usize> = plan
             .pending
             .iter()
+            .take(take)
             .filter_map(|m| self.index_of(m.version))
             .collect();
         if self.options.policy == RollbackPolicy::WholeRun
@@ -643,7 +862,12 @@ impl<S: StateStore> Migrator<S> {
         Ok((plan, steps))
     }
 
-    async fn run_locked(&mut self, target: Option<u64>, started: Instant) -> Result<RunReport> {
+    async fn run_locked(
+        &mut self,
+        target: Option<u64>,
+        phase: &PhaseRun,
+        started: Instant,
+    ) -> Result<RunReport> {
         let history = self.store.load().await?;
         // Kept only when steps in doubt may be settled (the usual history
         // is moved into the plan, not copied).
@@ -654,7 +878,7 @@ impl<S: StateStore> Migrator<S> {
         // settled, before anything is written: a refused run writes nothing.
         let decisions = self.decide_in_doubt(&first).await?;
         if decisions.is_empty() {
-            let (plan, steps) = self.check_run(first, target)?;
+            let (plan, steps) = self.check_run(first, target, phase)?;
             return self
                 .run_steps(plan, steps, Vec::new(), target, started)
                 .await;
@@ -662,10 +886,11 @@ impl<S: StateStore> Migrator<S> {
         self.check_run(
             self.settled_plan(kept.unwrap_or_default(), &decisions),
             target,
+            phase,
         )?;
         let resolved = self.record_decisions(decisions).await?;
         let settled = self.load_plan().await?;
-        let (plan, steps) = self.check_run(settled, target)?;
+        let (plan, steps) = self.check_run(settled, target, phase)?;
         self.run_steps(plan, steps, resolved, target, started).await
     }
 
@@ -689,7 +914,8 @@ impl<S: StateStore> Migrator<S> {
             target,
             resolved,
             applied,
-            still_pending: plan.above_target.len(),
+            still_pending: plan.above_target.len() + plan.pending.len() - steps.len(),
+            contract_proof: None,
             duration_ms: millis(started.elapsed()),
         })
     }
@@ -755,12 +981,49 @@ impl<S: StateStore> Migrator<S> {
             direction,
         });
         let Self {
-            store, migrations, ..
+            store,
+            migrations,
+            observer,
+            ..
         } = self;
         let migration: &dyn Migration<S::Context> = &*migrations[i];
         store.begin(&intent).await?;
         let clock = Instant::now();
-        let outcome = run_checked(migration, store.context(), direction).await;
+        // Attempts that gave up waiting for a lock; the store rolls each
+        // back and sets up the next (see StateStore::retry_step).
+        let mut lock_retries: Vec<LockAttempt> = Vec::new();
+        let mut exhausted = false;
+        let outcome = loop {
+            let attempt_clock = Instant::now();
+            let Err(cause) = run_checked(migration, store.context(), direction).await else {
+                break Ok(());
+            };
+            let may_retry = store.undoes_on_abort(&intent) || migration.retry_safe();
+            let Some(attempt) = store
+                .retry_step(&intent, &cause, attempt_clock.elapsed(), may_retry)
+                .await?
+            else {
+                break Err(cause);
+            };
+            let pause = attempt.pause_ms;
+            lock_retries.push(attempt.clone());
+            emit_to(
+                observer.as_ref(),
+                Progress::LockTimeout {
+                    version: info.version,
+                    name: info.name.clone(),
+                    direction,
+                    attempt,
+                },
+            );
+            match pause {
+                Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                None => {
+                    exhausted = true;
+                    break Err(cause);
+                }
+            }
+        };
         let duration = clock.elapsed();
         let cause = match outcome {
             Ok(()) => {
@@ -777,6 +1040,7 @@ impl<S: StateStore> Migrator<S> {
                     phase: info.phase,
                     direction,
                     duration_ms: millis(duration),
+                    lock_retries,
                 });
             }
             Err(cause) => cause,
@@ -826,11 +1090,24 @@ impl<S: StateStore> Migrator<S> {
             }
         };
         store.abort(&intent).await?;
+        if exhausted {
+            return Err(Error::LockRetriesExhausted {
+                version: info.version,
+                name: info.name,
+                direction,
+                undone: undone.to_owned(),
+                attempts: lock_retries,
+            });
+        }
+        let undone = match lock_retries.len() {
+            0 => undone.to_owned(),
+            n => format!("{undone}, after {n} attempt(s) that timed out on a lock"),
+        };
         Err(Error::StepFailed {
             version: info.version,
             name: info.name,
             direction,
-            undone: undone.to_owned(),
+            undone,
             source: cause,
         })
     }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Checksum, Direction, InDoubt, Phase, Problem, Resolution, ResolvedBy};
+use crate::{Checksum, Direction, InDoubt, LockAttempt, Phase, Problem, Resolution, ResolvedBy};
 
 /// One step executed by a run or a rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,8 +17,15 @@ pub struct StepReport {
     pub phase: Option<Phase>,
     /// Applied (`up`) or reverted (`down`).
     pub direction: Direction,
-    /// Time spent in the migration and its validator, in milliseconds.
+    /// Time spent in the migration and its validator, in milliseconds
+    /// (every attempt and the pauses between them included).
     pub duration_ms: u64,
+    /// The attempts that gave up waiting for a lock and were rolled back
+    /// before the one that succeeded (see
+    /// [`StepTimeouts`](crate::StepTimeouts)); empty when the first
+    /// attempt went through.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lock_retries: Vec<LockAttempt>,
 }
 
 /// A step in doubt that was settled.
@@ -49,8 +56,13 @@ pub struct RunReport {
     pub resolved: Vec<ResolvedStep>,
     /// Steps applied, in order.
     pub applied: Vec<StepReport>,
-    /// Declared migrations still pending afterwards (above the target).
+    /// Declared migrations still pending afterwards (above the target, or
+    /// of the phase the run left out).
     pub still_pending: usize,
+    /// For [`run_contract`](crate::Migrator::run_contract): the caller's
+    /// proof that the old version is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_proof: Option<crate::OldVersionGone>,
     /// Wall time of the whole run, lock wait included, in milliseconds.
     pub duration_ms: u64,
 }

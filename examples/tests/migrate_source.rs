@@ -437,3 +437,110 @@ fn add_numbers_timestamps_like_the_files_already_there() {
     std::fs::write(m.join("007_x.sql"), "SELECT 1;").expect("write");
     assert!(ok(&run(dir.path(), &["add", "y"])).contains("008_y.sql"));
 }
+
+/// `lint` reads --source without a database: exit 1 with the findings
+/// (human and JSON) while an error remains, 0 once each is fixed or
+/// allowed with a reason.
+#[cfg(feature = "lint")]
+#[test]
+fn lint_exits_1_on_errors_and_0_once_they_are_fixed_or_allowed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("migrations");
+    std::fs::create_dir(&source).expect("migrations dir");
+    std::fs::write(
+        source.join("0001_accounts.sql"),
+        "-- engine-ops: phase expand\nCREATE TABLE accounts (id int PRIMARY KEY, name text);\nCREATE INDEX accounts_name ON accounts (name);\n",
+    )
+    .expect("write");
+    let bad = "-- engine-ops: phase expand\nALTER TABLE accounts ADD COLUMN email text;\nCREATE INDEX accounts_email ON accounts (email);\n";
+    std::fs::write(source.join("0002_email.sql"), bad).expect("write");
+
+    let out = run(dir.path(), &["lint"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("error[index-not-concurrent]: migration 2 (email), line 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("instead: build it with CREATE INDEX CONCURRENTLY"),
+        "{text}"
+    );
+    assert!(text.contains("1 error(s)"), "{text}");
+
+    let out = run(dir.path(), &["lint", "--json"]);
+    assert_eq!(code(&out), 1);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let finding = &json["migrations"][1]["findings"][0];
+    assert_eq!(finding["rule"], "index-not-concurrent");
+    assert_eq!(finding["line"], 3);
+    assert_eq!(
+        json["migrations"][0]["findings"],
+        serde_json::json!([]),
+        "a new table's index is fine"
+    );
+
+    // Allowed with a reason: exit 0, the reason in the report.
+    let allowed = bad.replace(
+        "CREATE INDEX",
+        "-- engine-ops: allow(index-not-concurrent) reason=\"12 rows, checked\"\nCREATE INDEX",
+    );
+    std::fs::write(source.join("0002_email.sql"), &allowed).expect("write");
+    let out = run(dir.path(), &["lint"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(
+            "allowed[index-not-concurrent]: migration 2 (email), line 4: 12 rows, checked"
+        )
+    );
+
+    // An allow without a reason is refused by the loader (bad usage).
+    std::fs::write(
+        source.join("0002_email.sql"),
+        bad.replace(
+            "CREATE INDEX",
+            "-- engine-ops: allow(index-not-concurrent)\nCREATE INDEX",
+        ),
+    )
+    .expect("write");
+    let out = run(dir.path(), &["lint"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("needs a reason"), "{}", stderr(&out));
+}
+
+/// A build without the `lint` feature says how to get the linter (bad
+/// usage, exit 2) instead of pretending the migrations are clean.
+#[cfg(not(feature = "lint"))]
+#[test]
+fn lint_without_the_feature_says_how_to_get_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("migrations")).expect("migrations dir");
+    let out = run(dir.path(), &["lint"]);
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    assert!(stderr(&out).contains("--features lint"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}
+
+/// `migrate --phase contract` without the evidence that the old version is
+/// gone is bad usage.
+#[test]
+fn contract_without_its_evidence_is_bad_usage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("migrations")).expect("migrations dir");
+    let out = run(
+        dir.path(),
+        &[
+            "--database-url",
+            "sqlite:x.db",
+            "migrate",
+            "--phase",
+            "contract",
+        ],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--old-version-gone"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -9,7 +9,7 @@ mod versioned_api;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use engine_ops_apiversion::ManualClock;
+use engine_ops_apiversion::policy::ManualClock;
 use serde_json::Value;
 use versioned_api::{MAX_BODY, send, spawn};
 

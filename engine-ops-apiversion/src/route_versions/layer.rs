@@ -4,8 +4,8 @@ use std::sync::Arc;
 use http::HeaderValue;
 use tower_layer::Layer;
 
-use super::RouteVersions;
-use crate::Version;
+use super::service::{RouteVersions, Served};
+use crate::version::Version;
 
 /// The versions one route is served at, as a layer for that route. Build
 /// it with [`Policy::route_since`](crate::Policy::route_since),
@@ -16,16 +16,6 @@ use crate::Version;
 #[must_use]
 pub struct RouteVersionsLayer {
     pub(crate) inner: Arc<Served>,
-}
-
-/// What a route serves, precomputed.
-pub(crate) struct Served {
-    /// Ascending, all declared by the policy.
-    pub(crate) versions: Box<[Version]>,
-    /// `api-supported-versions` for this route.
-    pub(crate) header: HeaderValue,
-    /// For problems: "from 2 on", "before 2", "at 1, 3".
-    pub(crate) description: String,
 }
 
 impl fmt::Debug for RouteVersionsLayer {

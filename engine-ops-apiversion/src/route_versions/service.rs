@@ -2,17 +2,27 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use tower_service::Service;
 
 use super::ResponseFuture;
-use super::layer::Served;
 use crate::body::VersionedBody;
 use crate::headers::RouteSupported;
-use crate::problem::{self, ProblemKind};
-use crate::resolve::echo;
-use crate::{Resolution, Version};
+use crate::macros::inner_service_accessors;
+use crate::problem::{self, ProblemKind, echo};
+use crate::resolution::Resolution;
+use crate::version::Version;
+
+/// What a route serves, precomputed.
+pub(crate) struct Served {
+    /// Ascending, all declared by the policy.
+    pub(crate) versions: Box<[Version]>,
+    /// `api-supported-versions` for this route.
+    pub(crate) header: HeaderValue,
+    /// For problems: "from 2 on", "before 2", "at 1, 3".
+    pub(crate) description: String,
+}
 
 /// The per-route check. See the [module docs](super).
 #[derive(Clone)]
@@ -32,20 +42,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for RouteVersions<S> {
 }
 
 impl<S> RouteVersions<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RouteVersions<S>

@@ -6,11 +6,13 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use super::{Changes, Operation};
-use crate::Version;
+use super::change::{Change, Operation};
 use crate::date::format_date;
+use crate::policy::Policy;
+use crate::version::Version;
 
-/// The changelog of a [`Changes`] set, from [`Changes::changelog`]: every
+/// The changelog of a [`Changes`](super::Changes) set, from
+/// [`Changes::changelog`](super::Changes::changelog): every
 /// declared version, newest first, with its deprecation and sunset dates
 /// and the changes it introduced. Render it with [`Changelog::to_markdown`]
 /// (or `Display`) for people and [`Changelog::to_json`] for tools.
@@ -93,8 +95,8 @@ pub struct ChangelogEntry {
 }
 
 impl Changelog {
-    pub(crate) fn new(changes: &Changes) -> Self {
-        let policy = changes.policy();
+    /// The changelog of `changes`, registered for `policy`'s versions.
+    pub(crate) fn new(policy: &Policy, changes: &[Change]) -> Self {
         let mut versions: Vec<ChangelogVersion> = policy
             .versions()
             .rev()

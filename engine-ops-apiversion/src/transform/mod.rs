@@ -96,6 +96,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod buffer;
+mod capped;
+mod change;
 mod changelog;
 mod changes;
 mod doc;
@@ -106,10 +109,9 @@ mod pointer;
 mod problems;
 mod service;
 
+pub use change::{Change, Operation};
 pub use changelog::{Changelog, ChangelogEntry, ChangelogVersion};
-pub use changes::{
-    Change, Changes, ChangesBuilder, DEFAULT_MAX_REQUEST_BODY, DEFAULT_MAX_RESPONSE_BODY, Operation,
-};
+pub use changes::{Changes, ChangesBuilder, DEFAULT_MAX_REQUEST_BODY, DEFAULT_MAX_RESPONSE_BODY};
 pub use future::ResponseFuture;
 pub use layer::TransformLayer;
 pub use service::Transform;

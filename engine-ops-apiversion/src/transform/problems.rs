@@ -1,5 +1,5 @@
-//! What the transform answers and how it fixes headers: the leaf that the
-//! service and its future both use.
+//! What the transform answers (413, 400, 502 problems) and how it fixes the
+//! headers of a body it rewrote: the leaf the service and its future use.
 
 use http::header::{CONTENT_LENGTH, ETAG, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
@@ -7,21 +7,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use crate::body::VersionedBody;
 use crate::problem::{self, ProblemKind};
 
-/// `application/json`, or any `+json` structured syntax suffix.
-pub(crate) fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
-        return false;
-    };
-    let essence = value
-        .as_bytes()
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or_default()
-        .trim_ascii();
-    essence.eq_ignore_ascii_case(b"application/json")
-        || (essence.len() > 5 && essence[essence.len() - 5..].eq_ignore_ascii_case(b"+json"))
-}
-
+/// A problem response with only the standard members.
 pub(crate) fn problem_response<B>(
     kind: ProblemKind,
     status: StatusCode,

@@ -6,13 +6,15 @@ use http::{Method, Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use super::Changes;
-use super::changes::Target;
+use super::buffer::{RequestBody, request_body};
+use super::change::Target;
+use super::changes::Changes;
 use super::future::{Ctx, ResponseFuture};
-use super::problems::{is_json, too_large};
-use crate::Resolution;
+use super::problems::too_large;
 use crate::body::VersionedBody;
+use crate::macros::inner_service_accessors;
 use crate::problem;
+use crate::resolution::Resolution;
 
 /// The transform service. See the [module docs](super).
 #[derive(Debug, Clone)]
@@ -28,20 +30,7 @@ impl<S> Transform<S> {
         Transform { inner, changes }
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Transform<S>
@@ -84,23 +73,19 @@ where
             return ResponseFuture::passthrough(self.inner.call(request.map(VersionedBody::inner)));
         }
         let chain = self.changes.chain(version, Target::Request(method, path));
-        let upgrade = self.changes.has_upgrades(&chain);
+        let upgrades = self.changes.has_upgrades(&chain);
         let ctx = Ctx::new(self.changes.clone(), chain, method == Method::HEAD);
         let max = self.changes.max_request_bytes();
-        let has_body = !request.body().is_end_stream()
-            && request
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .is_none_or(|v| v != "0");
-        if upgrade && has_body && is_json(request.headers()) {
-            if request.body().size_hint().lower() > max as u64 {
-                return ResponseFuture::ready(too_large(max));
+        match request_body(upgrades, request.headers(), request.body(), max) {
+            RequestBody::Stream => {}
+            RequestBody::TooLarge => return ResponseFuture::ready(too_large(max)),
+            RequestBody::Collect => {
+                // The ready service goes into the future; a clone takes its place.
+                let clone = self.inner.clone();
+                let service = std::mem::replace(&mut self.inner, clone);
+                let (parts, body) = request.into_parts();
+                return ResponseFuture::collect_request(parts, body, service, ctx);
             }
-            // The ready service goes into the future; a clone takes its place.
-            let clone = self.inner.clone();
-            let service = std::mem::replace(&mut self.inner, clone);
-            let (parts, body) = request.into_parts();
-            return ResponseFuture::read_request(parts, body, service, ctx);
         }
         ResponseFuture::call(self.inner.call(request.map(VersionedBody::inner)), ctx)
     }

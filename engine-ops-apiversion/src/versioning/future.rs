@@ -6,7 +6,9 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use crate::body::VersionedBody;
-use crate::{Policy, Resolution, headers};
+use crate::headers;
+use crate::policy::Policy;
+use crate::resolution::Resolution;
 
 pin_project! {
     /// The response future of [`ApiVersion`](super::ApiVersion): either the

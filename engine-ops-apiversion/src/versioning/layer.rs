@@ -1,8 +1,10 @@
 use tower_layer::Layer;
 
 use super::ApiVersion;
-use crate::Policy;
-use crate::policy::SourceConfig;
+#[cfg(feature = "transform")]
+use crate::error::ConfigError;
+use crate::policy::Policy;
+use crate::policy::compiled::SourceConfig;
 
 /// Applies API version negotiation to a service. See the [module docs](super).
 ///
@@ -51,7 +53,7 @@ impl ApiVersionLayer {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::ChangesForAnotherPolicy`](crate::ConfigError::ChangesForAnotherPolicy)
+    /// [`ConfigError::ChangesForAnotherPolicy`]
     /// when `changes` were built for a policy with other versions.
     ///
     /// # Examples
@@ -78,12 +80,10 @@ impl ApiVersionLayer {
     pub fn with_changes(
         self,
         changes: crate::transform::Changes,
-    ) -> Result<
-        tower_layer::Stack<crate::transform::TransformLayer, ApiVersionLayer>,
-        crate::ConfigError,
-    > {
+    ) -> Result<tower_layer::Stack<crate::transform::TransformLayer, ApiVersionLayer>, ConfigError>
+    {
         if !changes.policy().versions().eq(self.policy.versions()) {
-            return Err(crate::ConfigError::ChangesForAnotherPolicy {
+            return Err(ConfigError::ChangesForAnotherPolicy {
                 policy: self.policy.versions().map(|v| v.to_string()).collect(),
                 changes: changes.policy().versions().map(|v| v.to_string()).collect(),
             });

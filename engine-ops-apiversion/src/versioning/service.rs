@@ -7,9 +7,12 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use crate::body::VersionedBody;
-use crate::resolve::{Now, resolve_with};
+use crate::macros::inner_service_accessors;
+use crate::policy::Now;
+use crate::policy::Policy;
+use crate::resolution::Resolution;
+use crate::resolution::resolve_with;
 use crate::usage::Outcome;
-use crate::{Policy, Resolution};
 
 /// The middleware service. See the [module docs](super).
 #[derive(Debug, Clone)]
@@ -26,7 +29,8 @@ impl<S> ApiVersion<S> {
     /// # Examples
     ///
     /// ```
-    /// use engine_ops_apiversion::{ApiVersion, Policy, Scheme, Version};
+    /// use engine_ops_apiversion::{Policy, Scheme, Version};
+    /// use engine_ops_apiversion::versioning::ApiVersion;
     /// # let policy = Policy::builder(Scheme::Integer).version(Version::int(1)).header_source().build()?;
     /// let service = ApiVersion::new(tower::service_fn(|_req: http::Request<()>| async {
     ///     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
@@ -53,20 +57,7 @@ impl<S> ApiVersion<S> {
         &self.policy
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 fn record_span(resolution: Option<&Resolution>, outcome: Outcome) {

@@ -134,6 +134,17 @@ pub(crate) fn parse_script(text: &str) -> Result<Script, LineProblem> {
         let problem = |reason: String| LineProblem { line, reason };
         if let Some(rest) = trimmed.strip_prefix(DIRECTIVE) {
             let directive = rest.trim();
+            // The linter's allow comments: checked here for their shape (the
+            // linter checks the rule names); `allow-file` in the header only.
+            if directive.starts_with("allow(") || directive.starts_with("allow-file(") {
+                let allow = parse_allow(directive).map_err(problem)?;
+                if allow.file && !in_header {
+                    return Err(problem(
+                        "`allow-file(...)` must come before the first statement; use `allow(...)` before a statement".into(),
+                    ));
+                }
+                continue;
+            }
             let (word, arg) = directive
                 .split_once(char::is_whitespace)
                 .map_or((directive, ""), |(w, a)| (w, a.trim()));
@@ -181,7 +192,7 @@ pub(crate) fn parse_script(text: &str) -> Result<Script, LineProblem> {
                 }
                 _ => {
                     return Err(problem(format!(
-                        "unknown directive `{directive}`; known: `no-transaction`, `phase expand`, `phase contract`, `validate <query returning one boolean>`, `batch`"
+                        "unknown directive `{directive}`; known: `no-transaction`, `phase expand`, `phase contract`, `validate <query returning one boolean>`, `batch`, `allow(rule, ...) reason=\"...\"`, `allow-file(rule, ...) reason=\"...\"`"
                     )));
                 }
             }
@@ -200,6 +211,59 @@ pub(crate) fn parse_script(text: &str) -> Result<Script, LineProblem> {
     }
     push_batch(text, &mut script.batches, batch_start, text.len());
     Ok(script)
+}
+
+/// A linter allow comment: `allow(rule-a, rule-b) reason="why"` (the next
+/// statement) or `allow-file(...) reason="..."` (the whole file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    dead_code,
+    reason = "the linter reads the rules and the reason; the loaders check the shape only"
+)]
+pub(crate) struct Allow {
+    pub(crate) file: bool,
+    pub(crate) rules: Vec<String>,
+    pub(crate) reason: String,
+}
+
+/// Parses the text after `-- engine-ops:` of an allow comment.
+pub(crate) fn parse_allow(directive: &str) -> Result<Allow, String> {
+    let (file, rest) = if let Some(rest) = directive.strip_prefix("allow-file(") {
+        (true, rest)
+    } else if let Some(rest) = directive.strip_prefix("allow(") {
+        (false, rest)
+    } else {
+        return Err(format!("`{directive}` is not an allow comment"));
+    };
+    let example = "write `-- engine-ops: allow(rule-name) reason=\"why it is safe here\"`";
+    let Some((names, tail)) = rest.split_once(')') else {
+        return Err(format!("the rule list is not closed with `)`; {example}"));
+    };
+    let rules: Vec<String> = names
+        .split(',')
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if rules.is_empty() {
+        return Err(format!("an allow comment names no rule; {example}"));
+    }
+    let reason = tail
+        .trim()
+        .strip_prefix("reason=")
+        .and_then(|r| r.trim().strip_prefix('"'))
+        .and_then(|r| r.strip_suffix('"'))
+        .map(str::trim)
+        .unwrap_or_default();
+    if reason.is_empty() {
+        return Err(format!(
+            "an allow comment needs a reason (who checked what, and why it is safe); {example}"
+        ));
+    }
+    Ok(Allow {
+        file,
+        rules,
+        reason: reason.to_owned(),
+    })
 }
 
 /// Keeps a batch unless it holds nothing but blank lines and `--` comments.

@@ -20,8 +20,8 @@ use std::time::Duration;
 use crate::store::file::FileStore;
 use crate::store::sql::SqlContext;
 use crate::{
-    BoxError, Error, History, InDoubt, LockProbe, Resolution, ResolvedBy, Result, StateStore,
-    StepIntent,
+    BoxError, Error, History, InDoubt, LockAttempt, LockProbe, Resolution, ResolvedBy, Result,
+    StateStore, StepIntent, StepTimeouts,
 };
 
 /// The context [`AnyStore`] hands to migrations: whichever database it
@@ -36,6 +36,7 @@ pub type AnyContext = dyn SqlContext;
 pub struct ConnectOptions {
     lock_timeout: Duration,
     application_name: Option<String>,
+    step_timeouts: StepTimeouts,
 }
 
 impl Default for ConnectOptions {
@@ -43,6 +44,7 @@ impl Default for ConnectOptions {
         Self {
             lock_timeout: Duration::from_secs(60),
             application_name: None,
+            step_timeouts: StepTimeouts::default(),
         }
     }
 }
@@ -58,6 +60,15 @@ impl ConnectOptions {
     #[must_use]
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// The time limits of each PostgreSQL step (default
+    /// [`StepTimeouts::default`]: GitLab's lock retry schedule); other
+    /// stores ignore them.
+    #[must_use]
+    pub fn step_timeouts(mut self, limits: StepTimeouts) -> Self {
+        self.step_timeouts = limits;
         self
     }
 
@@ -127,7 +138,9 @@ pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<AnyStor
     match Target::parse(url)? {
         #[cfg(feature = "postgres")]
         Target::Postgres => {
-            let mut builder = crate::PostgresStore::builder(url).lock_timeout(options.lock_timeout);
+            let mut builder = crate::PostgresStore::builder(url)
+                .lock_timeout(options.lock_timeout)
+                .step_timeouts(options.step_timeouts.clone());
             if let Some(name) = &options.application_name {
                 builder = builder.application_name(name.clone());
             }
@@ -369,6 +382,16 @@ impl StateStore for AnyStore {
 
     async fn abort(&mut self, intent: &StepIntent) -> Result<()> {
         each!(self, s => s.abort(intent).await)
+    }
+
+    async fn retry_step(
+        &mut self,
+        intent: &StepIntent,
+        cause: &BoxError,
+        elapsed: Duration,
+        may_retry: bool,
+    ) -> Result<Option<LockAttempt>> {
+        each!(self, s => s.retry_step(intent, cause, elapsed, may_retry).await)
     }
 
     async fn resolve(

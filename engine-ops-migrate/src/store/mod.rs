@@ -87,7 +87,9 @@ pub mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-use crate::{History, InDoubt, Resolution, ResolvedBy, Result, StepIntent};
+use std::time::Duration;
+
+use crate::{BoxError, History, InDoubt, LockAttempt, Resolution, ResolvedBy, Result, StepIntent};
 
 /// What [`StateStore::probe_lock`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +198,37 @@ pub trait StateStore: Send {
     /// without the lock or while another step is open; I/O or backend
     /// errors. Nothing has run yet.
     async fn begin(&mut self, intent: &StepIntent) -> Result<()>;
+
+    /// After the open step's body failed with `cause`, `elapsed` into the
+    /// attempt: whether the failure was a lock timeout the store retries
+    /// (see [`LockRetry`](crate::LockRetry)).
+    ///
+    /// - `None`: not a lock timeout (or the store does not retry); the
+    ///   migrator fails the step as usual.
+    /// - `Some` with [`pause_ms`](LockAttempt::pause_ms) set: the store has
+    ///   undone the attempt (rolled its transaction back, history row
+    ///   included) and set up the next one; the step stays open, and the
+    ///   migrator runs its body again after the pause.
+    /// - `Some` without a pause: the schedule is exhausted (or `may_retry`
+    ///   is `false`: a non-transactional step whose migration is not
+    ///   [`retry_safe`](crate::Migration::retry_safe)); the record goes into
+    ///   the failure, and the migrator undoes and ends the step as usual.
+    ///
+    /// The default never retries.
+    ///
+    /// # Errors
+    ///
+    /// Backend errors while rolling back or reading the blockers.
+    async fn retry_step(
+        &mut self,
+        intent: &StepIntent,
+        cause: &BoxError,
+        elapsed: Duration,
+        may_retry: bool,
+    ) -> Result<Option<LockAttempt>> {
+        let _ = (intent, cause, elapsed, may_retry);
+        Ok(None)
+    }
 
     /// Finishes a step that succeeded: records `intent.version` as applied
     /// (direction up) or as no longer applied (direction down).

@@ -50,6 +50,43 @@
 //!   carries, so its cost still grows with the history (about 0.6 µs per
 //!   row on loopback).
 //!
+//! # Lock-safe steps
+//!
+//! A statement that waits for a lock queues every later query of the table
+//! behind it: an `ALTER TABLE` waiting for a five-second report makes every
+//! `SELECT` of that table wait too. So each step runs under
+//! [`step_timeouts`](PostgresStoreBuilder::step_timeouts) (default: GitLab's
+//! `with_lock_retries` schedule, see [`LockRetry`](crate::LockRetry)):
+//!
+//! - Each attempt of a transactional step starts with `BEGIN; SET LOCAL
+//!   lock_timeout = …` (and `statement_timeout`, and `transaction_timeout`
+//!   on PostgreSQL 17+, when set), sent with the step's first statement.
+//!   `SET LOCAL` ends with the transaction, so the limits are set again in
+//!   every attempt and never leak to the next step.
+//! - When a statement gives up waiting (SQLSTATE `55P03`), the whole step
+//!   transaction is rolled back, history row included; the store reads the
+//!   sessions that held locks on user tables for at least as long as the
+//!   attempt waited (`pg_locks` joined to `pg_stat_activity`: pid, lock
+//!   mode, table, transaction age, state, `application_name`, the start of
+//!   the query), and the step runs again after the schedule's pause. The
+//!   attempts are in the [`StepReport`](crate::StepReport)'s `lock_retries`,
+//!   in [`Progress::LockTimeout`](crate::Progress::LockTimeout) events and
+//!   in `tracing` (warn level).
+//! - When the schedule runs out the step fails with
+//!   [`Error::LockRetriesExhausted`], naming every attempt and the blocking
+//!   pids; the schema and the history are as before the step. One last
+//!   attempt without a lock timeout happens only with
+//!   [`FinalAttempt::WithoutTimeout`](crate::FinalAttempt::WithoutTimeout).
+//! - A non-transactional step gets the limits as session settings for its
+//!   duration (reset when it ends). It is retried only if its migration is
+//!   [`retry_safe`](crate::Migration::retry_safe), as
+//!   [`SqlMigration::create_index_concurrently`](crate::SqlMigration::create_index_concurrently)
+//!   is; otherwise a lock timeout fails it at once (it is undone by its
+//!   `down`, as any failed non-transactional step).
+//!
+//! The time between attempts is spent outside any transaction: nothing is
+//! held while the store pauses.
+//!
 //! # The history table
 //!
 //! Default `engine_ops_migrations` in the connection's `current_schema()`
@@ -131,6 +168,7 @@
 //! [`Migration::transactional`]: crate::Migration::transactional
 //! [`Migrator::resolve`]: crate::Migrator::resolve
 
+mod lock_retry;
 mod tls;
 
 pub use tls::SslMode;
@@ -154,8 +192,8 @@ use super::sql::{
     if_applying, phase_str, record_sql, refusal, state_sql, unsupported_layout,
 };
 use crate::{
-    Checksum, Direction, Error, History, InDoubt, Resolution, ResolvedBy, Result, StateStore,
-    StepIntent,
+    BoxError, Checksum, Direction, Error, History, InDoubt, LockAttempt, Resolution, ResolvedBy,
+    Result, StateStore, StepIntent, StepTimeouts,
 };
 
 /// The first half of every lock key: "EOMG" (engine-ops migrate).
@@ -278,6 +316,9 @@ pub struct PgContext {
     /// A transactional step's `BEGIN` not sent yet: it goes out with the
     /// step's first request, in the same round trip.
     pending_begin: AtomicBool,
+    /// What the deferred `BEGIN` sends: `BEGIN` and the attempt's `SET
+    /// LOCAL` time limits.
+    begin_sql: String,
 }
 
 impl fmt::Debug for PgContext {
@@ -293,6 +334,7 @@ impl PgContext {
         Self {
             conn,
             pending_begin: AtomicBool::new(false),
+            begin_sql: "BEGIN".into(),
         }
     }
 
@@ -307,7 +349,10 @@ impl PgContext {
         if self.pending_begin.swap(false, Ordering::SeqCst) {
             let (begun, out) = self
                 .conn
-                .guarded(join2(self.conn.client.batch_execute("BEGIN"), request))
+                .guarded(join2(
+                    self.conn.client.batch_execute(&self.begin_sql),
+                    request,
+                ))
                 .await;
             begun?;
             out
@@ -419,6 +464,7 @@ pub struct PostgresStoreBuilder {
     lock_timeout: Duration,
     poll_max: Duration,
     application_name: Option<String>,
+    step_timeouts: StepTimeouts,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
@@ -431,6 +477,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("lock_timeout", &self.lock_timeout)
             .field("lock_poll_max", &self.poll_max)
             .field("application_name", &self.application_name)
+            .field("step_timeouts", &self.step_timeouts)
             .finish()
     }
 }
@@ -491,9 +538,19 @@ impl PostgresStoreBuilder {
     }
 
     /// How long [`lock`](StateStore::lock) waits for another migrator
-    /// (default 60 s).
+    /// (default 60 s). This is the store's own advisory lock; the locks a
+    /// step's statements take are limited by
+    /// [`step_timeouts`](Self::step_timeouts).
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// The time limits of each step (default [`StepTimeouts::default`]:
+    /// GitLab's lock retry schedule, no statement limit): see
+    /// [lock-safe steps](self#lock-safe-steps).
+    pub fn step_timeouts(mut self, limits: StepTimeouts) -> Self {
+        self.step_timeouts = limits;
         self
     }
 
@@ -564,13 +621,17 @@ impl PostgresStoreBuilder {
                 reason: "the lock poll interval must be above zero".into(),
             });
         }
+        self.step_timeouts
+            .check()
+            .map_err(|reason| Error::InvalidConfig { reason })?;
         let server = describe_config(&config);
         let round_trips = Arc::new(AtomicU64::new(0));
         let link = Link {
             tls,
             settings: self.tls,
         };
-        let (conn, current_schema) = open(&config, &server, &round_trips, &link).await?;
+        let (conn, current_schema, server_version) =
+            open(&config, &server, &round_trips, &link).await?;
         let schema = match self.schema.or(current_schema) {
             Some(schema) => schema,
             None => {
@@ -603,6 +664,11 @@ impl PostgresStoreBuilder {
             lock_key,
             lock_timeout: self.lock_timeout,
             poll_max: self.poll_max,
+            timeouts: self.step_timeouts,
+            server_version,
+            attempt: 0,
+            step_rolled_back: false,
+            session_limits: false,
             ctx: PgContext::new(conn),
             round_trips,
             locked: false,
@@ -645,7 +711,7 @@ async fn open(
     server: &str,
     round_trips: &Arc<AtomicU64>,
     link: &Link,
-) -> Result<(Conn, Option<String>)> {
+) -> Result<(Conn, Option<String>, u32)> {
     let backend = |action: String, source| Error::Backend {
         store: server.to_owned(),
         source: Box::new(PgError { action, source }),
@@ -682,15 +748,21 @@ async fn open(
     let messages = conn
         .guarded(conn.client.simple_query(
             "DO $$ BEGIN PERFORM set_config('client_connection_check_interval', '1000', false); \
-             EXCEPTION WHEN undefined_object THEN NULL; END $$; SELECT current_schema()",
+             EXCEPTION WHEN undefined_object THEN NULL; END $$; \
+             SELECT current_schema(), current_setting('server_version_num')",
         ))
         .await
         .map_err(|e| backend("cannot set up the migration session".into(), e))?;
-    let schema = messages.iter().find_map(|m| match m {
-        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+    let row = messages.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
         _ => None,
     });
-    Ok((conn, schema))
+    let schema = row.and_then(|r| r.get(0)).map(str::to_owned);
+    let version = row
+        .and_then(|r| r.get(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok((conn, schema, version))
 }
 
 /// Polls `a` then `b` until both finish. `a` is always polled first, so its
@@ -749,6 +821,17 @@ pub struct PostgresStore {
     lock_key: (i32, i32),
     lock_timeout: Duration,
     poll_max: Duration,
+    /// The time limits of each step.
+    timeouts: StepTimeouts,
+    /// `server_version_num` (150018 for 15.18).
+    server_version: u32,
+    /// The open step's attempt (from 0).
+    attempt: usize,
+    /// Whether [`retry_step`](StateStore::retry_step) already rolled the
+    /// open step's transaction back.
+    step_rolled_back: bool,
+    /// Whether a non-transactional step's session limits are set.
+    session_limits: bool,
     ctx: PgContext,
     round_trips: Arc<AtomicU64>,
     /// Whether this session holds the advisory lock.
@@ -847,6 +930,7 @@ impl PostgresStore {
             lock_timeout: Duration::from_secs(60),
             poll_max: Duration::from_millis(100),
             application_name: None,
+            step_timeouts: StepTimeouts::default(),
         }
     }
 
@@ -910,7 +994,8 @@ impl PostgresStore {
     async fn heal(&mut self) -> Result<()> {
         if self.conn().is_dead() {
             self.conn().kill();
-            let (conn, _) = open(&self.config, &self.server, &self.round_trips, &self.link).await?;
+            let (conn, _, _) =
+                open(&self.config, &self.server, &self.round_trips, &self.link).await?;
             self.ctx = PgContext::new(conn);
             self.insert_applied = None;
             self.catalog_stmt = None;
@@ -918,6 +1003,7 @@ impl PostgresStore {
             self.locked = false;
             self.session.unlock();
             self.table_ready = false;
+            self.session_limits = false;
         }
         Ok(())
     }
@@ -925,6 +1011,7 @@ impl PostgresStore {
     /// Ends a step a cancelled operation left open: its transaction is
     /// rolled back; a recorded intent stays in doubt.
     async fn abandon(&mut self) -> Result<()> {
+        self.reset_session_limits().await?;
         let Some(step) = self.session.abandon() else {
             return Ok(());
         };
@@ -938,6 +1025,55 @@ impl PostgresStore {
                 .map_err(|e| self.err("cannot roll back an abandoned step", e))?;
         }
         Ok(())
+    }
+
+    /// Puts attempt `attempt`'s time limits in force on the session (a
+    /// non-transactional step), if any are configured.
+    async fn set_session_limits(&mut self, attempt: usize) -> Result<()> {
+        let Some(sql) = lock_retry::session_sql(&self.timeouts, attempt, self.server_version)
+        else {
+            return Ok(());
+        };
+        self.conn()
+            .guarded(self.conn().client.batch_execute(&sql))
+            .await
+            .map_err(|e| self.err("cannot set the step's time limits", e))?;
+        self.session_limits = true;
+        Ok(())
+    }
+
+    /// Takes a non-transactional step's session limits back off.
+    async fn reset_session_limits(&mut self) -> Result<()> {
+        if !self.session_limits || self.conn().is_dead() {
+            self.session_limits = false;
+            return Ok(());
+        }
+        self.session_limits = false;
+        let sql = lock_retry::reset_sql(&self.timeouts, self.server_version);
+        self.conn()
+            .guarded(self.conn().client.batch_execute(&sql))
+            .await
+            .map_err(|e| self.err("cannot reset the step's time limits", e))
+    }
+
+    /// The sessions an attempt that waited `waited` most likely queued
+    /// behind (see [`lock_retry::BLOCKERS_SQL`]). A failure to read them
+    /// is logged, not raised: the step's outcome does not depend on it.
+    async fn read_blockers(&self, waited: Duration) -> Vec<crate::Blocker> {
+        let rows = self
+            .conn()
+            .guarded(self.conn().client.query_typed(
+                lock_retry::BLOCKERS_SQL,
+                &[(&waited.as_secs_f64(), Type::FLOAT8)],
+            ))
+            .await;
+        match rows {
+            Ok(rows) => lock_retry::blockers(&rows),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the sessions that blocked the step");
+                Vec::new()
+            }
+        }
     }
 
     /// Sends the step's deferred `BEGIN` if no request did yet.
@@ -1496,9 +1632,12 @@ impl StateStore for PostgresStore {
             .check_begin(intent)
             .map_err(|v| v.into_error(self.describe.clone()))?;
         let hidden = self.undoes_on_abort(intent);
+        self.attempt = 0;
+        self.step_rolled_back = false;
         if hidden {
             // Sent with the step's first request (or its commit): one round
-            // trip less per step.
+            // trip less per step. The attempt's time limits go with it.
+            self.ctx.begin_sql = lock_retry::begin_sql(&self.timeouts, 0, self.server_version);
             self.ctx.pending_begin.store(true, Ordering::SeqCst);
         } else {
             let started = pg_time(intent.started_at_ms);
@@ -1537,6 +1676,14 @@ impl StateStore for PostgresStore {
             }
         }
         self.session.begun(intent, hidden);
+        if !hidden && let Err(e) = self.set_session_limits(0).await {
+            // The intent is recorded: end the step as not run.
+            let _ = self.session.end(intent, false);
+            let _ = self
+                .record(intent.version, Step::Undo(intent.direction), &[], &[])
+                .await;
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -1554,6 +1701,7 @@ impl StateStore for PostgresStore {
         let finished = pg_time(finished_at_ms);
         let took = db_ms(duration_ms);
         if !step.hidden {
+            self.reset_session_limits().await?;
             return match intent.direction {
                 Direction::Up => {
                     self.record(
@@ -1707,8 +1855,11 @@ impl StateStore for PostgresStore {
             .end(intent, false)
             .map_err(|v| v.into_error(self.describe.clone()))?;
         if step.hidden {
-            if self.ctx.pending_begin.swap(false, Ordering::SeqCst) {
-                // Nothing was sent: there is no transaction to roll back.
+            if self.ctx.pending_begin.swap(false, Ordering::SeqCst)
+                || std::mem::take(&mut self.step_rolled_back)
+            {
+                // Nothing was sent, or a lock timeout's retry already
+                // rolled it back: there is no transaction to roll back.
                 return Ok(());
             }
             if self.conn().is_dead() {
@@ -1721,8 +1872,72 @@ impl StateStore for PostgresStore {
                 .await
                 .map_err(|e| self.err("cannot roll back the failed step", e));
         }
+        self.reset_session_limits().await?;
         self.record(intent.version, Step::Undo(intent.direction), &[], &[])
             .await
+    }
+
+    async fn retry_step(
+        &mut self,
+        intent: &StepIntent,
+        cause: &BoxError,
+        elapsed: Duration,
+        may_retry: bool,
+    ) -> Result<Option<LockAttempt>> {
+        let Some(schedule) = self.timeouts.lock_schedule().cloned() else {
+            return Ok(None);
+        };
+        let Some(sqlstate) = lock_retry::lock_timeout_state(cause) else {
+            return Ok(None);
+        };
+        let hidden = self.undoes_on_abort(intent);
+        if hidden && !self.ctx.pending_begin.swap(false, Ordering::SeqCst) {
+            // Roll the attempt back now: its history row goes with it, and
+            // the blockers can only be read outside the failed transaction.
+            self.conn()
+                .guarded(self.conn().client.batch_execute("ROLLBACK"))
+                .await
+                .map_err(|e| self.err("cannot roll back the step after a lock timeout", e))?;
+            self.step_rolled_back = true;
+        }
+        let blockers = self.read_blockers(elapsed).await;
+        let this = schedule.attempt(self.attempt).flatten();
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()))
+            ^ u64::from(std::process::id()) << 32
+            ^ intent.version;
+        let pause = if may_retry {
+            schedule.pause_after(self.attempt, seed)
+        } else {
+            None
+        };
+        let record = LockAttempt::new(
+            u32::try_from(self.attempt + 1).unwrap_or(u32::MAX),
+            this.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            sqlstate,
+            blockers,
+            pause.map(|p| u64::try_from(p.as_millis()).unwrap_or(u64::MAX)),
+        );
+        if pause.is_none() {
+            // Exhausted: the migrator ends the step; a non-transactional
+            // step's compensation runs without the limits.
+            if !hidden {
+                self.reset_session_limits().await?;
+            }
+            return Ok(Some(record));
+        }
+        self.attempt += 1;
+        if hidden {
+            self.step_rolled_back = false;
+            self.ctx.begin_sql =
+                lock_retry::begin_sql(&self.timeouts, self.attempt, self.server_version);
+            self.ctx.pending_begin.store(true, Ordering::SeqCst);
+        } else {
+            self.set_session_limits(self.attempt).await?;
+        }
+        Ok(Some(record))
     }
 
     async fn resolve(

@@ -317,6 +317,28 @@ pub struct SqlMigration {
     transactional: bool,
     phase: Option<Phase>,
     source: String,
+    /// Set by [`create_index_concurrently`](Self::create_index_concurrently).
+    index: Option<ConcurrentIndex>,
+}
+
+/// A `CREATE INDEX CONCURRENTLY` step that is safe to retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ConcurrentIndex {
+    /// The index name as a string literal (`'app.users_email_idx'`).
+    literal: String,
+    /// `DROP INDEX CONCURRENTLY IF EXISTS <name>`.
+    drop: String,
+}
+
+impl ConcurrentIndex {
+    /// Whether the index exists and is valid: `Some(true)` valid,
+    /// `Some(false)` an invalid leftover, `None` absent.
+    fn state_query(&self) -> String {
+        format!(
+            "SELECT (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass({}))",
+            self.literal
+        )
+    }
 }
 
 impl SqlMigration {
@@ -344,6 +366,91 @@ impl SqlMigration {
             reversible: false,
             transactional: true,
             phase: None,
+            index: None,
+        }
+    }
+
+    /// A non-transactional migration that builds an index with `CREATE
+    /// INDEX CONCURRENTLY` (writes go on while it builds) and is safe to
+    /// retry (PostgreSQL only). `index` is the index name (schema-qualified
+    /// if needed, quoted as SQL needs it), `on` the rest of the statement:
+    /// `"users (email)"`, `"users USING gin (tags) WHERE deleted_at IS
+    /// NULL"`.
+    ///
+    /// A failed `CREATE INDEX CONCURRENTLY` (a lock timeout, a unique
+    /// violation, a cancelled build) leaves an *invalid* index behind, which
+    /// `CREATE INDEX … IF NOT EXISTS` then silently accepts. This step does
+    /// not: its `up` first reads `pg_index.indisvalid`; an invalid leftover
+    /// is dropped (`DROP INDEX CONCURRENTLY IF EXISTS`, its own request),
+    /// a valid index is kept, and only then is the index built, the
+    /// statement alone in its request. Its `validate_up` checks
+    /// `indisvalid`, so a crash mid-build leaves the step in doubt and the
+    /// next run settles it as not applied (and builds the index again),
+    /// never as applied over an invalid index. It is
+    /// [`retry_safe`](crate::Migration::retry_safe): a lock timeout under
+    /// the store's [`StepTimeouts`](crate::StepTimeouts) retries it. Its
+    /// `down` is `DROP INDEX CONCURRENTLY IF EXISTS`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_migrate::SqlMigration;
+    ///
+    /// let m = SqlMigration::create_index_concurrently(4, "users_email_idx", "users_email_idx", "users (email)");
+    /// assert!(!m.is_transactional());
+    /// assert_eq!(m.up_batches(), ["CREATE INDEX CONCURRENTLY users_email_idx ON users (email)"]);
+    /// assert_eq!(m.down_batches(), ["DROP INDEX CONCURRENTLY IF EXISTS users_email_idx"]);
+    /// ```
+    #[must_use]
+    pub fn create_index_concurrently(
+        version: u64,
+        name: impl Into<String>,
+        index: &str,
+        on: &str,
+    ) -> Self {
+        Self::index_step(version, name.into(), "INDEX", index, on)
+    }
+
+    /// [`create_index_concurrently`](Self::create_index_concurrently) for
+    /// a `UNIQUE` index (which a later `ALTER TABLE … ADD CONSTRAINT …
+    /// UNIQUE USING INDEX` can turn into a constraint without a scan).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use engine_ops_migrate::SqlMigration;
+    ///
+    /// let m = SqlMigration::create_unique_index_concurrently(5, "users_email_key", "users_email_key", "users (email)");
+    /// assert_eq!(m.up_batches(), ["CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email)"]);
+    /// ```
+    #[must_use]
+    pub fn create_unique_index_concurrently(
+        version: u64,
+        name: impl Into<String>,
+        index: &str,
+        on: &str,
+    ) -> Self {
+        Self::index_step(version, name.into(), "UNIQUE INDEX", index, on)
+    }
+
+    fn index_step(version: u64, name: String, kind: &str, index: &str, on: &str) -> Self {
+        let create = format!("CREATE {kind} CONCURRENTLY {index} ON {on}");
+        let drop = format!("DROP INDEX CONCURRENTLY IF EXISTS {index}");
+        let literal = format!("'{}'", index.replace('\'', "''"));
+        Self {
+            version,
+            name,
+            source: create.clone(),
+            up: vec![create],
+            down: vec![drop.clone()],
+            validate_up: Some(format!(
+                "SELECT coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass({literal})), false)"
+            )),
+            validate_down: Some(format!("SELECT to_regclass({literal}) IS NULL")),
+            reversible: true,
+            transactional: false,
+            phase: None,
+            index: Some(ConcurrentIndex { literal, drop }),
         }
     }
 
@@ -361,6 +468,7 @@ impl SqlMigration {
             transactional: true,
             phase: None,
             source,
+            index: None,
         }
     }
 
@@ -612,7 +720,25 @@ impl<C: SqlContext + ?Sized> crate::Migration<C> for SqlMigration {
     fn transactional(&self) -> bool {
         self.transactional
     }
+    fn retry_safe(&self) -> bool {
+        self.index.is_some()
+    }
+    fn as_sql(&self) -> Option<&SqlMigration> {
+        Some(self)
+    }
     async fn up(&self, ctx: &mut C) -> Result<(), crate::BoxError> {
+        if let Some(index) = &self.index {
+            // A failed earlier attempt (or run) may have left the index
+            // behind: an invalid one is dropped, a valid one kept.
+            match ctx.query_flag(&index.state_query()).await? {
+                Some(true) => return Ok(()),
+                Some(false) => {
+                    tracing::info!(version = self.version, drop = %index.drop, "dropping an invalid index left by a failed build");
+                    ctx.execute_batch(&index.drop).await?;
+                }
+                None => {}
+            }
+        }
         for batch in &self.up {
             ctx.execute_batch(batch).await?;
         }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::num::NonZeroU64;
 
-use crate::error::ConfigError;
+mod checked;
 
 /// How version tokens are written, chosen once per [`Policy`](crate::Policy).
 ///
@@ -132,7 +132,7 @@ fn parse_date(token: &[u8]) -> Option<Version> {
     let year = u16::try_from(fixed_digits(&token[0..4])?).ok()?;
     let month = u8::try_from(fixed_digits(&token[5..7])?).ok()?;
     let day = u8::try_from(fixed_digits(&token[8..10])?).ok()?;
-    Version::date(year, month, day).ok()
+    Version::try_date(year, month, day)
 }
 
 fn is_leap(year: u16) -> bool {
@@ -289,33 +289,13 @@ impl Version {
         )
     }
 
-    /// This `major.minor` version with a status suffix: a pre-release that
-    /// sorts before the release (`2.0-alpha < 2.0-beta < 2.0`). Statuses are
-    /// compared as lowercase text, so `rc10` sorts before `rc2`.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::InvalidStatus`] when the status is not 1 to 6 ASCII
-    /// letters and digits starting with a letter, or the version is not a
-    /// `major.minor` version.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use engine_ops_apiversion::Version;
-    ///
-    /// let rc = Version::major_minor(3, 1).with_status("rc1")?;
-    /// assert_eq!(rc.to_string(), "3.1-rc1");
-    /// assert!(Version::major_minor(3, 1).with_status("release-candidate").is_err());
-    /// # Ok::<(), engine_ops_apiversion::ConfigError>(())
-    /// ```
-    pub fn with_status(self, status: &str) -> Result<Self, ConfigError> {
-        match pack_status(status.as_bytes()) {
-            Some(packed) if self.scheme() == Scheme::MajorMinor => Ok(self.set_status(packed)),
-            _ => Err(ConfigError::InvalidStatus {
-                version: self,
-                status: status.to_owned(),
-            }),
+    /// This version with a status suffix, or `None` when the status is not
+    /// usable or the version is not `major.minor`: [`Version::with_status`]
+    /// says why.
+    fn try_with_status(self, status: &[u8]) -> Option<Self> {
+        match pack_status(status) {
+            Some(packed) if self.scheme() == Scheme::MajorMinor => Some(self.set_status(packed)),
+            _ => None,
         }
     }
 
@@ -355,17 +335,13 @@ impl Version {
         self.status().is_none()
     }
 
-    /// A date version, validated as a real calendar date (years 1..=9999).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::InvalidDate`] when the day does not exist (`2023-02-29`,
-    /// month 13, day 0, year 0).
-    pub fn date(year: u16, month: u8, day: u8) -> Result<Self, ConfigError> {
+    /// A date version, or `None` when the day does not exist:
+    /// [`Version::date`] says why.
+    fn try_date(year: u16, month: u8, day: u8) -> Option<Self> {
         if year == 0 || year > 9999 || day == 0 || day > days_in_month(year, month) {
-            return Err(ConfigError::InvalidDate { year, month, day });
+            return None;
         }
-        Ok(Version::pack(
+        Some(Version::pack(
             (DATE << TAG_SHIFT)
                 | (u64::from(year) << 16)
                 | (u64::from(month) << 8)

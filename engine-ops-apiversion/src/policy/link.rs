@@ -12,7 +12,8 @@
 /// # Examples
 ///
 /// ```
-/// use engine_ops_apiversion::{Link, Version, VersionSpec};
+/// use engine_ops_apiversion::{Version, VersionSpec};
+/// use engine_ops_apiversion::policy::Link;
 ///
 /// let v1 = VersionSpec::new(Version::int(1))
 ///     .deprecated("2026-01-01")
@@ -66,7 +67,7 @@ impl Link {
             (parts.next(), parts.next(), parts.next()),
             (Some(ty), Some(subtype), None)
                 if !ty.is_empty() && !subtype.is_empty()
-                    && ty.bytes().chain(subtype.bytes()).all(crate::policy::is_tchar)
+                    && ty.bytes().chain(subtype.bytes()).all(is_tchar)
         )
     }
 
@@ -121,6 +122,12 @@ impl From<String> for Link {
             title: None,
         }
     }
+}
+
+/// An RFC 9110 `tchar`: a byte of a token (a media type's type and subtype,
+/// a parameter name).
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

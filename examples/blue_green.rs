@@ -38,7 +38,8 @@ use engine_ops_examples::cluster_driver::cli::{
     AppArgs, CheckArgs, ClusterArgs, parse_check, parse_duration,
 };
 use engine_ops_examples::cluster_driver::commands::{self, DeployRequest, DriveOptions, Kind};
-use engine_ops_examples::cluster_driver::exit::finish;
+use engine_ops_examples::cluster_driver::exit::{CliResult, Exit, finish};
+use engine_ops_examples::cluster_driver::{render, status, usage};
 use engine_ops_rollout::spec::{BlueGreenStrategy, CheckSpec, DeadlineAction, Promotion};
 use engine_ops_rollout::{Command, Strategy};
 
@@ -46,7 +47,7 @@ use engine_ops_rollout::{Command, Strategy};
 #[command(
     name = "blue_green",
     about = "Blue-green deployments on a Kubernetes cluster, driven by the rollout planner",
-    after_help = "Exit codes: 0 done, 1 failed or aborted, 2 bad usage or configuration."
+    after_help = "Exit codes: 0 done, 1 failed or aborted, 2 bad usage or configuration (nothing changed), 130 interrupted (the same command resumes)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -97,7 +98,22 @@ enum Cmd {
     },
     /// The tracks, the Services, the phase, what the rollout waits for and
     /// the last switches.
-    Status,
+    Status {
+        /// Redraw on every change until the rollout in progress ends (exit
+        /// 0, or 1 when it failed), Ctrl-C or `--timeout`.
+        #[arg(long, short = 'w')]
+        watch: bool,
+    },
+    /// Every traffic switch recorded, with its time, revisions and reason.
+    History,
+    /// Print the app's objects as YAML (`--json`: one object per line),
+    /// without contacting the cluster.
+    Render {
+        /// The image, pinned by digest (`repo@sha256:<64 hex>`).
+        image: String,
+        #[command(flatten)]
+        app: AppArgs,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -189,11 +205,18 @@ impl BlueGreenArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // clap exits 2 on bad usage (an unknown command or option).
-    let cli = Cli::parse();
+    let cli: Cli = match usage::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let json = cli.cluster.json;
+    finish(run(cli).await, json)
+}
+
+async fn run(cli: Cli) -> CliResult<Exit> {
     let kind = Kind::BlueGreen;
     let c = &cli.cluster;
-    let result = match cli.command {
+    match cli.command {
         Cmd::Init { image, app } => commands::init(kind, c, &app, &image).await,
         Cmd::Deploy {
             image,
@@ -212,28 +235,11 @@ async fn main() -> ExitCode {
             };
             commands::deploy(kind, c, &app, &checks, request).await
         }
-        Cmd::Promote { checks } => {
-            commands::command(
-                kind,
-                c,
-                &checks,
-                vec![Command::Promote],
-                DriveOptions::default(),
-            )
-            .await
-        }
-        Cmd::Abort { checks } => {
-            commands::command(
-                kind,
-                c,
-                &checks,
-                vec![Command::Abort],
-                DriveOptions::default(),
-            )
-            .await
-        }
+        Cmd::Promote { checks } => commands::command(kind, c, &checks, Command::Promote).await,
+        Cmd::Abort { checks } => commands::command(kind, c, &checks, Command::Abort).await,
         Cmd::Rollback { checks } => commands::rollback(kind, c, &checks).await,
-        Cmd::Status => commands::status(kind, c).await,
-    };
-    finish(result, cli.cluster.json)
+        Cmd::Status { watch } => status::status(kind, c, watch).await,
+        Cmd::History => status::history(kind, c).await,
+        Cmd::Render { image, app } => render::render_tracks(kind, c, &app, &image),
+    }
 }

@@ -31,8 +31,9 @@ use engine_ops_examples::cluster_driver::cli::{
     AppArgs, CheckArgs, ClusterArgs, parse_check, parse_duration,
 };
 use engine_ops_examples::cluster_driver::commands::{self, DeployRequest, DriveOptions, Kind};
-use engine_ops_examples::cluster_driver::exit::finish;
+use engine_ops_examples::cluster_driver::exit::{CliResult, Exit, finish};
 use engine_ops_examples::cluster_driver::rolling::parse_budget;
+use engine_ops_examples::cluster_driver::{dry_run_commands, render, status, usage};
 use engine_ops_rollout::spec::{
     CanaryStep, CanaryStrategy, CheckSpec, DeadlineAction, IntOrPercent,
 };
@@ -42,7 +43,7 @@ use engine_ops_rollout::{Command, Strategy};
 #[command(
     name = "canary",
     about = "Replica-weighted canary deployments on a Kubernetes cluster, driven by the rollout planner",
-    after_help = "Exit codes: 0 done, 1 failed or aborted, 2 bad usage or configuration."
+    after_help = "Exit codes: 0 done, 1 failed or aborted, 2 bad usage or configuration (nothing changed), 130 interrupted (the same command resumes)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -85,7 +86,23 @@ enum Cmd {
         checks: CheckArgs,
     },
     /// The tracks, the phase and what the canary waits for.
-    Status,
+    Status {
+        /// Redraw on every change until the rollout in progress ends (exit
+        /// 0, or 1 when it failed), Ctrl-C or `--timeout`.
+        #[arg(long, short = 'w')]
+        watch: bool,
+    },
+    /// Every change of the stable revision recorded, with its time and
+    /// reason.
+    History,
+    /// Print the app's objects as YAML (`--json`: one object per line),
+    /// without contacting the cluster.
+    Render {
+        /// The image, pinned by digest (`repo@sha256:<64 hex>`).
+        image: String,
+        #[command(flatten)]
+        app: AppArgs,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -198,11 +215,18 @@ impl CanaryArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // clap exits 2 on bad usage (an unknown command, option or step).
-    let cli = Cli::parse();
+    let cli: Cli = match usage::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let json = cli.cluster.json;
+    finish(run(cli).await, json)
+}
+
+async fn run(cli: Cli) -> CliResult<Exit> {
     let kind = Kind::Canary;
     let c = &cli.cluster;
-    let result = match cli.command {
+    match cli.command {
         Cmd::Init { image, app } => commands::init(kind, c, &app, &image).await,
         Cmd::Deploy {
             image,
@@ -217,29 +241,21 @@ async fn main() -> ExitCode {
                 on_deadline: strategy.on_deadline(),
                 options: DriveOptions::default(),
             };
+            if c.dry_run {
+                return dry_run_commands::deploy(kind, c, &app, &checks, &request).await;
+            }
             commands::deploy(kind, c, &app, &checks, request).await
         }
-        Cmd::Promote { checks } => {
-            commands::command(
-                kind,
-                c,
-                &checks,
-                vec![Command::Promote],
-                DriveOptions::default(),
-            )
-            .await
+        Cmd::Promote { .. } if c.dry_run => {
+            dry_run_commands::command(kind, c, Some(Command::Promote)).await
         }
-        Cmd::Abort { checks } => {
-            commands::command(
-                kind,
-                c,
-                &checks,
-                vec![Command::Abort],
-                DriveOptions::default(),
-            )
-            .await
+        Cmd::Abort { .. } if c.dry_run => {
+            dry_run_commands::command(kind, c, Some(Command::Abort)).await
         }
-        Cmd::Status => commands::status(kind, c).await,
-    };
-    finish(result, cli.cluster.json)
+        Cmd::Promote { checks } => commands::command(kind, c, &checks, Command::Promote).await,
+        Cmd::Abort { checks } => commands::command(kind, c, &checks, Command::Abort).await,
+        Cmd::Status { watch } => status::status(kind, c, watch).await,
+        Cmd::History => status::history(kind, c).await,
+        Cmd::Render { image, app } => render::render_tracks(kind, c, &app, &image),
+    }
 }

@@ -24,14 +24,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use engine_ops_examples::cluster_driver::cli::{AppArgs, ClusterArgs};
-use engine_ops_examples::cluster_driver::exit::finish;
+use engine_ops_examples::cluster_driver::exit::{CliResult, Exit, finish};
 use engine_ops_examples::cluster_driver::rolling::{self, RollingArgs};
+use engine_ops_examples::cluster_driver::{dry_run_commands, render, rolling_status, usage};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "rolling",
     about = "Rolling updates through a native Deployment on a Kubernetes cluster",
-    after_help = "Exit codes: 0 done, 1 failed, 2 bad usage or configuration."
+    after_help = "Exit codes: 0 done, 1 failed, 2 bad usage or configuration (nothing changed), 130 interrupted (the same command resumes)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -64,24 +65,62 @@ enum Cmd {
     /// Resume it.
     Resume,
     /// The rollout by kubectl's rule and the revisions kept.
-    Status,
+    Status {
+        /// Redraw on every change until the rollout in progress ends (exit
+        /// 0, or 1 when it failed), Ctrl-C or `--timeout`.
+        #[arg(long, short = 'w')]
+        watch: bool,
+    },
+    /// The Deployment's revisions kept, with their images and change
+    /// causes.
+    History,
+    /// Print the app's objects as YAML (`--json`: one object per line),
+    /// without contacting the cluster.
+    Render {
+        /// The image, pinned by digest (`repo@sha256:<64 hex>`).
+        image: String,
+        #[command(flatten)]
+        app: AppArgs,
+        #[command(flatten)]
+        strategy: RollingArgs,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // clap exits 2 on bad usage (an unknown command or option).
-    let cli = Cli::parse();
+    let cli: Cli = match usage::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let json = cli.cluster.json;
+    finish(run(cli).await, json)
+}
+
+async fn run(cli: Cli) -> CliResult<Exit> {
     let c = &cli.cluster;
-    let result = match cli.command {
+    match cli.command {
         Cmd::Deploy {
             image,
             app,
             strategy,
-        } => rolling::deploy(c, &app, &strategy, &image).await,
+        } => {
+            if c.dry_run {
+                return dry_run_commands::rolling_deploy(c, &app, &strategy, &image).await;
+            }
+            rolling::deploy(c, &app, &strategy, &image).await
+        }
+        Cmd::Undo { to_revision } if c.dry_run => {
+            dry_run_commands::rolling_undo(c, to_revision).await
+        }
         Cmd::Undo { to_revision } => rolling::undo(c, to_revision).await,
         Cmd::Pause => rolling::pause(c, true).await,
         Cmd::Resume => rolling::pause(c, false).await,
-        Cmd::Status => rolling::status(c).await,
-    };
-    finish(result, cli.cluster.json)
+        Cmd::Status { watch } => rolling_status::status(c, watch).await,
+        Cmd::History => rolling_status::history(c).await,
+        Cmd::Render {
+            image,
+            app,
+            strategy,
+        } => render::render_rolling(c, &app, &strategy, &image),
+    }
 }

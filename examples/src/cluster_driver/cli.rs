@@ -24,6 +24,10 @@ pub struct ClusterArgs {
     /// One JSON object per line on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Print the planner's preview of the whole rollout against the cluster
+    /// as it is now, and change nothing (no Lease, no write).
+    #[arg(long, global = true)]
+    pub dry_run: bool,
     /// Give up after this long (e.g. `90s`, `10m`); exit 1.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
     pub timeout: Duration,

@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use engine_ops_k8s::cluster::{
-    AppOps, AppSnapshot, Error as ClusterError, LeaseGuard, LeaseParams, Reporter, TrafficTarget,
-    template_hash,
+    AppOps, Error as ClusterError, LeaseGuard, LeaseParams, Reporter, TrafficTarget, template_hash,
 };
 use engine_ops_k8s::manifest::{App, BlueGreen, BlueGreenSet, Object, PREVIEW_SUFFIX, Track};
 use engine_ops_rollout::spec::DeadlineAction;
-use engine_ops_rollout::{Command, RolloutSpec, Stage, Strategy, plan};
+use engine_ops_rollout::{Command, RolloutSpec, Stage, Strategy};
 use k8s_openapi::api::core::v1::{Namespace, PodTemplate};
 use kube::api::Api;
 use serde_json::json;
@@ -21,10 +20,11 @@ use super::cli::{AppArgs, CheckArgs, ClusterArgs};
 use super::connect::{Connection, connect};
 use super::exit::{CliError, CliResult, Exit, OrExit as _};
 use super::hooks::Hooks;
-use super::observe::{Services, observation, selected};
-use super::progress::{Progress, humanize};
-use super::state::{DriverState, NO_TRACK, track_id};
-use super::tracks::{Outcome, Session, adopt, check_names, now, stage_name};
+use super::observe::Services;
+use super::progress::Progress;
+use super::state::{DriverState, NO_TRACK};
+use super::tracks::{Session, adopt, check_names, stage_name};
+use super::usage::interrupted;
 
 /// Which track-based strategy an example drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    /// The strategy's name (`blue-green`, `canary`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
         match self {
             Self::BlueGreen => "blue-green",
             Self::Canary => "canary",
@@ -90,14 +92,20 @@ pub fn spec(
 
 /// The app's objects apart from tracks and Services: ServiceAccount,
 /// ConfigMap, PodTemplate.
-fn base_objects(set: &BlueGreenSet) -> Vec<Object> {
+#[must_use]
+pub fn base_objects(set: &BlueGreenSet) -> Vec<Object> {
     let mut v = vec![Object::ServiceAccount(set.service_account.clone())];
     v.extend(set.config_map.clone().map(Object::ConfigMap));
     v.push(Object::PodTemplate(set.pod_template.clone()));
     v
 }
 
-fn render(app: &App) -> CliResult<BlueGreenSet> {
+/// The manifests of `app` (its Services, PodTemplate, ...).
+///
+/// # Errors
+///
+/// Exit 2 naming what the manifests refuse.
+pub fn render_set(app: &App) -> CliResult<BlueGreenSet> {
     BlueGreen::new(Track::Blue)
         .render(app)
         .map_err(|e| CliError::usage(anyhow::anyhow!("{e}")))
@@ -208,7 +216,7 @@ pub async fn init(
     app::build(&name, "default", image, app_args)?;
     let conn = connect(args).await?;
     let app = app::build(&name, &conn.namespace, image, app_args)?;
-    let set = render(&app)?;
+    let set = render_set(&app)?;
     namespace_exists(&conn).await?;
     let holder = args.holder();
     let ops = ops_for(&conn, &name, &holder)?;
@@ -253,6 +261,28 @@ pub async fn init(
     }
     for (s, sel) in &services {
         app::create_service(&conn.client, &conn.namespace, s.clone(), sel.clone(), true).await?;
+    }
+    if args.dry_run {
+        let names: Vec<String> = objects
+            .iter()
+            .map(Object::reference)
+            .chain(services.iter().map(|(s, _)| {
+                format!(
+                    "Service {}/{}",
+                    conn.namespace,
+                    s.metadata.name.clone().unwrap_or_default()
+                )
+            }))
+            .collect();
+        progress.line(
+            "done",
+            &format!(
+                "dry run: the API server accepts {} (Services only where missing); nothing was changed",
+                names.join(", ")
+            ),
+            json!({"exit": 0, "dry_run": true, "objects": names}),
+        );
+        return Ok(Exit::Done);
     }
     let lease = lease(&ops, args, &holder, &progress).await?;
     app::dry_run_then_apply(&conn.client, &conn.namespace, &objects).await?;
@@ -334,6 +364,53 @@ struct Job {
     options: DriveOptions,
 }
 
+/// A deploy's inputs, checked and connected.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The connection.
+    pub conn: Connection,
+    /// The app's name.
+    pub name: String,
+    /// The spec, its template still to fill in from the stored PodTemplate.
+    pub spec: RolloutSpec,
+    /// The objects applied before the rollout (ServiceAccount, ConfigMap,
+    /// PodTemplate).
+    pub objects: Vec<Object>,
+}
+
+/// Checks a deploy's options (exit 2 before any request), connects and
+/// renders the objects to apply.
+///
+/// # Errors
+///
+/// Exit 2 for bad options or an unreachable API server.
+pub async fn prepare_deploy(
+    args: &ClusterArgs,
+    app_args: &AppArgs,
+    checks: &CheckArgs,
+    request: &DeployRequest,
+) -> CliResult<Prepared> {
+    let name = app_name(args)?;
+    let image = request.image.as_str();
+    app::build(&name, "default", image, app_args)?;
+    let spec = spec(
+        image,
+        app_args,
+        request.strategy.clone(),
+        request.on_deadline,
+    )?;
+    Checks::new(&checks.checks, &[]).require(&check_names(&spec))?;
+    let conn = connect(args).await?;
+    let app = app::build(&name, &conn.namespace, image, app_args)?;
+    let objects = base_objects(&render_set(&app)?);
+    Ok(Prepared {
+        conn,
+        name,
+        spec,
+        objects,
+    })
+}
+
 /// `deploy IMAGE`: applies the app's ServiceAccount, ConfigMap and
 /// PodTemplate for `image` (a server-side dry run first), then drives the
 /// rollout of `strategy` until it is Healthy (exit 0), at a gate (exit 0),
@@ -351,23 +428,16 @@ pub async fn deploy(
     checks: &CheckArgs,
     request: DeployRequest,
 ) -> CliResult<Exit> {
-    let name = app_name(args)?;
-    let image = request.image.as_str();
-    app::build(&name, "default", image, app_args)?;
-    let provisional = spec(image, app_args, request.strategy, request.on_deadline)?;
-    Checks::new(&checks.checks, &[]).require(&check_names(&provisional))?;
-    let conn = connect(args).await?;
-    let app = app::build(&name, &conn.namespace, image, app_args)?;
-    let set = render(&app)?;
+    let p = prepare_deploy(args, app_args, checks, &request).await?;
     let job = Job {
-        intent: Intent::Deploy(Box::new(provisional), image.to_owned()),
-        objects: base_objects(&set),
+        intent: Intent::Deploy(Box::new(p.spec), request.image.clone()),
+        objects: p.objects,
         options: request.options,
     };
-    run(kind, args, &conn, &name, checks, job).await
+    run(kind, args, &p.conn, &p.name, checks, job).await
 }
 
-/// `promote`, `abort` (and the like): delivers `commands` to the
+/// `promote`, `abort` (and the like): delivers `command` to the
 /// persisted rollout and drives it on.
 ///
 /// # Errors
@@ -377,15 +447,14 @@ pub async fn command(
     kind: Kind,
     args: &ClusterArgs,
     checks: &CheckArgs,
-    commands: Vec<Command>,
-    options: DriveOptions,
+    command: Command,
 ) -> CliResult<Exit> {
     let name = app_name(args)?;
     let conn = connect(args).await?;
     let job = Job {
-        intent: Intent::Commands(commands),
+        intent: Intent::Commands(vec![command]),
         objects: Vec::new(),
-        options,
+        options: DriveOptions::default(),
     };
     run(kind, args, &conn, &name, checks, job).await
 }
@@ -455,6 +524,30 @@ pub fn rollback_command(state: &DriverState) -> CliResult<Command> {
     }
 }
 
+/// Reads (and server-side dry runs) that refuse bad input before anything
+/// is written: the namespace, the app's PodTemplate and Services, rights.
+///
+/// # Errors
+///
+/// Exit 2 naming what is missing or refused.
+pub async fn preflight(ops: &AppOps, name: &str, services: &Services) -> CliResult<()> {
+    let mut wanted: Vec<&str> = vec![&services.active];
+    wanted.extend(services.preview.as_deref());
+    ops.preflight(&wanted).await.map_err(|e| match e {
+        ClusterError::NotFound { object, hint } if object.starts_with("PodTemplate") => {
+            CliError::usage(anyhow::anyhow!(
+                "app {name} not found ({object} does not exist: {hint}); run `init IMAGE` first, or fix --app / --namespace"
+            ))
+        }
+        ClusterError::NotFound { object, .. } if object.starts_with("Service") => {
+            CliError::usage(anyhow::anyhow!(
+                "{object} not found: the app's traffic goes through it; run `init IMAGE` to create the app's Services, or fix --app / --namespace"
+            ))
+        }
+        other => CliError::before_acting(other),
+    })
+}
+
 #[allow(clippy::too_many_lines)]
 async fn run(
     kind: Kind,
@@ -474,22 +567,8 @@ async fn run(
     let holder = args.holder();
     let ops = ops_for(conn, name, &holder)?;
     let services = kind.services(name);
-    let mut wanted: Vec<&str> = vec![&services.active];
-    wanted.extend(services.preview.as_deref());
     // Bad input is refused before anything is written (the Lease included).
-    ops.preflight(&wanted).await.map_err(|e| match e {
-        ClusterError::NotFound { object, hint } if object.starts_with("PodTemplate") => {
-            CliError::usage(anyhow::anyhow!(
-                "app {name} not found ({object} does not exist: {hint}); run `init IMAGE` first, or fix --app / --namespace"
-            ))
-        }
-        ClusterError::NotFound { object, .. } if object.starts_with("Service") => {
-            CliError::usage(anyhow::anyhow!(
-                "{object} not found: the app's traffic goes through it; run `init IMAGE` to create the app's Services, or fix --app / --namespace"
-            ))
-        }
-        other => CliError::before_acting(other),
-    })?;
+    preflight(&ops, name, &services).await?;
     for o in &objects {
         app::apply(&conn.client, &conn.namespace, o, true)
             .await
@@ -610,103 +689,15 @@ async fn run(
         commands,
         exit_when_switched: options.exit_when_switched,
     };
-    let result = session.drive().await;
-    let exit = match result {
-        Ok(Outcome::Healthy(msg)) => {
-            let live = live_image(&session).unwrap_or_else(|| session.state.image.clone());
-            progress.line(
-                "done",
-                &format!("done: {live} is live ({msg})"),
-                json!({"exit": 0, "outcome": "healthy", "image": live, "message": msg}),
-            );
-            Exit::Done
-        }
-        Ok(Outcome::Gate(msg)) => {
-            progress.line(
-                "done",
-                &format!("stopped at a gate: {msg}"),
-                json!({"exit": 0, "outcome": "gate", "message": msg}),
-            );
-            Exit::Done
-        }
-        Ok(Outcome::Switched(until)) => {
-            let msg = format!(
-                "{} is live and its checks passed; the previous revision runs until {} for an instant `rollback`, and is scaled down by the next command after that",
-                session.state.image,
-                humanize(&until.to_string())
-            );
-            progress.line(
-                "done",
-                &format!("switched: {msg}"),
-                json!({"exit": 0, "outcome": "switched", "message": msg, "old_until_ms": until.as_millis()}),
-            );
-            Exit::Done
-        }
-        Ok(Outcome::Degraded(msg)) => {
-            let exit = if aborting { Exit::Done } else { Exit::Failed };
-            if !aborting {
-                session
-                    .warn_event(
-                        "RolloutAborted",
-                        &format!("rollout of {} failed: {msg}", session.state.image),
-                    )
-                    .await;
-            }
-            let kept = session
-                .watch
-                .snapshot()
-                .tracks
-                .iter()
-                .filter(|t| t.spec_replicas > 0)
-                .filter_map(|t| {
-                    t.scale_down_at
-                        .map(|at| format!("{} until {at}", t.replica_set))
-                })
-                .collect::<Vec<_>>();
-            let kept = if kept.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; kept for inspection: {} (the next command scales it down once due)",
-                    kept.join(", ")
-                )
-            };
-            progress.line(
-                "done",
-                &format!(
-                    "{}: {msg}{kept}",
-                    if aborting {
-                        "rolled back"
-                    } else {
-                        "rollout failed, traffic is on the stable revision"
-                    }
-                ),
-                json!({"exit": exit.code(), "outcome": "degraded", "message": msg}),
-            );
-            exit
-        }
-        Err(e) => {
-            // Leave the Lease to expire only when the process is dying;
-            // here it can be handed over at once.
-            let _ = session.lease.release().await;
-            report_requests(conn, &progress);
-            return Err(e);
-        }
+    let result = tokio::select! {
+        r = session.drive() => r,
+        signal = interrupted() => Err(CliError::interrupted(anyhow::anyhow!(
+            "interrupted ({signal}) at stage {} of the rollout to {}; its state is saved and nothing is undone: run the command again to resume it, `status` to see it, or `abort`",
+            stage_name(session.state.planner.stage()),
+            session.state.image
+        ))),
     };
-    session.lease.release().await.or_failed()?;
-    report_requests(conn, &progress);
-    Ok(exit)
-}
-
-/// The image of the stable track.
-fn live_image(session: &Session) -> Option<String> {
-    let snapshot = session.watch.snapshot();
-    let id = session.state.planner.stable()?;
-    snapshot
-        .track(&super::state::track_name(id))?
-        .annotations
-        .get(super::tracks::IMAGE_ANNOTATION)
-        .cloned()
+    super::conclude::conclude(session, result, aborting, conn, &progress).await
 }
 
 fn describe_command(c: &Command) -> String {
@@ -719,165 +710,5 @@ fn describe_command(c: &Command) -> String {
             to_revision: Some(r),
         } => format!("undo to revision {r}, the revision live before the last switch"),
         other => format!("{other:?}"),
-    }
-}
-
-/// `status`: the tracks (desired / ready / available, which Service
-/// selects each), the phase and what the rollout waits for, the last
-/// switches; one screen, or one JSON object. Changes nothing.
-///
-/// # Errors
-///
-/// Exit 2 for a missing app or no rights.
-pub async fn status(kind: Kind, args: &ClusterArgs) -> CliResult<Exit> {
-    let name = app_name(args)?;
-    let conn = connect(args).await?;
-    let ops = ops_for(&conn, &name, &args.holder())?.events(None);
-    let snapshot = ops.snapshot().await.map_err(CliError::before_acting)?;
-    let Some(stored) = &snapshot.state else {
-        return Err(CliError::usage(anyhow::anyhow!(
-            "app {name} not found in namespace {} (no PodTemplate {name}); run `init IMAGE` first",
-            conn.namespace
-        )));
-    };
-    let state: Option<DriverState> = stored.value().map_err(CliError::before_acting)?;
-    let services = kind.services(&name);
-    print_status(
-        kind,
-        args.json,
-        &name,
-        &conn.namespace,
-        &snapshot,
-        &services,
-        state.as_ref(),
-    );
-    Ok(Exit::Done)
-}
-
-fn print_status(
-    kind: Kind,
-    json_out: bool,
-    name: &str,
-    namespace: &str,
-    snapshot: &AppSnapshot,
-    services: &Services,
-    state: Option<&DriverState>,
-) {
-    let active = selected(snapshot, &services.active);
-    let all_tracks = snapshot
-        .service(&services.active)
-        .is_some_and(|s| s.target == Some(TrafficTarget::AllTracks));
-    let preview = services
-        .preview
-        .as_deref()
-        .and_then(|p| selected(snapshot, p));
-    let decision = state.and_then(|s| {
-        let obs = observation(snapshot, services, now(), s.checks.clone(), &[]);
-        plan(&s.spec, &s.planner, &obs).ok()
-    });
-    let tracks: Vec<serde_json::Value> = snapshot
-        .tracks
-        .iter()
-        .map(|t| {
-            let id = track_id(&t.name);
-            let serves: Vec<&str> = [
-                ((id.is_some() && id == active) || (all_tracks && t.available > 0))
-                    .then_some("active"),
-                (id.is_some() && id == preview).then_some("preview"),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            json!({"track": t.name, "replica_set": t.replica_set, "revision": t.revision,
-                "image": t.annotations.get(super::tracks::IMAGE_ANNOTATION),
-                "desired": t.spec_replicas, "ready": t.ready, "available": t.available,
-                "serves": serves, "scale_down_at": t.scale_down_at.map(|t| t.to_string())})
-        })
-        .collect();
-    let switches: Vec<serde_json::Value> = state
-        .map(|s| {
-            s.planner
-                .switches()
-                .iter()
-                .rev()
-                .take(5)
-                .map(|w| {
-                    json!({"at_ms": w.at.as_millis(), "from_revision": w.from_revision,
-                        "to_revision": w.to_revision, "reason": w.reason})
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let phase = decision.as_ref().map(|d| d.phase.to_string());
-    let waiting = decision
-        .as_ref()
-        .map(|d| d.explain.clone())
-        .unwrap_or_default();
-    let stage = state.map(|s| stage_name(s.planner.stage()));
-    if json_out {
-        println!(
-            "{}",
-            json!({"app": name, "namespace": namespace, "strategy": kind.name(),
-                "image": state.map(|s| s.image.clone()), "phase": phase, "stage": stage,
-                "tracks": tracks, "waiting_for": waiting, "switches": switches})
-        );
-        return;
-    }
-    let live = state
-        .and_then(|s| s.planner.stable())
-        .and_then(|id| snapshot.track(&super::state::track_name(id)))
-        .and_then(|t| t.annotations.get(super::tracks::IMAGE_ANNOTATION))
-        .map_or("-", String::as_str);
-    println!(
-        "app {name} in {namespace} ({}): phase {}, stage {}; live {live}; last deployed {}",
-        kind.name(),
-        phase.as_deref().unwrap_or("-"),
-        stage.as_deref().unwrap_or("-"),
-        state.map_or("nothing", |s| s.image.as_str()),
-    );
-    println!(
-        "  {:<6} {:>4} {:>8} {:>6} {:>10}  {:<16} image",
-        "track", "rev", "desired", "ready", "available", "serves"
-    );
-    for t in &tracks {
-        let serves = t["serves"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
-        let n = |k: &str| {
-            t[k].as_u64()
-                .map_or_else(|| "-".to_owned(), |r| r.to_string())
-        };
-        println!(
-            "  {:<6} {:>4} {:>8} {:>6} {:>10}  {:<16} {}",
-            t["track"].as_str().unwrap_or(""),
-            n("revision"),
-            n("desired"),
-            n("ready"),
-            n("available"),
-            serves,
-            t["image"].as_str().unwrap_or("")
-        );
-    }
-    for w in &waiting {
-        println!("  {w}");
-    }
-    if !switches.is_empty() {
-        println!("  last switches (newest first):");
-        for w in &switches {
-            println!(
-                "    revision {} -> {}: {}",
-                w["from_revision"]
-                    .as_u64()
-                    .map_or_else(|| "-".into(), |r| r.to_string()),
-                w["to_revision"],
-                w["reason"].as_str().unwrap_or("")
-            );
-        }
     }
 }

@@ -16,6 +16,9 @@ pub enum Exit {
     Failed,
     /// 2: bad usage or configuration, found before anything was changed.
     Usage,
+    /// 130: interrupted (SIGINT, SIGTERM) between two steps; the state is
+    /// saved and the same command resumes it.
+    Interrupted,
 }
 
 impl Exit {
@@ -26,6 +29,7 @@ impl Exit {
             Self::Done => 0,
             Self::Failed => 1,
             Self::Usage => 2,
+            Self::Interrupted => 130,
         }
     }
 }
@@ -64,6 +68,14 @@ impl CliError {
     pub fn failed(error: impl Into<anyhow::Error>) -> Self {
         Self {
             exit: Exit::Failed,
+            error: error.into(),
+        }
+    }
+
+    /// Interrupted (exit 130): the work stopped between two steps.
+    pub fn interrupted(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            exit: Exit::Interrupted,
             error: error.into(),
         }
     }

@@ -47,20 +47,39 @@
 //!
 //! # Modules
 //!
-//! [`cli`] (shared options), [`connect`], [`exit`] (exit codes), [`app`]
-//! (the app's objects), [`commands`] (the track-based commands),
-//! [`tracks`] (the loop), [`observe`], [`state`], [`checks`], [`hooks`]
-//! (the crash-test hook), [`progress`], [`rolling`].
+//! [`cli`] (shared options), [`usage`] (parsing, interruption),
+//! [`connect`], [`exit`] (exit codes), [`app`] (the app's objects),
+//! [`render`], [`commands`] (the track-based commands), [`conclude`], [`tracks`] (the
+//! loop), [`observe`], [`state`], [`checks`], [`hooks`] (the crash-test
+//! hook), [`progress`], [`screen`], [`status`] (track-based `status`,
+//! `status --watch`, `history`), [`rolling`], [`deployment`], [`rolling_status`],
+//! [`dry_run`] and [`dry_run_commands`] (`--dry-run`).
+//!
+//! # Interruption
+//!
+//! SIGINT (Ctrl-C) or SIGTERM (a cancelled CI job) stops a driving command
+//! between two requests: the Lease is released, the state saved before the
+//! last actions stays, and the command exits 130 saying where the rollout
+//! stands; the same command run again resumes it.
 
 pub mod app;
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod conclude;
 pub mod connect;
+pub mod deployment;
+pub mod dry_run;
+pub mod dry_run_commands;
 pub mod exit;
 pub mod hooks;
 pub mod observe;
 pub mod progress;
+pub mod render;
 pub mod rolling;
+pub mod rolling_status;
+pub mod screen;
 pub mod state;
+pub mod status;
 pub mod tracks;
+pub mod usage;

@@ -57,6 +57,18 @@ impl Progress {
         let _ = stdout.flush();
     }
 
+    /// A line whose text is printed as it is (no elapsed time: a table's
+    /// row), or `fields` as in [`line`](Self::line).
+    pub fn plain(&self, event: &str, text: &str, fields: Value) {
+        if self.json {
+            self.line(event, text, fields);
+        } else {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{text}");
+            let _ = stdout.flush();
+        }
+    }
+
     /// A line without a text form (JSON only).
     pub fn data(&self, event: &str, fields: Value) {
         if self.json {

@@ -14,21 +14,16 @@
 //! again, a no-op, and follows it on).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use engine_ops_k8s::cluster::{
-    Anchor, AppOps, DeploymentRollout, Error as ClusterError, LeaseGuard, Reporter, RolloutVerdict,
-    template_hash,
+    AppOps, DeploymentRollout, Error as ClusterError, LeaseGuard, RolloutVerdict,
 };
 use engine_ops_k8s::manifest::{self, Object, Rolling};
 use engine_ops_rollout::observation::TrackObs;
-use engine_ops_rollout::spec::{IntOrPercent, RollingStrategy};
 use engine_ops_rollout::state::AdoptedTrack;
-use engine_ops_rollout::{Action, RolloutSpec, RolloutState, Strategy, TrackId, plan};
+use engine_ops_rollout::{Action, RolloutState, TrackId, plan};
 use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
@@ -37,14 +32,14 @@ use serde_json::json;
 use super::app;
 use super::cli::{AppArgs, ClusterArgs};
 use super::commands::{app_name, report_requests};
-use super::connect::{Connection, connect};
+use super::connect::connect;
+use super::deployment::{
+    REVISION, count, identity, ops_for, replica_sets, rolling_selector, spec_of,
+};
 use super::exit::{CliError, CliResult, Exit, OrExit as _};
 use super::hooks::Hooks;
 use super::progress::Progress;
 use super::tracks::now;
-
-/// The Deployment controller's ReplicaSet revision annotation.
-const REVISION: &str = "deployment.kubernetes.io/revision";
 
 /// What to do when the Deployment passes its progress deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,43 +92,20 @@ fn to_manifest((n, pct): (u32, bool)) -> manifest::IntOrPercent {
     }
 }
 
-fn from_k8s(v: Option<&IntOrString>, default: IntOrPercent) -> IntOrPercent {
-    match v {
-        Some(IntOrString::Int(n)) => IntOrPercent::Count(u32::try_from(*n).unwrap_or(0)),
-        Some(IntOrString::String(s)) => s
-            .strip_suffix('%')
-            .and_then(|n| n.parse().ok())
-            .map_or(default, IntOrPercent::Percent),
-        None => default,
-    }
-}
-
-/// A pod template's identity, without the controller's `pod-template-hash`
-/// label (equal for a Deployment and the ReplicaSet made from it).
-fn identity(t: Option<&PodTemplateSpec>) -> String {
-    let mut t = t.cloned().unwrap_or_default();
-    if let Some(l) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-        l.remove("pod-template-hash");
-    }
-    template_hash(&t)
-}
-
-fn count(n: Option<i32>) -> u32 {
-    n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
-}
-
-fn ops_for(conn: &Connection, name: &str, holder: &str) -> CliResult<AppOps> {
-    Ok(AppOps::new(conn.client.clone(), &conn.namespace, name)
-        .map_err(CliError::before_acting)?
-        .anchor(Anchor::deployment())
-        .events(Some(Reporter {
-            controller: "engine-ops".into(),
-            instance: Some(holder.to_owned()),
-        })))
-}
-
 async fn lease(ops: &AppOps, args: &ClusterArgs, progress: &Progress) -> CliResult<LeaseGuard> {
     super::commands::lease(ops, args, &args.holder(), progress).await
+}
+
+/// The Deployment's strategy of the options.
+pub fn manifest_strategy(app_args: &AppArgs, rolling: &RollingArgs) -> Rolling {
+    Rolling::new()
+        .max_surge(to_manifest(rolling.max_surge))
+        .max_unavailable(to_manifest(rolling.max_unavailable))
+        .revision_history_limit(rolling.revision_history_limit)
+        .min_ready_seconds(app_args.min_ready_seconds)
+        .progress_deadline_seconds(
+            u32::try_from(app_args.progress_deadline.as_secs()).unwrap_or(u32::MAX),
+        )
 }
 
 /// `deploy IMAGE`: applies the app's objects (ServiceAccount, ConfigMap,
@@ -155,14 +127,7 @@ pub async fn deploy(
     let progress = Progress::new(args.json);
     let hooks = Hooks::from_env().map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
     let name = app_name(args)?;
-    let strategy = Rolling::new()
-        .max_surge(to_manifest(rolling.max_surge))
-        .max_unavailable(to_manifest(rolling.max_unavailable))
-        .revision_history_limit(rolling.revision_history_limit)
-        .min_ready_seconds(app_args.min_ready_seconds)
-        .progress_deadline_seconds(
-            u32::try_from(app_args.progress_deadline.as_secs()).unwrap_or(u32::MAX),
-        );
+    let strategy = manifest_strategy(app_args, rolling);
     let check = app::build(&name, "default", image, app_args)?;
     strategy
         .render(&check)
@@ -214,9 +179,33 @@ pub async fn deploy(
     hooks.at("after-apply").await;
     let deadline = tokio::time::Instant::now() + args.timeout;
     let mut follow = Follow::new(&ops, &progress, &before);
-    let end = follow
+    let end = match follow
         .until_done(applied.generation, deadline, &lease)
-        .await?;
+        .await
+    {
+        Ok(end) => end,
+        Err(e) => return Err(release_on(lease, e).await),
+    };
+    let exit = match deploy_end(end, rolling, &ops, &progress, &lease, deadline, image).await {
+        Ok(exit) => exit,
+        Err(e) => return Err(release_on(lease, e).await),
+    };
+    lease.release().await.or_failed()?;
+    report_requests(&conn, &progress);
+    Ok(exit)
+}
+
+/// The end of a deploy: its `done` line, and the deadline's action (an
+/// undo, followed to its end, with `--on-deadline undo`).
+async fn deploy_end(
+    end: End,
+    rolling: &RollingArgs,
+    ops: &AppOps,
+    progress: &Progress,
+    lease: &LeaseGuard,
+    deadline: tokio::time::Instant,
+    image: &str,
+) -> CliResult<Exit> {
     let exit = match end {
         End::Complete(r) => {
             progress.line(
@@ -238,20 +227,21 @@ pub async fn deploy(
             Exit::Done
         }
         End::Failed(m) if rolling.on_deadline == OnDeadline::Undo => {
+            let m = with_pods(ops, m).await;
             progress.line(
                 "deadline",
                 &format!("progress deadline exceeded: {m}; undoing to the previous revision"),
                 json!({"message": m, "action": "undo"}),
             );
-            let before = replica_sets(&ops).await?;
+            let before = replica_sets(ops).await?;
             let undo = ops.undo_deployment(None, None).await.or_failed()?;
             progress.line(
                 "action",
                 &format!("undo to revision {}: the progress deadline passed", undo.to),
                 json!({"action": "undo_deployment", "to": undo.to, "skipped": undo.skipped}),
             );
-            let again = Follow::new(&ops, &progress, &before)
-                .until_done(undo.generation, deadline, &lease)
+            let again = Follow::new(ops, progress, &before)
+                .until_done(undo.generation, deadline, lease)
                 .await?;
             progress.line(
                 "done",
@@ -268,17 +258,34 @@ pub async fn deploy(
             Exit::Failed
         }
         End::Failed(m) => {
+            let m = with_pods(ops, m).await;
             progress.line(
                 "done",
-                &format!("rollout of {image} failed: {m}; the old pods keep serving"),
+                &format!(
+                    "rollout of {image} failed at its progress deadline: {m}; the Deployment keeps trying and the old pods keep serving: fix the cause and deploy again, or `undo` (or deploy with --on-deadline undo)"
+                ),
                 json!({"exit": 1, "outcome": "degraded", "message": m}),
             );
             Exit::Failed
         }
     };
-    lease.release().await.or_failed()?;
-    report_requests(&conn, &progress);
     Ok(exit)
+}
+
+/// Releases the Lease (the next command need not wait for it to expire)
+/// and returns `e`.
+async fn release_on(lease: LeaseGuard, e: CliError) -> CliError {
+    let _ = lease.release().await;
+    e
+}
+
+/// `message` with what the new revision's pods wait for, when it can be
+/// read.
+async fn with_pods(ops: &AppOps, message: String) -> String {
+    match super::deployment::pods_not_ready(ops).await {
+        Some(why) => format!("{message}; {why}"),
+        None => message,
+    }
 }
 
 fn revision_text(r: Option<u64>) -> String {
@@ -296,6 +303,7 @@ pub async fn undo(args: &ClusterArgs, to_revision: Option<u64>) -> CliResult<Exi
     let progress = Progress::new(args.json);
     let name = app_name(args)?;
     let conn = connect(args).await?;
+
     let ops = ops_for(&conn, &name, &args.holder())?;
     ops.deployment_rollout(None, None)
         .await
@@ -332,9 +340,13 @@ pub async fn undo(args: &ClusterArgs, to_revision: Option<u64>) -> CliResult<Exi
         json!({"action": "undo_deployment", "from": undo.from, "to": undo.to}),
     );
     let deadline = tokio::time::Instant::now() + args.timeout;
-    let end = Follow::new(&ops, &progress, &before)
+    let end = match Follow::new(&ops, &progress, &before)
         .until_done(undo.generation, deadline, &lease)
-        .await?;
+        .await
+    {
+        Ok(end) => end,
+        Err(e) => return Err(release_on(lease, e).await),
+    };
     lease.release().await.or_failed()?;
     report_requests(&conn, &progress);
     match end {
@@ -370,6 +382,20 @@ pub async fn pause(args: &ClusterArgs, paused: bool) -> CliResult<Exit> {
     let name = app_name(args)?;
     let conn = connect(args).await?;
     let ops = ops_for(&conn, &name, &args.holder())?;
+    if args.dry_run {
+        let r = ops
+            .deployment_rollout(None, None)
+            .await
+            .map_err(CliError::before_acting)?;
+        let word = if paused { "pause" } else { "resume" };
+        let now = if r.paused { "paused" } else { "running" };
+        progress.line(
+            "done",
+            &format!("dry run: would {word} Deployment {name} (now {now}); nothing was changed"),
+            json!({"exit": 0, "dry_run": true, "paused": r.paused, "would_pause": paused}),
+        );
+        return Ok(Exit::Done);
+    }
     let r = ops
         .pause_deployment(None, paused)
         .await
@@ -382,67 +408,6 @@ pub async fn pause(args: &ClusterArgs, paused: bool) -> CliResult<Exit> {
         ),
         json!({"exit": 0, "paused": r.paused}),
     );
-    Ok(Exit::Done)
-}
-
-/// `status`: the Deployment's rollout by kubectl's rule and its revisions.
-///
-/// # Errors
-///
-/// Exit 2 for a missing app or no rights.
-pub async fn status(args: &ClusterArgs) -> CliResult<Exit> {
-    let name = app_name(args)?;
-    let conn = connect(args).await?;
-    let ops = ops_for(&conn, &name, &args.holder())?.events(None);
-    let r = ops
-        .deployment_rollout(None, None)
-        .await
-        .map_err(CliError::before_acting)?;
-    let history = ops
-        .deployment_history(None)
-        .await
-        .map_err(CliError::before_acting)?;
-    let verdict = match &r.verdict {
-        RolloutVerdict::Complete => "complete".to_owned(),
-        RolloutVerdict::Waiting(m) => format!("waiting: {m}"),
-        RolloutVerdict::Failed(m) => format!("failed: {m}"),
-        _ => "unknown".to_owned(),
-    };
-    let revisions: Vec<serde_json::Value> = history
-        .iter()
-        .map(|h| {
-            json!({"revision": h.revision, "replica_set": h.replica_set, "images": h.images,
-            "replicas": h.replicas, "available": h.available, "change_cause": h.change_cause})
-        })
-        .collect();
-    if args.json {
-        println!(
-            "{}",
-            json!({"app": name, "namespace": conn.namespace, "strategy": "rolling",
-                "revision": r.revision, "desired": r.desired, "updated": r.updated, "ready": r.ready,
-                "available": r.available, "paused": r.paused, "verdict": verdict, "revisions": revisions})
-        );
-    } else {
-        println!(
-            "app {name} in {} (rolling): revision {}, {}/{} updated, {} available{}; {verdict}",
-            conn.namespace,
-            revision_text(r.revision),
-            r.updated,
-            r.desired.map_or_else(|| "-".into(), |d| d.to_string()),
-            r.available,
-            if r.paused { ", paused" } else { "" }
-        );
-        for h in &history {
-            println!(
-                "  revision {:>3}  {:<28} {:>3} pods {:>3} available  {}",
-                h.revision,
-                h.replica_set,
-                h.replicas,
-                h.available,
-                h.images.join(",")
-            );
-        }
-    }
     Ok(Exit::Done)
 }
 
@@ -514,6 +479,9 @@ impl<'a> Follow<'a> {
             let next = tokio::select! {
                 n = tokio::time::timeout_at(deadline, events.next()) => n,
                 e = lease.lost() => return Err(CliError::failed(e)),
+                signal = super::usage::interrupted() => return Err(CliError::interrupted(anyhow::anyhow!(
+                    "interrupted ({signal}) while following Deployment {name}; the Deployment controller carries on: run the command again (or `status --watch`) to follow it"
+                ))),
             };
             let event = match next {
                 Err(_) => {
@@ -729,46 +697,6 @@ fn counts(rs: &ReplicaSet) -> (u32, u32, u32) {
         count(st.and_then(|s| s.ready_replicas)),
         count(st.and_then(|s| s.available_replicas)),
     )
-}
-
-/// The Deployment's ReplicaSets now (one list request).
-async fn replica_sets(ops: &AppOps) -> CliResult<Vec<ReplicaSet>> {
-    let api: Api<ReplicaSet> = Api::namespaced(ops.client().clone(), ops.namespace());
-    let params = kube::api::ListParams::default().labels(&rolling_selector(ops.app()));
-    Ok(api.list(&params).await.map_err(CliError::failed)?.items)
-}
-
-fn rolling_selector(app: &str) -> String {
-    format!(
-        "{}={app},{}={}",
-        manifest::labels::INSTANCE,
-        manifest::labels::TRACK,
-        manifest::labels::ROLLING_TRACK
-    )
-}
-
-/// The planner's spec of a Deployment.
-fn spec_of(d: &Deployment, template: &str) -> Option<RolloutSpec> {
-    let s = d.spec.as_ref()?;
-    let ru = s.strategy.as_ref().and_then(|s| s.rolling_update.as_ref());
-    let surge = from_k8s(
-        ru.and_then(|r| r.max_surge.as_ref()),
-        IntOrPercent::Percent(25),
-    );
-    let unavailable = from_k8s(
-        ru.and_then(|r| r.max_unavailable.as_ref()),
-        IntOrPercent::Percent(25),
-    );
-    RolloutSpec::builder(template, count(s.replicas.or(Some(1))))
-        .strategy(Strategy::Rolling(RollingStrategy::new(surge, unavailable)))
-        .min_ready(Duration::from_secs(u64::from(count(s.min_ready_seconds))))
-        .progress_deadline(
-            s.progress_deadline_seconds
-                .map(|p| Duration::from_secs(u64::from(count(Some(p))))),
-        )
-        .revision_history_limit(s.revision_history_limit.map(|r| count(Some(r))))
-        .build()
-        .ok()
 }
 
 enum Update {

@@ -1,6 +1,8 @@
 //! What the driver keeps in the app's anchor between runs
 //! ([`DriverState`]), and how planner tracks are named on the cluster.
 
+use std::collections::BTreeMap;
+
 use engine_ops_rollout::observation::CheckObs;
 use engine_ops_rollout::{RolloutSpec, RolloutState, TrackId};
 use serde::{Deserialize, Serialize};
@@ -10,6 +12,9 @@ pub const FORMAT: u32 = 1;
 
 /// Finished check results kept in the state.
 pub const KEEP_CHECKS: usize = 16;
+
+/// Revision images kept in the state (as many as switches are).
+pub const KEEP_IMAGES: usize = 32;
 
 /// The rollout's persisted state (JSON in the anchor's
 /// `engine-ops.io/rollout-state` annotation, saved by compare-and-swap
@@ -32,9 +37,22 @@ pub struct DriverState {
     /// Verdicts of finished check runs.
     #[serde(default)]
     pub checks: Vec<CheckObs>,
+    /// The image of each revision created (the last [`KEEP_IMAGES`]), for
+    /// `history` once a revision's ReplicaSet is gone.
+    #[serde(default)]
+    pub images: BTreeMap<u64, String>,
 }
 
 impl DriverState {
+    /// Records the image of `revision`, forgetting the oldest beyond
+    /// [`KEEP_IMAGES`].
+    pub fn record_image(&mut self, revision: u64, image: String) {
+        self.images.insert(revision, image);
+        while self.images.len() > KEEP_IMAGES {
+            self.images.pop_first();
+        }
+    }
+
     /// A fresh state for `spec` (nothing deployed).
     #[must_use]
     pub fn new(spec: RolloutSpec, image: String, planner: RolloutState) -> Self {
@@ -44,6 +62,7 @@ impl DriverState {
             image,
             planner,
             checks: Vec::new(),
+            images: BTreeMap::new(),
         }
     }
 }

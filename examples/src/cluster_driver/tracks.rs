@@ -254,6 +254,11 @@ impl Session {
         let mut next = self.state.clone();
         next.planner = decision.state.clone();
         next.checks = self.checks.finished(KEEP_CHECKS);
+        for a in &decision.actions {
+            if let Action::CreateTrack { revision, .. } = &a.action {
+                next.record_image(*revision, image_of(self.template.template.as_ref()));
+            }
+        }
         if next != self.state || self.stored.seq() == 0 {
             self.lease.check().or_failed()?;
             self.stored = self

@@ -39,7 +39,7 @@ use engine_ops_examples::cluster_driver::cli::{
 };
 use engine_ops_examples::cluster_driver::commands::{self, DeployRequest, DriveOptions, Kind};
 use engine_ops_examples::cluster_driver::exit::{CliResult, Exit, finish};
-use engine_ops_examples::cluster_driver::{render, status, usage};
+use engine_ops_examples::cluster_driver::{dry_run_commands, render, status, usage};
 use engine_ops_rollout::spec::{BlueGreenStrategy, CheckSpec, DeadlineAction, Promotion};
 use engine_ops_rollout::{Command, Strategy};
 
@@ -209,6 +209,7 @@ async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
+    usage::listen();
     let json = cli.cluster.json;
     finish(run(cli).await, json)
 }
@@ -233,8 +234,18 @@ async fn run(cli: Cli) -> CliResult<Exit> {
                     exit_when_switched: strategy.exit_when_switched,
                 },
             };
+            if c.dry_run {
+                return dry_run_commands::deploy(kind, c, &app, &checks, &request).await;
+            }
             commands::deploy(kind, c, &app, &checks, request).await
         }
+        Cmd::Promote { .. } if c.dry_run => {
+            dry_run_commands::command(kind, c, Some(Command::Promote)).await
+        }
+        Cmd::Abort { .. } if c.dry_run => {
+            dry_run_commands::command(kind, c, Some(Command::Abort)).await
+        }
+        Cmd::Rollback { .. } if c.dry_run => dry_run_commands::command(kind, c, None).await,
         Cmd::Promote { checks } => commands::command(kind, c, &checks, Command::Promote).await,
         Cmd::Abort { checks } => commands::command(kind, c, &checks, Command::Abort).await,
         Cmd::Rollback { checks } => commands::rollback(kind, c, &checks).await,

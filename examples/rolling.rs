@@ -92,6 +92,7 @@ async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
+    usage::listen();
     let json = cli.cluster.json;
     finish(run(cli).await, json)
 }

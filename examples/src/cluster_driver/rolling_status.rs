@@ -122,7 +122,7 @@ pub async fn status(args: &ClusterArgs, watch: bool) -> CliResult<Exit> {
     let mut watch = ops.watch();
     tokio::select! {
         r = watch.ready(args.timeout.min(Duration::from_secs(60))) => r.map_err(CliError::before_acting)?,
-        _ = interrupted() => return Ok(Exit::Done),
+        _ = interrupted() => return Ok(Exit::Interrupted),
     }
     let mut painter = Painter::new(args.json);
     let mut ending = Ending::default();
@@ -148,10 +148,10 @@ pub async fn status(args: &ClusterArgs, watch: bool) -> CliResult<Exit> {
         }
         let end = tokio::select! {
             r = watch.changed(left) => { r.map_err(CliError::failed)?; None }
-            _ = interrupted() => Some(WatchEnd::Stopped),
+            _ = interrupted() => Some(WatchEnd::Interrupted),
         };
         if end.is_some() {
-            return Ok(Exit::Done);
+            return Ok(Exit::Interrupted);
         }
         current = read(&ops).await?;
     }

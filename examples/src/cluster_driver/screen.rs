@@ -24,8 +24,10 @@ pub enum WatchEnd {
     /// The rollout it saw in progress ended (Healthy or at a gate: exit 0;
     /// Degraded: exit 1).
     Ended(Exit),
-    /// Interrupted (Ctrl-C) or stdout closed: exit 0, nothing to report.
-    Stopped,
+    /// Interrupted (Ctrl-C, SIGTERM): exit 130, nothing to report.
+    Interrupted,
+    /// Stdout was closed (`| head`): exit 0, nothing to report.
+    Closed,
 }
 
 /// Draws screens to stdout.

@@ -67,7 +67,8 @@ pub async fn status(kind: Kind, args: &ClusterArgs, watch: bool) -> CliResult<Ex
     }
     match watch_screens(&view, &ops, args).await? {
         WatchEnd::Ended(exit) => Ok(exit),
-        WatchEnd::Stopped => Ok(Exit::Done),
+        WatchEnd::Closed => Ok(Exit::Done),
+        WatchEnd::Interrupted => Ok(Exit::Interrupted),
     }
 }
 
@@ -76,7 +77,7 @@ async fn watch_screens(view: &View<'_>, ops: &AppOps, args: &ClusterArgs) -> Cli
     let mut watch = ops.watch();
     tokio::select! {
         r = watch.ready(args.timeout.min(Duration::from_secs(60))) => r.map_err(CliError::before_acting)?,
-        _ = interrupted() => return Ok(WatchEnd::Stopped),
+        _ = interrupted() => return Ok(WatchEnd::Interrupted),
     }
     let mut painter = Painter::new(args.json);
     let mut ending = Ending::default();
@@ -85,7 +86,7 @@ async fn watch_screens(view: &View<'_>, ops: &AppOps, args: &ClusterArgs) -> Cli
         let state = decode(&snapshot, view.name, view.namespace)?;
         let (screen, over) = view.screen(&snapshot, state.as_ref());
         if !painter.draw(&screen) {
-            return Ok(WatchEnd::Stopped);
+            return Ok(WatchEnd::Closed);
         }
         if let Some(exit) = ending.update(over) {
             let word = if exit == Exit::Done {
@@ -109,7 +110,7 @@ async fn watch_screens(view: &View<'_>, ops: &AppOps, args: &ClusterArgs) -> Cli
         // The planner's own times (a delay ending) redraw too.
         tokio::select! {
             r = watch.changed(left.min(Duration::from_secs(5))) => { r.map_err(CliError::failed)?; }
-            _ = interrupted() => return Ok(WatchEnd::Stopped),
+            _ = interrupted() => return Ok(WatchEnd::Interrupted),
         }
     }
 }

@@ -82,30 +82,83 @@ fn one_line(message: &str) -> String {
     format!("{first}{tip}; see --help")
 }
 
-/// Resolves when the process is asked to stop: SIGINT (Ctrl-C) or SIGTERM
-/// (how CI systems cancel a job). A command racing its work against this
+static STOP: std::sync::OnceLock<tokio::sync::watch::Sender<Option<&'static str>>> =
+    std::sync::OnceLock::new();
+
+/// Starts listening for SIGINT (Ctrl-C) and SIGTERM (how CI systems cancel
+/// a job); call it once, first thing in `main` (inside the runtime).
+///
+/// A signal while a command waits in [`interrupted`] resolves it: the
+/// command stops between two requests and says where it stands. A signal
+/// at any other moment (connecting, reading), or a second signal, exits
+/// 130 at once: nothing is half-written there, each write being one
+/// request.
+pub fn listen() {
+    let (tx, _) = tokio::sync::watch::channel(None);
+    if STOP.set(tx).is_err() {
+        return;
+    }
+    tokio::spawn(async {
+        let Some(tx) = STOP.get() else { return };
+        let mut first = true;
+        loop {
+            let signal = next_signal().await;
+            if !first || tx.receiver_count() == 0 {
+                std::process::exit(130);
+            }
+            first = false;
+            let _ = tx.send(Some(signal));
+        }
+    });
+}
+
+#[cfg(unix)]
+async fn next_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    static STREAMS: tokio::sync::OnceCell<
+        tokio::sync::Mutex<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    > = tokio::sync::OnceCell::const_new();
+    let streams = STREAMS
+        .get_or_try_init(|| async {
+            Ok::<_, std::io::Error>(tokio::sync::Mutex::new((
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            )))
+        })
+        .await;
+    let Ok(streams) = streams else {
+        return std::future::pending().await;
+    };
+    let mut s = streams.lock().await;
+    let (int, term) = &mut *s;
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_signal() -> &'static str {
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => "Ctrl-C",
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Resolves with the signal's name once the process is asked to stop (see
+/// [`listen`]; never, without it). A command racing its work against this
 /// stops between two requests: the state it persisted before acting is
 /// what the next command resumes from.
 pub async fn interrupted() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
+    let Some(mut rx) = STOP.get().map(tokio::sync::watch::Sender::subscribe) else {
+        return std::future::pending().await;
+    };
+    loop {
+        if let Some(s) = *rx.borrow_and_update() {
+            return s;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => "Ctrl-C",
-            Err(_) => std::future::pending().await,
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
         }
     }
 }

@@ -17,6 +17,10 @@
 mod bad_input;
 mod blue_green;
 mod canary;
+mod cli_blue_green;
+mod cli_rolling;
+mod cli_usage;
+mod cli_watch;
 mod crash;
 mod lease;
 mod measure;

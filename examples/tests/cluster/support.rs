@@ -79,7 +79,7 @@ pub async fn cluster() -> Option<(PathBuf, Client)> {
     }
 }
 
-/// A fresh namespace `k8s-ex-<prefix>-<suffix>` enforcing the
+/// A fresh namespace `<prefix>-<suffix>` enforcing the
 /// *restricted* Pod Security Standard, deleted when dropped.
 pub struct Ns {
     pub client: Client,
@@ -90,13 +90,22 @@ pub struct Ns {
 impl Ns {
     /// `None` (after `SKIPPED`) without a control plane.
     pub async fn new(prefix: &str) -> Option<Self> {
+        Self::create(&format!("k8s-ex-{prefix}")).await
+    }
+
+    /// A namespace `cli-<prefix>-<suffix>` (the command-line tests').
+    pub async fn cli(prefix: &str) -> Option<Self> {
+        Self::create(&format!("cli-{prefix}")).await
+    }
+
+    async fn create(prefix: &str) -> Option<Self> {
         let (kubeconfig, client) = cluster().await?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let name = format!(
-            "k8s-ex-{prefix}-{:x}{:x}",
+            "{prefix}-{:x}{:x}",
             std::process::id() & 0xfff,
             nanos & 0xfffff
         );

@@ -255,8 +255,22 @@ impl Session {
         next.planner = decision.state.clone();
         next.checks = self.checks.finished(KEEP_CHECKS);
         for a in &decision.actions {
-            if let Action::CreateTrack { revision, .. } = &a.action {
-                next.record_image(*revision, image_of(self.template.template.as_ref()));
+            match &a.action {
+                Action::CreateTrack { revision, .. } => {
+                    next.record_image(*revision, image_of(self.template.template.as_ref()));
+                }
+                // A track that comes back (an undo) under a new revision.
+                Action::SetRevision { track, revision } => {
+                    let image = self
+                        .watch
+                        .snapshot()
+                        .track(&track_name(*track))
+                        .and_then(|t| t.annotations.get(IMAGE_ANNOTATION).cloned());
+                    if let Some(image) = image {
+                        next.record_image(*revision, image);
+                    }
+                }
+                _ => {}
             }
         }
         if next != self.state || self.stored.seq() == 0 {

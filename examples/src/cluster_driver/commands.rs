@@ -263,25 +263,7 @@ pub async fn init(
         app::create_service(&conn.client, &conn.namespace, s.clone(), sel.clone(), true).await?;
     }
     if args.dry_run {
-        let names: Vec<String> = objects
-            .iter()
-            .map(Object::reference)
-            .chain(services.iter().map(|(s, _)| {
-                format!(
-                    "Service {}/{}",
-                    conn.namespace,
-                    s.metadata.name.clone().unwrap_or_default()
-                )
-            }))
-            .collect();
-        progress.line(
-            "done",
-            &format!(
-                "dry run: the API server accepts {} (Services only where missing); nothing was changed",
-                names.join(", ")
-            ),
-            json!({"exit": 0, "dry_run": true, "objects": names}),
-        );
+        init_dry_run(&conn.namespace, &objects, &services, &progress);
         return Ok(Exit::Done);
     }
     let lease = lease(&ops, args, &holder, &progress).await?;
@@ -324,6 +306,38 @@ pub async fn init(
     );
     report_requests(&conn, &progress);
     Ok(Exit::Done)
+}
+
+/// `init --dry-run`: what the API server accepted (in server-side dry
+/// runs), nothing written.
+fn init_dry_run(
+    namespace: &str,
+    objects: &[Object],
+    services: &[(
+        k8s_openapi::api::core::v1::Service,
+        std::collections::BTreeMap<String, String>,
+    )],
+    progress: &Progress,
+) {
+    let names: Vec<String> = objects
+        .iter()
+        .map(Object::reference)
+        .chain(services.iter().map(|(s, _)| {
+            format!(
+                "Service {}/{}",
+                namespace,
+                s.metadata.name.clone().unwrap_or_default()
+            )
+        }))
+        .collect();
+    progress.line(
+        "done",
+        &format!(
+            "dry run: the API server accepts {} (Services only where missing); nothing was changed",
+            names.join(", ")
+        ),
+        json!({"exit": 0, "dry_run": true, "objects": names}),
+    );
 }
 
 /// What a driving command does once it holds the app.
@@ -548,7 +562,87 @@ pub async fn preflight(ops: &AppOps, name: &str, services: &Services) -> CliResu
     })
 }
 
-#[allow(clippy::too_many_lines)]
+/// The state to drive from, and the commands to deliver: a deploy's spec
+/// (its template the stored PodTemplate's) over the persisted state (or
+/// the adopted tracks), or the persisted state with the command.
+fn resolve(
+    intent: Intent,
+    persisted: Option<DriverState>,
+    template: &PodTemplate,
+    snapshot: &engine_ops_k8s::cluster::AppSnapshot,
+    services: &Services,
+    name: &str,
+    progress: &Progress,
+) -> CliResult<(DriverState, Vec<Command>)> {
+    let mut commands = Vec::new();
+    let state = match (intent, persisted) {
+        (Intent::Deploy(provisional, image), persisted) => {
+            let hash = template_hash(&template.template.clone().unwrap_or_default());
+            let spec = provisional.with_template(hash).or_usage()?;
+            match persisted {
+                Some(mut s) => {
+                    s.spec = spec;
+                    s.image = image;
+                    s
+                }
+                None => {
+                    let planner = adopt(&spec, snapshot, services);
+                    DriverState::new(spec, image, planner)
+                }
+            }
+        }
+        (Intent::Commands(c), Some(s)) => {
+            commands = c;
+            s
+        }
+        (Intent::Rollback, Some(s)) => {
+            let c = rollback_command(&s)?;
+            progress.line(
+                "rollback",
+                &format!("rollback: {}", describe_command(&c)),
+                json!({"command": c}),
+            );
+            commands = vec![c];
+            s
+        }
+        (_, None) => {
+            return Err(CliError::usage(anyhow::anyhow!(
+                "app {name} has no rollout recorded yet; deploy an image first"
+            )));
+        }
+    };
+    Ok((state, commands))
+}
+
+/// A command on a rollout is checked against the persisted state before
+/// anything is written: a rollout exists, the history has something to
+/// roll back to, every check it runs is defined.
+async fn check_early(
+    ops: &AppOps,
+    name: &str,
+    intent: &Intent,
+    check_args: &CheckArgs,
+) -> CliResult<()> {
+    if matches!(intent, Intent::Deploy(..)) {
+        return Ok(());
+    }
+    let early: Option<DriverState> = ops
+        .load_state()
+        .await
+        .map_err(CliError::before_acting)?
+        .value()
+        .map_err(CliError::before_acting)?;
+    let Some(s) = early else {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "app {name} has no rollout recorded yet; deploy an image first"
+        )));
+    };
+    if matches!(intent, Intent::Rollback) {
+        rollback_command(&s)?;
+    }
+    Checks::new(&check_args.checks, &[]).require(&check_names(&s.spec))
+}
+
 async fn run(
     kind: Kind,
     args: &ClusterArgs,
@@ -574,25 +668,7 @@ async fn run(
             .await
             .map_err(|e| CliError::usage(app::refused(o, &e)))?;
     }
-    // A command on a rollout is checked against the persisted state
-    // before anything is written.
-    if !matches!(intent, Intent::Deploy(..)) {
-        let early: Option<DriverState> = ops
-            .load_state()
-            .await
-            .map_err(CliError::before_acting)?
-            .value()
-            .map_err(CliError::before_acting)?;
-        let Some(s) = early else {
-            return Err(CliError::usage(anyhow::anyhow!(
-                "app {name} has no rollout recorded yet; deploy an image first"
-            )));
-        };
-        if matches!(intent, Intent::Rollback) {
-            rollback_command(&s)?;
-        }
-        Checks::new(&check_args.checks, &[]).require(&check_names(&s.spec))?;
-    }
+    check_early(&ops, name, &intent, check_args).await?;
     let lease = lease(&ops, args, &holder, &progress).await?;
     for o in &objects {
         app::apply(&conn.client, &conn.namespace, o, false)
@@ -616,43 +692,9 @@ async fn run(
         ))
     })?;
     let persisted: Option<DriverState> = stored.value().map_err(CliError::before_acting)?;
-    let mut commands = Vec::new();
-    let state = match (intent, persisted) {
-        (Intent::Deploy(provisional, image), persisted) => {
-            let hash = template_hash(&template.template.clone().unwrap_or_default());
-            let spec = provisional.with_template(hash).or_usage()?;
-            match persisted {
-                Some(mut s) => {
-                    s.spec = spec;
-                    s.image = image;
-                    s
-                }
-                None => {
-                    let planner = adopt(&spec, &snapshot, &services);
-                    DriverState::new(spec, image, planner)
-                }
-            }
-        }
-        (Intent::Commands(c), Some(s)) => {
-            commands = c;
-            s
-        }
-        (Intent::Rollback, Some(s)) => {
-            let c = rollback_command(&s)?;
-            progress.line(
-                "rollback",
-                &format!("rollback: {}", describe_command(&c)),
-                json!({"command": c}),
-            );
-            commands = vec![c];
-            s
-        }
-        (_, None) => {
-            return Err(CliError::usage(anyhow::anyhow!(
-                "app {name} has no rollout recorded yet; deploy an image first"
-            )));
-        }
-    };
+    let (state, commands) = resolve(
+        intent, persisted, &template, &snapshot, &services, name, &progress,
+    )?;
     let checks = Checks::new(&check_args.checks, &state.checks);
     checks.require(&check_names(&state.spec))?;
     let aborting = commands

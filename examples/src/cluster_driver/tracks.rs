@@ -490,49 +490,8 @@ impl Session {
                     .or_failed()?;
                 Ok(json!({}))
             }
-            Action::SetActive { track } => {
-                let service = self.services.active.clone();
-                let name = track_name(*track);
-                let mut params = SwitchParams::new()
-                    .reason(reason)
-                    .require_available(self.replicas_required());
-                if let Some(s) = snap.service(&service) {
-                    params = params.observed(s);
-                }
-                if let Some(t) = snap.track(&name) {
-                    params = params.observed_track(t);
-                }
-                self.hooks.at("before-switch").await;
-                let s = self
-                    .ops
-                    .switch_traffic(&service, &TrafficTarget::track(name.clone()), &params)
-                    .await
-                    .or_failed()?;
-                self.hooks.at("after-switch").await;
-                Ok(
-                    json!({"service": service, "changed": s.changed, "attempts": s.attempts,
-                    "text": format!("{service} → {name}, {} request(s)", s.attempts)}),
-                )
-            }
-            Action::SetPreview { track } => {
-                let Some(service) = self.services.preview.clone() else {
-                    return Ok(json!({"text": "no preview Service"}));
-                };
-                let name = track.map_or_else(|| NO_TRACK.to_owned(), track_name);
-                let mut params = SwitchParams::new().reason(reason);
-                if let Some(s) = snap.service(&service) {
-                    params = params.observed(s);
-                }
-                let s = self
-                    .ops
-                    .switch_traffic(&service, &TrafficTarget::track(name.clone()), &params)
-                    .await
-                    .or_failed()?;
-                Ok(
-                    json!({"service": service, "changed": s.changed, "attempts": s.attempts,
-                    "text": format!("{service} → {name}")}),
-                )
-            }
+            Action::SetActive { track } => self.switch(true, Some(*track), reason, snap).await,
+            Action::SetPreview { track } => self.switch(false, *track, reason, snap).await,
             Action::StartCheck { run, track } => {
                 let ctx = self.check_context(*track, snap, &app);
                 self.checks.start(run, ctx)?;
@@ -565,6 +524,52 @@ impl Session {
                 "this driver does not know the planner's action `{other}`; upgrade it"
             ))),
         }
+    }
+
+    /// Points the active Service (`active`) or the preview Service at
+    /// `track` (the preview at no track with `None`), in one request; the
+    /// active one only when the track has the pods the strategy requires.
+    async fn switch(
+        &mut self,
+        active: bool,
+        track: Option<TrackId>,
+        reason: &str,
+        snap: &AppSnapshot,
+    ) -> CliResult<Value> {
+        let service = if active {
+            self.services.active.clone()
+        } else {
+            match self.services.preview.clone() {
+                Some(p) => p,
+                None => return Ok(json!({"text": "no preview Service"})),
+            }
+        };
+        let name = track.map_or_else(|| NO_TRACK.to_owned(), track_name);
+        let mut params = SwitchParams::new().reason(reason);
+        if active {
+            params = params.require_available(self.replicas_required());
+            if let Some(t) = snap.track(&name) {
+                params = params.observed_track(t);
+            }
+        }
+        if let Some(s) = snap.service(&service) {
+            params = params.observed(s);
+        }
+        if active {
+            self.hooks.at("before-switch").await;
+        }
+        let s = self
+            .ops
+            .switch_traffic(&service, &TrafficTarget::track(name.clone()), &params)
+            .await
+            .or_failed()?;
+        let text = if active {
+            self.hooks.at("after-switch").await;
+            format!("{service} → {name}, {} request(s)", s.attempts)
+        } else {
+            format!("{service} → {name}")
+        };
+        Ok(json!({"service": service, "changed": s.changed, "attempts": s.attempts, "text": text}))
     }
 
     fn check_context(&self, track: TrackId, snap: &AppSnapshot, app: &str) -> CheckContext {

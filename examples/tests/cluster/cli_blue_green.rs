@@ -1,8 +1,9 @@
 //! `blue_green` as a CI job runs it: `--dry-run` changes nothing (every
 //! `resourceVersion` equal); a failing post-promotion check rolls back by
 //! itself (exit 1); a manual `rollback` after a success; `history` lists
-//! every switch with its time and reason; Ctrl-C stops a deploy with the
-//! Lease released (exit 130) and the same command finishes it.
+//! every switch with its time and reason; `--timeout` ends a deploy with
+//! exit 1; Ctrl-C stops one with the Lease released (exit 130), and the
+//! same command finishes it.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
@@ -253,6 +254,16 @@ async fn ctrl_c_stops_a_deploy_between_requests_and_the_same_command_finishes_it
         ]);
         c
     };
+    // --timeout: exit 1 saying what the rollout waits for; the Lease is
+    // handed back.
+    let mut slow = deploy("sleep 30");
+    let r = crate::support::Run::from(slow.args(["--timeout", "2s"]).output().expect("runs"));
+    r.expect(1);
+    assert!(
+        r.stderr.contains("timed out") && r.stderr.contains("run the command again"),
+        "{}",
+        r.stderr
+    );
     let mut run = Lines::spawn(deploy("sleep 30"));
     run.wait_for("start check smoke", Duration::from_secs(30));
     run.signal("-INT");

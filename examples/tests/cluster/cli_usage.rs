@@ -82,6 +82,17 @@ async fn bad_usage_is_one_line_and_exit_2_and_changes_nothing() {
 
     assert_eq!(ns.versions(APP).await, before, "nothing changed");
     assert_eq!(ns.state(APP).await, state);
+
+    // init --dry-run of a new app: the API server's checks, nothing stored.
+    let r = ns.run("blue_green", "fresh", &["init", &image(1), "--dry-run"]);
+    r.expect(0);
+    assert!(r.stdout.contains("nothing was changed"), "{}", r.stdout);
+    assert!(
+        ns.versions("fresh")
+            .await
+            .keys()
+            .all(|k| !k.contains("fresh"))
+    );
 }
 
 #[test]

@@ -17,6 +17,7 @@ use serde_json::json;
 use super::app;
 use super::checks::Checks;
 use super::cli::{AppArgs, CheckArgs, ClusterArgs};
+use super::conclude::report_requests;
 use super::connect::{Connection, connect};
 use super::exit::{CliError, CliResult, Exit, OrExit as _};
 use super::hooks::Hooks;
@@ -173,27 +174,6 @@ pub async fn lease(
         ))),
         Err(e) => Err(CliError::before_acting(e)),
     }
-}
-
-/// Prints the request counts (with `--count-requests`).
-pub fn report_requests(conn: &Connection, progress: &Progress) {
-    let Some(c) = &conn.counter else { return };
-    let by: Vec<serde_json::Value> = c
-        .counts()
-        .iter()
-        .map(|r| json!({"verb": r.verb, "resource": r.resource, "count": r.count}))
-        .collect();
-    let text = c
-        .counts()
-        .iter()
-        .map(|r| format!("{} {} {}", r.count, r.verb, r.resource))
-        .collect::<Vec<_>>()
-        .join(", ");
-    progress.line(
-        "requests",
-        &format!("{} API requests: {text}", c.total()),
-        json!({"total": c.total(), "writes": c.writes(), "by": by}),
-    );
 }
 
 /// `init IMAGE`: creates (or updates) the app's objects: ServiceAccount,

@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use super::commands::report_requests;
 use super::connect::Connection;
 use super::exit::{CliResult, Exit, OrExit as _};
 use super::progress::{Progress, humanize};
@@ -120,4 +119,25 @@ fn live_image(session: &Session) -> Option<String> {
         .annotations
         .get(super::tracks::IMAGE_ANNOTATION)
         .cloned()
+}
+
+/// Prints the request counts (with `--count-requests`).
+pub fn report_requests(conn: &Connection, progress: &Progress) {
+    let Some(c) = &conn.counter else { return };
+    let by: Vec<serde_json::Value> = c
+        .counts()
+        .iter()
+        .map(|r| json!({"verb": r.verb, "resource": r.resource, "count": r.count}))
+        .collect();
+    let text = c
+        .counts()
+        .iter()
+        .map(|r| format!("{} {} {}", r.count, r.verb, r.resource))
+        .collect::<Vec<_>>()
+        .join(", ");
+    progress.line(
+        "requests",
+        &format!("{} API requests: {text}", c.total()),
+        json!({"total": c.total(), "writes": c.writes(), "by": by}),
+    );
 }

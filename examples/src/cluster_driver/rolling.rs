@@ -31,7 +31,8 @@ use serde_json::json;
 
 use super::app;
 use super::cli::{AppArgs, ClusterArgs};
-use super::commands::{app_name, report_requests};
+use super::commands::app_name;
+use super::conclude::report_requests;
 use super::connect::connect;
 use super::deployment::{
     REVISION, count, identity, ops_for, replica_sets, rolling_selector, spec_of,

@@ -9,8 +9,11 @@
 //! bg deploy registry.example/web@sha256:<v2> \
 //!     --pre-check smoke='curl -fsS http://$ENGINE_OPS_SERVICE.$ENGINE_OPS_NAMESPACE/ready' \
 //!     --post-check errors='./error-rate-below 1%' --scale-down-delay 5m
-//! bg status
+//! bg status                      # one screen; --watch: redrawn until the rollout ends
 //! bg rollback --check smoke=... --check errors=...   # back to v1, from the switch history
+//! bg history                     # every switch: time, revisions, image, reason
+//! bg render registry.example/web@sha256:<v2>          # the YAML, no cluster needed
+//! bg deploy registry.example/web@sha256:<v3> --dry-run  # the planner's plan, nothing changed
 //! ```
 //!
 //! `deploy` brings the new colour (a ReplicaSet `<app>-t<id>`) up beside
@@ -25,8 +28,10 @@
 //!
 //! Exit codes: 0 done (or stopped at a manual gate), 1 the rollout failed
 //! or was aborted (or another driver holds the app), 2 bad usage or
-//! configuration (nothing changed). Killed at any point, the same command
-//! run again (same `--holder`) resumes where the rollout stood.
+//! configuration (one line, nothing changed), 130 interrupted (Ctrl-C or
+//! SIGTERM: stopped between two requests, the Lease released). Interrupted
+//! or killed at any point, the same command run again (a killed one with
+//! the same `--holder`) resumes where the rollout stood.
 //!
 //! See `engine_ops_examples::cluster_driver` for how it works.
 

@@ -9,16 +9,21 @@
 //! r() { cargo run -q -p engine-ops-examples --example rolling -- -n shop --app web "$@"; }
 //! r deploy registry.example/web@sha256:<v1> --replicas 4
 //! r deploy registry.example/web@sha256:<v2> --replicas 4 --max-surge 1 --max-unavailable 0
-//! r status
+//! r status                    # --watch: redrawn until the rollout ends
+//! r history                   # the revisions kept
 //! r undo                      # back to the previous revision
+//! r undo --to-revision 1 --dry-run   # the planner's plan of it, nothing changed
 //! r undo --to-revision 1
 //! r pause; r resume
+//! r render registry.example/web@sha256:<v3>   # the YAML, no cluster needed
 //! ```
 //!
 //! Exit codes: 0 done (or paused), 1 the rollout failed (its progress
-//! deadline passed; with `--on-deadline undo` after rolling back) or
-//! another driver holds the app, 2 bad usage or configuration (nothing
-//! changed).
+//! deadline passed: the last line says what the new pods wait for; with
+//! `--on-deadline undo` after rolling back) or another driver holds the
+//! app, 2 bad usage or configuration (one line, nothing changed), 130
+//! interrupted (the Deployment controller carries on; the same command
+//! follows it again).
 
 use std::process::ExitCode;
 

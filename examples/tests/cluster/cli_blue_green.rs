@@ -34,7 +34,7 @@ async fn dry_run_then_a_failed_deploy_a_success_and_a_rollback_all_in_history() 
     live_v1(&ns, APP, 2).await;
 
     // --dry-run: the whole rollout previewed, nothing changed.
-    let before = ns.versions(APP).await;
+    let before = ns.settled_versions(APP).await;
     let state = ns.state(APP).await;
     let r = ns.run(
         "blue_green",
@@ -112,7 +112,7 @@ async fn dry_run_then_a_failed_deploy_a_success_and_a_rollback_all_in_history() 
     assert_ne!(v3, "t0");
 
     // rollback --dry-run previews the switch back; nothing changes.
-    let before = ns.versions(APP).await;
+    let before = ns.settled_versions(APP).await;
     let r = ns.run("blue_green", APP, &["rollback", "--dry-run"]);
     r.expect(0);
     assert!(r.stdout.contains("switch active to #0"), "{}", r.stdout);

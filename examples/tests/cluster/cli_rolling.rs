@@ -29,7 +29,7 @@ async fn dry_run_a_never_ready_deploy_failing_at_its_deadline_history_and_undo()
     };
     run(&["deploy", &image(1)]).expect(0);
 
-    let before = ns.versions(APP).await;
+    let before = ns.settled_versions(APP).await;
     let r = run(&["deploy", &image(2), "--dry-run", "--json"]);
     r.expect(0);
     let plan: Vec<String> = r

@@ -26,7 +26,7 @@ async fn bad_usage_is_one_line_and_exit_2_and_changes_nothing() {
         return;
     };
     live_v1(&ns, APP, 1).await;
-    let before = ns.versions(APP).await;
+    let before = ns.settled_versions(APP).await;
     let state = ns.state(APP).await;
     for bin in ["blue_green", "rolling"] {
         one_line(

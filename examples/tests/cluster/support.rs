@@ -303,6 +303,22 @@ impl Ns {
         v
     }
 
+    /// [`versions`](Self::versions) once the controllers are done with
+    /// the app (unchanged over a second), so that a later difference is
+    /// a write, not a status update of pods still terminating.
+    pub async fn settled_versions(&self, app: &str) -> BTreeMap<String, String> {
+        let mut last = self.versions(app).await;
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = self.versions(app).await;
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+        panic!("the app's objects never settled: {last:?}");
+    }
+
     /// The rollout state annotation of the app's PodTemplate.
     pub async fn state(&self, app: &str) -> Option<Value> {
         let pt = self.api::<PodTemplate>().get_opt(app).await.expect("get")?;

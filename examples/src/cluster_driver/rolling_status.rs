@@ -132,7 +132,8 @@ pub async fn status(args: &ClusterArgs, watch: bool) -> CliResult<Exit> {
         if !painter.draw(&s) {
             return Ok(Exit::Done);
         }
-        if let Some(exit) = ending.update(over) {
+        let record = format!("{}/{:?}", current.0.generation, current.0.revision);
+        if let Some(exit) = ending.update(over, &record) {
             painter.last_line(&format!(
                 "the rollout ended: {}",
                 s.json["verdict"].as_str().unwrap_or("-")

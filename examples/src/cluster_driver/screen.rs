@@ -99,23 +99,29 @@ pub fn print_once(screen: &Screen, json: bool) {
 }
 
 /// Follows whether a rollout is in progress, to end a watch once one it
-/// saw in progress is over.
+/// saw is over: it was seen in progress, or what the cluster records of
+/// it changed since the first screen (a whole rollout between two looks).
 #[derive(Debug, Default)]
 pub struct Ending {
+    first: Option<String>,
     seen_progressing: bool,
 }
 
 impl Ending {
-    /// Takes the latest state (`Some(exit)` when the rollout is over, with
-    /// its exit code; `None` while it progresses); returns the exit once a
-    /// rollout seen in progress is over.
-    pub fn update(&mut self, over: Option<Exit>) -> Option<Exit> {
+    /// Takes the latest state: `over` is `Some(exit)` when the rollout is
+    /// over (with its exit code), `None` while it progresses; `record`
+    /// stands for what the cluster records of it (the persisted state, a
+    /// Deployment's generation). Returns the exit once a rollout seen is
+    /// over.
+    pub fn update(&mut self, over: Option<Exit>, record: &str) -> Option<Exit> {
+        let first = self.first.get_or_insert_with(|| record.to_owned());
+        let moved = first != record;
         match over {
             None => {
                 self.seen_progressing = true;
                 None
             }
-            Some(exit) if self.seen_progressing => Some(exit),
+            Some(exit) if self.seen_progressing || moved => Some(exit),
             Some(_) => None,
         }
     }
@@ -148,10 +154,22 @@ mod tests {
     #[test]
     fn a_watch_ends_only_after_a_rollout_it_saw_in_progress() {
         let mut e = Ending::default();
-        assert_eq!(e.update(Some(Exit::Done)), None, "healthy from the start");
-        assert_eq!(e.update(None), None);
-        assert_eq!(e.update(None), None);
-        assert_eq!(e.update(Some(Exit::Failed)), Some(Exit::Failed));
+        assert_eq!(
+            e.update(Some(Exit::Done), "a"),
+            None,
+            "healthy from the start"
+        );
+        assert_eq!(e.update(Some(Exit::Done), "a"), None, "nothing happened");
+        assert_eq!(e.update(None, "b"), None);
+        assert_eq!(e.update(None, "c"), None);
+        assert_eq!(e.update(Some(Exit::Failed), "d"), Some(Exit::Failed));
+        let mut e = Ending::default();
+        assert_eq!(e.update(Some(Exit::Done), "a"), None);
+        assert_eq!(
+            e.update(Some(Exit::Done), "b"),
+            Some(Exit::Done),
+            "a whole rollout between two looks"
+        );
     }
 
     #[test]

@@ -88,7 +88,11 @@ async fn watch_screens(view: &View<'_>, ops: &AppOps, args: &ClusterArgs) -> Cli
         if !painter.draw(&screen) {
             return Ok(WatchEnd::Closed);
         }
-        if let Some(exit) = ending.update(over) {
+        let record = state
+            .as_ref()
+            .map(|s| serde_json::to_string(&s.planner).unwrap_or_default())
+            .unwrap_or_default();
+        if let Some(exit) = ending.update(over, &record) {
             let word = if exit == Exit::Done {
                 "ended"
             } else {

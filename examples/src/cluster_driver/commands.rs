@@ -649,6 +649,7 @@ async fn run(
             .map_err(|e| CliError::usage(app::refused(o, &e)))?;
     }
     check_early(&ops, name, &intent, check_args).await?;
+    let _armed = super::usage::arm();
     let lease = lease(&ops, args, &holder, &progress).await?;
     for o in &objects {
         app::apply(&conn.client, &conn.namespace, o, false)

@@ -145,6 +145,7 @@ pub async fn deploy(
             .map_err(|e| CliError::usage(app::refused(o, &e)))?;
     }
     let ops = ops_for(&conn, &name, &args.holder())?;
+    let _armed = super::usage::arm();
     let lease = lease(&ops, args, &progress).await?;
     progress.line(
         "start",
@@ -309,6 +310,7 @@ pub async fn undo(args: &ClusterArgs, to_revision: Option<u64>) -> CliResult<Exi
     ops.deployment_rollout(None, None)
         .await
         .map_err(CliError::before_acting)?;
+    let _armed = super::usage::arm();
     let lease = lease(&ops, args, &progress).await?;
     let before = replica_sets(&ops).await?;
     let undo =

@@ -119,6 +119,7 @@ pub async fn status(args: &ClusterArgs, watch: bool) -> CliResult<Exit> {
         return Ok(Exit::Done);
     }
     let deadline = tokio::time::Instant::now() + args.timeout;
+    let _armed = super::usage::arm();
     let mut watch = ops.watch();
     tokio::select! {
         r = watch.ready(args.timeout.min(Duration::from_secs(60))) => r.map_err(CliError::before_acting)?,

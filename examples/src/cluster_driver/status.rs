@@ -74,6 +74,7 @@ pub async fn status(kind: Kind, args: &ClusterArgs, watch: bool) -> CliResult<Ex
 
 async fn watch_screens(view: &View<'_>, ops: &AppOps, args: &ClusterArgs) -> CliResult<WatchEnd> {
     let deadline = tokio::time::Instant::now() + args.timeout;
+    let _armed = super::usage::arm();
     let mut watch = ops.watch();
     tokio::select! {
         r = watch.ready(args.timeout.min(Duration::from_secs(60))) => r.map_err(CliError::before_acting)?,

@@ -145,6 +145,19 @@ async fn next_signal() -> &'static str {
     }
 }
 
+/// While it lives, a signal is kept for [`interrupted`] instead of exiting
+/// at once: take it before the work that must stop between two requests
+/// (holding the Lease, a watch), so that a signal between two waits is not
+/// lost.
+#[derive(Debug)]
+#[must_use = "signals are kept only while it lives"]
+pub struct Armed(#[allow(dead_code)] Option<tokio::sync::watch::Receiver<Option<&'static str>>>);
+
+/// See [`Armed`].
+pub fn arm() -> Armed {
+    Armed(STOP.get().map(tokio::sync::watch::Sender::subscribe))
+}
+
 /// Resolves with the signal's name once the process is asked to stop (see
 /// [`listen`]; never, without it). A command racing its work against this
 /// stops between two requests: the state it persisted before acting is

@@ -95,3 +95,50 @@ async fn dry_run_a_never_ready_deploy_failing_at_its_deadline_history_and_undo()
     r.expect(0);
     assert_eq!(r.of("done")[0]["revision"], 3, "{}", r.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_while_following_a_deployment_hands_the_lease_back_and_undo_runs_at_once() {
+    let Some(ns) = Ns::cli("rint").await else {
+        return;
+    };
+    ns.run("rolling", "svc", &["deploy", &image(1), "--replicas", "2"])
+        .expect(0);
+    let mut deploy = ns.cmd("rolling", "svc");
+    deploy
+        .args([
+            "deploy",
+            &image(2),
+            "--replicas",
+            "2",
+            "--cpu-request",
+            "500",
+        ])
+        .args(["--cpu-limit", "500"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = deploy.spawn().expect("starts");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("new): ") {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut out, &mut line).expect("a line");
+        assert!(n > 0, "ended before the new ReplicaSet showed");
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let done = child.wait_with_output().expect("ends");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted (SIGINT) while following Deployment svc"),
+        "{stderr}"
+    );
+    // Another process takes the app at once (the Lease was handed back).
+    let started = std::time::Instant::now();
+    let r = ns.run("rolling", "svc", &["undo", "--json"]);
+    r.expect(0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(r.of("done")[0]["revision"], 3, "{}", r.stdout);
+}

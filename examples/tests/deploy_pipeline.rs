@@ -30,11 +30,14 @@ use std::time::{Duration, Instant};
 
 use engine_ops_migrate::tokio_postgres::{self, NoTls, SimpleQueryMessage};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::Value;
 use support::{Ns, Run, binary, image};
 
 const APP: &str = "shop";
+
+/// A finalizer that keeps a deleted pod terminating until the test lets go.
+const HOLD: &str = "engine-ops.io/test-hold";
 
 const USERS: &str = "CREATE TABLE users (id bigint PRIMARY KEY, name text);\n";
 const ADD_EMAIL: &str = "-- engine-ops: phase expand\nALTER TABLE users ADD COLUMN email text;\n";
@@ -180,6 +183,68 @@ impl Drop for Pipeline {
                         .simple_query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                         .await;
                 }
+            });
+            Ok::<_, std::io::Error>(())
+        })
+        .join();
+    }
+}
+
+/// A pod kept terminating by the [`HOLD`] finalizer until released (or
+/// dropped: a failed test must not leave its namespace stuck).
+struct Hold {
+    pods: Api<Pod>,
+    name: String,
+    released: bool,
+}
+
+fn finalizers(f: Value) -> Patch<Value> {
+    Patch::Merge(serde_json::json!({"metadata": {"finalizers": f}}))
+}
+
+impl Hold {
+    async fn new(pods: Api<Pod>, name: &str) -> Self {
+        pods.patch(
+            name,
+            &PatchParams::default(),
+            &finalizers(serde_json::json!([HOLD])),
+        )
+        .await
+        .expect("hold the pod");
+        Self {
+            pods,
+            name: name.to_owned(),
+            released: false,
+        }
+    }
+
+    async fn release(mut self) {
+        self.pods
+            .patch(
+                &self.name,
+                &PatchParams::default(),
+                &finalizers(Value::Null),
+            )
+            .await
+            .expect("release the pod");
+        self.released = true;
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let (pods, name) = (self.pods.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let _ = pods
+                    .patch(&name, &PatchParams::default(), &finalizers(Value::Null))
+                    .await;
             });
             Ok::<_, std::io::Error>(())
         })
@@ -476,6 +541,16 @@ async fn contract_alone_is_refused_while_old_pods_run_and_runs_once_they_are_gon
     assert_eq!(p.columns().await, ["id", "name", "email"]);
     // The contract for v1 is refused as well: v2's pods run.
     p.run(&["contract", &image(1)]).expect(1);
+    // One v1 pod will linger while terminating (a finalizer holds it, as
+    // a slow shutdown would).
+    let held = p
+        .pods()
+        .await
+        .into_iter()
+        .find(|x| x.1 == image(1))
+        .expect("a v1 pod")
+        .0;
+    let hold = Hold::new(p.ns.api(), &held).await;
     // The next command of the driver scales v1 down once its delay passed.
     tokio::time::sleep(Duration::from_secs(2)).await;
     p.ns.run(
@@ -491,9 +566,52 @@ async fn contract_alone_is_refused_while_old_pods_run_and_runs_once_they_are_gon
         ],
     )
     .expect(0);
-    // Now the contract step alone runs (waiting for terminating pods).
-    let r = p.run(&["contract", &image(2), "--wait", "60s", "--json"]);
+    assert_eq!(p.ns.replica_sets(APP).await[&format!("{APP}-t0")].0, 0);
+    // v1's ReplicaSet asks for nothing, but its terminating pod still runs.
+    let r = p.run(&["contract", &image(2)]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "{held} ({}, of ReplicaSet {APP}-t0, terminating)",
+            image(1)
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.columns().await, ["id", "name", "email"]);
+    // With --wait, the contract step waits for it (on watches) and runs
+    // once it is gone.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("stdout");
+    let child = p
+        .cmd(&["contract", &image(2), "--wait", "60s", "--json"])
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the contract starts");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(p.columns().await, ["id", "name", "email"]);
+    let released = Instant::now();
+    hold.release().await;
+    let output = child.wait_with_output().expect("the contract ends");
+    let ended = released.elapsed();
+    let r = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out).expect("stdout"),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
     r.expect(0);
+    assert!(
+        ended < Duration::from_secs(10),
+        "the contract ended {ended:?} after the pod went"
+    );
+    assert!(
+        r.of("waiting").iter().any(|w| w["waiting_for"]
+            .as_str()
+            .is_some_and(|t| t.contains("terminating"))),
+        "{}",
+        r.stdout
+    );
     assert_eq!(p.columns().await, ["id", "email"]);
     let done = steps(&r, "contract");
     let done = done.last().expect("a contract line");
@@ -546,4 +664,55 @@ async fn bad_configuration_exits_2_before_any_migration_runs() {
     assert!(p.columns().await.is_empty());
     // The program is the example, not something else on PATH.
     assert!(binary("deploy_pipeline").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expand_a_rolling_update_then_contract() {
+    let Some(p) = Pipeline::new("rolling").await else {
+        return;
+    };
+    p.migrations(&[("0001_users.sql", USERS)]);
+    let r = p.run(&["rolling", &image(1), "--replicas", "2", "--json"]);
+    r.expect(0);
+    assert_eq!(p.columns().await, ["id", "name"]);
+    p.migrations(&[
+        ("0002_add_email.sql", ADD_EMAIL),
+        ("0003_drop_name.sql", DROP_NAME),
+    ]);
+    let r = p.run(&[
+        "rolling",
+        &image(2),
+        "--replicas",
+        "2",
+        "--max-surge",
+        "1",
+        "--max-unavailable",
+        "0",
+        "--json",
+    ]);
+    r.expect(0);
+    assert_eq!(p.columns().await, ["id", "email"]);
+    let expand_done = position(&r, |e| e["step"] == "expand" && e["status"] == "done");
+    let apply = position(&r, |e| {
+        e["event"] == "action" && e["action"] == "apply_deployment"
+    });
+    let rollout_done = position(&r, |e| e["step"] == "rollout" && e["status"] == "done");
+    let contract_done = position(&r, |e| e["step"] == "contract" && e["status"] == "done");
+    assert!(
+        expand_done < apply && apply < rollout_done && rollout_done < contract_done,
+        "{}",
+        r.stdout
+    );
+    let done = &r.events()[contract_done];
+    assert_eq!(done["applied"], serde_json::json!(["3 drop_name"]));
+    assert!(
+        done["old_version"]
+            .as_str()
+            .is_some_and(|v| v.contains(&image(1))),
+        "{done}"
+    );
+    // Both revisions' ReplicaSets are kept for undo; v1's has no pod.
+    let sets = p.ns.replica_sets(APP).await;
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    assert!(p.pods().await.iter().all(|x| x.1 == image(2)));
 }

@@ -8,25 +8,34 @@
 //! eval "$(tools/k8s-testenv/up)"           # the control plane: KUBECONFIG
 //! export DATABASE_URL=$ENGINE_OPS_TEST_DATABASE_URL
 //! kubectl create namespace shop
-//! mkdir -p migrations
-//! printf 'CREATE TABLE users (id bigint PRIMARY KEY, name text);\n' > migrations/0001_users.sql
-//! printf -- '-- engine-ops: phase expand\nALTER TABLE users ADD COLUMN email text;\n' > migrations/0002_add_email.sql
-//! printf -- '-- engine-ops: phase contract\nALTER TABLE users DROP COLUMN name;\n' > migrations/0003_drop_name.sql
+//! v1=registry.example/web@sha256:$(printf '1%.0s' {1..64})
+//! v2=registry.example/web@sha256:$(printf '2%.0s' {1..64})
+//! v3=registry.example/web@sha256:$(printf '3%.0s' {1..64})
 //! bg() { cargo run -q -p engine-ops-examples --example blue_green -- -n shop --app web "$@"; }
 //! p()  { cargo run -q -p engine-ops-examples --example deploy_pipeline -- -n shop --app web "$@"; }
-//! bg init registry.example/web@sha256:$(printf 1%.0s {1..64})     # the app's objects
-//! p expand                                                          # 0001 and 0002: v1 needs the table
-//! bg deploy registry.example/web@sha256:$(printf 1%.0s {1..64})   # v1 live
-//! p blue-green registry.example/web@sha256:$(printf 2%.0s {1..64}) --scale-down-delay 5s
-//! #   expand (nothing new) → v2 beside v1, switch, v1 scaled to 0 → wait until no v1 pod is
-//! #   left → contract (0003 drops users.name)
-//! p contract registry.example/web@sha256:$(printf 2%.0s {1..64})  # the contract step alone, later
-//! p rolling registry.example/web@sha256:<digest> --max-surge 1     # the same around a rolling update
+//! mkdir -p migrations
+//! printf 'CREATE TABLE users (id bigint PRIMARY KEY, name text);\n' > migrations/0001_users.sql
+//! bg init $v1                    # the app's objects (PodTemplate, Services), no pod yet
+//! p blue-green $v1               # expand (0001), v1 live, nothing to contract
+//! printf -- '-- engine-ops: phase expand\nALTER TABLE users ADD COLUMN email text;\n' > migrations/0002_add_email.sql
+//! printf -- '-- engine-ops: phase contract\nALTER TABLE users DROP COLUMN name;\n' > migrations/0003_drop_name.sql
+//! p blue-green $v2 --scale-down-delay 5s --post-check errors='exit 0'
+//! #   expand (0002) -> v2 beside v1, switch, v1 scaled to 0 -> no v1 pod left -> contract (0003)
+//!
+//! # The steps alone (around a manual gate, or to contract later):
+//! p expand
+//! bg deploy $v3 --manual-promotion; bg promote
+//! p contract $v3 --wait 2m       # refused (exit 1) while a pod of another image runs
+//!
+//! # Around a rolling update of another app (a native Deployment; no init):
+//! cargo run -q -p engine-ops-examples --example deploy_pipeline -- -n shop --app api \
+//!     rolling $v2 --max-surge 1 --max-unavailable 0
 //! ```
 //!
 //! Commands: `blue-green IMAGE` and `rolling IMAGE` run the three steps
-//! (the rollout with the options of the `blue_green` and `rolling`
-//! examples); `expand` and `contract IMAGE` run one step each. Migrations
+//! (the rollout with the options of `rolling deploy`, and those of
+//! `blue_green deploy` that end in a finished rollout: no manual gate);
+//! `expand` and `contract IMAGE` run one step each. Migrations
 //! come from `--migrations DIR` (default `./migrations`; the files of the
 //! `migrate` example, `-- engine-ops: phase expand|contract` marks the
 //! phase, a migration without one is an expand migration), the database
@@ -94,7 +103,7 @@ use futures::{FutureExt as _, StreamExt as _};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, PodSpec, Service};
 use kube::api::{Api, ListParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -399,10 +408,30 @@ async fn pending_contract(migrator: &mut Migrator<AnyStore>) -> CliResult<Vec<St
         .plan(None)
         .await
         .map_err(|e| CliError::failed(anyhow::anyhow!("cannot read the migration history: {e}")))?;
+    let first = plan
+        .pending
+        .iter()
+        .position(|m| m.phase == Some(Phase::Contract));
+    if let (Some(i), Some(expand)) = (first, plan.pending.first())
+        && i > 0
+    {
+        return Err(CliError::failed(anyhow::anyhow!(
+            "migration {} {} ({}) is pending before the contract migration {} {}: the contract step runs only once the expand migrations before it are applied; run `deploy_pipeline expand` (or the whole pipeline) first",
+            expand.version,
+            expand.name,
+            if expand.phase == Some(Phase::Expand) {
+                "expand"
+            } else {
+                "no phase: expand"
+            },
+            plan.pending[i].version,
+            plan.pending[i].name
+        )));
+    }
     Ok(plan
         .pending
         .iter()
-        .filter(|m| m.phase == Some(Phase::Contract))
+        .take_while(|m| m.phase == Some(Phase::Contract))
         .map(|m| format!("{} {}", m.version, m.name))
         .collect())
 }
@@ -421,7 +450,7 @@ async fn expand(
     );
     let report = migrator.run_expand().await.map_err(|e| {
         CliError::failed(anyhow::anyhow!(
-            "expand failed: {e}; nothing was rolled out (the failed migration's own changes were rolled back)"
+            "expand failed: {e}; the rollout did not start"
         ))
     })?;
     let done = applied(&report);
@@ -694,11 +723,13 @@ async fn wait_gone(
         Api::<Pod>::namespaced(conn.client.clone(), &conn.namespace),
         config.clone(),
     )
+    .default_backoff()
     .map(|e| e.is_ok());
     let sets = watcher(
         Api::<ReplicaSet>::namespaced(conn.client.clone(), &conn.namespace),
         config,
     )
+    .default_backoff()
     .map(|e| e.is_ok());
     let mut events = futures::stream::select(pods, sets).boxed();
     let mut last = String::new();
@@ -720,14 +751,15 @@ async fn wait_gone(
             );
             last = why;
         }
-        if tokio::time::timeout(left, events.next()).await.is_err() {
-            continue;
+        match tokio::time::timeout(left, events.next()).await {
+            // The time is up: one last look.
+            Err(_) => continue,
+            // The watches never end; should they, look again each second.
+            Ok(None) => tokio::time::sleep(left.min(Duration::from_secs(1))).await,
+            Ok(Some(_)) => {}
         }
         // Several events usually come at once: observe once for them all.
         while let Some(Some(_)) = events.next().now_or_never() {}
-        // An error of the watch (it retries by itself) is no reason to
-        // spin: observe again at most a few times a second.
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -799,7 +831,7 @@ async fn contract(
     let released = lease.release().await;
     let report = result.map_err(|e| {
         CliError::failed(anyhow::anyhow!(
-            "contract failed: {e}; the failed migration's own changes were rolled back, the ones before it stay applied; fix it and run `deploy_pipeline contract {image}`"
+            "contract failed: {e}; fix it, then run `deploy_pipeline contract {image}`"
         ))
     })?;
     if let Err(e) = released {
@@ -1172,4 +1204,160 @@ async fn main() -> ExitCode {
         Cmd::Contract { image, wait } => contract_only(c, &cli.db, &image, wait).await,
     };
     finish(result, cli.cluster.json)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{PodSeen, Seen, SetSeen, judge};
+
+    const V1: &str = "registry.example/web@sha256:1111";
+    const V2: &str = "registry.example/web@sha256:2222";
+
+    fn labels(track: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("app.kubernetes.io/instance".to_owned(), "web".to_owned()),
+            ("engine-ops.io/track".to_owned(), track.to_owned()),
+        ])
+    }
+
+    fn pod(name: &str, image: &str, owner: Option<&str>, track: &str) -> PodSeen {
+        PodSeen {
+            name: name.to_owned(),
+            images: vec![image.to_owned()],
+            owner: owner.map(str::to_owned),
+            ready: true,
+            terminating: false,
+            finished: false,
+            labels: labels(track),
+        }
+    }
+
+    fn set(name: &str, image: &str, spec: u32, status: u32) -> SetSeen {
+        SetSeen {
+            name: name.to_owned(),
+            images: vec![image.to_owned()],
+            spec_replicas: spec,
+            replicas: status,
+        }
+    }
+
+    /// v2 live on track t1 (2 ready pods), v1's ReplicaSet at 0 and gone.
+    fn done() -> Seen {
+        Seen {
+            at: "2026-01-01T00:00:00Z".into(),
+            namespace: "shop".into(),
+            app: "web".into(),
+            service: Some(labels("t1")),
+            pods: vec![
+                pod("web-t1-a", V2, Some("web-t1"), "t1"),
+                pod("web-t1-b", V2, Some("web-t1"), "t1"),
+            ],
+            sets: vec![set("web-t0", V1, 0, 0), set("web-t1", V2, 2, 2)],
+        }
+    }
+
+    #[test]
+    fn the_proof_names_what_was_seen() {
+        let proof = judge(&done(), V2).expect("gone");
+        assert_eq!(proof.old_version(), format!("app web before {V2}: {V1}"));
+        assert_eq!(
+            proof.evidence(),
+            format!(
+                "observed at 2026-01-01T00:00:00Z in namespace shop: Service web selects 2 ready pod(s) of {V2}; all 2 pod(s) of app web run {V2} (ReplicaSet(s) web-t1); ReplicaSet(s) web-t0 of the other version(s) at 0 replicas with no pod left"
+            )
+        );
+    }
+
+    #[test]
+    fn a_first_deployment_has_no_old_version() {
+        let mut seen = done();
+        seen.sets.remove(0);
+        let proof = judge(&seen, V2).expect("gone");
+        assert!(proof.old_version().contains("no other version seen"));
+        assert!(
+            proof
+                .evidence()
+                .ends_with("no ReplicaSet of another version")
+        );
+    }
+
+    #[test]
+    fn any_pod_of_another_image_refuses_terminating_or_bare_or_pending() {
+        for (what, p) in [
+            ("running", pod("web-t0-a", V1, Some("web-t0"), "t0")),
+            (
+                "terminating",
+                PodSeen {
+                    terminating: true,
+                    ..pod("web-t0-a", V1, Some("web-t0"), "t0")
+                },
+            ),
+            (
+                "not ready yet",
+                PodSeen {
+                    ready: false,
+                    ..pod("web-t0-a", V1, Some("web-t0"), "t0")
+                },
+            ),
+            ("without owner", pod("web-t0-a", V1, None, "t0")),
+        ] {
+            let mut seen = done();
+            seen.pods.push(p);
+            let why = judge(&seen, V2).expect_err(what);
+            assert!(
+                why.starts_with("1 pod(s) of another version still run: web-t0-a ("),
+                "{what}: {why}"
+            );
+        }
+        // A pod whose containers have ended runs no code.
+        let mut seen = done();
+        seen.pods.push(PodSeen {
+            finished: true,
+            ..pod("web-t0-a", V1, Some("web-t0"), "t0")
+        });
+        assert!(judge(&seen, V2).is_ok());
+    }
+
+    #[test]
+    fn an_old_replica_set_that_asks_for_pods_or_counts_some_refuses() {
+        for (spec, status) in [(2, 0), (0, 1)] {
+            let mut seen = done();
+            seen.sets[0] = set("web-t0", V1, spec, status);
+            let why = judge(&seen, V2).expect_err("refused");
+            assert_eq!(
+                why,
+                format!("ReplicaSet web-t0 ({V1}) has {status} pod(s), asks for {spec}")
+            );
+        }
+    }
+
+    #[test]
+    fn the_new_version_must_serve() {
+        let mut seen = done();
+        seen.service = None;
+        assert_eq!(
+            judge(&seen, V2).expect_err("no Service"),
+            "Service web does not exist"
+        );
+        let mut seen = done();
+        seen.service = Some(labels("t9"));
+        assert!(
+            judge(&seen, V2)
+                .expect_err("selects nothing")
+                .contains("selects no ready pod of")
+        );
+        let mut seen = done();
+        for p in &mut seen.pods {
+            p.ready = false;
+        }
+        assert!(judge(&seen, V2).is_err());
+        // The contract for the old image while the new one runs.
+        assert!(
+            judge(&done(), V1)
+                .expect_err("v2 runs")
+                .starts_with("2 pod(s) of another version still run")
+        );
+    }
 }

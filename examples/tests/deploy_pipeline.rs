@@ -29,6 +29,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use engine_ops_migrate::tokio_postgres::{self, NoTls, SimpleQueryMessage};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::Value;
@@ -499,6 +500,17 @@ async fn contract_alone_is_refused_while_old_pods_run_and_runs_once_they_are_gon
         ("0002_add_email.sql", ADD_EMAIL),
         ("0003_drop_name.sql", DROP_NAME),
     ]);
+    // Contract before expand: refused up front, naming the migration.
+    let r = p.run(&["contract", &image(1)]);
+    r.expect(1);
+    assert!(
+        r.stderr.contains(
+            "migration 2 add_email (expand) is pending before the contract migration 3 drop_name"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.columns().await, ["id", "name"]);
     // The expand step alone.
     let r = p.run(&["expand"]);
     r.expect(0);
@@ -567,7 +579,22 @@ async fn contract_alone_is_refused_while_old_pods_run_and_runs_once_they_are_gon
     )
     .expect(0);
     assert_eq!(p.ns.replica_sets(APP).await[&format!("{APP}-t0")].0, 0);
-    // v1's ReplicaSet asks for nothing, but its terminating pod still runs.
+    // v1's ReplicaSet asks for nothing, but its held pod still runs,
+    // terminating, once the ReplicaSet controller has deleted v1's pods.
+    let start = Instant::now();
+    loop {
+        let v1: Vec<_> = p
+            .pods()
+            .await
+            .into_iter()
+            .filter(|x| x.1 == image(1))
+            .collect();
+        if v1.len() == 1 && v1[0].0 == held && v1[0].2 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{v1:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let r = p.run(&["contract", &image(2)]);
     r.expect(1);
     assert!(
@@ -624,7 +651,7 @@ async fn contract_alone_is_refused_while_old_pods_run_and_runs_once_they_are_gon
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn bad_configuration_exits_2_before_any_migration_runs() {
+async fn bad_configuration_exits_2_and_a_held_app_exits_1_before_any_migration_runs() {
     let Some(p) = Pipeline::new("bad").await else {
         return;
     };
@@ -660,6 +687,29 @@ async fn bad_configuration_exits_2_before_any_migration_runs() {
     );
     r.expect(2);
     assert!(r.stderr.contains("nope"), "{}", r.stderr);
+    // Another driver holds the app: exit 1 naming it, before any migration.
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let lease: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{APP}-rollout")},
+        "spec": {"holderIdentity": "ci-job-7", "leaseDurationSeconds": 120,
+            "acquireTime": now, "renewTime": now}
+    }))
+    .expect("lease");
+    p.ns.api::<Lease>()
+        .create(&PostParams::default(), &lease)
+        .await
+        .expect("create the Lease");
+    let r = p.run(&["rolling", &image(1)]);
+    r.expect(1);
+    assert!(
+        r.stderr
+            .contains("another driver, \"ci-job-7\", is acting on app shop")
+            && r.stderr.contains("no migration ran"),
+        "{}",
+        r.stderr
+    );
     // Nothing ran.
     assert!(p.columns().await.is_empty());
     // The program is the example, not something else on PATH.

@@ -54,6 +54,13 @@
 //! refuses while any old pod runs. Once contracted, rolling back to the
 //! old image would run it on a schema it does not know: roll forward.
 //!
+//! Built with the `lint` feature (`--features lint`; CI builds with it),
+//! the pipeline first runs `engine-ops-migrate`'s linter on the pending
+//! migrations and refuses (exit 2, before anything runs or rolls out) one
+//! with an error in its phase — a dropped or renamed column, a NOT NULL
+//! column without default, a lock-heavy statement — printing the safe
+//! alternative; `--lint off` skips it.
+//!
 //! A failed rollout (a failing check, the progress deadline) leaves the
 //! expand migrations applied, which is safe: they are backward compatible,
 //! the old version keeps running on them. The contract step does not run;
@@ -133,6 +140,23 @@ struct DbArgs {
     /// How long to wait for another migrator's lock.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     migration_lock_timeout: Duration,
+    /// The SQL linter on the migrations a run would apply: `deny` refuses
+    /// (exit 2, before anything runs or rolls out) one with an error in
+    /// its phase, such as a dropped column in an expand migration; `off`
+    /// runs them unchecked.
+    #[cfg(feature = "lint")]
+    #[arg(long, global = true, value_enum, default_value = "deny")]
+    lint: LintArg,
+}
+
+/// `--lint`.
+#[cfg(feature = "lint")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LintArg {
+    /// Refuse a migration with an error finding.
+    Deny,
+    /// No linting.
+    Off,
 }
 
 // Parsed once: the size of a variant does not matter.
@@ -285,6 +309,8 @@ struct Database {
     url: String,
     migrations: Vec<SqlMigration>,
     lock_timeout: Duration,
+    /// Refuse migrations with lint errors.
+    lint: bool,
 }
 
 impl Database {
@@ -317,13 +343,17 @@ impl Database {
             url,
             migrations,
             lock_timeout: db.migration_lock_timeout,
+            #[cfg(feature = "lint")]
+            lint: db.lint == LintArg::Deny,
+            #[cfg(not(feature = "lint"))]
+            lint: false,
         })
     }
 
     /// Connects and builds the migrator (progress lines per migration).
     ///
     /// Exit 2 when the database cannot be reached.
-    async fn migrator(self, progress: &Progress) -> CliResult<Migrator<AnyStore>> {
+    async fn migrator(self, progress: &Progress) -> CliResult<Migrations> {
         let options = ConnectOptions::new()
             .lock_timeout(self.lock_timeout)
             .application_name("engine-ops deploy_pipeline");
@@ -335,12 +365,81 @@ impl Database {
                 ))
             })?;
         let p = progress.clone();
-        Migrator::builder(store)
+        let builder = Migrator::builder(store)
             .migrations(self.migrations)
             .require_contract_proof(true)
-            .observer(move |event: &engine_ops_migrate::Progress| migration_line(&p, event))
+            .observer(move |event: &engine_ops_migrate::Progress| migration_line(&p, event));
+        #[cfg(feature = "lint")]
+        let builder = builder.lint_policy(if self.lint {
+            engine_ops_migrate::lint::LintPolicy::Deny
+        } else {
+            engine_ops_migrate::lint::LintPolicy::Off
+        });
+        let migrator = builder
             .build()
-            .map_err(|e| CliError::usage(anyhow::anyhow!("the migrations: {e}")))
+            .map_err(|e| CliError::usage(anyhow::anyhow!("the migrations: {e}")))?;
+        Ok(Migrations {
+            migrator,
+            lint: self.lint,
+        })
+    }
+}
+
+/// The migrator and how it is run.
+struct Migrations {
+    migrator: Migrator<AnyStore>,
+    /// Refuse migrations with lint errors (feature `lint`).
+    lint: bool,
+}
+
+impl Migrations {
+    /// With the linter on: refuses (exit 2) when a pending migration of
+    /// the next expand and contract steps has an error in its phase, before
+    /// either runs, so that a rollout never starts on migrations the old
+    /// version cannot survive or that a contract step would refuse.
+    async fn lint_gate(&mut self) -> CliResult<()> {
+        if !self.lint {
+            return Ok(());
+        }
+        #[cfg(feature = "lint")]
+        {
+            let plan = self.migrator.plan(None).await.map_err(|e| {
+                CliError::failed(anyhow::anyhow!("cannot read the migration history: {e}"))
+            })?;
+            let report = self.migrator.lint();
+            let mut errors = Vec::new();
+            for m in &plan.pending {
+                let Some(lint) = report.migration(m.version) else {
+                    continue;
+                };
+                for f in lint
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == engine_ops_migrate::lint::Severity::Error)
+                {
+                    errors.push(format!(
+                        "migration {} {} ({}) line {}: {} ({}); instead: {}",
+                        m.version,
+                        m.name,
+                        match m.phase {
+                            Some(Phase::Contract) => "contract",
+                            _ => "expand",
+                        },
+                        f.line,
+                        f.rule,
+                        f.message,
+                        f.alternative
+                    ));
+                }
+            }
+            if !errors.is_empty() {
+                return Err(CliError::usage(anyhow::anyhow!(
+                    "the linter refuses {}; nothing ran (fix the migration, or silence the rule with an allow comment that gives a reason, or pass --lint off)",
+                    errors.join("; ")
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -906,14 +1005,8 @@ fn objects(rollout: &Rollout, app: &str, namespace: &str, image: &str) -> CliRes
 
 /// Refuses bad input before the expand step changes anything: the
 /// namespace, the app (blue-green: made by `blue_green init`), the objects
-/// (a server-side dry run), and another driver holding the app.
-async fn preflight(
-    rollout: &Rollout,
-    args: &ClusterArgs,
-    conn: &Connection,
-    app: &str,
-    image: &str,
-) -> CliResult<()> {
+/// (a server-side dry run). Reads only.
+async fn preflight(rollout: &Rollout, conn: &Connection, app: &str, image: &str) -> CliResult<()> {
     let objects = objects(rollout, app, &conn.namespace, image)?;
     let ops = app_ops(conn, app)?;
     match rollout {
@@ -940,8 +1033,14 @@ async fn preflight(
             .await
             .map_err(|e| CliError::usage(app::refused(o, &e)))?;
     }
-    // Another driver acting on the app would make the rollout fail after
-    // the expand step: find out now (and hand the Lease back at once).
+    Ok(())
+}
+
+/// Another driver acting on the app would make the rollout fail after
+/// the expand step: find out before it (taking the Lease and handing it
+/// back at once: the first write of the pipeline).
+async fn lease_probe(args: &ClusterArgs, conn: &Connection, app: &str) -> CliResult<()> {
+    let ops = app_ops(conn, app)?;
     let params = engine_ops_k8s::cluster::LeaseParams::new(args.holder())
         .wait(args.wait_for_lease)
         .duration(args.lease_duration);
@@ -1017,8 +1116,11 @@ async fn pipeline(
     let database = Database::from_args(db)?;
     objects(&rollout, &app, "default", image)?;
     let conn = connect(cluster).await?;
-    preflight(&rollout, cluster, &conn, &app, image).await?;
-    let mut migrator = database.migrator(&progress).await?;
+    preflight(&rollout, &conn, &app, image).await?;
+    let mut migrations = database.migrator(&progress).await?;
+    migrations.lint_gate().await?;
+    lease_probe(cluster, &conn, &app).await?;
+    let migrator = &mut migrations.migrator;
     progress.line(
         "start",
         &format!(
@@ -1028,7 +1130,7 @@ async fn pipeline(
         ),
         json!({"app": app, "namespace": conn.namespace, "image": image, "strategy": rollout.name()}),
     );
-    let expanded = applied(&expand(&mut migrator, &progress, "[1/3]").await?);
+    let expanded = applied(&expand(migrator, &progress, "[1/3]").await?);
     let expand_note = if expanded.is_empty() {
         "no expand migration was applied by this run".to_owned()
     } else {
@@ -1094,15 +1196,7 @@ async fn pipeline(
         }
     }
     let exit = contract(
-        &mut migrator,
-        cluster,
-        &conn,
-        &app,
-        image,
-        deadline,
-        &progress,
-        "[3/3]",
-        true,
+        migrator, cluster, &conn, &app, image, deadline, &progress, "[3/3]", true,
     )
     .await?;
     progress.line(
@@ -1116,8 +1210,9 @@ async fn pipeline(
 /// `expand`.
 async fn expand_only(cluster: &ClusterArgs, db: &DbArgs) -> CliResult<Exit> {
     let progress = Progress::new(cluster.json);
-    let mut migrator = Database::from_args(db)?.migrator(&progress).await?;
-    expand(&mut migrator, &progress, "[1/1]").await?;
+    let mut migrations = Database::from_args(db)?.migrator(&progress).await?;
+    migrations.lint_gate().await?;
+    expand(&mut migrations.migrator, &progress, "[1/1]").await?;
     Ok(Exit::Done)
 }
 
@@ -1153,10 +1248,11 @@ async fn contract_only(
             conn.namespace
         )));
     }
-    let mut migrator = database.migrator(&progress).await?;
+    let mut migrations = database.migrator(&progress).await?;
+    migrations.lint_gate().await?;
     let deadline = tokio::time::Instant::now() + wait.min(cluster.timeout);
     contract(
-        &mut migrator,
+        &mut migrations.migrator,
         cluster,
         &conn,
         &app,

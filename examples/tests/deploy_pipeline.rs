@@ -766,3 +766,34 @@ async fn expand_a_rolling_update_then_contract() {
     assert_eq!(sets.len(), 2, "{sets:?}");
     assert!(p.pods().await.iter().all(|x| x.1 == image(2)));
 }
+
+/// With the `lint` feature (CI builds with it), an expand migration the
+/// old version cannot survive stops the pipeline before anything runs.
+#[cfg(feature = "lint")]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_linter_stops_a_destructive_expand_migration_before_anything_runs() {
+    let Some(p) = Pipeline::new("lint").await else {
+        return;
+    };
+    release_1(&p).await;
+    let before = p.ns.versions(APP).await;
+    p.migrations(&[(
+        "0002_drop_name_too_early.sql",
+        "-- engine-ops: phase expand\nALTER TABLE users DROP COLUMN name;\n",
+    )]);
+    let r = p.run(&["blue-green", &image(2), "--replicas", "2"]);
+    r.expect(2);
+    assert!(
+        r.stderr.contains(
+            "the linter refuses migration 2 drop_name_too_early (expand) line 2: drop-object"
+        ) && r.stderr.contains("drop it in a contract migration"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.columns().await, ["id", "name"]);
+    assert_eq!(p.ns.versions(APP).await, before, "the cluster is unchanged");
+    // `--lint off` is the operator's explicit choice.
+    let r = p.run(&["expand", "--lint", "off"]);
+    r.expect(0);
+    assert_eq!(p.columns().await, ["id"]);
+}

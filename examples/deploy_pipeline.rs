@@ -880,7 +880,7 @@ async fn contract(
     progress: &Progress,
     step: &str,
     after_rollout: bool,
-) -> CliResult<Exit> {
+) -> CliResult<Contracted> {
     let started = progress.elapsed_ms();
     let pending = pending_contract(migrator).await?;
     if pending.is_empty() {
@@ -889,7 +889,7 @@ async fn contract(
             &format!("{step} contract: no contract migration is pending; nothing to do"),
             json!({"step": "contract", "status": "nothing_pending"}),
         );
-        return Ok(Exit::Done);
+        return Ok(Contracted::NothingPending);
     }
     progress.line(
         "step",
@@ -926,6 +926,13 @@ async fn contract(
         &format!("  {proof}"),
         json!({"step": "contract", "old_version": proof.old_version(), "evidence": proof.evidence()}),
     );
+    // Still the only driver of the app: nothing can have brought the old
+    // version back since the observation.
+    if let Err(e) = lease.check() {
+        return Err(CliError::failed(anyhow::anyhow!(
+            "contract not run: {e}; run `deploy_pipeline contract {image}` again"
+        )));
+    }
     let result = migrator.run_contract(proof.clone()).await;
     let released = lease.release().await;
     let report = result.map_err(|e| {
@@ -953,7 +960,16 @@ async fn contract(
             "still_pending": report.still_pending, "old_version": proof.old_version(),
             "evidence": proof.evidence(), "took_ms": progress.elapsed_ms() - started}),
     );
-    Ok(Exit::Done)
+    Ok(Contracted::Applied)
+}
+
+/// What the contract step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contracted {
+    /// No contract migration was pending.
+    NothingPending,
+    /// The pending contract migrations ran.
+    Applied,
 }
 
 // --- the rollout ------------------------------------------------------------
@@ -1195,16 +1211,22 @@ async fn pipeline(
             )));
         }
     }
-    let exit = contract(
+    let contracted = contract(
         migrator, cluster, &conn, &app, image, deadline, &progress, "[3/3]", true,
     )
     .await?;
+    let text = match contracted {
+        Contracted::Applied => format!("done: {image} is live and the schema is contracted"),
+        Contracted::NothingPending => {
+            format!("done: {image} is live; no contract migration was pending")
+        }
+    };
     progress.line(
         "done",
-        &format!("done: {image} is live and the schema is contracted"),
-        json!({"exit": 0, "image": image}),
+        &text,
+        json!({"exit": 0, "image": image, "contracted": contracted == Contracted::Applied}),
     );
-    Ok(exit)
+    Ok(Exit::Done)
 }
 
 /// `expand`.
@@ -1262,7 +1284,8 @@ async fn contract_only(
         "[1/1]",
         false,
     )
-    .await
+    .await?;
+    Ok(Exit::Done)
 }
 
 #[tokio::main]

@@ -1112,7 +1112,8 @@ async fn failure_reason(rollout: &Rollout, conn: &Connection, app: &str) -> Opti
                 .await
                 .ok()?;
             match r.verdict {
-                RolloutVerdict::Failed(m) | RolloutVerdict::Waiting(m) => Some(m),
+                RolloutVerdict::Failed(m) => Some(format!("the progress deadline passed: {m}")),
+                RolloutVerdict::Waiting(m) => Some(m),
                 _ => None,
             }
         }

@@ -311,6 +311,7 @@ async fn release_1(p: &Pipeline) {
     );
     let contract = steps(&r, "contract");
     assert_eq!(contract[0]["status"], "nothing_pending", "{}", r.stdout);
+    assert_eq!(r.of("done").last().expect("done")["contracted"], false);
     assert_eq!(p.columns().await, ["id", "name"]);
     assert_eq!(p.ns.selected(APP).await.as_deref(), Some("t0"));
 }
@@ -427,6 +428,11 @@ async fn expand_then_the_rollout_then_contract_once_the_old_pods_are_gone() {
             .as_str()
             .is_some_and(|v| v.contains(&image(1))),
         "{done}"
+    );
+    let last = r.events().last().cloned().expect("lines");
+    assert_eq!(
+        (&last["event"], &last["contracted"]),
+        (&"done".into(), &true.into())
     );
     // Every line carries the time since the start.
     assert!(r.events().iter().all(|e| e["elapsed_ms"].is_u64()));
@@ -796,4 +802,58 @@ async fn the_linter_stops_a_destructive_expand_migration_before_anything_runs() 
     let r = p.run(&["expand", "--lint", "off"]);
     r.expect(0);
     assert_eq!(p.columns().await, ["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_update_past_its_progress_deadline_keeps_expand_and_never_contracts() {
+    let Some(p) = Pipeline::new("deadline").await else {
+        return;
+    };
+    p.migrations(&[("0001_users.sql", USERS)]);
+    p.run(&["rolling", &image(1), "--replicas", "2"]).expect(0);
+    p.migrations(&[
+        ("0002_add_email.sql", ADD_EMAIL),
+        ("0003_drop_name.sql", DROP_NAME),
+    ]);
+    // v2's pods ask for more CPU than any node has: never scheduled.
+    let r = p.run(&[
+        "rolling",
+        &image(2),
+        "--replicas",
+        "2",
+        "--max-unavailable",
+        "0",
+        "--cpu-request",
+        "1000",
+        "--progress-deadline",
+        "5s",
+        "--json",
+    ]);
+    r.expect(1);
+    let failed = steps(&r, "rollout");
+    let failed = failed.last().expect("a rollout line");
+    assert_eq!(failed["status"], "failed", "{}", r.stdout);
+    let reason = failed["reason"].as_str().expect("a reason");
+    assert!(
+        reason.starts_with("the progress deadline passed: ")
+            && reason.contains("has timed out progressing"),
+        "{reason}"
+    );
+    assert!(steps(&r, "contract").is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("the expand migrations stay applied (2 add_email)")
+            && r.stderr.contains("the contract step did not run"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.columns().await, ["id", "name", "email"]);
+    // v1 still serves: its pods run.
+    let v1 = p
+        .pods()
+        .await
+        .iter()
+        .filter(|x| x.1 == image(1) && !x.2)
+        .count();
+    assert_eq!(v1, 2);
 }

@@ -25,6 +25,7 @@
 //! # The steps alone (around a manual gate, or to contract later):
 //! p expand
 //! bg deploy $v3 --manual-promotion; bg promote
+//! p status $v3                   # pending migrations; could the contract run now?
 //! p contract $v3 --wait 2m       # refused (exit 1) while a pod of another image runs
 //!
 //! # Around a rolling update of another app (a native Deployment; no init):
@@ -35,7 +36,9 @@
 //! Commands: `blue-green IMAGE` and `rolling IMAGE` run the three steps
 //! (the rollout with the options of `rolling deploy`, and those of
 //! `blue_green deploy` that end in a finished rollout: no manual gate);
-//! `expand` and `contract IMAGE` run one step each. Migrations
+//! `expand` and `contract IMAGE` run one step each; `status IMAGE` shows
+//! the pending expand and contract migrations and whether the contract
+//! could run now (on what proof, or why not), changing nothing. Migrations
 //! come from `--migrations DIR` (default `./migrations`; the files of the
 //! `migrate` example, `-- engine-ops: phase expand|contract` marks the
 //! phase, a migration without one is an expand migration), the database
@@ -102,6 +105,7 @@ use engine_ops_k8s::manifest::{
 };
 use engine_ops_migrate::{
     AnyStore, ConnectOptions, Migrator, OldVersionGone, Phase, RunReport, SqlMigration,
+    StateStore as _,
 };
 use engine_ops_rollout::observation::CheckStatus;
 use engine_ops_rollout::spec::{BlueGreenStrategy, CheckSpec, DeadlineAction, Promotion};
@@ -197,6 +201,13 @@ enum Cmd {
         /// Wait this long for the old pods to go before refusing.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s")]
         wait: Duration,
+    },
+    /// What the next steps would do for IMAGE: the pending expand and
+    /// contract migrations, and whether the contract could run now (and
+    /// on what proof) or why not. Changes nothing.
+    Status {
+        /// The image the contract would be for.
+        image: String,
     },
 }
 
@@ -1240,13 +1251,13 @@ async fn expand_only(cluster: &ClusterArgs, db: &DbArgs) -> CliResult<Exit> {
 }
 
 /// `contract IMAGE`.
-async fn contract_only(
+/// The checks `contract` and `status` share: the image, the namespace,
+/// the app. Exit 2 when one fails (reads only).
+async fn app_for_image(
     cluster: &ClusterArgs,
     db: &DbArgs,
     image: &str,
-    wait: Duration,
-) -> CliResult<Exit> {
-    let progress = Progress::new(cluster.json);
+) -> CliResult<(String, Database, Connection)> {
     let app = app_name(cluster)?;
     // The image must be one a rollout can deploy (pinned by digest).
     manifest::App::builder(&app, "default", image)
@@ -1271,6 +1282,18 @@ async fn contract_only(
             conn.namespace
         )));
     }
+    Ok((app, database, conn))
+}
+
+/// `contract IMAGE`.
+async fn contract_only(
+    cluster: &ClusterArgs,
+    db: &DbArgs,
+    image: &str,
+    wait: Duration,
+) -> CliResult<Exit> {
+    let progress = Progress::new(cluster.json);
+    let (app, database, conn) = app_for_image(cluster, db, image).await?;
     let mut migrations = database.migrator(&progress).await?;
     migrations.lint_gate().await?;
     let deadline = tokio::time::Instant::now() + wait.min(cluster.timeout);
@@ -1286,6 +1309,62 @@ async fn contract_only(
         false,
     )
     .await?;
+    Ok(Exit::Done)
+}
+
+/// `status IMAGE`: reads only (no Lease, no migration).
+async fn status(cluster: &ClusterArgs, db: &DbArgs, image: &str) -> CliResult<Exit> {
+    let progress = Progress::new(cluster.json);
+    let (app, database, conn) = app_for_image(cluster, db, image).await?;
+    let mut migrations = database.migrator(&progress).await?;
+    let plan =
+        migrations.migrator.plan(None).await.map_err(|e| {
+            CliError::failed(anyhow::anyhow!("cannot read the migration history: {e}"))
+        })?;
+    let named = |m: &engine_ops_migrate::MigrationRef| format!("{} {}", m.version, m.name);
+    let expand: Vec<String> = plan
+        .pending
+        .iter()
+        .take_while(|m| m.phase != Some(Phase::Contract))
+        .map(named)
+        .collect();
+    let contract: Vec<String> = plan
+        .pending
+        .iter()
+        .skip(expand.len())
+        .take_while(|m| m.phase == Some(Phase::Contract))
+        .map(named)
+        .collect();
+    let problems: Vec<String> = plan.problems().iter().map(ToString::to_string).collect();
+    let seen = observe(&conn.client, &conn.namespace, &app).await?;
+    let verdict = judge(&seen, image);
+    let (can, why) = match &verdict {
+        Ok(proof) => (true, proof.to_string()),
+        Err(why) => (false, why.clone()),
+    };
+    progress.line(
+        "status",
+        &format!(
+            "app {app} in {}, database {}:\n  expand pending: {}\n  contract pending: {}\n  contract for {image}: {}{}",
+            conn.namespace,
+            migrations.migrator.store().describe(),
+            list(&expand),
+            list(&contract),
+            if can {
+                format!("would run now ({why})")
+            } else {
+                format!("refused now ({why})")
+            },
+            if problems.is_empty() {
+                String::new()
+            } else {
+                format!("\n  problems: {}", problems.join("; "))
+            }
+        ),
+        json!({"app": app, "namespace": conn.namespace, "image": image,
+            "expand_pending": expand, "contract_pending": contract,
+            "contract_allowed": can, "contract_reason": why, "problems": problems}),
+    );
     Ok(Exit::Done)
 }
 
@@ -1322,6 +1401,7 @@ async fn main() -> ExitCode {
         } => pipeline(c, &cli.db, &image, Rollout::Rolling { app, strategy }).await,
         Cmd::Expand => expand_only(c, &cli.db).await,
         Cmd::Contract { image, wait } => contract_only(c, &cli.db, &image, wait).await,
+        Cmd::Status { image } => status(c, &cli.db, &image).await,
     };
     finish(result, cli.cluster.json)
 }

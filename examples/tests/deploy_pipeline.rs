@@ -538,6 +538,32 @@ async fn contract_alone_is_refused_while_old_pods_run_and_runs_once_they_are_gon
     )
     .expect(0);
     assert_eq!(p.ns.selected(APP).await.as_deref(), Some("t1"));
+    // `status` says what the next steps would do, and changes nothing.
+    let r = p.run(&["status", &image(2), "--json"]);
+    r.expect(0);
+    let status = r.of("status").pop().expect("a status line");
+    assert_eq!(status["expand_pending"], serde_json::json!([]));
+    assert_eq!(
+        status["contract_pending"],
+        serde_json::json!(["3 drop_name"])
+    );
+    assert_eq!(status["contract_allowed"], false);
+    assert!(
+        status["contract_reason"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("2 pod(s) of another version still run")),
+        "{status}"
+    );
+    let text = p.run(&["status", &image(2)]);
+    text.expect(0);
+    assert!(
+        text.stdout.contains("contract pending: 3 drop_name")
+            && text
+                .stdout
+                .contains(&format!("contract for {}: refused now (", image(2))),
+        "{}",
+        text.stdout
+    );
     let r = p.run(&["contract", &image(2)]);
     r.expect(1);
     let error = r
@@ -650,6 +676,10 @@ async fn contract_alone_is_refused_while_old_pods_run_and_runs_once_they_are_gon
     let done = done.last().expect("a contract line");
     assert_eq!(done["applied"], serde_json::json!(["3 drop_name"]));
     assert!(p.pods().await.iter().all(|x| x.1 == image(2)));
+    let r = p.run(&["status", &image(2), "--json"]);
+    let status = r.of("status").pop().expect("a status line");
+    assert_eq!(status["contract_pending"], serde_json::json!([]));
+    assert_eq!(status["contract_allowed"], true);
     // Run again: nothing pending.
     let r = p.run(&["contract", &image(2), "--json"]);
     r.expect(0);

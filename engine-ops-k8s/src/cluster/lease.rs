@@ -11,8 +11,8 @@ use kube::runtime::wait::await_condition;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::error::{self, from_kube};
-use super::{AppOps, Error};
+use super::app_ops::AppOps;
+use super::error::{self, Error, from_kube};
 use crate::manifest::labels::{INSTANCE, MANAGED_BY, MANAGER};
 
 /// How to hold an app's Lease, for [`AppOps::acquire_lease`].

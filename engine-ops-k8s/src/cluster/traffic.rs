@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::events::EventType;
 use serde_json::{Map, Value, json};
 
-use super::error::{self, from_kube};
-use super::{AppOps, Error, EventType, TrackStatus};
+use super::app_ops::{AppOps, check_dns_label};
+use super::error::{self, Error, from_kube};
+use super::track::TrackStatus;
 use crate::manifest::labels::{INSTANCE, TRACK};
 
 /// What a Service selects: one track of the app, or every track (a
@@ -314,7 +316,7 @@ impl AppOps {
         params: &SwitchParams,
     ) -> Result<Switched, Error> {
         if let TrafficTarget::Track(t) = target {
-            super::label("track name", t, 63)?;
+            check_dns_label("track name", t, 63)?;
             if let Some(min) = params.require_available {
                 self.check_capacity(t, min, params.observed_track.as_ref())
                     .await?;

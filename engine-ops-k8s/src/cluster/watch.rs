@@ -13,12 +13,12 @@ use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
 use kube::{Resource, ResourceExt as _};
 
-use super::error::{self, from_kube};
+use super::app_ops::AppOps;
+use super::error::{self, Error, from_kube};
 use super::rolling::DeploymentRollout;
 use super::state::StoredState;
 use super::track::{TrackStatus, sort_tracks};
 use super::traffic::ServiceStatus;
-use super::{AppOps, Error};
 
 /// What an [`AppWatch`] or [`AppOps::snapshot`] saw of the app.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
-use super::labels::{self, Labels};
+use super::labels;
 use super::{Error, validate};
 
 /// The longest application name: object names get suffixes such as
@@ -1355,6 +1355,52 @@ impl App {
             volumes: (!volumes.is_empty()).then_some(volumes),
             ..Default::default()
         }
+    }
+}
+
+/// The labels of one app.
+pub(crate) struct Labels<'a> {
+    pub(crate) app: &'a App,
+}
+
+impl Labels<'_> {
+    /// Labels on every object of the app.
+    pub(crate) fn common(&self) -> BTreeMap<String, String> {
+        let a = self.app;
+        let mut m = a.labels.clone();
+        m.insert(labels::NAME.to_owned(), a.name.clone());
+        m.insert(labels::INSTANCE.to_owned(), a.name.clone());
+        m.insert(labels::MANAGED_BY.to_owned(), labels::MANAGER.to_owned());
+        for (k, v) in [
+            (labels::VERSION, &a.version),
+            (labels::COMPONENT, &a.component),
+            (labels::PART_OF, &a.part_of),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.to_owned(), v.clone());
+            }
+        }
+        m
+    }
+
+    /// Labels on the pods of `track`.
+    pub(crate) fn pod(&self, track: &str) -> BTreeMap<String, String> {
+        let mut m = self.common();
+        m.insert(labels::TRACK.to_owned(), track.to_owned());
+        m
+    }
+
+    /// The selector of the pods of `track`.
+    pub(crate) fn selector(&self, track: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (labels::INSTANCE.to_owned(), self.app.name.clone()),
+            (labels::TRACK.to_owned(), track.to_owned()),
+        ])
+    }
+
+    /// The selector of every pod of the app, any track (anti-affinity).
+    pub(crate) fn instance(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([(labels::INSTANCE.to_owned(), self.app.name.clone())])
     }
 }
 

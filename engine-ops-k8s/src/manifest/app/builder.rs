@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use super::checks;
 use super::container::{EnvValue, Port, PreStop, Probe, Resources, ServiceType};
 use super::description::{App, MAX_NAME_LEN};
 use super::pod_options::{AntiAffinity, PodSecurity, Prometheus};
 use super::scaling::{Autoscaling, Disruption, IntOrPercent, Scale};
-use crate::manifest::{Error, labels, validate};
+use crate::manifest::{Error, validate};
 
 /// Describes an application and checks it: see [`App::builder`].
 #[derive(Debug, Clone)]
@@ -279,205 +280,18 @@ impl AppBuilder {
         validate::dns_label("name", &app.name, MAX_NAME_LEN, true)?;
         validate::dns_label("namespace", &app.namespace, 63, false)?;
         app.image_by_digest = validate::image("image", &app.image, self.allow_mutable_tag)?;
-        for (field, v) in [
-            ("version", &app.version),
-            ("component", &app.component),
-            ("part_of", &app.part_of),
-        ] {
-            if let Some(v) = v {
-                validate::label_value(field, v)?;
-            }
-        }
-        check_ports(&app.ports)?;
-        for (i, (name, v)) in app.env.iter().enumerate() {
-            let field = format!("env[{i}]");
-            validate::env_name(&format!("{field}.name"), name)?;
-            match v {
-                EnvValue::Secret { name, key } => {
-                    subdomain(&format!("{field}.secret"), name)?;
-                    validate::config_key(&format!("{field}.key"), key)?;
-                }
-                EnvValue::Field(path) if path.is_empty() => {
-                    return Err(Error::invalid(
-                        format!("{field}.field"),
-                        "give a pod field path such as metadata.name",
-                    ));
-                }
-                _ => {}
-            }
-        }
-        for key in app.config.keys() {
-            validate::config_key("config", key)?;
-        }
-        if let Some(dir) = &app.config_mount
-            && !dir.starts_with('/')
-        {
-            return Err(Error::invalid(
-                "config_files_at",
-                format!("{dir:?} is not an absolute path; start it with '/'"),
-            ));
-        }
+        checks::recommended_label_values(&app)?;
+        checks::ports(&app.ports)?;
+        checks::env(&app.env)?;
+        checks::config(&app)?;
         app.resources.check()?;
-        if app.security.run_as_user == Some(0) {
-            return Err(Error::invalid(
-                "security.run_as_user",
-                "0 is root, which the restricted profile (runAsNonRoot) refuses at pod start; \
-                 use a non-zero user id",
-            ));
-        }
-        let Some(readiness) = &app.readiness else {
-            return Err(Error::invalid(
-                "readiness",
-                "no readiness probe: without one a pod receives traffic as soon as it starts; \
-                 add .readiness(Probe::http(\"/your/ready/path\"))",
-            ));
-        };
-        readiness.check("readiness", &app.ports, false)?;
-        if let Some(p) = &app.liveness {
-            p.check("liveness", &app.ports, true)?;
-        }
-        if let Some(p) = &app.startup {
-            p.check("startup", &app.ports, true)?;
-        }
-        match &app.pre_stop {
-            PreStop::Exec { command } if command.is_empty() => {
-                return Err(Error::invalid("pre_stop", "the command is empty"));
-            }
-            _ => {}
-        }
-        if app.termination_grace_period_seconds <= app.pre_stop.seconds() {
-            return Err(Error::invalid(
-                "termination_grace_period_seconds",
-                format!(
-                    "{} s leaves no time to shut down after the {} s preStop sleep; make it \
-                     longer than the sleep plus the app's own shutdown",
-                    app.termination_grace_period_seconds,
-                    app.pre_stop.seconds()
-                ),
-            ));
-        }
-        if let AntiAffinity::Preferred { topology_key } | AntiAffinity::Required { topology_key } =
-            &app.anti_affinity
-        {
-            validate::qualified_name("anti_affinity.topology_key", topology_key)?;
-        }
-        if let Some(p) = &app.prometheus {
-            if !app.ports.iter().any(|q| q.name == p.port) {
-                return Err(Error::invalid(
-                    "prometheus.port",
-                    format!(
-                        "no container port is named {:?}; name one of the app's ports",
-                        p.port
-                    ),
-                ));
-            }
-            validate::probe_path("prometheus.path", &p.path)?;
-        }
-        for (k, v) in &app.labels {
-            validate::qualified_name("labels", k)?;
-            validate::label_value(&format!("labels[{k}]"), v)?;
-            if labels::is_reserved(k) {
-                return Err(Error::invalid(
-                    format!("labels[{k}]"),
-                    "keys under app.kubernetes.io/ and engine-ops.io/ are set by engine-ops \
-                     (selectors depend on them); use the builder's version/component/part_of or \
-                     another key",
-                ));
-            }
-        }
-        for k in app.annotations.keys() {
-            validate::qualified_name("annotations", k)?;
-        }
-        match &app.scale {
-            Scale::Fixed(0) => {
-                return Err(Error::invalid(
-                    "replicas",
-                    "must be at least 1 (delete the app to run none)",
-                ));
-            }
-            Scale::Fixed(_) => {}
-            Scale::Auto(a) => a.check(&app.resources)?,
-        }
-        let replicas = app.scale.min_replicas();
-        let replicas_field = match app.scale {
-            Scale::Fixed(_) => "replicas",
-            Scale::Auto(_) => "autoscaling.min_replicas",
-        };
-        match app.disruption {
-            Disruption::MinAvailable(v) => {
-                v.check_percent_max("disruption.min_available")?;
-                if let IntOrPercent::Count(min_available) = v
-                    && replicas < min_available
-                {
-                    return Err(Error::ReplicasBelowMinAvailable {
-                        field: replicas_field.to_owned(),
-                        replicas,
-                        min_available,
-                    });
-                }
-            }
-            Disruption::MaxUnavailable(v) => {
-                v.check_percent_max("disruption.max_unavailable")?;
-                if v.is_zero() {
-                    return Err(Error::invalid(
-                        "disruption.max_unavailable",
-                        "0 forbids every voluntary eviction, so node drains would hang; allow \
-                         at least 1 (or use Disruption::None)",
-                    ));
-                }
-            }
-            Disruption::None => {}
-        }
+        checks::security(&app.security)?;
+        checks::probes(&app)?;
+        checks::shutdown(&app)?;
+        checks::anti_affinity(&app.anti_affinity)?;
+        checks::prometheus(&app)?;
+        checks::labels_and_annotations(&app)?;
+        checks::scale_and_disruption(&app)?;
         Ok(app)
     }
-}
-
-fn subdomain(field: &str, name: &str) -> Result<(), Error> {
-    if !name.is_empty()
-        && name.len() <= 253
-        && name
-            .split('.')
-            .all(|p| validate::dns_label(field, p, 63, false).is_ok())
-    {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            format!("{name:?} is not a valid object name (a lowercase DNS subdomain)"),
-        ))
-    }
-}
-
-fn check_ports(ports: &[Port]) -> Result<(), Error> {
-    if ports.is_empty() {
-        return Err(Error::invalid(
-            "ports",
-            "no port: add one with .port(Port::new(\"http\", 8080))",
-        ));
-    }
-    for (i, p) in ports.iter().enumerate() {
-        let field = format!("ports[{i}]");
-        validate::port_name(&format!("{field}.name"), &p.name)?;
-        validate::port(&format!("{field}.container_port"), p.container_port)?;
-        if let Some(s) = p.service_port {
-            validate::port(&format!("{field}.service_port"), s)?;
-        }
-        if ports[..i].iter().any(|q| q.name == p.name) {
-            return Err(Error::invalid(
-                format!("{field}.name"),
-                format!("port name {:?} is used twice; names must be unique", p.name),
-            ));
-        }
-        let sp = p.service_port.unwrap_or(p.container_port);
-        if ports[..i]
-            .iter()
-            .any(|q| q.service_port.unwrap_or(q.container_port) == sp && q.protocol == p.protocol)
-        {
-            return Err(Error::invalid(
-                format!("{field}.service_port"),
-                format!("Service port {sp} is used twice; give each port its own"),
-            ));
-        }
-    }
-    Ok(())
 }

@@ -5,7 +5,8 @@
 //! |---|---|
 //! | `description.rs` | [`App`], its accessors, the config checksum |
 //! | `convert.rs` | saturating conversions to Kubernetes' `int32` |
-//! | `builder.rs` | [`AppBuilder`]: defaults, setters, the checks of `build` |
+//! | `builder.rs` | [`AppBuilder`]: defaults, setters, `build` |
+//! | `checks.rs` | the checks `build` runs, one function per part |
 //! | `container.rs` | ports, Service type, probes, resources, preStop, environment |
 //! | `pod_options.rs` | anti-affinity, pod security, Prometheus |
 //! | `scaling.rs` | counts and percentages, fixed or autoscaled replicas, the disruption budget |
@@ -13,6 +14,7 @@
 //! | `pod_spec.rs` | the pod spec |
 
 mod builder;
+mod checks;
 mod container;
 mod convert;
 mod description;

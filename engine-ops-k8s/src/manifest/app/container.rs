@@ -48,7 +48,8 @@ pub struct Port {
 
 impl Port {
     /// A TCP port. `name` must be an IANA service name (`http`,
-    /// `metrics`); `container_port` is checked by [`AppBuilder::build`].
+    /// `metrics`); `container_port` is checked by
+    /// [`AppBuilder::build`](super::AppBuilder::build).
     #[must_use]
     pub fn new(name: impl Into<String>, container_port: u32) -> Self {
         Self {

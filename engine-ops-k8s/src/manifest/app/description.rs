@@ -16,8 +16,8 @@ pub const MAX_NAME_LEN: usize = 55;
 /// A checked description of one application, from which the objects of
 /// each strategy are built ([`Rolling::render`], [`BlueGreen::render`]).
 ///
-/// [`Rolling::render`]: super::Rolling::render
-/// [`BlueGreen::render`]: super::BlueGreen::render
+/// [`Rolling::render`]: crate::manifest::Rolling::render
+/// [`BlueGreen::render`]: crate::manifest::BlueGreen::render
 #[derive(Debug, Clone)]
 pub struct App {
     pub(crate) name: String,

@@ -12,7 +12,7 @@ use kube::runtime::watcher;
 
 use super::app_ops::AppOps;
 use super::error::{Error, from_kube};
-use super::watch::{Cache, classify_watch_error};
+use super::watch_cache::{Cache, classify_watch_error};
 use crate::manifest::compat;
 
 /// The label the EndpointSlice controller puts on a Service's slices.

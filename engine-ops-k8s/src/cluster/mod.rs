@@ -106,10 +106,12 @@ mod error;
 mod events;
 mod lease;
 mod rolling;
+mod snapshot;
 mod state;
 mod track;
 mod traffic;
 mod watch;
+mod watch_cache;
 
 #[cfg(test)]
 mod mock;
@@ -122,10 +124,11 @@ pub use error::Error;
 pub use kube::runtime::events::{EventType, Reporter};
 pub use lease::{LeaseGuard, LeaseParams};
 pub use rolling::{Applied, DeploymentRollout, Revision, RolloutVerdict, Undo};
+pub use snapshot::AppSnapshot;
 pub use state::{STATE_ANNOTATION, STATE_SEQ_ANNOTATION, StoredState};
 pub use track::{
     DESIRED_REPLICAS, MAX_REPLICAS, REVISION, SCALE_DOWN_AT, TEMPLATE_HASH, TrackSpec, TrackStatus,
     template_hash,
 };
 pub use traffic::{ServiceStatus, SwitchParams, Switched, TrafficTarget};
-pub use watch::{AppSnapshot, AppWatch, Woke};
+pub use watch::{AppWatch, Woke};

@@ -11,7 +11,8 @@ use super::state::StoredState;
 use super::track::{TrackStatus, sort_tracks};
 use super::traffic::ServiceStatus;
 
-/// What an [`AppWatch`] or [`AppOps::snapshot`] saw of the app.
+/// What an [`AppWatch`](super::AppWatch) or
+/// [`AppOps::snapshot`](super::AppOps::snapshot) saw of the app.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct AppSnapshot {

@@ -14,6 +14,16 @@ use super::app::config_checksum;
 use super::labels::{CONFIG_CHECKSUM, INSTANCE, MUTABLE_IMAGE, TRACK};
 use super::{Error, IntOrPercent, Object, validate};
 
+/// Stores an object read back from a file in its empty slot; `Err` when
+/// the slot is taken (the file holds the object twice).
+pub(crate) fn put<T>(slot: &mut Option<T>, x: T) -> Result<(), ()> {
+    if slot.is_some() {
+        return Err(());
+    }
+    *slot = Some(x);
+    Ok(())
+}
+
 /// `Kind/name`.
 pub(crate) fn reference(kind: &str, meta: &ObjectMeta) -> String {
     format!("{kind}/{}", meta.name.as_deref().unwrap_or(""))

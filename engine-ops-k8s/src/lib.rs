@@ -14,6 +14,48 @@
 //!   decide anything: a planner (such as `engine-ops-rollout`) does, and a
 //!   driver maps its actions to these calls.
 //!
+//! # Vocabulary
+//!
+//! - **App**: one application, a name in a namespace. In manifests, its
+//!   checked description ([`manifest::App`]); on a cluster, the scope of
+//!   every operation ([`cluster::AppOps`]). Every object of an app carries
+//!   `app.kubernetes.io/instance: <app>`.
+//! - **Set**: the objects rendered for one strategy ([`manifest::RollingSet`],
+//!   [`manifest::BlueGreenSet`]), written and read back as YAML or JSON.
+//! - **Track**: one group of pods with one pod template, told apart by the
+//!   `engine-ops.io/track` label. A rolling app has one track, `rolling`,
+//!   owned by its Deployment; a blue-green or canary app has one ReplicaSet
+//!   per track, created by [`cluster::AppOps::create_track`].
+//! - **Colour**: the name of a blue-green track, `blue` or `green`
+//!   ([`manifest::Track`]); any other track name (`canary`, `stable`) works
+//!   the same on a cluster.
+//! - **Anchor** ([`cluster::Anchor`]): the object that holds an app's
+//!   rollout **state** (an annotation saved by compare-and-swap,
+//!   [`cluster::StoredState`]) and owns its tracks; the PodTemplate of a
+//!   blue-green set by default.
+//! - **Target** ([`cluster::TrafficTarget`]): what a Service selects, one
+//!   track or all of them. A **switch** ([`cluster::AppOps::switch_traffic`])
+//!   rewrites a Service's selector to a target in one request; the **active**
+//!   Service serves users, the **preview** Service (`<app>-preview`) lets
+//!   checks reach the candidate track first.
+//! - **Revision**: two numbers with one meaning, "the n-th template this app
+//!   ran": a Deployment's `deployment.kubernetes.io/revision`
+//!   ([`cluster::Revision`], what `kubectl rollout undo` goes back to) and a
+//!   track's `engine-ops.io/revision` annotation ([`cluster::REVISION`]),
+//!   which the driver writes. The **template hash**
+//!   ([`cluster::template_hash`]) tells whether two tracks run the same
+//!   template; it is not a revision.
+//! - **Lease** ([`cluster::LeaseGuard`]): the right of one **holder** (a
+//!   driver, named by the caller) to act on an app, renewed while held.
+//! - **Field manager**: the name server-side apply and merge patches record
+//!   as the writer of a field (`engine-ops` by default); a selector owned by
+//!   another manager is not switched unless taken over on purpose.
+//! - **Snapshot** ([`cluster::AppSnapshot`]): what one look at an app shows
+//!   (tracks, Services, Deployments, state), from a watch's cache without a
+//!   request.
+//! - **Verdict** ([`cluster::RolloutVerdict`]): how a rolling Deployment's
+//!   rollout stands by `kubectl rollout status`'s rule.
+//!
 //! # Manifests
 //!
 //! One checked description of an application ([`manifest::App`]) renders

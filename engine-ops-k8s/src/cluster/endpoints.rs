@@ -10,9 +10,9 @@ use kube::api::ListParams;
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher;
 
-use super::error::from_kube;
-use super::watch::{Cache, classify_watch_error};
-use super::{AppOps, Error};
+use super::app_ops::AppOps;
+use super::error::{Error, from_kube};
+use super::watch_cache::{Cache, classify_watch_error};
 use crate::manifest::compat;
 
 /// The label the EndpointSlice controller puts on a Service's slices.

@@ -3,10 +3,10 @@
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::runtime::events::Event;
+use kube::runtime::events::{Event, EventType};
 
-use super::error::from_kube;
-use super::{AppOps, Error, EventType};
+use super::app_ops::AppOps;
+use super::error::{Error, from_kube};
 
 /// A reference to a touched object, for an Event's `related` field.
 pub(crate) fn related(kind: &str, api_version: &str, meta: &ObjectMeta) -> ObjectReference {

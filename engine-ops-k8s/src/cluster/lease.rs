@@ -11,8 +11,8 @@ use kube::runtime::wait::await_condition;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::error::{self, from_kube};
-use super::{AppOps, Error};
+use super::app_ops::AppOps;
+use super::error::{self, Error, from_kube};
 use crate::manifest::labels::{INSTANCE, MANAGED_BY, MANAGER};
 
 /// How to hold an app's Lease, for [`AppOps::acquire_lease`].
@@ -86,15 +86,22 @@ impl LeaseParams {
     }
 }
 
-/// The state of a held lease, shared with its renewal task.
+/// A lease this process holds, shared by its [`LeaseGuard`] and its
+/// renewal task.
 #[derive(Debug)]
-struct Shared {
+struct HeldLease {
     api: Api<Lease>,
+    /// The Lease's name.
     name: String,
+    /// `Lease <namespace>/<name>`, for errors.
     object: String,
+    /// Our holder identity.
     holder: String,
+    /// The lease duration we write.
     seconds: i32,
+    /// Write options (the field manager).
     post: PostParams,
+    /// The Lease as last written by us: the next write's precondition.
     last: tokio::sync::Mutex<Lease>,
 }
 
@@ -105,7 +112,7 @@ struct Shared {
 /// hand it over at once.
 #[derive(Debug)]
 pub struct LeaseGuard {
-    shared: Arc<Shared>,
+    shared: Arc<HeldLease>,
     lost: watch::Receiver<Option<String>>,
     task: JoinHandle<()>,
 }
@@ -282,7 +289,7 @@ impl AppOps {
         lease: Lease,
     ) -> LeaseGuard {
         let (tx, rx) = watch::channel(None);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(HeldLease {
             api,
             name,
             object,
@@ -308,7 +315,7 @@ impl AppOps {
 }
 
 /// Renews until the lease is lost; reports the loss once.
-async fn renew_loop(shared: Arc<Shared>, every: Duration, lost: watch::Sender<Option<String>>) {
+async fn renew_loop(shared: Arc<HeldLease>, every: Duration, lost: watch::Sender<Option<String>>) {
     let mut last_ok = tokio::time::Instant::now();
     let lifetime = Duration::from_secs(u64::from(shared.seconds.unsigned_abs()));
     loop {
@@ -335,7 +342,7 @@ async fn renew_loop(shared: Arc<Shared>, every: Duration, lost: watch::Sender<Op
 
 /// One renewal: the stored lease with a new renew time, under its
 /// `resourceVersion`; re-read once on a conflict.
-async fn renew(shared: &Shared) -> Result<(), Error> {
+async fn renew(shared: &HeldLease) -> Result<(), Error> {
     let mut last = shared.last.lock().await;
     for _ in 0..2 {
         let holder = last.spec.as_ref().and_then(|s| s.holder_identity.clone());
@@ -377,7 +384,7 @@ async fn renew(shared: &Shared) -> Result<(), Error> {
     })
 }
 
-fn lease_target<'a>(shared: &'a Shared, verb: &'a str) -> error::Target<'a> {
+fn lease_target<'a>(shared: &'a HeldLease, verb: &'a str) -> error::Target<'a> {
     error::Target {
         verb,
         kind: "Lease",

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::error::{self, from_kube};
-use super::{AppOps, Error};
+use super::app_ops::AppOps;
+use super::error::{self, Error, from_kube};
 
 /// Anchor annotation holding the rollout state as JSON.
 pub const STATE_ANNOTATION: &str = "engine-ops.io/rollout-state";

@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::events::EventType;
 use serde_json::{Map, Value, json};
 
-use super::error::{self, from_kube};
-use super::{AppOps, Error, EventType, TrackStatus};
+use super::app_ops::{AppOps, check_dns_label};
+use super::error::{self, Error, from_kube};
+use super::track::TrackStatus;
 use crate::manifest::labels::{INSTANCE, TRACK};
 
 /// What a Service selects: one track of the app, or every track (a
@@ -273,6 +275,66 @@ fn switch_patch(
     json!({"metadata": {"resourceVersion": resource_version}, "spec": {"selector": selector}})
 }
 
+/// What one attempt of a switch does with the Service as it is now.
+#[derive(Debug, PartialEq)]
+enum SwitchStep {
+    /// The Service already selects the target: nothing to write.
+    AlreadyThere,
+    /// The Service selects neither what the switch started from nor the
+    /// target: someone else moved the traffic, the intent no longer holds.
+    Moved,
+    /// Other field managers own the selector (they are named) and taking it
+    /// over was not asked for.
+    Owned(Vec<String>),
+    /// Send this merge patch.
+    Patch(Value),
+}
+
+/// The decision of one switch attempt: `current` is the Service as read,
+/// `start` the selector the switch started from, `want` the target's.
+fn next_step(
+    current: &ServiceStatus,
+    start: &BTreeMap<String, String>,
+    want: &BTreeMap<String, String>,
+    manager: &str,
+    take_over: bool,
+) -> SwitchStep {
+    if current.selector == *want {
+        return SwitchStep::AlreadyThere;
+    }
+    if current.selector != *start {
+        return SwitchStep::Moved;
+    }
+    let others: Vec<String> = current
+        .selector_managers
+        .iter()
+        .filter(|m| *m != manager)
+        .cloned()
+        .collect();
+    if !others.is_empty() && !take_over {
+        return SwitchStep::Owned(others);
+    }
+    SwitchStep::Patch(switch_patch(
+        &current.resource_version,
+        &current.selector,
+        want,
+    ))
+}
+
+/// Why a track cannot take traffic that needs `min` available pods, or
+/// `None` when it can.
+fn capacity_shortfall(status: &TrackStatus, min: u32) -> Option<&'static str> {
+    if status.status_stale() {
+        Some("its status is older than its spec")
+    } else if status.spec_replicas < min {
+        Some("it is asked to run fewer pods")
+    } else if status.available < min {
+        Some("not enough of its pods are available")
+    } else {
+        None
+    }
+}
+
 impl AppOps {
     /// Points Service `service` at `target` in one merge patch whose
     /// `resourceVersion` precondition makes it atomic: clients see either
@@ -314,7 +376,7 @@ impl AppOps {
         params: &SwitchParams,
     ) -> Result<Switched, Error> {
         if let TrafficTarget::Track(t) = target {
-            super::label("track name", t, 63)?;
+            check_dns_label("track name", t, 63)?;
             if let Some(min) = params.require_available {
                 self.check_capacity(t, min, params.observed_track.as_ref())
                     .await?;
@@ -333,38 +395,33 @@ impl AppOps {
         };
         let max = params.max_attempts.unwrap_or(5);
         for attempt in 1..=max {
-            if current.selector == want {
-                return Ok(Switched {
-                    service: service.to_owned(),
-                    from: start,
-                    to: want,
-                    changed: false,
-                    attempts: attempt - 1,
-                    resource_version: current.resource_version,
-                });
-            }
-            let object = error::object("Service", &self.namespace, service);
-            if current.selector != start {
-                return Err(Error::TrafficMoved {
-                    object,
-                    expected: describe(&self.app, &start),
-                    found: describe(&self.app, &current.selector),
-                });
-            }
-            let others: Vec<String> = current
-                .selector_managers
-                .iter()
-                .filter(|m| **m != self.manager)
-                .cloned()
-                .collect();
-            if !others.is_empty() && !params.take_over {
-                return Err(Error::SelectorOwned {
-                    object,
-                    managers: others,
-                    manager: self.manager.clone(),
-                });
-            }
-            let patch = switch_patch(&current.resource_version, &current.selector, &want);
+            let patch = match next_step(&current, &start, &want, &self.manager, params.take_over) {
+                SwitchStep::AlreadyThere => {
+                    return Ok(Switched {
+                        service: service.to_owned(),
+                        from: start,
+                        to: want,
+                        changed: false,
+                        attempts: attempt - 1,
+                        resource_version: current.resource_version,
+                    });
+                }
+                SwitchStep::Moved => {
+                    return Err(Error::TrafficMoved {
+                        object: error::object("Service", &self.namespace, service),
+                        expected: describe(&self.app, &start),
+                        found: describe(&self.app, &current.selector),
+                    });
+                }
+                SwitchStep::Owned(managers) => {
+                    return Err(Error::SelectorOwned {
+                        object: error::object("Service", &self.namespace, service),
+                        managers,
+                        manager: self.manager.clone(),
+                    });
+                }
+                SwitchStep::Patch(patch) => patch,
+            };
             match api
                 .patch(service, &patch_params, &Patch::Merge(&patch))
                 .await
@@ -435,15 +492,7 @@ impl AppOps {
                 })?
             }
         };
-        let why = if status.status_stale() {
-            Some("its status is older than its spec")
-        } else if status.spec_replicas < min {
-            Some("it is asked to run fewer pods")
-        } else if status.available < min {
-            Some("not enough of its pods are available")
-        } else {
-            None
-        };
+        let why = capacity_shortfall(status, min);
         match why {
             None => Ok(()),
             Some(why) => Err(Error::TrackNotReady {
@@ -494,6 +543,79 @@ mod tests {
 
     use super::*;
     use crate::cluster::mock;
+
+    fn status(track: &str, managers: &[&str]) -> ServiceStatus {
+        let target = TrafficTarget::track(track);
+        ServiceStatus {
+            name: "shop".to_owned(),
+            selector: target.selector("shop"),
+            target: Some(target),
+            resource_version: "7".to_owned(),
+            selector_managers: managers.iter().map(|m| (*m).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_switch_attempt_patches_only_from_where_it_started() {
+        let blue = TrafficTarget::track("blue").selector("shop");
+        let green = TrafficTarget::track("green").selector("shop");
+        let on_blue = status("blue", &["engine-ops"]);
+        match next_step(&on_blue, &blue, &green, "engine-ops", false) {
+            SwitchStep::Patch(p) => {
+                assert_eq!(p["metadata"]["resourceVersion"], "7");
+                assert_eq!(p["spec"]["selector"][TRACK], "green");
+            }
+            other => panic!("expected a patch, got {other:?}"),
+        }
+        // Already on the target: nothing to write, whoever owns it.
+        let on_green = status("green", &["helm"]);
+        assert_eq!(
+            next_step(&on_green, &blue, &green, "engine-ops", false),
+            SwitchStep::AlreadyThere
+        );
+        // Someone moved the traffic elsewhere since the switch started.
+        let on_red = status("red", &["engine-ops"]);
+        assert_eq!(
+            next_step(&on_red, &blue, &green, "engine-ops", false),
+            SwitchStep::Moved
+        );
+        // Owned by another manager: refused, unless taken over.
+        let helm_blue = status("blue", &["engine-ops", "helm"]);
+        assert_eq!(
+            next_step(&helm_blue, &blue, &green, "engine-ops", false),
+            SwitchStep::Owned(vec!["helm".to_owned()])
+        );
+        assert!(matches!(
+            next_step(&helm_blue, &blue, &green, "engine-ops", true),
+            SwitchStep::Patch(_)
+        ));
+    }
+
+    #[test]
+    fn a_track_takes_traffic_only_with_enough_available_pods_and_a_fresh_status() {
+        let rs = serde_json::from_value(json!({
+            "metadata": {"name": "shop-green", "generation": 2,
+                         "labels": {TRACK: "green", "engine-ops.io/template-hash": "00ff"}},
+            "spec": {"replicas": 3, "selector": {}},
+            "status": {"replicas": 3, "availableReplicas": 2, "observedGeneration": 2}
+        }))
+        .unwrap();
+        let mut t = TrackStatus::from_replica_set(&rs).expect("a track");
+        assert_eq!(capacity_shortfall(&t, 2), None);
+        assert_eq!(
+            capacity_shortfall(&t, 3),
+            Some("not enough of its pods are available")
+        );
+        assert_eq!(
+            capacity_shortfall(&t, 4),
+            Some("it is asked to run fewer pods")
+        );
+        t.observed_generation = 1;
+        assert_eq!(
+            capacity_shortfall(&t, 1),
+            Some("its status is older than its spec")
+        );
+    }
 
     fn service(rv: &str, track: &str, manager: &str) -> Value {
         json!({

@@ -1,7 +1,6 @@
 //! Watching an app: kube-runtime watchers of its ReplicaSets, Services,
 //! Deployments and anchor, a cache to observe from, and bounded waits.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::stream::{BoxStream, SelectAll};
@@ -11,70 +10,11 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{DynamicObject, ListParams};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
-use kube::{Resource, ResourceExt as _};
 
-use super::error::{self, from_kube};
-use super::rolling::DeploymentRollout;
-use super::state::StoredState;
-use super::track::{TrackStatus, sort_tracks};
-use super::traffic::ServiceStatus;
-use super::{AppOps, Error};
-
-/// What an [`AppWatch`] or [`AppOps::snapshot`] saw of the app.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct AppSnapshot {
-    /// The tracks, oldest first.
-    pub tracks: Vec<TrackStatus>,
-    /// The app's Services (labelled `app.kubernetes.io/instance: <app>`),
-    /// by name.
-    pub services: Vec<ServiceStatus>,
-    /// The app's Deployments, judged with no generation floor.
-    pub deployments: Vec<DeploymentRollout>,
-    /// The rollout state in the anchor; `None` when the anchor does not
-    /// exist.
-    pub state: Option<StoredState>,
-}
-
-impl AppSnapshot {
-    /// The track named `name`.
-    #[must_use]
-    pub fn track(&self, name: &str) -> Option<&TrackStatus> {
-        self.tracks.iter().find(|t| t.name == name)
-    }
-
-    /// The Service named `name`.
-    #[must_use]
-    pub fn service(&self, name: &str) -> Option<&ServiceStatus> {
-        self.services.iter().find(|s| s.name == name)
-    }
-
-    /// The Deployment named `name`.
-    #[must_use]
-    pub fn deployment(&self, name: &str) -> Option<&DeploymentRollout> {
-        self.deployments.iter().find(|d| d.name == name)
-    }
-
-    fn build<'a>(
-        app: &str,
-        anchor_object: &str,
-        replica_sets: impl Iterator<Item = &'a ReplicaSet>,
-        services: impl Iterator<Item = &'a Service>,
-        deployments: impl Iterator<Item = &'a Deployment>,
-        anchor: Option<&DynamicObject>,
-    ) -> Self {
-        Self {
-            tracks: sort_tracks(replica_sets.filter_map(TrackStatus::from_replica_set)),
-            services: services
-                .map(|s| ServiceStatus::from_service(s, app))
-                .collect(),
-            deployments: deployments
-                .map(|d| DeploymentRollout::from_deployment(d, None))
-                .collect(),
-            state: anchor.map(|a| StoredState::from_meta(anchor_object, &a.metadata)),
-        }
-    }
-}
+use super::app_ops::AppOps;
+use super::error::{Error, from_kube};
+use super::snapshot::AppSnapshot;
+use super::watch_cache::{Cache, classify_watch_error};
 
 /// Why [`AppWatch::changed`] returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,56 +34,6 @@ enum Update {
     Service(Event<Service>),
     Deployment(Event<Deployment>),
     Anchor(Event<DynamicObject>),
-}
-
-/// A watch's objects by name, and those of a relist in progress.
-pub(crate) struct Cache<K> {
-    pub(crate) live: BTreeMap<String, K>,
-    relist: BTreeMap<String, K>,
-    pub(crate) ready: bool,
-}
-
-impl<K> Default for Cache<K> {
-    fn default() -> Self {
-        Self {
-            live: BTreeMap::new(),
-            relist: BTreeMap::new(),
-            ready: false,
-        }
-    }
-}
-
-impl<K: Resource> Cache<K> {
-    /// Applies one event; returns the object's name when it is a change
-    /// to report (not the initial listing).
-    pub(crate) fn apply(&mut self, event: Event<K>) -> Option<String> {
-        match event {
-            Event::Init => {
-                self.relist.clear();
-                None
-            }
-            Event::InitApply(k) => {
-                self.relist.insert(k.name_any(), k);
-                None
-            }
-            Event::InitDone => {
-                self.live = std::mem::take(&mut self.relist);
-                let was_ready = std::mem::replace(&mut self.ready, true);
-                // A relist after a lost watch may hide changes: report it.
-                was_ready.then(|| "(relisted)".to_owned())
-            }
-            Event::Apply(k) => {
-                let name = k.name_any();
-                self.live.insert(name.clone(), k);
-                Some(name)
-            }
-            Event::Delete(k) => {
-                let name = k.name_any();
-                self.live.remove(&name);
-                Some(name)
-            }
-        }
-    }
 }
 
 /// Watches of one app: its ReplicaSets, Services and Deployments (by the
@@ -472,33 +362,4 @@ impl AppWatch {
         self.last_error = Some(format!("{mapped}{source}"));
         None
     }
-}
-
-/// A watch error as an [`Error`], and whether it is a refusal (retrying
-/// will not fix it).
-pub(crate) fn classify_watch_error(
-    kind: &str,
-    namespace: &str,
-    e: watcher::Error,
-) -> (Error, bool) {
-    let target = error::Target {
-        verb: "watch",
-        kind,
-        namespace,
-        name: "",
-    };
-    let mapped = match e {
-        watcher::Error::InitialListFailed(k)
-        | watcher::Error::WatchStartFailed(k)
-        | watcher::Error::WatchFailed(k) => from_kube(k, target),
-        other => Error::Watch {
-            what: target.object(),
-            source: other,
-        },
-    };
-    let refused = matches!(
-        mapped,
-        Error::Forbidden { .. } | Error::NamespaceNotFound { .. } | Error::NotFound { .. }
-    );
-    (mapped, refused)
 }

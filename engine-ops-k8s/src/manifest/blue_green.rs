@@ -10,9 +10,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::app::to_i32;
 use super::check;
+use super::check::put;
 use super::labels::{CHANGE_CAUSE, INSTANCE, REPLICAS, TRACK};
 use super::object::{self, Object};
-use super::rolling::put;
 use super::{App, Error, Scale};
 
 const SET: &str = "blue-green set";

@@ -6,13 +6,23 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, PodTemplateSpec, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::app::config_checksum;
 use super::labels::{CONFIG_CHECKSUM, INSTANCE, MUTABLE_IMAGE, TRACK};
 use super::{Error, IntOrPercent, Object, validate};
+
+/// Stores an object read back from a file in its empty slot; `Err` when
+/// the slot is taken (the file holds the object twice).
+pub(crate) fn put<T>(slot: &mut Option<T>, x: T) -> Result<(), ()> {
+    if slot.is_some() {
+        return Err(());
+    }
+    *slot = Some(x);
+    Ok(())
+}
 
 /// `Kind/name`.
 pub(crate) fn reference(kind: &str, meta: &ObjectMeta) -> String {
@@ -158,7 +168,6 @@ pub(crate) fn pod_template(
     service_account: &ServiceAccount,
     config_map: Option<&ConfigMap>,
 ) -> Result<(), Error> {
-    let field = |f: &str| format!("{object} spec.template.{f}");
     let Some(template) = template else {
         return Err(Error::inconsistent(object, "has no pod template"));
     };
@@ -171,6 +180,29 @@ pub(crate) fn pod_template(
     let Some(spec) = &template.spec else {
         return Err(Error::inconsistent(object, "the pod template has no spec"));
     };
+    service_account_is(object, spec, service_account)?;
+    config_checksum_is(object, &annotations, config_map)?;
+    let cm_name = config_map.and_then(|c| c.metadata.name.as_deref());
+    config_map_volumes(object, spec, cm_name)?;
+    if spec.containers.is_empty() {
+        return Err(Error::inconsistent(
+            object,
+            "the pod template has no container",
+        ));
+    }
+    let grace = spec.termination_grace_period_seconds.unwrap_or(30);
+    for (i, c) in spec.containers.iter().enumerate() {
+        container(object, i, c, allow_tag, cm_name, grace)?;
+    }
+    Ok(())
+}
+
+/// The pods run as the set's ServiceAccount.
+fn service_account_is(
+    object: &str,
+    spec: &PodSpec,
+    service_account: &ServiceAccount,
+) -> Result<(), Error> {
     if spec.service_account_name != service_account.metadata.name {
         return Err(Error::inconsistent(
             object,
@@ -181,6 +213,16 @@ pub(crate) fn pod_template(
             ),
         ));
     }
+    Ok(())
+}
+
+/// The pod template's config checksum annotation matches the ConfigMap's
+/// data (and is absent without a ConfigMap).
+fn config_checksum_is(
+    object: &str,
+    annotations: &BTreeMap<String, String>,
+    config_map: Option<&ConfigMap>,
+) -> Result<(), Error> {
     let expected_sum = config_map.map(|c| config_checksum(&c.data.clone().unwrap_or_default()));
     if annotations.get(CONFIG_CHECKSUM) != expected_sum.as_ref() {
         return Err(Error::inconsistent(
@@ -196,7 +238,11 @@ pub(crate) fn pod_template(
             },
         ));
     }
-    let cm_name = config_map.and_then(|c| c.metadata.name.as_deref());
+    Ok(())
+}
+
+/// Every ConfigMap volume mounts the set's ConfigMap (`cm_name`).
+fn config_map_volumes(object: &str, spec: &PodSpec, cm_name: Option<&str>) -> Result<(), Error> {
     for (i, v) in spec.volumes.iter().flatten().enumerate() {
         if let Some(c) = &v.config_map
             && Some(c.name.as_str()) != cm_name
@@ -210,81 +256,92 @@ pub(crate) fn pod_template(
             ));
         }
     }
-    if spec.containers.is_empty() {
-        return Err(Error::inconsistent(
-            object,
-            "the pod template has no container",
-        ));
+    Ok(())
+}
+
+/// Container `i`: its image, ports, probes, ConfigMap references, and a
+/// grace period longer than its preStop sleep.
+fn container(
+    object: &str,
+    i: usize,
+    c: &Container,
+    allow_tag: bool,
+    cm_name: Option<&str>,
+    grace: i64,
+) -> Result<(), Error> {
+    let cf = |f: &str| format!("{object} spec.template.spec.containers[{i}].{f}");
+    validate::image(&cf("image"), c.image.as_deref().unwrap_or(""), allow_tag)?;
+    for (j, p) in c.ports.iter().flatten().enumerate() {
+        validate::port(
+            &cf(&format!("ports[{j}].containerPort")),
+            i64::from(p.container_port),
+        )?;
     }
-    let grace = spec.termination_grace_period_seconds.unwrap_or(30);
-    for (i, c) in spec.containers.iter().enumerate() {
-        let cf = |f: &str| field(&format!("spec.containers[{i}].{f}"));
-        validate::image(&cf("image"), c.image.as_deref().unwrap_or(""), allow_tag)?;
-        let names: Vec<&str> = c
-            .ports
-            .iter()
-            .flatten()
-            .filter_map(|p| p.name.as_deref())
-            .collect();
-        for (j, p) in c.ports.iter().flatten().enumerate() {
-            validate::port(
-                &cf(&format!("ports[{j}].containerPort")),
-                i64::from(p.container_port),
-            )?;
-        }
-        for (name, probe) in [
-            ("startupProbe", &c.startup_probe),
-            ("readinessProbe", &c.readiness_probe),
-            ("livenessProbe", &c.liveness_probe),
-        ] {
-            let Some(get) = probe.as_ref().and_then(|p| p.http_get.as_ref()) else {
-                continue;
-            };
-            validate::probe_path(
-                &cf(&format!("{name}.httpGet.path")),
-                get.path.as_deref().unwrap_or(""),
-            )?;
-            match &get.port {
-                IntOrString::Int(n) => {
-                    validate::port(&cf(&format!("{name}.httpGet.port")), i64::from(*n))?;
-                }
-                IntOrString::String(s) if !names.contains(&s.as_str()) => {
-                    return Err(Error::invalid(
-                        cf(&format!("{name}.httpGet.port")),
-                        format!("no container port is named {s:?}"),
-                    ));
-                }
-                IntOrString::String(_) => {}
-            }
-        }
-        for (j, e) in c.env_from.iter().flatten().enumerate() {
-            if let Some(r) = &e.config_map_ref
-                && Some(r.name.as_str()) != cm_name
-            {
-                return Err(Error::inconsistent(
-                    object,
-                    format!(
-                        "spec.template.spec.containers[{i}].envFrom[{j}] reads ConfigMap {:?}, \
-                         which the set does not hold",
-                        r.name
-                    ),
-                ));
-            }
-        }
-        let sleep = c
-            .lifecycle
-            .as_ref()
-            .and_then(|l| l.pre_stop.as_ref())
-            .and_then(|h| h.sleep.as_ref())
-            .map_or(0, |s| s.seconds);
-        if sleep > 0 && grace <= sleep {
-            return Err(Error::invalid(
-                field("spec.terminationGracePeriodSeconds"),
+    probes(c, &cf)?;
+    for (j, e) in c.env_from.iter().flatten().enumerate() {
+        if let Some(r) = &e.config_map_ref
+            && Some(r.name.as_str()) != cm_name
+        {
+            return Err(Error::inconsistent(
+                object,
                 format!(
-                    "{grace} s leaves no time to shut down after the {sleep} s preStop sleep; \
-                     make it longer"
+                    "spec.template.spec.containers[{i}].envFrom[{j}] reads ConfigMap {:?}, \
+                     which the set does not hold",
+                    r.name
                 ),
             ));
+        }
+    }
+    let sleep = c
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.pre_stop.as_ref())
+        .and_then(|h| h.sleep.as_ref())
+        .map_or(0, |s| s.seconds);
+    if sleep > 0 && grace <= sleep {
+        return Err(Error::invalid(
+            format!("{object} spec.template.spec.terminationGracePeriodSeconds"),
+            format!(
+                "{grace} s leaves no time to shut down after the {sleep} s preStop sleep; \
+                 make it longer"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The container's HTTP probes: a path, and a port that is a number in
+/// range or the name of one of its ports. `cf` names a container field.
+fn probes(c: &Container, cf: &impl Fn(&str) -> String) -> Result<(), Error> {
+    let names: Vec<&str> = c
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| p.name.as_deref())
+        .collect();
+    for (name, probe) in [
+        ("startupProbe", &c.startup_probe),
+        ("readinessProbe", &c.readiness_probe),
+        ("livenessProbe", &c.liveness_probe),
+    ] {
+        let Some(get) = probe.as_ref().and_then(|p| p.http_get.as_ref()) else {
+            continue;
+        };
+        validate::probe_path(
+            &cf(&format!("{name}.httpGet.path")),
+            get.path.as_deref().unwrap_or(""),
+        )?;
+        match &get.port {
+            IntOrString::Int(n) => {
+                validate::port(&cf(&format!("{name}.httpGet.port")), i64::from(*n))?;
+            }
+            IntOrString::String(s) if !names.contains(&s.as_str()) => {
+                return Err(Error::invalid(
+                    cf(&format!("{name}.httpGet.port")),
+                    format!("no container port is named {s:?}"),
+                ));
+            }
+            IntOrString::String(_) => {}
         }
     }
     Ok(())

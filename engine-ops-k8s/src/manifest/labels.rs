@@ -10,8 +10,6 @@
 
 use std::collections::BTreeMap;
 
-use super::App;
-
 /// `app.kubernetes.io/name`: the application's name.
 pub const NAME: &str = "app.kubernetes.io/name";
 /// `app.kubernetes.io/instance`: the application's name, unique in its
@@ -47,52 +45,6 @@ pub const REPLICAS: &str = "engine-ops.io/replicas";
 /// Whether `key` is one that engine-ops sets itself.
 pub(crate) fn is_reserved(key: &str) -> bool {
     key.starts_with("app.kubernetes.io/") || key.starts_with("engine-ops.io/")
-}
-
-/// The labels of one app.
-pub(crate) struct Labels<'a> {
-    pub(crate) app: &'a App,
-}
-
-impl Labels<'_> {
-    /// Labels on every object of the app.
-    pub(crate) fn common(&self) -> BTreeMap<String, String> {
-        let a = self.app;
-        let mut m = a.labels.clone();
-        m.insert(NAME.to_owned(), a.name.clone());
-        m.insert(INSTANCE.to_owned(), a.name.clone());
-        m.insert(MANAGED_BY.to_owned(), MANAGER.to_owned());
-        for (k, v) in [
-            (VERSION, &a.version),
-            (COMPONENT, &a.component),
-            (PART_OF, &a.part_of),
-        ] {
-            if let Some(v) = v {
-                m.insert(k.to_owned(), v.clone());
-            }
-        }
-        m
-    }
-
-    /// Labels on the pods of `track`.
-    pub(crate) fn pod(&self, track: &str) -> BTreeMap<String, String> {
-        let mut m = self.common();
-        m.insert(TRACK.to_owned(), track.to_owned());
-        m
-    }
-
-    /// The selector of the pods of `track`.
-    pub(crate) fn selector(&self, track: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            (INSTANCE.to_owned(), self.app.name.clone()),
-            (TRACK.to_owned(), track.to_owned()),
-        ])
-    }
-
-    /// The selector of every pod of the app, any track (anti-affinity).
-    pub(crate) fn instance(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([(INSTANCE.to_owned(), self.app.name.clone())])
-    }
 }
 
 /// Whether two `matchLabels` selectors can both select one pod: they can

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use super::app::to_i32;
-use super::check;
+use super::check::{self, put};
 use super::labels::{CHANGE_CAUSE, ROLLING_TRACK};
 use super::object::{self, Object};
 use super::{App, Error, IntOrPercent, Scale};
@@ -446,13 +446,4 @@ impl RollingSet {
         }
         Ok(())
     }
-}
-
-/// Stores `x` in an empty slot; `Err` when it is taken.
-pub(crate) fn put<T>(slot: &mut Option<T>, x: T) -> Result<(), ()> {
-    if slot.is_some() {
-        return Err(());
-    }
-    *slot = Some(x);
-    Ok(())
 }

@@ -8,11 +8,12 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::events::EventType;
 use kube::runtime::wait::await_condition;
 use serde_json::json;
 
-use super::error::{self, from_kube};
-use super::{AppOps, Error, EventType};
+use super::app_ops::AppOps;
+use super::error::{self, Error, from_kube};
 use crate::manifest::compat;
 
 mod status;

@@ -10,6 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
+use kube::runtime::events::EventType;
 pub use spec::{
     DESIRED_REPLICAS, MAX_REPLICAS, REVISION, SCALE_DOWN_AT, TEMPLATE_HASH, TrackSpec,
     template_hash,
@@ -17,8 +18,8 @@ pub use spec::{
 pub use status::TrackStatus;
 pub(crate) use status::sort_tracks;
 
-use super::error::{self, from_kube};
-use super::{AppOps, Error, EventType};
+use super::app_ops::{AppOps, check_dns_label};
+use super::error::{self, Error, from_kube};
 use crate::manifest::labels::INSTANCE;
 
 impl AppOps {
@@ -29,8 +30,8 @@ impl AppOps {
     }
 
     fn check_track(&self, track: &str) -> Result<(), Error> {
-        super::label("track name", track, 63)?;
-        super::label("track ReplicaSet name", &self.track_replica_set(track), 63)
+        check_dns_label("track name", track, 63)?;
+        check_dns_label("track ReplicaSet name", &self.track_replica_set(track), 63)
     }
 
     /// Creates a track's ReplicaSet, owned by the anchor, and records a

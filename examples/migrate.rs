@@ -52,7 +52,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use engine_ops_migrate::{
     AnyContext, BoxError, ConnectOptions, Direction, FileStore, Migration, MigrationState,
-    Migrator, Phase, Progress, Settlement, Rollback, SqlMigration, StateStore, StatusReport,
+    Migrator, Phase, Progress, Rollback, Settlement, SqlMigration, StateStore, StatusReport,
     Validation,
 };
 use serde_json::{Value, json};

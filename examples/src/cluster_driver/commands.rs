@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use engine_ops_k8s::cluster::{
-    AppOps, Error as ClusterError, LeaseGuard, LeaseParams, Reporter, TrafficTarget, template_hash,
+    AppOps, AppWatch, Error as ClusterError, LeaseGuard, LeaseParams, Reporter, StoredState,
+    TrafficTarget, template_hash,
 };
 use engine_ops_k8s::manifest::{App, BlueGreen, BlueGreenSet, Object, PREVIEW_SUFFIX, Track};
 use engine_ops_rollout::spec::DeadlineAction;
@@ -17,7 +18,7 @@ use serde_json::json;
 use super::app;
 use super::checks::Checks;
 use super::cli::{AppArgs, CheckArgs, ClusterArgs};
-use super::conclude::report_requests;
+use super::conclude::{release_after, report_requests};
 use super::connect::{Connection, connect};
 use super::exit::{CliError, CliResult, Exit, OrExit as _};
 use super::hooks::Hooks;
@@ -247,25 +248,8 @@ pub async fn init(
         return Ok(Exit::Done);
     }
     let lease = lease(&ops, args, &holder, &progress).await?;
-    app::dry_run_then_apply(&conn.client, &conn.namespace, &objects).await?;
-    for (s, sel) in services {
-        let sname = s.metadata.name.clone().unwrap_or_default();
-        let created =
-            app::create_service(&conn.client, &conn.namespace, s, sel.clone(), false).await?;
-        progress.line(
-            "service",
-            &format!(
-                "Service {sname} {}",
-                if created {
-                    "created"
-                } else {
-                    "exists (selector untouched)"
-                }
-            ),
-            json!({"service": sname, "created": created}),
-        );
-    }
-    lease.release().await.or_failed()?;
+    let written = write_init(&conn, &objects, services, &progress).await;
+    release_after(lease, written).await?;
     if rolled_out {
         progress.line(
             "pod_template",
@@ -286,6 +270,37 @@ pub async fn init(
     );
     report_requests(&conn, &progress);
     Ok(Exit::Done)
+}
+
+/// `init`'s writes, under the Lease: the objects (a server-side dry run of
+/// all first), then the Services that are missing.
+async fn write_init(
+    conn: &Connection,
+    objects: &[Object],
+    services: Vec<(
+        k8s_openapi::api::core::v1::Service,
+        std::collections::BTreeMap<String, String>,
+    )>,
+    progress: &Progress,
+) -> CliResult<()> {
+    app::dry_run_then_apply(&conn.client, &conn.namespace, objects).await?;
+    for (s, sel) in services {
+        let sname = s.metadata.name.clone().unwrap_or_default();
+        let created = app::create_service(&conn.client, &conn.namespace, s, sel, false).await?;
+        progress.line(
+            "service",
+            &format!(
+                "Service {sname} {}",
+                if created {
+                    "created"
+                } else {
+                    "exists (selector untouched)"
+                }
+            ),
+            json!({"service": sname, "created": created}),
+        );
+    }
+    Ok(())
 }
 
 /// `init --dry-run`: what the API server accepted (in server-side dry
@@ -651,33 +666,32 @@ async fn run(
     check_early(&ops, name, &intent, check_args).await?;
     let _armed = super::usage::arm();
     let lease = lease(&ops, args, &holder, &progress).await?;
-    for o in &objects {
-        app::apply(&conn.client, &conn.namespace, o, false)
-            .await
-            .map_err(|e| CliError::failed(app::refused(o, &e)))?;
-    }
     let deadline = tokio::time::Instant::now() + args.timeout;
-    let mut watch = ops.watch();
-    watch
-        .ready(args.timeout.min(Duration::from_secs(60)))
-        .await
-        .or_failed()?;
-    let snapshot = watch.snapshot();
-    let template: PodTemplate = Api::namespaced(conn.client.clone(), &conn.namespace)
-        .get(name)
-        .await
-        .or_failed()?;
-    let stored = snapshot.state.clone().ok_or_else(|| {
-        CliError::failed(anyhow::anyhow!(
-            "the app's PodTemplate vanished; run init again"
-        ))
-    })?;
-    let persisted: Option<DriverState> = stored.value().map_err(CliError::before_acting)?;
-    let (state, commands) = resolve(
-        intent, persisted, &template, &snapshot, &services, name, &progress,
-    )?;
-    let checks = Checks::new(&check_args.checks, &state.checks);
-    checks.require(&check_names(&state.spec))?;
+    let begun = Begin {
+        conn,
+        args,
+        ops: &ops,
+        name,
+        services: &services,
+        check_args,
+        progress: &progress,
+    }
+    .run(&objects, intent)
+    .await;
+    // From here on, every way out releases the Lease: `conclude` does it
+    // for the drive, `release_after` for what went wrong before it.
+    let begun = match begun {
+        Ok(b) => b,
+        Err(e) => return release_after(lease, Err(e)).await,
+    };
+    let Begun {
+        watch,
+        stored,
+        state,
+        template,
+        commands,
+        checks,
+    } = begun;
     let aborting = commands
         .iter()
         .any(|c| matches!(c, Command::Abort | Command::Undo { .. }));
@@ -721,6 +735,78 @@ async fn run(
         ))),
     };
     super::conclude::conclude(session, result, aborting, conn, &progress).await
+}
+
+/// What a driving command does first once it holds the Lease.
+struct Begin<'a> {
+    conn: &'a Connection,
+    args: &'a ClusterArgs,
+    ops: &'a AppOps,
+    name: &'a str,
+    services: &'a Services,
+    check_args: &'a CheckArgs,
+    progress: &'a Progress,
+}
+
+/// What the drive starts from.
+struct Begun {
+    watch: AppWatch,
+    stored: StoredState,
+    state: DriverState,
+    template: PodTemplate,
+    commands: Vec<Command>,
+    checks: Checks,
+}
+
+impl Begin<'_> {
+    /// Applies `objects`, lists the app on its watches, reads the
+    /// PodTemplate and the persisted state, and resolves `intent` against
+    /// them.
+    async fn run(self, objects: &[Object], intent: Intent) -> CliResult<Begun> {
+        let Self {
+            conn,
+            args,
+            ops,
+            name,
+            services,
+            check_args,
+            progress,
+        } = self;
+        for o in objects {
+            app::apply(&conn.client, &conn.namespace, o, false)
+                .await
+                .map_err(|e| CliError::failed(app::refused(o, &e)))?;
+        }
+        let mut watch = ops.watch();
+        watch
+            .ready(args.timeout.min(Duration::from_secs(60)))
+            .await
+            .or_failed()?;
+        let snapshot = watch.snapshot();
+        let template: PodTemplate = Api::namespaced(conn.client.clone(), &conn.namespace)
+            .get(name)
+            .await
+            .or_failed()?;
+        let stored = snapshot.state.clone().ok_or_else(|| {
+            CliError::failed(anyhow::anyhow!(
+                "the app's PodTemplate vanished; run init again"
+            ))
+        })?;
+        let persisted: Option<DriverState> = stored.value().map_err(CliError::before_acting)?;
+        let (state, commands) = resolve(
+            intent, persisted, &template, &snapshot, services, name, progress,
+        )?;
+        let checks = Checks::new(&check_args.checks, &state.checks);
+        checks.require(&check_names(&state.spec))?;
+        Ok(Begun {
+            watch,
+            stored,
+            state,
+            template,
+            commands,
+            checks,
+        })
+    }
 }
 
 fn describe_command(c: &Command) -> String {

@@ -1,6 +1,7 @@
 //! How a drive of a track-based rollout ends: its last progress line (and
 //! a Warning Event when it failed), the Lease released, the exit code.
 
+use engine_ops_k8s::cluster::LeaseGuard;
 use serde_json::json;
 
 use super::connect::Connection;
@@ -100,14 +101,35 @@ pub async fn conclude(
         Err(e) => {
             // Leave the Lease to expire only when the process is dying;
             // here it can be handed over at once.
-            let _ = session.lease.release().await;
+            let r = release_after(session.lease, Err(e)).await;
             report_requests(conn, progress);
-            return Err(e);
+            return r;
         }
     };
-    session.lease.release().await.or_failed()?;
+    release_after(session.lease, Ok(())).await?;
     report_requests(conn, progress);
     Ok(exit)
+}
+
+/// Ends a command that holds the app's Lease with `result`, releasing the
+/// Lease whatever `result` is, so that the next driver (another
+/// `--holder`) proceeds at once instead of waiting for it to expire.
+///
+/// # Errors
+///
+/// `result`'s error (a failed release then only means the Lease expires by
+/// itself); for an `Ok`, a failed release (exit 1).
+pub async fn release_after<T>(lease: LeaseGuard, result: CliResult<T>) -> CliResult<T> {
+    match result {
+        Ok(v) => {
+            lease.release().await.or_failed()?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = lease.release().await;
+            Err(e)
+        }
+    }
 }
 
 /// The image of the stable track.

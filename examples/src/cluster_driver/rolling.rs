@@ -32,7 +32,7 @@ use serde_json::json;
 use super::app;
 use super::cli::{AppArgs, ClusterArgs};
 use super::commands::app_name;
-use super::conclude::report_requests;
+use super::conclude::{release_after, report_requests};
 use super::connect::connect;
 use super::deployment::{
     REVISION, count, identity, ops_for, replica_sets, rolling_selector, spec_of,
@@ -147,52 +147,49 @@ pub async fn deploy(
     let ops = ops_for(&conn, &name, &args.holder())?;
     let _armed = super::usage::arm();
     let lease = lease(&ops, args, &progress).await?;
-    progress.line(
-        "start",
-        &format!(
-            "rolling update of app {name} in {} to {image} ({} replicas)",
-            conn.namespace, app_args.replicas
-        ),
-        json!({"app": name, "namespace": conn.namespace, "strategy": "rolling", "image": image,
-            "replicas": app_args.replicas, "holder": args.holder()}),
-    );
-    for o in objects
-        .iter()
-        .filter(|o| !matches!(o, Object::Deployment(_)))
-    {
-        app::apply(&conn.client, &conn.namespace, o, false)
+    // Every way out of what follows releases the Lease.
+    let result = async {
+        progress.line(
+            "start",
+            &format!(
+                "rolling update of app {name} in {} to {image} ({} replicas)",
+                conn.namespace, app_args.replicas
+            ),
+            json!({"app": name, "namespace": conn.namespace, "strategy": "rolling", "image": image,
+                "replicas": app_args.replicas, "holder": args.holder()}),
+        );
+        for o in objects
+            .iter()
+            .filter(|o| !matches!(o, Object::Deployment(_)))
+        {
+            app::apply(&conn.client, &conn.namespace, o, false)
+                .await
+                .map_err(|e| CliError::failed(app::refused(o, &e)))?;
+        }
+        let before = replica_sets(&ops).await?;
+        let applied = ops
+            .apply_deployment(&set.deployment, false)
             .await
-            .map_err(|e| CliError::failed(app::refused(o, &e)))?;
+            .or_failed()?;
+        progress.line(
+            "action",
+            &format!(
+                "apply Deployment {name} (generation {}): the new template for the Deployment controller to roll out",
+                applied.generation
+            ),
+            json!({"action": "apply_deployment", "generation": applied.generation}),
+        );
+        let mut hooks = hooks;
+        hooks.at("after-apply").await;
+        let deadline = tokio::time::Instant::now() + args.timeout;
+        let end = Follow::new(&ops, &progress, &before)
+            .until_done(applied.generation, deadline, &lease)
+            .await?;
+        let exit = deploy_end(end, rolling, &ops, &progress, &lease, deadline, image).await?;
+        Ok::<_, CliError>(exit)
     }
-    let before = replica_sets(&ops).await?;
-    let applied = ops
-        .apply_deployment(&set.deployment, false)
-        .await
-        .or_failed()?;
-    progress.line(
-        "action",
-        &format!(
-            "apply Deployment {name} (generation {}): the new template for the Deployment controller to roll out",
-            applied.generation
-        ),
-        json!({"action": "apply_deployment", "generation": applied.generation}),
-    );
-    let mut hooks = hooks;
-    hooks.at("after-apply").await;
-    let deadline = tokio::time::Instant::now() + args.timeout;
-    let mut follow = Follow::new(&ops, &progress, &before);
-    let end = match follow
-        .until_done(applied.generation, deadline, &lease)
-        .await
-    {
-        Ok(end) => end,
-        Err(e) => return Err(release_on(lease, e).await),
-    };
-    let exit = match deploy_end(end, rolling, &ops, &progress, &lease, deadline, image).await {
-        Ok(exit) => exit,
-        Err(e) => return Err(release_on(lease, e).await),
-    };
-    lease.release().await.or_failed()?;
+    .await;
+    let exit = release_after(lease, result).await?;
     report_requests(&conn, &progress);
     Ok(exit)
 }
@@ -274,13 +271,6 @@ async fn deploy_end(
     Ok(exit)
 }
 
-/// Releases the Lease (the next command need not wait for it to expire)
-/// and returns `e`.
-async fn release_on(lease: LeaseGuard, e: CliError) -> CliError {
-    let _ = lease.release().await;
-    e
-}
-
 /// `message` with what the new revision's pods wait for, when it can be
 /// read.
 async fn with_pods(ops: &AppOps, message: String) -> String {
@@ -312,16 +302,38 @@ pub async fn undo(args: &ClusterArgs, to_revision: Option<u64>) -> CliResult<Exi
         .map_err(CliError::before_acting)?;
     let _armed = super::usage::arm();
     let lease = lease(&ops, args, &progress).await?;
-    let before = replica_sets(&ops).await?;
-    let undo =
-        ops.undo_deployment(None, to_revision)
+    // Every way out of what follows releases the Lease.
+    let result = async {
+        let before = replica_sets(&ops).await?;
+        let undo = ops
+            .undo_deployment(None, to_revision)
             .await
             .map_err(|e| match e {
                 e @ (ClusterError::RevisionNotFound { .. }
                 | ClusterError::DeploymentPaused { .. }) => CliError::usage(e),
                 other => CliError::failed(other),
             })?;
-    if undo.skipped {
+        if undo.skipped {
+            return Ok((undo, None));
+        }
+        progress.line(
+            "action",
+            &format!(
+                "undo from revision {} to revision {}",
+                revision_text(undo.from),
+                undo.to
+            ),
+            json!({"action": "undo_deployment", "from": undo.from, "to": undo.to}),
+        );
+        let deadline = tokio::time::Instant::now() + args.timeout;
+        let end = Follow::new(&ops, &progress, &before)
+            .until_done(undo.generation, deadline, &lease)
+            .await?;
+        Ok::<_, CliError>((undo, Some(end)))
+    }
+    .await;
+    let (undo, end) = release_after(lease, result).await?;
+    let Some(end) = end else {
         progress.line(
             "done",
             &format!(
@@ -330,27 +342,8 @@ pub async fn undo(args: &ClusterArgs, to_revision: Option<u64>) -> CliResult<Exi
             ),
             json!({"exit": 0, "outcome": "skipped", "revision": undo.to}),
         );
-        lease.release().await.or_failed()?;
         return Ok(Exit::Done);
-    }
-    progress.line(
-        "action",
-        &format!(
-            "undo from revision {} to revision {}",
-            revision_text(undo.from),
-            undo.to
-        ),
-        json!({"action": "undo_deployment", "from": undo.from, "to": undo.to}),
-    );
-    let deadline = tokio::time::Instant::now() + args.timeout;
-    let end = match Follow::new(&ops, &progress, &before)
-        .until_done(undo.generation, deadline, &lease)
-        .await
-    {
-        Ok(end) => end,
-        Err(e) => return Err(release_on(lease, e).await),
     };
-    lease.release().await.or_failed()?;
     report_requests(&conn, &progress);
     match end {
         End::Complete(r) => {

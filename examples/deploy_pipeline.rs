@@ -1173,9 +1173,11 @@ async fn pipeline(
         &format!("[2/3] rollout: {} to {image}", rollout.name()),
         json!({"step": "rollout", "status": "started", "strategy": rollout.name()}),
     );
-    // The rollout gets what is left of --timeout.
+    // The rollout gets what is left of --timeout, and its lines count
+    // from the pipeline's start as every other line does.
     let mut args = cluster.clone();
     args.timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+    args.started = Some(progress.start());
     let result = match &rollout {
         Rollout::BlueGreen {
             app: app_args,

@@ -261,6 +261,23 @@ fn steps(r: &Run, step: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Every line's `elapsed_ms` counts from the pipeline's start: it never
+/// goes back, from the expand step through the rollout's own lines to the
+/// contract step.
+#[track_caller]
+fn elapsed_never_goes_back(r: &Run) {
+    let times: Vec<u64> = r
+        .events()
+        .iter()
+        .map(|e| e["elapsed_ms"].as_u64().expect("elapsed_ms"))
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "{times:?}\n{}",
+        r.stdout
+    );
+}
+
 fn position(r: &Run, pred: impl Fn(&Value) -> bool) -> usize {
     r.events()
         .iter()
@@ -434,8 +451,8 @@ async fn expand_then_the_rollout_then_contract_once_the_old_pods_are_gone() {
         (&last["event"], &last["contracted"]),
         (&"done".into(), &true.into())
     );
-    // Every line carries the time since the start.
-    assert!(r.events().iter().all(|e| e["elapsed_ms"].is_u64()));
+    // Every line carries the time since the pipeline's start.
+    elapsed_never_goes_back(&r);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -789,6 +806,7 @@ async fn expand_a_rolling_update_then_contract() {
         "{}",
         r.stdout
     );
+    elapsed_never_goes_back(&r);
     let done = &r.events()[contract_done];
     assert_eq!(done["applied"], serde_json::json!(["3 drop_name"]));
     assert!(

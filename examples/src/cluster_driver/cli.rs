@@ -48,6 +48,12 @@ pub struct ClusterArgs {
     /// Print the API requests made, by verb and resource, at the end.
     #[arg(long, global = true, hide = true)]
     pub count_requests: bool,
+    /// Not an option: when the program started, set by a program that
+    /// runs a driving command as one step of a longer run (the deploy
+    /// pipeline), so that the command's progress lines count their
+    /// elapsed time from the run's start. `None`: from the command's.
+    #[arg(skip)]
+    pub started: Option<std::time::Instant>,
 }
 
 impl ClusterArgs {

@@ -192,7 +192,7 @@ pub async fn init(
     app_args: &AppArgs,
     image: &str,
 ) -> CliResult<Exit> {
-    let progress = Progress::new(args.json);
+    let progress = Progress::of(args);
     let name = app_name(args)?;
     app::build(&name, "default", image, app_args)?;
     let conn = connect(args).await?;
@@ -651,7 +651,7 @@ async fn run(
         objects,
         options,
     } = job;
-    let progress = Progress::new(args.json);
+    let progress = Progress::of(args);
     let hooks = Hooks::from_env().map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
     let holder = args.holder();
     let ops = ops_for(conn, name, &holder)?;

@@ -123,7 +123,7 @@ async fn tracks(
     name: &str,
     ask: Ask,
 ) -> CliResult<Exit> {
-    let progress = Progress::new(args.json);
+    let progress = Progress::of(args);
     let ops =
         AppOps::new(conn.client.clone(), &conn.namespace, name).map_err(CliError::before_acting)?;
     let services = kind.services(name);
@@ -202,7 +202,7 @@ async fn rolling(
     objects: Option<Vec<Object>>,
     undo: Option<Option<u64>>,
 ) -> CliResult<Exit> {
-    let progress = Progress::new(args.json);
+    let progress = Progress::of(args);
     let ops = ops_for(conn, name, &args.holder())?.events(None);
     let current: Option<Deployment> = Api::namespaced(conn.client.clone(), &conn.namespace)
         .get_opt(name)

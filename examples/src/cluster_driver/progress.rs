@@ -1,10 +1,13 @@
-//! Progress lines: one per event, with the time since the command started;
+//! Progress lines: one per event, with the time since the command (or the
+//! program that runs it as one of its steps) started;
 //! text for people, or one JSON object per line (`--json`) for machines.
 
 use std::io::Write as _;
 use std::time::Instant;
 
 use serde_json::{Value, json};
+
+use super::cli::ClusterArgs;
 
 /// Writes progress lines to stdout.
 #[derive(Debug, Clone)]
@@ -23,6 +26,27 @@ impl Progress {
         }
     }
 
+    /// Progress lines counting their elapsed time from `start` (a
+    /// program's start, when the command is one of its steps).
+    #[must_use]
+    pub fn since(json: bool, start: Instant) -> Self {
+        Self { json, start }
+    }
+
+    /// The progress lines of a command run with `args`: JSON with
+    /// `--json`, elapsed times from [`ClusterArgs::started`] when set,
+    /// else from now.
+    #[must_use]
+    pub fn of(args: &ClusterArgs) -> Self {
+        Self::since(args.json, args.started.unwrap_or_else(Instant::now))
+    }
+
+    /// The instant elapsed times count from.
+    #[must_use]
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
     /// Whether lines are JSON.
     #[must_use]
     pub fn is_json(&self) -> bool {
@@ -38,6 +62,9 @@ impl Progress {
     /// One line: `text` for people, or `fields` (with `event` and
     /// `elapsed_ms` added) as one JSON object.
     pub fn line(&self, event: &str, text: &str, fields: Value) {
+        // The time is read under the lock, so that the lines of tasks
+        // printing at once stay in the order of their times.
+        let mut stdout = std::io::stdout().lock();
         let ms = self.elapsed_ms();
         let out = if self.json {
             let mut v = match fields {
@@ -52,7 +79,6 @@ impl Progress {
             format!("[{:>7.2}s] {text}", ms as f64 / 1e3)
         };
         // A closed stdout (`| head`) must not stop a rollout half-way.
-        let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{out}");
         let _ = stdout.flush();
     }

@@ -125,7 +125,7 @@ pub async fn deploy(
     rolling: &RollingArgs,
     image: &str,
 ) -> CliResult<Exit> {
-    let progress = Progress::new(args.json);
+    let progress = Progress::of(args);
     let hooks = Hooks::from_env().map_err(|e| CliError::usage(anyhow::anyhow!(e)))?;
     let name = app_name(args)?;
     let strategy = manifest_strategy(app_args, rolling);
@@ -292,7 +292,7 @@ fn revision_text(r: Option<u64>) -> String {
 /// Exit 2 for a missing app, an unknown revision, a paused Deployment;
 /// exit 1 when the rollback does not complete.
 pub async fn undo(args: &ClusterArgs, to_revision: Option<u64>) -> CliResult<Exit> {
-    let progress = Progress::new(args.json);
+    let progress = Progress::of(args);
     let name = app_name(args)?;
     let conn = connect(args).await?;
 
@@ -374,7 +374,7 @@ pub async fn undo(args: &ClusterArgs, to_revision: Option<u64>) -> CliResult<Exi
 ///
 /// Exit 2 for a missing app or no rights.
 pub async fn pause(args: &ClusterArgs, paused: bool) -> CliResult<Exit> {
-    let progress = Progress::new(args.json);
+    let progress = Progress::of(args);
     let name = app_name(args)?;
     let conn = connect(args).await?;
     let ops = ops_for(&conn, &name, &args.holder())?;

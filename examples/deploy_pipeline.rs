@@ -45,9 +45,11 @@
 //! from `--database-url URL`, else `$DATABASE_URL`.
 //!
 //! The contract step runs only when the cluster shows that the old version
-//! is gone: every pod of the app runs IMAGE (a terminating pod of another
-//! image still counts), no ReplicaSet of the app asks for a pod of another
-//! image, and the app's Service selects at least one ready pod of IMAGE.
+//! is gone: the app's own container (the one named after the app, as the
+//! manifests render it; a sidecar does not count) runs IMAGE in every pod
+//! of the app (a terminating pod of another image still counts), no
+//! ReplicaSet of the app asks for a pod of another image, and the app's
+//! Service selects at least one ready pod of IMAGE.
 //! It holds the app's Lease meanwhile (the one the rollout drivers take),
 //! so no `rollback` or `deploy` of the app acts between that observation
 //! and the migrations; what was seen is the proof it hands to the migrator
@@ -580,11 +582,14 @@ async fn expand(
 
 // --- what the cluster shows ------------------------------------------------
 
+/// Container name → image, of a pod or a pod template.
+type Images = std::collections::BTreeMap<String, String>;
+
 /// A pod of the app as observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct PodSeen {
     name: String,
-    images: Vec<String>,
+    images: Images,
     /// The ReplicaSet that owns it.
     owner: Option<String>,
     ready: bool,
@@ -598,7 +603,7 @@ struct PodSeen {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SetSeen {
     name: String,
-    images: Vec<String>,
+    images: Images,
     spec_replicas: u32,
     replicas: u32,
 }
@@ -609,27 +614,62 @@ struct Seen {
     at: String,
     namespace: String,
     app: String,
+    /// The name of the app's own container (see [`app_container`]).
+    container: String,
     service: Option<std::collections::BTreeMap<String, String>>,
     pods: Vec<PodSeen>,
     sets: Vec<SetSeen>,
 }
 
-fn images(spec: Option<&PodSpec>) -> Vec<String> {
+fn images(spec: Option<&PodSpec>) -> Images {
     spec.map(|s| {
         s.containers
             .iter()
-            .filter_map(|c| c.image.clone())
+            .filter_map(|c| Some((c.name.clone(), c.image.clone()?)))
             .collect()
     })
     .unwrap_or_default()
+}
+
+/// The name of the app's own container in its pods, as engine-ops-k8s's
+/// manifests render it for `app` (another container, such as a sidecar
+/// injected by a mesh, may run any image, the app's included).
+///
+/// Exit 2 when the manifests refuse `app` or `image`.
+fn app_container(app: &str, image: &str) -> CliResult<String> {
+    let bad = |e: manifest::Error| CliError::usage(anyhow::anyhow!("{e}"));
+    let described = manifest::App::builder(app, "default", image)
+        .port(manifest::Port::new("http", 8080))
+        .readiness(manifest::Probe::http("/ready").port("http"))
+        .build()
+        .map_err(bad)?;
+    let set = BlueGreen::new(Track::Blue)
+        .render(&described)
+        .map_err(bad)?;
+    set.pod_template
+        .template
+        .and_then(|t| t.spec)
+        .and_then(|s| s.containers.into_iter().next())
+        .map(|c| c.name)
+        .ok_or_else(|| {
+            CliError::failed(anyhow::anyhow!(
+                "the manifests of app {app} render no container"
+            ))
+        })
 }
 
 fn count(n: Option<i32>) -> u32 {
     n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
 }
 
-/// Reads the app's pods, ReplicaSets and Service (three requests).
-async fn observe(client: &kube::Client, namespace: &str, app: &str) -> CliResult<Seen> {
+/// Reads the app's pods, ReplicaSets and Service (three requests);
+/// `container` is the app's own container.
+async fn observe(
+    client: &kube::Client,
+    namespace: &str,
+    app: &str,
+    container: &str,
+) -> CliResult<Seen> {
     let by_app = ListParams::default().labels(&format!("{INSTANCE}={app}"));
     let failed = |what: &str, e: kube::Error| {
         CliError::failed(anyhow::anyhow!(
@@ -694,6 +734,7 @@ async fn observe(client: &kube::Client, namespace: &str, app: &str) -> CliResult
             .to_string(),
         namespace: namespace.to_owned(),
         app: app.to_owned(),
+        container: container.to_owned(),
         service: service.map(|s| s.spec.and_then(|s| s.selector).unwrap_or_default()),
         pods,
         sets,
@@ -703,7 +744,19 @@ async fn observe(client: &kube::Client, namespace: &str, app: &str) -> CliResult
 /// Whether the old version is gone, by what `seen` shows: the proof for
 /// the migrator, or why not (one line naming what still runs).
 fn judge(seen: &Seen, image: &str) -> Result<OldVersionGone, String> {
-    let runs_image = |images: &[String]| images.iter().any(|i| i == image);
+    // The app's container runs `image`: a sidecar of that image is not it.
+    let runs_image =
+        |images: &Images| images.get(&seen.container).map(String::as_str) == Some(image);
+    // What a pod or ReplicaSet runs, as a person reads it: the app's
+    // container's image, else every container's.
+    let shown = |images: &Images| match images.get(&seen.container) {
+        Some(i) => i.clone(),
+        None => images
+            .iter()
+            .map(|(c, i)| format!("{c}={i}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
     let live: Vec<&PodSeen> = seen
         .pods
         .iter()
@@ -717,7 +770,7 @@ fn judge(seen: &Seen, image: &str) -> Result<OldVersionGone, String> {
             format!(
                 "{} ({}{}{})",
                 p.name,
-                p.images.join(" "),
+                shown(&p.images),
                 p.owner
                     .as_ref()
                     .map_or_else(String::new, |o| format!(", of ReplicaSet {o}")),
@@ -737,7 +790,7 @@ fn judge(seen: &Seen, image: &str) -> Result<OldVersionGone, String> {
             format!(
                 "ReplicaSet {} ({}) has {} pod(s), asks for {}",
                 s.name,
-                s.images.join(" "),
+                shown(&s.images),
                 s.replicas,
                 s.spec_replicas
             )
@@ -780,10 +833,7 @@ fn judge(seen: &Seen, image: &str) -> Result<OldVersionGone, String> {
         return Err(why.join("; "));
     }
     let live_sets: BTreeSet<&str> = live.iter().filter_map(|p| p.owner.as_deref()).collect();
-    let old_images: BTreeSet<&str> = old_sets
-        .iter()
-        .flat_map(|s| s.images.iter().map(String::as_str))
-        .collect();
+    let old_images: BTreeSet<String> = old_sets.iter().map(|s| shown(&s.images)).collect();
     let old_version = if old_images.is_empty() {
         format!("app {} before {image} (no other version seen)", seen.app)
     } else {
@@ -842,9 +892,10 @@ async fn wait_gone(
     .default_backoff()
     .map(|e| e.is_ok());
     let mut events = futures::stream::select(pods, sets).boxed();
+    let container = app_container(app, image)?;
     let mut last = String::new();
     loop {
-        let seen = observe(&conn.client, &conn.namespace, app).await?;
+        let seen = observe(&conn.client, &conn.namespace, app, &container).await?;
         let why = match judge(&seen, image) {
             Ok(proof) => return Ok(Ok(proof)),
             Err(why) => why,
@@ -1262,11 +1313,7 @@ async fn app_for_image(
 ) -> CliResult<(String, Database, Connection)> {
     let app = app_name(cluster)?;
     // The image must be one a rollout can deploy (pinned by digest).
-    manifest::App::builder(&app, "default", image)
-        .port(manifest::Port::new("http", 8080))
-        .readiness(manifest::Probe::http("/ready").port("http"))
-        .build()
-        .map_err(|e| CliError::usage(anyhow::anyhow!("{e}")))?;
+    let container = app_container(&app, image)?;
     let database = Database::from_args(db)?;
     let conn = connect(cluster).await?;
     app_ops(&conn, &app)?;
@@ -1277,7 +1324,7 @@ async fn app_for_image(
             conn.namespace
         )));
     }
-    let seen = observe(&conn.client, &conn.namespace, &app).await?;
+    let seen = observe(&conn.client, &conn.namespace, &app, &container).await?;
     if seen.service.is_none() && seen.sets.is_empty() && seen.pods.is_empty() {
         return Err(CliError::usage(anyhow::anyhow!(
             "app {app} not found in namespace {} (no Service, ReplicaSet or pod of it); fix --app / --namespace",
@@ -1338,7 +1385,13 @@ async fn status(cluster: &ClusterArgs, db: &DbArgs, image: &str) -> CliResult<Ex
         .map(named)
         .collect();
     let problems: Vec<String> = plan.problems().iter().map(ToString::to_string).collect();
-    let seen = observe(&conn.client, &conn.namespace, &app).await?;
+    let seen = observe(
+        &conn.client,
+        &conn.namespace,
+        &app,
+        &app_container(&app, image)?,
+    )
+    .await?;
     let verdict = judge(&seen, image);
     let (can, why) = match &verdict {
         Ok(proof) => (true, proof.to_string()),
@@ -1412,7 +1465,7 @@ async fn main() -> ExitCode {
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::{PodSeen, Seen, SetSeen, judge};
+    use super::{PodSeen, Seen, SetSeen, app_container, judge};
 
     const V1: &str = "registry.example/web@sha256:1111";
     const V2: &str = "registry.example/web@sha256:2222";
@@ -1424,10 +1477,15 @@ mod tests {
         ])
     }
 
+    /// The app's container (named after the app, as rendered).
+    fn app_only(image: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("web".to_owned(), image.to_owned())])
+    }
+
     fn pod(name: &str, image: &str, owner: Option<&str>, track: &str) -> PodSeen {
         PodSeen {
             name: name.to_owned(),
-            images: vec![image.to_owned()],
+            images: app_only(image),
             owner: owner.map(str::to_owned),
             ready: true,
             terminating: false,
@@ -1439,7 +1497,7 @@ mod tests {
     fn set(name: &str, image: &str, spec: u32, status: u32) -> SetSeen {
         SetSeen {
             name: name.to_owned(),
-            images: vec![image.to_owned()],
+            images: app_only(image),
             spec_replicas: spec,
             replicas: status,
         }
@@ -1451,6 +1509,7 @@ mod tests {
             at: "2026-01-01T00:00:00Z".into(),
             namespace: "shop".into(),
             app: "web".into(),
+            container: "web".into(),
             service: Some(labels("t1")),
             pods: vec![
                 pod("web-t1-a", V2, Some("web-t1"), "t1"),
@@ -1533,6 +1592,66 @@ mod tests {
                 format!("ReplicaSet web-t0 ({V1}) has {status} pod(s), asks for {spec}")
             );
         }
+    }
+
+    #[test]
+    fn the_app_container_is_the_one_the_manifests_render() {
+        let image = format!("registry.example/web@sha256:{}", "ab".repeat(32));
+        assert_eq!(app_container("web", &image).expect("rendered"), "web");
+        assert_eq!(
+            app_container("checkout", &image).expect("rendered"),
+            "checkout"
+        );
+        assert!(app_container("web", "registry.example/web:latest").is_err());
+    }
+
+    #[test]
+    fn a_sidecar_of_the_new_image_does_not_make_an_old_pod_new() {
+        let with_sidecar = |app: &str, sidecar: &str| {
+            let mut i = app_only(app);
+            i.insert("proxy".to_owned(), sidecar.to_owned());
+            i
+        };
+        // An old pod whose sidecar happens to run the new image.
+        let mut seen = done();
+        seen.pods.push(PodSeen {
+            images: with_sidecar(V1, V2),
+            ..pod("web-t0-a", V1, Some("web-t0"), "t0")
+        });
+        assert_eq!(
+            judge(&seen, V2).expect_err("an old pod runs"),
+            format!("1 pod(s) of another version still run: web-t0-a ({V1}, of ReplicaSet web-t0)")
+        );
+        // An old ReplicaSet asking for pods, its template with that sidecar.
+        let mut seen = done();
+        seen.sets[0] = SetSeen {
+            images: with_sidecar(V1, V2),
+            ..set("web-t0", V1, 1, 0)
+        };
+        assert_eq!(
+            judge(&seen, V2).expect_err("an old ReplicaSet asks"),
+            format!("ReplicaSet web-t0 ({V1}) has 0 pod(s), asks for 1")
+        );
+        // New pods whose sidecar runs the old image: the new version runs,
+        // and the proof names the app's images only.
+        let mut seen = done();
+        for p in &mut seen.pods {
+            p.images = with_sidecar(V2, V1);
+        }
+        seen.sets[1].images = with_sidecar(V2, V1);
+        let proof = judge(&seen, V2).expect("gone");
+        assert_eq!(proof.old_version(), format!("app web before {V2}: {V1}"));
+        // A pod without the app's container at all runs another version.
+        let mut seen = done();
+        seen.pods.push(PodSeen {
+            images: BTreeMap::from([("proxy".to_owned(), V2.to_owned())]),
+            ..pod("web-x", V2, None, "t1")
+        });
+        assert!(
+            judge(&seen, V2)
+                .expect_err("no app container")
+                .contains(&format!("web-x (proxy={V2})")),
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ use engine_ops_examples::cluster_driver::cli::{
 };
 use engine_ops_examples::cluster_driver::commands::{self, DeployRequest, DriveOptions, Kind};
 use engine_ops_examples::cluster_driver::exit::{CliResult, Exit, finish};
-use engine_ops_examples::cluster_driver::{dry_run_commands, render, status, usage};
+use engine_ops_examples::cluster_driver::{dry_run_commands, init, render, status, usage};
 use engine_ops_rollout::spec::{BlueGreenStrategy, CheckSpec, DeadlineAction, Promotion};
 use engine_ops_rollout::{Command, Strategy};
 
@@ -223,7 +223,7 @@ async fn run(cli: Cli) -> CliResult<Exit> {
     let kind = Kind::BlueGreen;
     let c = &cli.cluster;
     match cli.command {
-        Cmd::Init { image, app } => commands::init(kind, c, &app, &image).await,
+        Cmd::Init { image, app } => init::init(kind, c, &app, &image).await,
         Cmd::Deploy {
             image,
             app,

@@ -49,7 +49,7 @@
 //!
 //! [`cli`] (shared options), [`usage`] (parsing, interruption),
 //! [`connect`], [`exit`] (exit codes), [`app`] (the app's objects),
-//! [`render`], [`commands`] (the track-based commands), [`conclude`], [`tracks`] (the
+//! [`render`], [`init`], [`commands`] (the track-based commands), [`conclude`], [`tracks`] (the
 //! loop), [`observe`], [`state`], [`checks`], [`hooks`] (the crash-test
 //! hook), [`progress`], [`screen`], [`status`] (track-based `status`,
 //! `status --watch`, `history`), [`rolling`], [`deployment`], [`rolling_status`],
@@ -73,6 +73,7 @@ pub mod dry_run;
 pub mod dry_run_commands;
 pub mod exit;
 pub mod hooks;
+pub mod init;
 pub mod observe;
 pub mod progress;
 pub mod render;

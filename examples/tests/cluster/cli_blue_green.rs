@@ -306,3 +306,88 @@ async fn ctrl_c_stops_a_deploy_between_requests_and_the_same_command_finishes_it
         out.stdout
     );
 }
+
+/// The `plan` lines' actions, by their serialised tag, with their track.
+fn planned(r: &crate::support::Run) -> Vec<(String, Value)> {
+    r.of("plan")
+        .into_iter()
+        .filter_map(|p| {
+            let (tag, body) = p["action"].as_object()?.iter().next()?;
+            Some((tag.clone(), body["track"].clone()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_and_abort_dry_runs_at_the_gate_print_their_plans_and_change_nothing() {
+    let Some(ns) = Ns::cli("bg-gate").await else {
+        return;
+    };
+    live_v1(&ns, APP, 2).await;
+    ns.run(
+        "blue_green",
+        APP,
+        &[
+            "deploy",
+            &image(2),
+            "--replicas",
+            "2",
+            "--manual-promotion",
+            "--scale-down-delay",
+            "1s",
+        ],
+    )
+    .expect(0);
+    let preview = format!("{APP}-preview");
+    assert_eq!(ns.selected(APP).await.as_deref(), Some("t0"));
+    assert_eq!(ns.selected(&preview).await.as_deref(), Some("t1"));
+    let before = ns.settled_versions(APP).await;
+    let state = ns.state(APP).await;
+
+    // promote: traffic to v2 first, then v1 scaled down; Healthy.
+    let r = ns.run("blue_green", APP, &["promote", "--dry-run", "--json"]);
+    r.expect(0);
+    let plan = planned(&r);
+    assert_eq!(
+        plan.first(),
+        Some(&("set_active".to_owned(), 1.into())),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        plan.contains(&("scale_track".to_owned(), 0.into())),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.of("plan_end")[0]["phase"], "Healthy", "{}", r.stdout);
+    let text = ns.run("blue_green", APP, &["promote", "--dry-run"]);
+    text.expect(0);
+    assert!(
+        text.stdout.contains("nothing is changed") && text.stdout.contains("switch active to #1"),
+        "{}",
+        text.stdout
+    );
+
+    // abort: traffic never moves; the preview is cleared and v2 scaled
+    // down; Degraded (the rollout is aborted).
+    let r = ns.run("blue_green", APP, &["abort", "--dry-run", "--json"]);
+    r.expect(0);
+    let plan = planned(&r);
+    assert!(
+        plan.iter().all(|(tag, _)| tag != "set_active"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        plan.contains(&("set_preview".to_owned(), Value::Null))
+            && plan.contains(&("scale_track".to_owned(), 1.into())),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.of("plan_end")[0]["phase"], "Degraded", "{}", r.stdout);
+
+    assert_eq!(ns.versions(APP).await, before, "a dry run changes nothing");
+    assert_eq!(ns.state(APP).await, state);
+    assert_eq!(ns.selected(APP).await.as_deref(), Some("t0"));
+    assert_eq!(ns.selected(&preview).await.as_deref(), Some("t1"));
+}

@@ -1,7 +1,8 @@
 //! Bad usage of the `blue_green` and `rolling` programs: an unknown
 //! command, an image without digest, a missing app or `--app`, an
 //! unreachable API server. Each ends with exit 2 and exactly one line on
-//! stderr, and nothing changed on the cluster. `render` needs no cluster.
+//! stderr, and nothing changed on the cluster. `render` (of `blue_green`,
+//! `canary` and `rolling`) needs no cluster.
 
 use crate::blue_green::live_v1;
 use crate::support::{Ns, Run, binary, image};
@@ -102,6 +103,7 @@ fn render_prints_the_objects_without_a_cluster() {
             "blue_green",
             &["ServiceAccount", "PodTemplate", "Service", "Service"][..],
         ),
+        ("canary", &["ServiceAccount", "PodTemplate", "Service"][..]),
         ("rolling", &["ServiceAccount", "Service", "Deployment"][..]),
     ] {
         let out = std::process::Command::new(binary(bin))
@@ -129,6 +131,34 @@ fn render_prints_the_objects_without_a_cluster() {
             assert!(got.contains(k), "{bin}: {k} in {got:?}");
         }
         assert!(objects.iter().all(|o| o["metadata"]["namespace"] == "shop"));
+        // The Services each program starts with: blue-green's select no
+        // track yet, a canary's every track of the app (no track key), a
+        // rolling one's the Deployment's pods.
+        let tracks: Vec<Option<&str>> = objects
+            .iter()
+            .filter(|o| o["kind"] == "Service")
+            .map(|o| o["spec"]["selector"]["engine-ops.io/track"].as_str())
+            .collect();
+        let want: &[Option<&str>] = match bin {
+            "blue_green" => &[Some("none"), Some("none")],
+            "canary" => &[None],
+            _ => &[Some("rolling")],
+        };
+        assert_eq!(tracks, want, "{bin}: {}", r.stdout);
+        assert!(
+            objects
+                .iter()
+                .filter(|o| o["kind"] == "Service")
+                .all(|o| o["spec"]["selector"]["app.kubernetes.io/instance"] == "web"),
+            "{bin}: {}",
+            r.stdout
+        );
+        if bin == "canary" {
+            assert!(
+                !got.contains(&"Deployment") && !got.contains(&"ReplicaSet"),
+                "a canary's tracks are made by deploy: {got:?}"
+            );
+        }
         let yaml = std::process::Command::new(binary(bin))
             .args(["-n", "shop", "--app", "web", "render", &image(1)])
             .output()

@@ -2,7 +2,8 @@
 //! `canary`): one screen of the tracks (desired / ready / available, which
 //! Service selects each), the phase, what the rollout waits for and the
 //! last switches; redrawn on every watch event with `--watch`; and the
-//! whole recorded switch history. They change nothing (no Lease).
+//! whole recorded history (a blue-green app's switches, a canary's
+//! revisions). They change nothing (no Lease).
 
 use std::time::Duration;
 
@@ -301,9 +302,45 @@ fn switch_line(w: &Value) -> String {
     )
 }
 
+/// The revisions the state records (the images of the last
+/// [`KEEP_IMAGES`](super::state::KEEP_IMAGES) created, and every track's),
+/// oldest first, each with its image and where it stands now: `stable`,
+/// `canary`, `aborted` (the candidate of an aborted rollout), `old`
+/// (another track still recorded) or `gone`.
+fn revisions_json(state: &DriverState) -> Vec<Value> {
+    let planner = &state.planner;
+    let live = |revision: u64| {
+        planner
+            .tracks()
+            .iter()
+            .find(|t| t.revision == revision && !t.deleting)
+    };
+    let mut revisions: Vec<u64> = state.images.keys().copied().collect();
+    revisions.extend(planner.revisions());
+    revisions.sort_unstable();
+    revisions.dedup();
+    revisions
+        .into_iter()
+        .map(|revision| {
+            let track = live(revision);
+            let role = match track.map(|t| t.id) {
+                None => "gone",
+                Some(id) if Some(id) == planner.stable() => "stable",
+                Some(id) if Some(id) == planner.candidate() && planner.is_aborted() => "aborted",
+                Some(id) if Some(id) == planner.candidate() => "canary",
+                Some(_) => "old",
+            };
+            json!({"revision": revision, "image": state.images.get(&revision),
+                "role": role, "track": track.map(|t| track_name(t.id))})
+        })
+        .collect()
+}
+
 /// `history`: every traffic switch recorded in the rollout state (the
 /// last 32), oldest first, with its time, the revisions and image, and the
-/// planner's reason; `--json`: one object per switch per line.
+/// planner's reason; `--json`: one object per switch per line. A canary
+/// (without a router, its Service selects every track) switches nothing:
+/// its history is its revisions, each with its image and where it stands.
 ///
 /// # Errors
 ///
@@ -315,34 +352,53 @@ pub async fn history(kind: Kind, args: &ClusterArgs) -> CliResult<Exit> {
         .map_err(CliError::before_acting)?;
     let snapshot = ops.snapshot().await.map_err(CliError::before_acting)?;
     let state = decode(&snapshot, &name, &conn.namespace)?;
-    let switches: Vec<Value> = state
-        .as_ref()
-        .map(|s| {
+    let (event, rows): (&str, Vec<Value>) = match (kind, &state) {
+        (_, None) => ("switch", Vec::new()),
+        (Kind::BlueGreen, Some(s)) => (
+            "switch",
             s.planner
                 .switches()
                 .iter()
                 .map(|w| switch_json(s, w))
-                .collect()
-        })
-        .unwrap_or_default();
+                .collect(),
+        ),
+        (Kind::Canary, Some(s)) => ("revision", revisions_json(s)),
+    };
     let mut lines = Vec::new();
     if args.json {
-        for w in &switches {
+        for w in &rows {
             let mut w = w.clone();
-            w["event"] = json!("switch");
+            w["event"] = json!(event);
             lines.push(w.to_string());
         }
+    } else if kind == Kind::Canary {
+        lines.push(format!(
+            "app {name} in {} (canary): {} revision(s), oldest first (Service {} selects every track: the share of the pods is the share of the traffic, no switch is made)",
+            conn.namespace,
+            rows.len(),
+            kind.services(&name).active
+        ));
+        lines.extend(rows.iter().map(|r| {
+            format!(
+                "  revision {}  {:<8} {}",
+                r["revision"],
+                r["role"].as_str().unwrap_or("-"),
+                r["image"].as_str().unwrap_or("image not recorded")
+            )
+        }));
     } else {
         lines.push(format!(
             "app {name} in {} ({}): {} traffic switch(es) of Service {}, oldest first",
             conn.namespace,
             kind.name(),
-            switches.len(),
+            rows.len(),
             kind.services(&name).active
         ));
-        lines.extend(switches.iter().map(switch_line));
+        lines.extend(rows.iter().map(switch_line));
     }
+    // `--json` with nothing recorded prints nothing (no empty line).
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let mut out = std::io::stdout().lock();
-    let _ = std::io::Write::write_all(&mut out, format!("{}\n", lines.join("\n")).as_bytes());
+    let _ = std::io::Write::write_all(&mut out, text.as_bytes());
     Ok(Exit::Done)
 }

@@ -1,5 +1,6 @@
 //! `canary`: a replica-weighted canary (no router) end to end, and a
-//! failing analysis that gives every pod back to the stable revision.
+//! failing analysis that gives every pod back to the stable revision;
+//! `history` lists the revisions with their images and roles.
 
 use std::collections::BTreeMap;
 
@@ -107,6 +108,48 @@ async fn a_replica_weighted_canary_walks_its_steps_within_the_budget() {
     assert_eq!(sets[&format!("{APP}-t1")], (4, 4));
     assert_eq!(sets[&format!("{APP}-t0")].0, 0);
     assert_eq!(r.of("done")[0]["outcome"], "healthy");
+    // history: the revisions, oldest first, each with its image and role.
+    assert_eq!(
+        revisions(&ns),
+        [
+            (1, image(1), "old".to_owned()),
+            (2, image(2), "stable".to_owned())
+        ]
+    );
+    let text = ns.run("canary", APP, &["history"]);
+    text.expect(0);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", text.stdout);
+    assert!(lines[0].contains("2 revision(s)"), "{}", text.stdout);
+    assert!(
+        lines[2].contains("revision 2")
+            && lines[2].contains("stable")
+            && lines[2].contains(&image(2)),
+        "{}",
+        text.stdout
+    );
+}
+
+/// `history --json`: `(revision, image, role)` of each revision.
+fn revisions(ns: &Ns) -> Vec<(u64, String, String)> {
+    let r = ns.run("canary", APP, &["history", "--json"]);
+    r.expect(0);
+    assert_eq!(
+        r.of("revision").len(),
+        r.stdout.lines().count(),
+        "{}",
+        r.stdout
+    );
+    r.of("revision")
+        .iter()
+        .map(|e| {
+            (
+                e["revision"].as_u64().expect("revision"),
+                e["image"].as_str().expect("image").to_owned(),
+                e["role"].as_str().expect("role").to_owned(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,4 +182,11 @@ async fn a_failing_analysis_aborts_and_the_stable_revision_takes_every_pod_back(
     assert_eq!(sets[&format!("{APP}-t1")].0, 0, "{sets:?}");
     let state = ns.state(APP).await.expect("a state");
     assert_eq!(state["planner"]["aborted"], true);
+    assert_eq!(
+        revisions(&ns),
+        [
+            (1, image(1), "stable".to_owned()),
+            (2, image(2), "aborted".to_owned())
+        ]
+    );
 }

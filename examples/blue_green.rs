@@ -36,17 +36,14 @@
 //! See `engine_ops_examples::cluster_driver` for how it works.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use engine_ops_examples::cluster_driver::cli::{
-    AppArgs, CheckArgs, ClusterArgs, parse_check, parse_duration,
-};
+use clap::{Parser, Subcommand};
+use engine_ops_examples::cluster_driver::cli::{AppArgs, CheckArgs, ClusterArgs};
 use engine_ops_examples::cluster_driver::commands::{self, DeployRequest, DriveOptions, Kind};
 use engine_ops_examples::cluster_driver::exit::{CliResult, Exit, finish};
+use engine_ops_examples::cluster_driver::strategy_args::BlueGreenOptions;
 use engine_ops_examples::cluster_driver::{dry_run_commands, init, render, status, usage};
-use engine_ops_rollout::spec::{BlueGreenStrategy, CheckSpec, DeadlineAction, Promotion};
-use engine_ops_rollout::{Command, Strategy};
+use engine_ops_rollout::Command;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -121,91 +118,19 @@ enum Cmd {
     },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum OnDeadline {
-    /// Report it and exit 1.
-    Report,
-    /// Abort: traffic back on the stable colour.
-    Abort,
-}
-
 #[derive(Debug, clap::Args)]
 struct BlueGreenArgs {
-    /// Pods of the new colour before promotion (default: all).
-    #[arg(long)]
-    preview_replicas: Option<u32>,
+    #[command(flatten)]
+    options: BlueGreenOptions,
     /// Stop at the promotion gate (exit 0); `promote` continues.
     #[arg(long, conflicts_with = "promote_after")]
     manual_promotion: bool,
-    /// Promote this long after the pre-promotion checks passed.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    promote_after: Option<Duration>,
-    /// How long the old colour stays up after the switch, for an instant
-    /// rollback.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
-    scale_down_delay: Duration,
-    /// How long an aborted colour stays up.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
-    abort_scale_down_delay: Duration,
-    /// A check against the preview before the switch (repeatable):
-    /// `NAME` (defined with --check) or `NAME=COMMAND|URL`.
-    #[arg(long, value_name = "NAME[=COMMAND]", value_parser = parse_check)]
-    pre_check: Vec<(String, Option<String>)>,
-    /// A check after the switch; a failure switches traffic back
-    /// (repeatable).
-    #[arg(long, value_name = "NAME[=COMMAND]", value_parser = parse_check)]
-    post_check: Vec<(String, Option<String>)>,
-    /// A check without a verdict this long fails.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    check_timeout: Option<Duration>,
-    /// What happens at the progress deadline.
-    #[arg(long, value_enum, default_value = "abort")]
-    on_deadline: OnDeadline,
     /// Exit 0 once traffic is on the new colour and its post-promotion
     /// checks passed, instead of waiting through the scale-down delay; the
     /// old colour stays up for `rollback`, and the next command scales it
     /// down once due.
     #[arg(long)]
     exit_when_switched: bool,
-}
-
-impl BlueGreenArgs {
-    fn strategy(&self, checks: &mut CheckArgs) -> Strategy {
-        let spec = |name: &str| {
-            let c = CheckSpec::new(name);
-            match self.check_timeout {
-                Some(t) => c.timeout(t),
-                None => c,
-            }
-        };
-        let mut bg = BlueGreenStrategy::new()
-            .scale_down_delay(self.scale_down_delay)
-            .abort_scale_down_delay(self.abort_scale_down_delay)
-            .promotion(match (self.manual_promotion, self.promote_after) {
-                (true, _) => Promotion::Manual,
-                (false, Some(d)) => Promotion::After(d),
-                (false, None) => Promotion::Automatic,
-            });
-        if let Some(p) = self.preview_replicas {
-            bg = bg.preview_replicas(p);
-        }
-        for (name, def) in &self.pre_check {
-            bg = bg.pre_promotion(spec(name));
-            checks.checks.extend(def.clone().map(|d| (name.clone(), d)));
-        }
-        for (name, def) in &self.post_check {
-            bg = bg.post_promotion(spec(name));
-            checks.checks.extend(def.clone().map(|d| (name.clone(), d)));
-        }
-        Strategy::BlueGreen(bg)
-    }
-
-    fn on_deadline(&self) -> DeadlineAction {
-        match self.on_deadline {
-            OnDeadline::Report => DeadlineAction::Report,
-            OnDeadline::Abort => DeadlineAction::Abort,
-        }
-    }
 }
 
 #[tokio::main]
@@ -230,11 +155,13 @@ async fn run(cli: Cli) -> CliResult<Exit> {
             strategy,
             mut checks,
         } => {
-            let s = strategy.strategy(&mut checks);
+            let s = strategy
+                .options
+                .strategy(strategy.manual_promotion, &mut checks);
             let request = DeployRequest {
                 image,
                 strategy: s,
-                on_deadline: strategy.on_deadline(),
+                on_deadline: strategy.options.on_deadline.action(),
                 options: DriveOptions {
                     exit_when_switched: strategy.exit_when_switched,
                 },

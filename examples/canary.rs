@@ -26,17 +26,16 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use engine_ops_examples::cluster_driver::cli::{
     AppArgs, CheckArgs, ClusterArgs, parse_check, parse_duration,
 };
 use engine_ops_examples::cluster_driver::commands::{self, DeployRequest, DriveOptions, Kind};
 use engine_ops_examples::cluster_driver::exit::{CliResult, Exit, finish};
 use engine_ops_examples::cluster_driver::rolling::parse_budget;
+use engine_ops_examples::cluster_driver::strategy_args::{OnDeadline, check_spec};
 use engine_ops_examples::cluster_driver::{dry_run_commands, init, render, status, usage};
-use engine_ops_rollout::spec::{
-    CanaryStep, CanaryStrategy, CheckSpec, DeadlineAction, IntOrPercent,
-};
+use engine_ops_rollout::spec::{CanaryStep, CanaryStrategy, IntOrPercent};
 use engine_ops_rollout::{Command, Strategy};
 
 #[derive(Debug, Parser)]
@@ -105,14 +104,6 @@ enum Cmd {
     },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum OnDeadline {
-    /// Report it and exit 1.
-    Report,
-    /// Abort: back to the stable revision.
-    Abort,
-}
-
 #[derive(Debug, clap::Args)]
 struct CanaryArgs {
     /// A step (repeatable, in order): `weight:N`, `pause:DURATION`,
@@ -171,13 +162,7 @@ fn budget((n, pct): (u32, bool)) -> IntOrPercent {
 
 impl CanaryArgs {
     fn strategy(&self, checks: &mut CheckArgs) -> Strategy {
-        let spec = |name: &str| {
-            let c = CheckSpec::new(name);
-            match self.check_timeout {
-                Some(t) => c.timeout(t),
-                None => c,
-            }
-        };
+        let spec = |name: &str| check_spec(name, self.check_timeout);
         let steps: Vec<StepArg> = if self.step.is_empty() {
             vec![
                 StepArg::Weight(25),
@@ -203,13 +188,6 @@ impl CanaryArgs {
             checks.checks.extend(def.clone().map(|d| (name.clone(), d)));
         }
         Strategy::Canary(c)
-    }
-
-    fn on_deadline(&self) -> DeadlineAction {
-        match self.on_deadline {
-            OnDeadline::Report => DeadlineAction::Report,
-            OnDeadline::Abort => DeadlineAction::Abort,
-        }
     }
 }
 
@@ -239,7 +217,7 @@ async fn run(cli: Cli) -> CliResult<Exit> {
             let request = DeployRequest {
                 image,
                 strategy: s,
-                on_deadline: strategy.on_deadline(),
+                on_deadline: strategy.on_deadline.action(),
                 options: DriveOptions::default(),
             };
             if c.dry_run {

@@ -85,11 +85,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use engine_ops_examples::cluster_driver::app;
-use engine_ops_examples::cluster_driver::cli::{
-    AppArgs, CheckArgs, ClusterArgs, parse_check, parse_duration,
-};
+use engine_ops_examples::cluster_driver::cli::{AppArgs, CheckArgs, ClusterArgs, parse_duration};
 use engine_ops_examples::cluster_driver::commands::{
     self, DeployRequest, DriveOptions, Kind, app_name,
 };
@@ -99,6 +97,7 @@ use engine_ops_examples::cluster_driver::observe::observation;
 use engine_ops_examples::cluster_driver::progress::Progress;
 use engine_ops_examples::cluster_driver::rolling::{self, RollingArgs};
 use engine_ops_examples::cluster_driver::state::DriverState;
+use engine_ops_examples::cluster_driver::strategy_args::BlueGreenOptions;
 use engine_ops_examples::cluster_driver::tracks::{Outcome, now, terminal};
 use engine_ops_k8s::cluster::{Anchor, AppOps, RolloutVerdict};
 use engine_ops_k8s::manifest::labels::INSTANCE;
@@ -110,8 +109,7 @@ use engine_ops_migrate::{
     StateStore as _,
 };
 use engine_ops_rollout::observation::CheckStatus;
-use engine_ops_rollout::spec::{BlueGreenStrategy, CheckSpec, DeadlineAction, Promotion};
-use engine_ops_rollout::{Strategy, plan};
+use engine_ops_rollout::plan;
 use futures::{FutureExt as _, StreamExt as _};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod, PodSpec, Service};
@@ -157,7 +155,7 @@ struct DbArgs {
 
 /// `--lint`.
 #[cfg(feature = "lint")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum LintArg {
     /// Refuse a migration with an error finding.
     Deny,
@@ -177,7 +175,7 @@ enum Cmd {
         #[command(flatten)]
         app: AppArgs,
         #[command(flatten)]
-        strategy: BlueGreenOpts,
+        strategy: BlueGreenOptions,
         #[command(flatten)]
         checks: CheckArgs,
     },
@@ -211,85 +209,6 @@ enum Cmd {
         /// The image the contract would be for.
         image: String,
     },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum OnDeadline {
-    /// Report it and exit 1.
-    Report,
-    /// Abort: traffic back on the stable colour.
-    Abort,
-}
-
-/// The blue-green options of the pipeline (those of `blue_green deploy`
-/// that end in a finished rollout).
-#[derive(Debug, Clone, Args)]
-struct BlueGreenOpts {
-    /// Pods of the new colour before promotion (default: all).
-    #[arg(long)]
-    preview_replicas: Option<u32>,
-    /// Promote this long after the pre-promotion checks passed.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    promote_after: Option<Duration>,
-    /// How long the old colour stays up after the switch (for an instant
-    /// rollback); the contract waits for it.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
-    scale_down_delay: Duration,
-    /// How long an aborted colour stays up.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
-    abort_scale_down_delay: Duration,
-    /// A check against the preview before the switch (repeatable):
-    /// `NAME` (defined with --check) or `NAME=COMMAND|URL`.
-    #[arg(long, value_name = "NAME[=COMMAND]", value_parser = parse_check)]
-    pre_check: Vec<(String, Option<String>)>,
-    /// A check after the switch; a failure switches traffic back
-    /// (repeatable).
-    #[arg(long, value_name = "NAME[=COMMAND]", value_parser = parse_check)]
-    post_check: Vec<(String, Option<String>)>,
-    /// A check without a verdict this long fails.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    check_timeout: Option<Duration>,
-    /// What happens at the progress deadline.
-    #[arg(long, value_enum, default_value = "abort")]
-    on_deadline: OnDeadline,
-}
-
-impl BlueGreenOpts {
-    fn strategy(&self, checks: &mut CheckArgs) -> Strategy {
-        let spec = |name: &str| {
-            let c = CheckSpec::new(name);
-            match self.check_timeout {
-                Some(t) => c.timeout(t),
-                None => c,
-            }
-        };
-        let mut bg = BlueGreenStrategy::new()
-            .scale_down_delay(self.scale_down_delay)
-            .abort_scale_down_delay(self.abort_scale_down_delay)
-            .promotion(match self.promote_after {
-                Some(d) => Promotion::After(d),
-                None => Promotion::Automatic,
-            });
-        if let Some(p) = self.preview_replicas {
-            bg = bg.preview_replicas(p);
-        }
-        for (name, def) in &self.pre_check {
-            bg = bg.pre_promotion(spec(name));
-            checks.checks.extend(def.clone().map(|d| (name.clone(), d)));
-        }
-        for (name, def) in &self.post_check {
-            bg = bg.post_promotion(spec(name));
-            checks.checks.extend(def.clone().map(|d| (name.clone(), d)));
-        }
-        Strategy::BlueGreen(bg)
-    }
-
-    fn on_deadline(&self) -> DeadlineAction {
-        match self.on_deadline {
-            OnDeadline::Report => DeadlineAction::Report,
-            OnDeadline::Abort => DeadlineAction::Abort,
-        }
-    }
 }
 
 /// The rollout step of a pipeline.
@@ -1435,11 +1354,12 @@ async fn main() -> ExitCode {
             strategy,
             mut checks,
         } => {
-            let s = strategy.strategy(&mut checks);
+            // No manual gate: the pipeline ends in a finished rollout.
+            let s = strategy.strategy(false, &mut checks);
             let request = DeployRequest {
                 image: image.clone(),
                 strategy: s,
-                on_deadline: strategy.on_deadline(),
+                on_deadline: strategy.on_deadline.action(),
                 options: DriveOptions::default(),
             };
             let rollout = Rollout::BlueGreen {

@@ -52,7 +52,7 @@
 //! [`render`], [`init`], [`commands`] (the track-based commands), [`conclude`], [`tracks`] (the
 //! loop), [`observe`], [`state`], [`checks`], [`hooks`] (the crash-test
 //! hook), [`progress`], [`screen`], [`status`] (track-based `status`,
-//! `status --watch`, `history`), [`rolling`], [`deployment`], [`rolling_status`],
+//! `status --watch`, `history`), [`strategy_args`] (strategy options), [`rolling`], [`deployment`], [`rolling_status`],
 //! [`dry_run`] and [`dry_run_commands`] (`--dry-run`).
 //!
 //! # Interruption
@@ -82,5 +82,6 @@ pub mod rolling_status;
 pub mod screen;
 pub mod state;
 pub mod status;
+pub mod strategy_args;
 pub mod tracks;
 pub mod usage;

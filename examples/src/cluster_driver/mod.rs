@@ -53,7 +53,8 @@
 //! loop), [`observe`], [`state`], [`checks`], [`hooks`] (the crash-test
 //! hook), [`progress`], [`screen`], [`status`] (track-based `status`,
 //! `status --watch`, `history`), [`strategy_args`] (strategy options), [`rolling`], [`deployment`], [`rolling_status`],
-//! [`dry_run`] and [`dry_run_commands`] (`--dry-run`).
+//! [`dry_run`] and [`dry_run_commands`] (`--dry-run`), [`old_version`] (whether
+//! the old version is gone: the contract's proof for `deploy_pipeline`).
 //!
 //! # Interruption
 //!
@@ -75,6 +76,7 @@ pub mod exit;
 pub mod hooks;
 pub mod init;
 pub mod observe;
+pub mod old_version;
 pub mod progress;
 pub mod render;
 pub mod rolling;

@@ -59,6 +59,18 @@ pub struct Undo {
     pub generation: i64,
 }
 
+/// How many times an undo reads the Deployment again when only its
+/// bookkeeping (status, `resourceVersion`) moved under the patch.
+const UNDO_ATTEMPTS: u32 = 5;
+
+/// One undo attempt's outcome.
+enum UndoAttempt {
+    /// Written, or nothing to write.
+    Done(Undo),
+    /// The `resourceVersion` test failed but the spec is unchanged.
+    Moved,
+}
+
 /// One revision of a Deployment (one of its ReplicaSets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -396,14 +408,17 @@ impl AppOps {
     /// template (without `pod-template-hash`) and annotations are written
     /// back, and the Deployment controller rolls forward to them under the
     /// usual surge and unavailability rules. Unlike kubectl, the write
-    /// carries a `resourceVersion` test, so a concurrent change is a
-    /// conflict instead of being overwritten. Records a `DeploymentRollback`
-    /// Event.
+    /// carries a `resourceVersion` test, so a concurrent change of the
+    /// spec is a conflict instead of being overwritten; when only the
+    /// controller's bookkeeping moved (a rollout in progress updates the
+    /// status all the time), the undo reads the Deployment again and
+    /// retries, up to 5 times. Records a `DeploymentRollback` Event.
     ///
     /// # Errors
     ///
     /// [`Error::DeploymentPaused`] (resume first), [`Error::RevisionNotFound`]
-    /// (the message lists the revisions kept), [`Error::Conflict`],
+    /// (the message lists the revisions kept), [`Error::Conflict`] (another
+    /// writer changed the spec, or the Deployment kept changing),
     /// [`Error::NotFound`], [`Error::Forbidden`].
     ///
     /// # Examples
@@ -425,6 +440,36 @@ impl AppOps {
     ) -> Result<Undo, Error> {
         let name = self.deployment_name(name);
         let object = error::object("Deployment", &self.namespace, name);
+        let mut attempt = 1;
+        loop {
+            match self.undo_once(name, to_revision, &object).await? {
+                UndoAttempt::Done(undo) => return Ok(undo),
+                // Only the controller's bookkeeping moved (a rollout in
+                // progress updates the Deployment's status all the time):
+                // read it again and pick the revision again.
+                UndoAttempt::Moved if attempt < UNDO_ATTEMPTS => attempt += 1,
+                UndoAttempt::Moved => {
+                    return Err(Error::Conflict {
+                        object,
+                        message: format!(
+                            "it kept changing while rolling back ({UNDO_ATTEMPTS} attempts); try again"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    /// One undo: read, pick the revision, patch under a `resourceVersion`
+    /// test. [`UndoAttempt::Moved`] when the test failed but the spec is
+    /// the one that was read (another attempt may succeed).
+    async fn undo_once(
+        &self,
+        name: &str,
+        to_revision: Option<u64>,
+        object: &str,
+    ) -> Result<UndoAttempt, Error> {
+        let object = object.to_owned();
         let d = self.get_deployment(name).await?;
         let spec = compat::spec_ref(&d.spec);
         if spec.and_then(|s| s.paused).unwrap_or(false) {
@@ -440,12 +485,12 @@ impl AppOps {
         let from = revision_of(&d.metadata);
         let generation = d.metadata.generation.unwrap_or(0);
         if template == current {
-            return Ok(Undo {
+            return Ok(UndoAttempt::Done(Undo {
                 from,
                 to: target,
                 skipped: true,
                 generation,
-            });
+            }));
         }
         let annotations = undo_annotations(&d, rs);
         let patch = json!([
@@ -471,9 +516,13 @@ impl AppOps {
                 if matches!(refused, Error::Invalid { .. }) {
                     let now = self.get_deployment(name).await?;
                     if now.metadata.resource_version != d.metadata.resource_version {
+                        if now.metadata.generation == d.metadata.generation {
+                            return Ok(UndoAttempt::Moved);
+                        }
                         return Err(Error::Conflict {
                             object,
-                            message: "it was changed while rolling back".to_owned(),
+                            message: "its spec was changed by another writer while rolling back"
+                                .to_owned(),
                         });
                     }
                 }
@@ -492,12 +541,12 @@ impl AppOps {
             )),
         )
         .await;
-        Ok(Undo {
+        Ok(UndoAttempt::Done(Undo {
             from,
             to: target,
             skipped: false,
             generation: stored.metadata.generation.unwrap_or(0),
-        })
+        }))
     }
 
     async fn get_deployment(&self, name: &str) -> Result<Deployment, Error> {
@@ -669,6 +718,78 @@ mod tests {
         assert_eq!(
             (undo.from, undo.to, undo.skipped, undo.generation),
             (Some(2), 1, false, 4)
+        );
+    }
+
+    /// The Deployment as the undo tests read it: at revision 2, with
+    /// `resourceVersion` `rv` and `generation`.
+    fn undo_deployment_at(rv: &str, generation: i64) -> serde_json::Value {
+        json!({
+            "metadata": {"name": "shop", "uid": "d-uid", "resourceVersion": rv, "generation": generation,
+                "annotations": {REVISION: "2"}},
+            "spec": {"selector": {"matchLabels": {"app": "shop"}},
+                     "template": {"metadata": {"labels": {"app": "shop"}}, "spec": {"containers": [{"name": "a", "image": "v2"}]}}},
+        })
+    }
+
+    /// Answers the undo's GET and ReplicaSet list (revisions 1 and 2), then
+    /// returns its PATCH.
+    async fn undo_reads(server: &mut mock::Server, rv: &str, generation: i64) -> mock::Seen {
+        let get = mock::next(server).await;
+        get.expect("GET", "/apis/apps/v1/namespaces/prod/deployments/shop");
+        get.ok(&undo_deployment_at(rv, generation));
+        let list = mock::next(server).await;
+        list.expect("GET", "/apis/apps/v1/namespaces/prod/replicasets");
+        let rs = |rev: &str, image: &str| {
+            json!({
+                "metadata": {"name": format!("shop-{rev}"), "annotations": {REVISION: rev},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "shop", "uid": "d-uid", "controller": true}]},
+                "spec": {"selector": {}, "template": {"metadata": {"labels": {"app": "shop", POD_TEMPLATE_HASH: "h"}},
+                                                      "spec": {"containers": [{"name": "a", "image": image}]}}},
+            })
+        };
+        list.ok(&json!({"apiVersion": "v1", "kind": "List", "metadata": {},
+            "items": [rs("1", "v1"), rs("2", "v2")]}));
+        let patch = mock::next(server).await;
+        patch.expect("PATCH", "/apis/apps/v1/namespaces/prod/deployments/shop");
+        patch
+    }
+
+    #[tokio::test]
+    async fn an_undo_under_a_moving_status_reads_again_and_retries() {
+        let (client, mut server) = mock::pair();
+        let ops = AppOps::new(client, "prod", "shop").unwrap().events(None);
+        let task = tokio::spawn(async move { ops.undo_deployment(None, None).await });
+        let p = undo_reads(&mut server, "50", 3).await;
+        assert_eq!(p.body[0]["value"], "50");
+        p.fail(422, "Invalid", "");
+        // The controller wrote the status: a new resourceVersion, the same
+        // generation. The undo starts over from a fresh read.
+        let check = mock::next(&mut server).await;
+        check.expect("GET", "/apis/apps/v1/namespaces/prod/deployments/shop");
+        check.ok(&undo_deployment_at("51", 3));
+        let p = undo_reads(&mut server, "52", 3).await;
+        assert_eq!(p.body[0]["value"], "52");
+        assert_eq!(p.body[1]["value"]["spec"]["containers"][0]["image"], "v1");
+        p.ok(&json!({"metadata": {"name": "shop", "generation": 4}, "spec": {"selector": {}, "template": {}}}));
+        let undo = task.await.unwrap().unwrap();
+        assert_eq!((undo.to, undo.skipped, undo.generation), (1, false, 4));
+    }
+
+    #[tokio::test]
+    async fn an_undo_whose_spec_changed_under_it_is_a_conflict() {
+        let (client, mut server) = mock::pair();
+        let ops = AppOps::new(client, "prod", "shop").unwrap().events(None);
+        let task = tokio::spawn(async move { ops.undo_deployment(None, None).await });
+        undo_reads(&mut server, "50", 3)
+            .await
+            .fail(422, "Invalid", "");
+        let check = mock::next(&mut server).await;
+        check.ok(&undo_deployment_at("51", 4));
+        let e = task.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&e, Error::Conflict { message, .. } if message.contains("spec was changed")),
+            "{e}"
         );
     }
 }

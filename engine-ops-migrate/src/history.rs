@@ -217,6 +217,18 @@ pub enum ResolvedBy {
     Operator,
 }
 
+impl ResolvedBy {
+    /// Its serialised name (`validation`, `operator`), as the SQL stores
+    /// write it in their history tables.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Validation => "validation",
+            Self::Operator => "operator",
+        }
+    }
+}
+
 /// What a store records for one migration version, as named by
 /// [`Error::Refused`](crate::Error::Refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -489,10 +489,7 @@ impl StateStore for PostgresStore {
         self.session
             .check_resolve(doubt.version, resolution)
             .map_err(|v| v.into_error(self.describe.clone()))?;
-        let by = match by {
-            ResolvedBy::Validation => "validation",
-            ResolvedBy::Operator => "operator",
-        };
+        let by = by.as_str();
         match resolution {
             Settlement::Applied => {
                 let at = pg_time(at_ms);

@@ -305,10 +305,7 @@ impl StateStore for SqliteStore {
         self.session
             .check_resolve(doubt.version, resolution)
             .map_err(|v| v.into_error(self.describe.clone()))?;
-        let by = match by {
-            ResolvedBy::Validation => "validation",
-            ResolvedBy::Operator => "operator",
-        };
+        let by = by.as_str();
         match resolution {
             Settlement::Applied => {
                 let applied_at_ms = if_applying("?2", "applied_at_ms");

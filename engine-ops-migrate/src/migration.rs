@@ -175,7 +175,7 @@ pub trait Migration<C: Send + ?Sized>: Send + Sync {
     }
 
     /// The SQL migration this is, if it is one: the linter and
-    /// [`LintPolicy`](crate::lint::LintPolicy) (feature `lint`) check it.
+    /// `lint::LintPolicy` (feature `lint`) check it.
     fn as_sql(&self) -> Option<&SqlMigration> {
         None
     }
